@@ -1,0 +1,251 @@
+"""`timeline …`: the command line. Thin: every command opens the store, calls the core, prints.
+
+Errors are one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+import msgspec
+
+from timeline import fold, schemas, wire
+from timeline.dates import InvalidDateError, parse_day, parse_instant
+from timeline.settings import Settings, SettingsError
+from timeline.store import EventStore, StoreError, open_store
+from timeline.store.base import StreamInfo
+from timeline.transfer import ImportLineError, export_lines, import_file, load_curated
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+PROGRESS_THRESHOLD = 10_000
+
+USER_ERRORS = (
+    SettingsError,
+    InvalidDateError,
+    ImportLineError,
+    StoreError,
+    fold.DomainError,
+    msgspec.DecodeError,
+    ValueError,
+    OSError,
+)
+
+
+class Failure(click.ClickException):
+    """One line on stderr, exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"timeline: error: {self.format_message()}", err=True, file=file)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except Failure:
+        raise
+    except USER_ERRORS as error:
+        raise Failure(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - never a traceback on the terminal
+        raise Failure(f"unexpected {type(error).__name__}: {error}") from None
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[EventStore]:
+    """The configured store, with the curated data loaded if it is empty."""
+    store = await open_store(settings.database_url)
+    try:
+        await load_curated(store, settings.curated_path)
+        yield store
+    finally:
+        await store.close()
+
+
+def with_store(work: Callable[[EventStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with opened(_settings()) as store:
+            return await work(store)
+
+    return run(main())
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise Failure(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Partnership Timeline: partnerships as immutable events, queryable on any date.
+
+    Every command reads TIMELINE_* settings (see README); an empty store is
+    first loaded with the curated data in events/.
+    """
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_command(files: tuple[Path, ...]) -> None:
+    """Append the events of NDJSON FILES (as `export` writes them), in order."""
+
+    async def work(store: EventStore) -> None:
+        for path in files:
+            report = await import_file(store, path)
+            click.echo(
+                f"{path}: {report.appended} appended, {report.replayed} already present, "
+                f"{report.streams} stream(s)"
+            )
+
+    with_store(work)
+
+
+@cli.command("export")
+@click.argument("stream", required=False)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write.")
+def export_command(stream: str | None, output: Path | None) -> None:
+    """Write STREAM (or every stream, in position order) as NDJSON."""
+
+    async def work(store: EventStore) -> None:
+        infos = await store.streams()
+        if stream is not None and stream not in {info.stream for info in infos}:
+            raise Failure(f"no stream {stream!r}")
+        total = _count(infos, stream)
+        with contextlib.ExitStack() as stack:
+            sink: IO[bytes] = (
+                stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
+            )
+            advance = stack.enter_context(_progress(total, to_terminal=output is None))
+            async for line in export_lines(store, stream):
+                sink.write(line)
+                advance()
+            sink.flush()
+
+    with_store(work)
+
+
+def _count(infos: list[StreamInfo], stream: str | None) -> int:
+    return sum(info.version for info in infos if stream is None or info.stream == stream)
+
+
+@contextlib.contextmanager
+def _progress(total: int, *, to_terminal: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for long exports, when stderr is a terminal not written to."""
+    show = (
+        total >= PROGRESS_THRESHOLD
+        and sys.stderr.isatty()
+        and not (to_terminal and sys.stdout.isatty())
+    )
+    if not show:
+        yield lambda: None
+        return
+    from rich.progress import Progress  # noqa: PLC0415 - only for terminals
+
+    with Progress(transient=True, console=None) as progress:
+        task = progress.add_task("exporting", total=total)
+        yield lambda: progress.advance(task)
+
+
+@cli.command("state")
+@click.argument("stream")
+@click.option("--as-of", help="Date in the world, YYYY-MM-DD (default: today, UTC).")
+@click.option("--known-at", help="Instant of the store, ISO 8601 (default: now).")
+def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
+    """Print STREAM's state on a date, as known at an instant, as JSON."""
+    try:
+        day = parse_day(as_of) if as_of else datetime.now(UTC).date()
+        instant = parse_instant(known_at) if known_at else datetime.now(UTC)
+    except InvalidDateError as error:
+        raise Failure(str(error)) from None
+
+    async def work(store: EventStore) -> bytes:
+        events = [e async for e in store.read_stream(stream, known_at=instant)]
+        state = fold.fold(events, as_of=day, known_at=instant)
+        if state is None:
+            raise Failure(_missing(stream, day, instant, known=bool(events)))
+        return msgspec.json.format(wire.encode(state))
+
+    click.echo(with_store(work).decode())
+
+
+def _missing(stream: str, day: date, instant: datetime | None, *, known: bool) -> str:
+    if known:
+        return f"partnership {stream!r} was not yet announced on {day}"
+    if instant is not None:
+        return f"nothing was known of partnership {stream!r} at {instant.isoformat()}"
+    return f"no partnership {stream!r}"
+
+
+@cli.command("verify")
+def verify_command() -> None:
+    """Check that positions are gapless, versions consecutive, and every stream folds."""
+
+    async def work(store: EventStore) -> list[str]:
+        problems: list[str] = []
+        expected = 1
+        versions: dict[str, int] = {}
+        streams: dict[str, list[Any]] = {}
+        async for stored in store.read_all():
+            if stored.position != expected:
+                problems.append(f"position {stored.position} where {expected} was expected")
+            expected = stored.position + 1
+            want = versions.get(stored.stream, 0) + 1
+            if stored.version != want:
+                problems.append(f"{stored.stream}: version {stored.version}, expected {want}")
+            versions[stored.stream] = stored.version
+            streams.setdefault(stored.stream, []).append(stored)
+        for name, events in streams.items():
+            try:
+                fold.check(events)
+            except fold.DomainError as error:
+                problems.append(f"{name}: {error}")
+        click.echo(
+            f"{expected - 1} events in {len(streams)} streams; "
+            + (
+                "positions gapless, versions consecutive, every stream folds"
+                if not problems
+                else f"{len(problems)} problem(s)"
+            )
+        )
+        return problems
+
+    problems = with_store(work)
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.group("schemas")
+def schemas_group() -> None:
+    """JSON Schemas of the event types."""
+
+
+@schemas_group.command("export")
+@click.option(
+    "--dir",
+    "directory",
+    default="schemas",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+)
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema file per event type."""
+    try:
+        names = schemas.export(directory)
+    except OSError as error:
+        raise Failure(str(error)) from None
+    click.echo(f"wrote {len(names)} schemas to {directory}/")
+
+
+def main() -> None:
+    cli(prog_name="timeline")

@@ -1,0 +1,233 @@
+"""Partial dates and periods: facts in the news are as precise as the text, no more.
+
+A `PartialDate` is a year, a quarter, a month or a day, and stands for every
+day of its span. A `Period` runs from the first day of its start to the last
+day of its end; an open period has no end.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime
+from enum import IntEnum
+from functools import total_ordering
+
+PARTIAL_DATE_FORMS = "YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD"
+PERIOD_FORMS = (
+    f"a partial date ({PARTIAL_DATE_FORMS}), or START/END with END a partial date or '..'"
+)
+
+PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?$"
+PERIOD_PATTERN = (
+    r"^[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?"
+    r"(/([0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?|\.\.))?$"
+)
+
+_PARTIAL = re.compile(r"(\d{4})(?:-Q([1-4])|-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
+
+
+class Precision(IntEnum):
+    """Coarser first, so that equal first days order year < quarter < month < day."""
+
+    YEAR = 0
+    QUARTER = 1
+    MONTH = 2
+    DAY = 3
+
+
+class InvalidDateError(ValueError):
+    """Text that is not a partial date or period; the message quotes it and the grammar."""
+
+
+@total_ordering
+class PartialDate:
+    """A span of days named at the precision the source gave.
+
+    Ordered by first day, coarser first on a tie. A plain class rather than a
+    dataclass so that msgspec hands it to our hooks and writes it as text.
+    """
+
+    __slots__ = ("first_day", "precision")
+
+    def __init__(self, first_day: date, precision: Precision) -> None:
+        self.first_day = first_day
+        self.precision = precision
+
+    def _key(self) -> tuple[date, Precision]:
+        return (self.first_day, self.precision)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PartialDate):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __lt__(self, other: PartialDate) -> bool:
+        return self._key() < other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    @classmethod
+    def parse(cls, text: str) -> PartialDate:
+        match = _PARTIAL.fullmatch(text)
+        if match is None:
+            raise InvalidDateError(f"{text!r} is not a partial date; expected {PARTIAL_DATE_FORMS}")
+        year_text, quarter, month, day = match.groups()
+        year = int(year_text)
+        try:
+            if quarter is not None:
+                return cls(date(year, 3 * int(quarter) - 2, 1), Precision.QUARTER)
+            if month is None:
+                return cls(date(year, 1, 1), Precision.YEAR)
+            if day is None:
+                return cls(date(year, int(month), 1), Precision.MONTH)
+            return cls(date(year, int(month), int(day)), Precision.DAY)
+        except ValueError:
+            raise InvalidDateError(
+                f"{text!r} is not a calendar date; expected {PARTIAL_DATE_FORMS}"
+            ) from None
+
+    @classmethod
+    def of(cls, day: date) -> PartialDate:
+        return cls(day, Precision.DAY)
+
+    @property
+    def last_day(self) -> date:
+        start = self.first_day
+        if self.precision is Precision.DAY:
+            return start
+        if self.precision is Precision.MONTH:
+            return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+        if self.precision is Precision.QUARTER:
+            end_month = start.month + 2
+            return date(start.year, end_month, calendar.monthrange(start.year, end_month)[1])
+        return date(start.year, 12, 31)
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first_day <= day <= self.last_day
+
+    def __str__(self) -> str:
+        start = self.first_day
+        if self.precision is Precision.YEAR:
+            return f"{start.year:04d}"
+        if self.precision is Precision.QUARTER:
+            return f"{start.year:04d}-Q{(start.month + 2) // 3}"
+        if self.precision is Precision.MONTH:
+            return f"{start.year:04d}-{start.month:02d}"
+        return start.isoformat()
+
+    def __repr__(self) -> str:
+        return f"PartialDate({str(self)!r})"
+
+    def describe(self) -> str:
+        """Say the span in words, for people reading a calendar or a report."""
+        start = self.first_day
+        if self.precision is Precision.YEAR:
+            return f"{start.year}"
+        if self.precision is Precision.QUARTER:
+            return f"Q{(start.month + 2) // 3} {start.year}"
+        if self.precision is Precision.MONTH:
+            return f"{calendar.month_name[start.month]} {start.year}"
+        return f"{start.day} {calendar.month_name[start.month]} {start.year}"
+
+
+class Period:
+    """From the first day of `start` to the last day of `end`; `end=None` is open.
+
+    A bare partial date is its own span (`end == start`) and is written bare,
+    so `2025/2025` reads as `2025`.
+    """
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: PartialDate, end: PartialDate | None) -> None:
+        self.start = start
+        self.end = end
+        if end is not None and end.last_day < start.first_day:
+            raise InvalidDateError(f"period {self!s} ends before it starts")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (self.start, self.end) == (other.start, other.end)
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.end))
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        start_text, slash, end_text = text.partition("/")
+        try:
+            start = PartialDate.parse(start_text)
+            if not slash:
+                return cls(start, start)
+            end = None if end_text == ".." else PartialDate.parse(end_text)
+        except InvalidDateError:
+            raise InvalidDateError(f"{text!r} is not a period; expected {PERIOD_FORMS}") from None
+        return cls(start, end)
+
+    @classmethod
+    def of(cls, day: PartialDate) -> Period:
+        return cls(day, day)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.first_day
+
+    @property
+    def last_day(self) -> date | None:
+        """The last day, or None for an open period."""
+        return None if self.end is None else self.end.last_day
+
+    @property
+    def is_open(self) -> bool:
+        return self.end is None
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, date) or day < self.first_day:
+            return False
+        last = self.last_day
+        return last is None or day <= last
+
+    def __str__(self) -> str:
+        if self.end is None:
+            return f"{self.start}/.."
+        if self.end == self.start:
+            return str(self.start)
+        return f"{self.start}/{self.end}"
+
+    def __repr__(self) -> str:
+        return f"Period({str(self)!r})"
+
+    def describe(self) -> str:
+        if self.end is None:
+            return f"from {self.start.describe()} on"
+        if self.end == self.start:
+            return self.start.describe()
+        return f"{self.start.describe()} to {self.end.describe()}"
+
+
+def parse_day(text: str) -> date:
+    """A full calendar date `YYYY-MM-DD`, as `as_of` takes."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else _no_day(text)  # noqa: PLR2004
+    except ValueError:
+        return _no_day(text)
+
+
+def _no_day(text: str) -> date:
+    raise InvalidDateError(f"{text!r} is not a date; expected YYYY-MM-DD")
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant, as `known_at` takes; no offset means UTC, a bare date its midnight."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidDateError(
+            f"{text!r} is not an instant; expected ISO 8601 such as 2024-02-01T12:00:00Z"
+        ) from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)

@@ -1,0 +1,383 @@
+"""The event catalogue: every fact about a partnership is one of these, never edited.
+
+An event is an envelope (`id`, `type`, `effective`, `sources`) around a `data`
+Struct. All event types form one tagged union on `type`, decoded by one typed
+decoder. Schema evolution follows msgspec's rules: new fields get defaults,
+names and tags never change; a breaking change raises the type's
+`SCHEMA_VERSION` and registers an upcaster in `timeline.store.codec`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, get_type_hints
+from uuid import UUID, uuid4
+
+import msgspec
+
+from timeline.codes import LANGUAGE_PATTERN, is_language
+from timeline.dates import PartialDate, Period
+from timeline.money import UNDISCLOSED, Money, Range
+
+Slug = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length=100,
+        description="Lowercase letters, digits and single hyphens",
+    ),
+]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+Language = Annotated[
+    str, msgspec.Meta(pattern=LANGUAGE_PATTERN, description="BCP 47 tag (ISO 639 language)")
+]
+Comparator = Literal[">=", ">", "=", "<=", "<", "~"]
+
+
+def _check_language(tag: str) -> None:
+    if not is_language(tag):
+        raise ValueError(f"{tag!r} is not an ISO 639 language tag")
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Shared configuration: immutable, keyword-only, compact on the wire."""
+
+
+class Source(Model, frozen=True):
+    """Where a fact comes from, in the source's own language."""
+
+    title: Text
+    language: Language
+    publisher: str | None = None
+    url: str | None = None
+    published: PartialDate | None = None
+    excerpt: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_language(self.language)
+
+
+# --- data of each event type -------------------------------------------------
+
+
+class Party(Model, frozen=True):
+    org: Slug
+    name: Text
+    role: str | None = None
+
+
+class Term(Model, frozen=True):
+    """How long a partnership runs: a number of years, a period, or both."""
+
+    years: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    period: Period | None = None
+
+    def __post_init__(self) -> None:
+        if self.years is None and self.period is None:
+            raise ValueError("a term needs years, a period, or both")
+
+
+class Figure(Model, frozen=True):
+    """A quantity as stated: "more than 300 million businesses" is (>, 300000000, businesses)."""
+
+    value: Decimal
+    unit: Text
+    comparator: Comparator = "="
+
+
+class Announcement(Model, frozen=True):
+    title: Text
+    parties: Annotated[tuple[Party, ...], msgspec.Meta(min_length=2)]
+    kind: Text = "strategic"
+    term: Term | None = None
+    regions: tuple[Text, ...] = ()
+    reach: Figure | None = None
+    summary: str | None = None
+
+    def __post_init__(self) -> None:
+        orgs = [party.org for party in self.parties]
+        if len(set(orgs)) != len(orgs):
+            raise ValueError("each party appears once")
+
+
+class FocusArea(Model, frozen=True):
+    id: Slug
+    name: Text
+    description: str | None = None
+    objectives: tuple[Text, ...] = ()
+
+
+class Investment(Model, frozen=True):
+    id: Slug
+    investor: Slug
+    recipient: Slug
+    amount: Money | Literal["undisclosed"]
+    purpose: Text
+    equivalents: tuple[Money, ...] = ()
+    period: Period | None = None
+
+    def __post_init__(self) -> None:
+        if self.amount == UNDISCLOSED and self.equivalents:
+            raise ValueError("an undisclosed amount has no equivalents")
+
+
+class Commitment(Model, frozen=True):
+    id: Slug
+    by: Slug
+    to: Slug
+    description: Text
+
+
+class Target(Model, frozen=True):
+    id: Slug
+    metric: Text
+    value: Decimal
+    unit: Text
+    comparator: Comparator = ">="
+    due: PartialDate | None = None
+
+
+class Phase(Model, frozen=True):
+    id: Slug
+    name: Text
+    period: Period
+    goals: tuple[Text, ...] = ()
+
+
+class PhaseChange(Model, frozen=True):
+    id: Slug
+    period: Period
+    reason: str | None = None
+
+
+class PhaseStep(Model, frozen=True):
+    id: Slug
+    reason: str | None = None
+
+
+class Milestone(Model, frozen=True):
+    id: Slug
+    title: Text
+    due: PartialDate
+    description: str | None = None
+
+
+class MilestoneChange(Model, frozen=True):
+    id: Slug
+    due: PartialDate
+    reason: str | None = None
+
+
+class MilestoneStep(Model, frozen=True):
+    id: Slug
+    reason: str | None = None
+
+
+class Statement(Model, frozen=True):
+    speaker: Text
+    text: Text
+    language: Language
+    role: str | None = None
+    org: Slug | None = None
+
+    def __post_init__(self) -> None:
+        _check_language(self.language)
+
+
+class Forecast(Model, frozen=True):
+    by: Text
+    claim: Text
+    value: Range | None = None
+    horizon: PartialDate | None = None
+
+
+class Risk(Model, frozen=True):
+    id: Slug
+    description: Text
+    mitigations: tuple[Text, ...] = ()
+
+
+class Governance(Model, frozen=True):
+    id: Slug
+    body: Text
+    responsibilities: tuple[Text, ...] = ()
+
+
+class Ending(Model, frozen=True):
+    reason: Text
+
+
+class Retraction(Model, frozen=True):
+    event_id: UUID
+    reason: Text
+
+
+class Correction(Model, frozen=True):
+    """Replaces the target's `data` (checked against the target's type when appended)."""
+
+    event_id: UUID
+    data: dict[str, Any]
+    effective: PartialDate | None = None
+    reason: str | None = None
+
+
+# --- envelopes ----------------------------------------------------------------
+
+
+class Event(Model, frozen=True, tag_field="type", kw_only=True):
+    """What a client appends and what the store keeps, minus the store's own fields."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    id: UUID = msgspec.field(default_factory=uuid4)
+    effective: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class PartnershipAnnounced(Event, frozen=True, tag="PartnershipAnnounced"):
+    data: Announcement
+
+
+class PartyJoined(Event, frozen=True, tag="PartyJoined"):
+    data: Party
+
+
+class PartyLeft(Event, frozen=True, tag="PartyLeft"):
+    data: Party
+
+
+class FocusAreaDefined(Event, frozen=True, tag="FocusAreaDefined"):
+    data: FocusArea
+
+
+class InvestmentCommitted(Event, frozen=True, tag="InvestmentCommitted"):
+    data: Investment
+
+
+class CommitmentMade(Event, frozen=True, tag="CommitmentMade"):
+    data: Commitment
+
+
+class TargetSet(Event, frozen=True, tag="TargetSet"):
+    data: Target
+
+
+class PhaseScheduled(Event, frozen=True, tag="PhaseScheduled"):
+    data: Phase
+
+
+class PhaseRescheduled(Event, frozen=True, tag="PhaseRescheduled"):
+    data: PhaseChange
+
+
+class PhaseStarted(Event, frozen=True, tag="PhaseStarted"):
+    data: PhaseStep
+
+
+class PhaseCompleted(Event, frozen=True, tag="PhaseCompleted"):
+    data: PhaseStep
+
+
+class PhaseCancelled(Event, frozen=True, tag="PhaseCancelled"):
+    data: PhaseStep
+
+
+class MilestoneScheduled(Event, frozen=True, tag="MilestoneScheduled"):
+    data: Milestone
+
+
+class MilestoneRescheduled(Event, frozen=True, tag="MilestoneRescheduled"):
+    data: MilestoneChange
+
+
+class MilestoneAchieved(Event, frozen=True, tag="MilestoneAchieved"):
+    data: MilestoneStep
+
+
+class MilestoneCancelled(Event, frozen=True, tag="MilestoneCancelled"):
+    data: MilestoneStep
+
+
+class StatementMade(Event, frozen=True, tag="StatementMade"):
+    """Version 2 renamed `quote` to `text` and made `language` required."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    data: Statement
+
+
+class ForecastPublished(Event, frozen=True, tag="ForecastPublished"):
+    data: Forecast
+
+
+class RiskIdentified(Event, frozen=True, tag="RiskIdentified"):
+    data: Risk
+
+
+class GovernanceEstablished(Event, frozen=True, tag="GovernanceEstablished"):
+    data: Governance
+
+
+class PartnershipEnded(Event, frozen=True, tag="PartnershipEnded"):
+    data: Ending
+
+
+class EventRetracted(Event, frozen=True, tag="EventRetracted"):
+    data: Retraction
+
+
+class EventCorrected(Event, frozen=True, tag="EventCorrected"):
+    data: Correction
+
+
+AnyEvent = (
+    PartnershipAnnounced
+    | PartyJoined
+    | PartyLeft
+    | FocusAreaDefined
+    | InvestmentCommitted
+    | CommitmentMade
+    | TargetSet
+    | PhaseScheduled
+    | PhaseRescheduled
+    | PhaseStarted
+    | PhaseCompleted
+    | PhaseCancelled
+    | MilestoneScheduled
+    | MilestoneRescheduled
+    | MilestoneAchieved
+    | MilestoneCancelled
+    | StatementMade
+    | ForecastPublished
+    | RiskIdentified
+    | GovernanceEstablished
+    | PartnershipEnded
+    | EventRetracted
+    | EventCorrected
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__
+BY_TYPE: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
+DATA_TYPES: dict[str, type[Model]] = {
+    name: get_type_hints(cls)["data"] for name, cls in BY_TYPE.items()
+}
+
+
+def type_name(event: Event) -> str:
+    return type(event).__name__
+
+
+class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as the store keeps it: where it stands, when and by whom it was recorded."""
+
+    stream: str
+    version: int
+    position: int
+    recorded_at: datetime
+    actor: str
+    schema_version: int
+    event: AnyEvent
+
+    @property
+    def type(self) -> str:
+        return type_name(self.event)

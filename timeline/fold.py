@@ -1,0 +1,513 @@
+"""The fold: events in, state out, at (`as_of`, `known_at`). Pure; no I/O.
+
+1. keep the events recorded at or before `known_at`;
+2. apply retractions and corrections among them, in recording order (so they
+   hold for every `as_of`);
+3. order the rest by (first day of `effective`, `position`) and fold those
+   that took effect on or before `as_of`.
+
+The same fold checks a stream before the store accepts an append: folded to
+the end of time, a stream must raise no `DomainError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+
+from timeline import wire
+from timeline.dates import PartialDate, Period
+from timeline.events import (
+    DATA_TYPES,
+    AnyEvent,
+    CommitmentMade,
+    Event,
+    EventCorrected,
+    EventRetracted,
+    FocusAreaDefined,
+    ForecastPublished,
+    GovernanceEstablished,
+    InvestmentCommitted,
+    MilestoneAchieved,
+    MilestoneCancelled,
+    MilestoneRescheduled,
+    MilestoneScheduled,
+    Model,
+    PartnershipAnnounced,
+    PartnershipEnded,
+    PartyJoined,
+    PartyLeft,
+    PhaseCancelled,
+    PhaseCompleted,
+    PhaseRescheduled,
+    PhaseScheduled,
+    PhaseStarted,
+    RiskIdentified,
+    Source,
+    StatementMade,
+    StoredEvent,
+    TargetSet,
+    type_name,
+)
+from timeline.state import (
+    Basis,
+    CommitmentState,
+    FocusAreaState,
+    ForecastState,
+    GovernanceState,
+    InvestmentState,
+    MilestoneState,
+    PartnershipState,
+    PartyState,
+    PhaseSchedule,
+    PhaseState,
+    PhaseStatus,
+    RiskState,
+    StatementState,
+    TargetState,
+)
+
+END_OF_TIME = date.max
+
+S = TypeVar("S", bound=Model)
+V = TypeVar("V")
+
+
+class DomainError(Exception):
+    """A stream that breaks a rule of the domain; `rule` is a stable name for clients."""
+
+    def __init__(self, rule: str, message: str, event_id: UUID | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.event_id = event_id
+
+    def __str__(self) -> str:
+        where = f" (event {self.event_id})" if self.event_id else ""
+        return f"{self.rule}: {self.message}{where}"
+
+
+@dataclass(slots=True)
+class _Applied:
+    """One event as the fold sees it: corrections applied, recording facts kept."""
+
+    event: AnyEvent
+    position: int
+
+
+def _sourced(kind: type[S], data: Model, applied: _Applied, **extra: object) -> S:
+    fields = msgspec.structs.asdict(data)
+    fields.update(extra)
+    return kind(**fields, since=applied.event.effective, sources=applied.event.sources)
+
+
+def resolve(events: Sequence[StoredEvent]) -> list[_Applied]:
+    """Apply retractions and corrections in recording order; drop the meta events.
+
+    Returns the remaining facts in effective order: (first day, position).
+    """
+    by_id: dict[UUID, StoredEvent] = {}
+    current: dict[UUID, AnyEvent] = {}
+    retracted: set[UUID] = set()
+    for stored in events:
+        event = stored.event
+        if event.id in by_id:
+            raise DomainError("duplicate-event-id", f"event id {event.id} appears twice", event.id)
+        by_id[event.id] = stored
+        if isinstance(event, EventRetracted):
+            target = _target(by_id, event.data.event_id, event, retracted)
+            if isinstance(target.event, EventRetracted):
+                raise DomainError(
+                    "retract-retraction",
+                    "a retraction cannot be retracted; append the fact again instead",
+                    event.id,
+                )
+            retracted.add(target.event.id)
+            current.pop(target.event.id, None)
+            if isinstance(target.event, EventCorrected):
+                _undo_correction(by_id, current, retracted, target.event)
+        elif isinstance(event, EventCorrected):
+            target = _target(by_id, event.data.event_id, event, retracted)
+            if isinstance(target.event, EventRetracted | EventCorrected):
+                raise DomainError(
+                    "correct-meta-event",
+                    "retractions and corrections cannot be corrected; retract them instead",
+                    event.id,
+                )
+            current[target.event.id] = _corrected(current[target.event.id], event)
+        else:
+            current[event.id] = event
+    applied = [_Applied(current[i], by_id[i].position) for i in current]
+    applied.sort(key=lambda a: (a.event.effective.first_day, a.position))
+    return applied
+
+
+def _target(
+    by_id: dict[UUID, StoredEvent], target_id: UUID, event: Event, retracted: set[UUID]
+) -> StoredEvent:
+    target = by_id.get(target_id)
+    if target is None:
+        raise DomainError("unknown-event", f"no earlier event {target_id} in this stream", event.id)
+    if target_id in retracted:
+        raise DomainError("already-retracted", f"event {target_id} is retracted", event.id)
+    return target
+
+
+def _corrected(target: AnyEvent, correction: EventCorrected) -> AnyEvent:
+    kind = DATA_TYPES[type_name(target)]
+    try:
+        data = wire.convert(correction.data.data, kind)
+    except msgspec.ValidationError as error:
+        raise DomainError(
+            "invalid-correction",
+            f"corrected data does not fit {type_name(target)}: {error}",
+            correction.id,
+        ) from None
+    effective = correction.data.effective or target.effective
+    return msgspec.structs.replace(target, data=data, effective=effective)
+
+
+def _undo_correction(
+    by_id: dict[UUID, StoredEvent],
+    current: dict[UUID, AnyEvent],
+    retracted: set[UUID],
+    correction: EventCorrected,
+) -> None:
+    """Rebuild the corrected event from its original and the corrections still standing."""
+    target_id = correction.data.event_id
+    if target_id in retracted:
+        return
+    rebuilt = by_id[target_id].event
+    for stored in by_id.values():
+        other = stored.event
+        if (
+            isinstance(other, EventCorrected)
+            and other.data.event_id == target_id
+            and other.id not in retracted
+        ):
+            rebuilt = _corrected(rebuilt, other)
+    current[target_id] = rebuilt
+
+
+@dataclass(slots=True)
+class _Phase:
+    applied: _Applied
+    id: str
+    period: Period
+    status: PhaseStatus = "planned"
+    started: PartialDate | None = None
+    completed: PartialDate | None = None
+    cancelled: PartialDate | None = None
+    reason: str | None = None
+    revision: int = 0
+
+
+@dataclass(slots=True)
+class _Milestone:
+    applied: _Applied
+    id: str
+    due: PartialDate
+    achieved: PartialDate | None = None
+    cancelled: PartialDate | None = None
+    reason: str | None = None
+    revision: int = 0
+
+
+def _add(bucket: dict[str, V], kind: str, item_id: str, item: V, event: Event) -> None:
+    if item_id in bucket:
+        raise DomainError("duplicate-id", f"{kind} {item_id!r} already exists", event.id)
+    bucket[item_id] = item
+
+
+@dataclass(slots=True)
+class _Partnership:
+    """The mutable working state while folding; frozen into `PartnershipState` at the end."""
+
+    announced: _Applied | None = None
+    ended: _Applied | None = None
+    parties: dict[str, PartyState] = field(default_factory=dict)
+    former: dict[str, PartyState] = field(default_factory=dict)
+    focus_areas: dict[str, FocusAreaState] = field(default_factory=dict)
+    investments: dict[str, InvestmentState] = field(default_factory=dict)
+    commitments: dict[str, CommitmentState] = field(default_factory=dict)
+    targets: dict[str, TargetState] = field(default_factory=dict)
+    risks: dict[str, RiskState] = field(default_factory=dict)
+    governance: dict[str, GovernanceState] = field(default_factory=dict)
+    phases: dict[str, _Phase] = field(default_factory=dict)
+    milestones: dict[str, _Milestone] = field(default_factory=dict)
+    statements: list[StatementState] = field(default_factory=list)
+    forecasts: list[ForecastState] = field(default_factory=list)
+    sources: dict[tuple[str, str | None], Source] = field(default_factory=dict)
+
+    def phase(self, phase_id: str, event: Event) -> _Phase:
+        phase = self.phases.get(phase_id)
+        if phase is None:
+            raise DomainError("unknown-phase", f"no phase {phase_id!r} scheduled", event.id)
+        return phase
+
+    def milestone(self, milestone_id: str, event: Event) -> _Milestone:
+        milestone = self.milestones.get(milestone_id)
+        if milestone is None:
+            raise DomainError(
+                "unknown-milestone", f"no milestone {milestone_id!r} scheduled", event.id
+            )
+        return milestone
+
+
+def _apply(p: _Partnership, applied: _Applied) -> None:
+    event = applied.event
+    if p.announced is None:
+        if not isinstance(event, PartnershipAnnounced):
+            raise DomainError(
+                "announcement-first",
+                f"a stream starts with PartnershipAnnounced, not {type_name(event)}",
+                event.id,
+            )
+        p.announced = applied
+        for party in event.data.parties:
+            p.parties[party.org] = _sourced(PartyState, party, applied)
+    elif p.ended is not None:
+        raise DomainError(
+            "after-end",
+            f"{type_name(event)} takes effect after the partnership ended "
+            f"({p.ended.event.effective})",
+            event.id,
+        )
+    else:
+        _apply_fact(p, applied)
+    for source in event.sources:
+        p.sources.setdefault((source.title, source.url), source)
+
+
+def _apply_fact(p: _Partnership, applied: _Applied) -> None:  # noqa: C901, PLR0912 - a case per type
+    event = applied.event
+    match event:
+        case PartnershipAnnounced():
+            raise DomainError("announced-once", "the partnership is already announced", event.id)
+        case PartyJoined(data=party):
+            if party.org in p.parties:
+                raise DomainError("party-present", f"{party.org!r} is already a party", event.id)
+            p.former.pop(party.org, None)
+            p.parties[party.org] = _sourced(PartyState, party, applied)
+        case PartyLeft(data=party):
+            if party.org not in p.parties:
+                raise DomainError("unknown-party", f"{party.org!r} is not a party", event.id)
+            p.former[party.org] = p.parties.pop(party.org)
+        case FocusAreaDefined(data=data):
+            area = _sourced(FocusAreaState, data, applied)
+            _add(p.focus_areas, "focus area", data.id, area, event)
+        case InvestmentCommitted(data=data):
+            _add(
+                p.investments,
+                "investment",
+                data.id,
+                _sourced(InvestmentState, data, applied),
+                event,
+            )
+        case CommitmentMade(data=data):
+            _add(
+                p.commitments,
+                "commitment",
+                data.id,
+                _sourced(CommitmentState, data, applied),
+                event,
+            )
+        case TargetSet(data=data):
+            _add(p.targets, "target", data.id, _sourced(TargetState, data, applied), event)
+        case RiskIdentified(data=data):
+            _add(p.risks, "risk", data.id, _sourced(RiskState, data, applied), event)
+        case GovernanceEstablished(data=data):
+            body = _sourced(GovernanceState, data, applied)
+            _add(p.governance, "governance body", data.id, body, event)
+        case StatementMade(data=data):
+            p.statements.append(_sourced(StatementState, data, applied))
+        case ForecastPublished(data=data):
+            p.forecasts.append(_sourced(ForecastState, data, applied))
+        case PhaseScheduled(data=data):
+            _add(p.phases, "phase", data.id, _Phase(applied, data.id, data.period), event)
+        case PhaseRescheduled() | PhaseStarted() | PhaseCompleted() | PhaseCancelled():
+            _apply_phase(p.phase(event.data.id, event), event)
+        case MilestoneScheduled(data=data):
+            _add(p.milestones, "milestone", data.id, _Milestone(applied, data.id, data.due), event)
+        case MilestoneRescheduled() | MilestoneAchieved() | MilestoneCancelled():
+            _apply_milestone(p.milestone(event.data.id, event), event)
+        case PartnershipEnded():
+            p.ended = applied
+        case EventRetracted() | EventCorrected():  # applied before the fold, in `resolve`
+            pass
+
+
+def _apply_phase(
+    phase: _Phase, event: PhaseRescheduled | PhaseStarted | PhaseCompleted | PhaseCancelled
+) -> None:
+    if phase.status in ("completed", "cancelled"):
+        raise DomainError("phase-closed", f"phase {phase.id!r} is {phase.status}", event.id)
+    match event:
+        case PhaseRescheduled(data=data):
+            phase.period = data.period
+            phase.reason = data.reason or phase.reason
+        case PhaseStarted(data=data):
+            if phase.status == "started":
+                raise DomainError("phase-started", f"phase {data.id!r} already started", event.id)
+            phase.status, phase.started = "started", event.effective
+            phase.reason = data.reason or phase.reason
+        case PhaseCompleted(data=data):
+            phase.status, phase.completed = "completed", event.effective
+            phase.reason = data.reason or phase.reason
+        case PhaseCancelled(data=data):
+            phase.status, phase.cancelled = "cancelled", event.effective
+            phase.reason = data.reason or phase.reason
+    phase.revision += 1
+
+
+def _apply_milestone(
+    milestone: _Milestone, event: MilestoneRescheduled | MilestoneAchieved | MilestoneCancelled
+) -> None:
+    if milestone.achieved is not None or milestone.cancelled is not None:
+        state = "achieved" if milestone.achieved is not None else "cancelled"
+        raise DomainError("milestone-closed", f"milestone {milestone.id!r} is {state}", event.id)
+    match event:
+        case MilestoneRescheduled(data=data):
+            milestone.due = data.due
+            milestone.reason = data.reason or milestone.reason
+        case MilestoneAchieved(data=data):
+            milestone.achieved = event.effective
+            milestone.reason = data.reason or milestone.reason
+        case MilestoneCancelled(data=data):
+            milestone.cancelled = event.effective
+            milestone.reason = data.reason or milestone.reason
+    milestone.revision += 1
+
+
+def _schedule(period: Period, as_of: date) -> PhaseSchedule:
+    if as_of < period.first_day:
+        return "upcoming"
+    return "in_window" if as_of in period else "past_window"
+
+
+def _phase_state(phase: _Phase, as_of: date) -> PhaseState:
+    return _sourced(
+        PhaseState,
+        phase.applied.event.data,
+        phase.applied,
+        period=phase.period,
+        status=phase.status,
+        schedule=_schedule(phase.period, as_of),
+        started=phase.started,
+        completed=phase.completed,
+        cancelled=phase.cancelled,
+        reason=phase.reason,
+        revision=phase.revision,
+    )
+
+
+def _milestone_state(milestone: _Milestone, as_of: date) -> MilestoneState:
+    deadline = milestone.due.last_day
+    if milestone.cancelled is not None:
+        status = "cancelled"
+    elif milestone.achieved is not None:
+        status = "achieved"
+    elif as_of > deadline:
+        status = "overdue"
+    else:
+        status = "pending"
+    return _sourced(
+        MilestoneState,
+        milestone.applied.event.data,
+        milestone.applied,
+        due=milestone.due,
+        deadline=deadline,
+        status=status,
+        achieved=milestone.achieved,
+        cancelled=milestone.cancelled,
+        reason=milestone.reason,
+        revision=milestone.revision,
+    )
+
+
+def known(events: Iterable[StoredEvent], known_at: datetime | None) -> list[StoredEvent]:
+    """The events recorded at or before `known_at`, in position order."""
+    chosen = [e for e in events if known_at is None or e.recorded_at <= known_at]
+    chosen.sort(key=lambda e: e.position)
+    return chosen
+
+
+def fold(
+    events: Iterable[StoredEvent], *, as_of: date, known_at: datetime | None = None
+) -> PartnershipState | None:
+    """The partnership at `as_of` as known at `known_at`; None if nothing was known yet.
+
+    A stream whose announcement takes effect after `as_of` is returned with
+    only that announcement missing from the past: the answer is None too.
+    """
+    recorded = known(events, known_at)
+    if not recorded:
+        return None
+    p = _run(resolve(recorded), as_of)
+    if p.announced is None:
+        return None
+    announcement = p.announced.event
+    assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
+    data = announcement.data
+    ending = p.ended.event if p.ended is not None else None
+    return PartnershipState(
+        id=recorded[0].stream,
+        title=data.title,
+        kind=data.kind,
+        status="ended" if ending is not None else "active",
+        announced=announcement.effective,
+        parties=tuple(p.parties.values()),
+        former_parties=tuple(p.former.values()),
+        term=data.term,
+        regions=data.regions,
+        reach=data.reach,
+        summary=data.summary,
+        ended=ending.effective if ending is not None else None,
+        end_reason=ending.data.reason if isinstance(ending, PartnershipEnded) else None,
+        focus_areas=tuple(p.focus_areas.values()),
+        investments=tuple(p.investments.values()),
+        commitments=tuple(p.commitments.values()),
+        targets=tuple(p.targets.values()),
+        phases=tuple(_phase_state(phase, as_of) for phase in p.phases.values()),
+        milestones=tuple(_milestone_state(m, as_of) for m in p.milestones.values()),
+        statements=tuple(p.statements),
+        forecasts=tuple(p.forecasts),
+        risks=tuple(p.risks.values()),
+        governance=tuple(p.governance.values()),
+        sources=tuple(p.sources.values()),
+        basis=Basis(
+            as_of=as_of,
+            known_at=known_at,
+            version=max(e.version for e in recorded),
+            last_position=recorded[-1].position,
+        ),
+    )
+
+
+def _run(applied: Iterable[_Applied], as_of: date) -> _Partnership:
+    p = _Partnership()
+    for item in applied:
+        if item.event.effective.first_day > as_of:
+            break
+        _apply(p, item)
+    return p
+
+
+def check(events: Sequence[StoredEvent]) -> None:
+    """Raise `DomainError` unless the stream folds to the end of time without one.
+
+    The store calls this with the stream as it would be after an append.
+    """
+    recorded = known(events, None)
+    if recorded and not isinstance(recorded[0].event, PartnershipAnnounced):
+        raise DomainError(
+            "announcement-first",
+            f"a stream starts with PartnershipAnnounced, not {recorded[0].type}",
+            recorded[0].event.id,
+        )
+    _run(resolve(recorded), END_OF_TIME)

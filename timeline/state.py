@@ -1,0 +1,144 @@
+"""What a partnership looked like at (`as_of`, `known_at`): the fold's answer.
+
+Every item carries `since` (the effective date of the event that brought it)
+and the `sources` of that event; msgspec Structs take one base, so the two
+fields are repeated rather than mixed in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from timeline.dates import PartialDate
+from timeline.events import (
+    Commitment,
+    Figure,
+    FocusArea,
+    Forecast,
+    Governance,
+    Investment,
+    Milestone,
+    Model,
+    Party,
+    Phase,
+    Risk,
+    Source,
+    Statement,
+    Target,
+    Term,
+)
+
+PhaseStatus = Literal["planned", "started", "completed", "cancelled"]
+PhaseSchedule = Literal["upcoming", "in_window", "past_window"]
+MilestoneStatus = Literal["pending", "achieved", "overdue", "cancelled"]
+PartnershipStatus = Literal["active", "ended"]
+
+
+class Basis(Model, frozen=True, kw_only=True):
+    """Everything an answer depends on, so that it can be repeated and cached."""
+
+    as_of: date
+    known_at: datetime | None
+    version: int
+    last_position: int
+
+
+class PartyState(Party, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class FocusAreaState(FocusArea, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class InvestmentState(Investment, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class CommitmentState(Commitment, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class TargetState(Target, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class StatementState(Statement, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class ForecastState(Forecast, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class RiskState(Risk, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class GovernanceState(Governance, frozen=True, kw_only=True):
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class PhaseState(Phase, frozen=True, kw_only=True):
+    """`revision` counts changes of dates or status (a calendar's SEQUENCE)."""
+
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+    status: PhaseStatus
+    schedule: PhaseSchedule
+    started: PartialDate | None = None
+    completed: PartialDate | None = None
+    cancelled: PartialDate | None = None
+    reason: str | None = None
+    revision: int = 0
+
+
+class MilestoneState(Milestone, frozen=True, kw_only=True):
+    """`deadline` is the last day of `due`; `revision` counts changes of date or status."""
+
+    since: PartialDate
+    sources: tuple[Source, ...] = ()
+    deadline: date
+    status: MilestoneStatus
+    achieved: PartialDate | None = None
+    cancelled: PartialDate | None = None
+    reason: str | None = None
+    revision: int = 0
+
+
+class PartnershipState(Model, frozen=True, kw_only=True):
+    id: str
+    title: str
+    kind: str
+    status: PartnershipStatus
+    announced: PartialDate
+    parties: tuple[PartyState, ...]
+    former_parties: tuple[PartyState, ...] = ()
+    term: Term | None = None
+    regions: tuple[str, ...] = ()
+    reach: Figure | None = None
+    summary: str | None = None
+    ended: PartialDate | None = None
+    end_reason: str | None = None
+    focus_areas: tuple[FocusAreaState, ...] = ()
+    investments: tuple[InvestmentState, ...] = ()
+    commitments: tuple[CommitmentState, ...] = ()
+    targets: tuple[TargetState, ...] = ()
+    phases: tuple[PhaseState, ...] = ()
+    milestones: tuple[MilestoneState, ...] = ()
+    statements: tuple[StatementState, ...] = ()
+    forecasts: tuple[ForecastState, ...] = ()
+    risks: tuple[RiskState, ...] = ()
+    governance: tuple[GovernanceState, ...] = ()
+    sources: tuple[Source, ...] = ()
+    basis: Basis

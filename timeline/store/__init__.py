@@ -1,0 +1,54 @@
+"""Event storage: the `EventStore` protocol and its backends, chosen by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from timeline.store.base import (
+    AppendResult,
+    ConcurrencyError,
+    EmptyAppendError,
+    EventStore,
+    IdempotencyError,
+    StoreError,
+    StoreStats,
+    StreamInfo,
+)
+
+__all__ = [
+    "AppendResult",
+    "ConcurrencyError",
+    "EmptyAppendError",
+    "EventStore",
+    "IdempotencyError",
+    "StoreError",
+    "StoreStats",
+    "StreamInfo",
+    "open_store",
+    "sqlite_path",
+]
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+class UnsupportedURLError(ValueError):
+    pass
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///timeline.db` is relative to the working folder, `sqlite:////srv/t.db` absolute."""
+    if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
+        raise UnsupportedURLError(f"{url!r} is not sqlite:///PATH")
+    return Path(url.removeprefix(SQLITE_PREFIX))
+
+
+async def open_store(url: str) -> EventStore:
+    """Open the backend the URL names; the caller closes it."""
+    if url.startswith("sqlite:"):
+        from timeline.store.sqlite import SQLiteStore  # noqa: PLC0415 - backends load on demand
+
+        path = sqlite_path(url)
+        if path.parent != Path() and not path.parent.is_dir():
+            raise UnsupportedURLError(f"folder {path.parent} of {url!r} does not exist")
+        return await SQLiteStore.open(path)
+    raise UnsupportedURLError(f"{url!r} names no supported backend; use sqlite:///PATH")

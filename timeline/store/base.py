@@ -1,0 +1,116 @@
+"""The `EventStore` protocol every backend implements, and the errors it raises."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+import msgspec
+
+from timeline.events import AnyEvent, StoredEvent
+
+
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an append stored, or, on an idempotent replay, what the original append stored."""
+
+    stream: str
+    events: tuple[StoredEvent, ...]
+    replayed: bool = False
+
+    @property
+    def version(self) -> int:
+        return self.events[-1].version
+
+    @property
+    def last_position(self) -> int:
+        return self.events[-1].position
+
+
+class StreamInfo(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    version: int
+    last_position: int
+
+
+class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
+    backend: str
+    events: int
+    last_position: int
+
+
+class StoreError(Exception):
+    """Base of the errors an append can answer with; nothing was stored."""
+
+
+class ConcurrencyError(StoreError):
+    """`expected_version` did not match the stream's version."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream!r} is at version {actual}, not {expected}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyError(StoreError):
+    """An event id was stored before with other content, or only part of a batch was."""
+
+    def __init__(self, stream: str, message: str, actual: int) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.actual = actual
+
+
+class EmptyAppendError(StoreError):
+    def __init__(self) -> None:
+        super().__init__("an append carries at least one event")
+
+
+class EventStore(Protocol):
+    """Immutable, ordered storage of partnership events.
+
+    Guarantees (the contract suite in `tests/test_store_contract.py` proves
+    them for every backend): optimistic concurrency, atomic batches,
+    idempotency by event id, gapless global positions in commit order, and
+    durability of every acknowledged append.
+    """
+
+    backend: str
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[AnyEvent],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        recorded_at: datetime | None = None,
+    ) -> AppendResult:
+        """Append atomically; `recorded_at` is for restoring exported history only."""
+        ...
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        types: Sequence[str] = (),
+        effective_from: date | None = None,
+        effective_to: date | None = None,
+        known_at: datetime | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StoredEvent]:
+        """A stream's events in version order, streamed from the backend."""
+        ...
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
+        """Every stream's events in global position order."""
+        ...
+
+    async def streams(self) -> list[StreamInfo]: ...
+
+    async def stats(self) -> StoreStats: ...
+
+    async def close(self) -> None: ...

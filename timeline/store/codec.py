@@ -1,0 +1,143 @@
+"""Stored bytes <-> events: one typed decoder, upcasting of older shapes, export lines.
+
+The stored body of an event never changes. An event type whose shape changed
+raises its `SCHEMA_VERSION`; rows written at an older version are upgraded on
+read by the registered `upcast_<type>_v<N>` functions, applied in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from timeline import wire
+from timeline.events import BY_TYPE, AnyEvent, Event, StoredEvent, type_name
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent, dec_hook=wire.dec_hook)
+_untyped = msgspec.json.Decoder()
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function that turns a stored body at `from_version` into the next version."""
+
+    def register(function: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = function
+        return function
+
+    return register
+
+
+@upcaster("StatementMade", 1)
+def upcast_statement_made_v1(body: dict[str, Any]) -> dict[str, Any]:
+    """v1 kept the words as `quote` and the language as optional `lang`.
+
+    v2 calls them `text` and requires `language`; a v1 row without one takes
+    the language of its first source, or ISO 639's `und` (undetermined).
+    """
+    data = dict(body["data"])
+    data["text"] = data.pop("quote")
+    language = data.pop("lang", None)
+    if language is None:
+        sources = body.get("sources") or []
+        language = sources[0].get("language", "und") if sources else "und"
+    data["language"] = language
+    return {**body, "data": data}
+
+
+def current_version(event_type: str) -> int:
+    return BY_TYPE[event_type].SCHEMA_VERSION
+
+
+def encode_event(event: Event) -> bytes:
+    return wire.encode(event)
+
+
+def decode_event(body: bytes, schema_version: int | None = None) -> AnyEvent:
+    """Decode a stored body, upcasting it first when it was written at an older version."""
+    if schema_version is None:
+        return _decoder.decode(body)
+    raw = _untyped.decode(body)
+    event_type = raw.get("type") if isinstance(raw, dict) else None
+    if not isinstance(event_type, str) or event_type not in BY_TYPE:
+        return _decoder.decode(body)  # raises the decoder's own precise error
+    target = current_version(event_type)
+    if schema_version >= target:
+        return _decoder.decode(body)
+    for version in range(schema_version, target):
+        raw = UPCASTERS[(event_type, version)](raw)
+    return wire.convert(raw, AnyEvent)  # type: ignore[arg-type]
+
+
+class ExportHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The store's fields on an exported line (no position: the importing store assigns it)."""
+
+    stream: str
+    version: int
+    recorded_at: datetime
+    actor: str
+    schema_version: int
+
+
+class StoredHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The store's fields of an event as the API shows it."""
+
+    stream: str
+    version: int
+    position: int
+    recorded_at: datetime
+    actor: str
+    schema_version: int
+
+
+class ImportHead(msgspec.Struct, frozen=True, kw_only=True):
+    """An imported line: a stream is required, the rest is kept when given."""
+
+    stream: str
+    version: int | None = None
+    recorded_at: datetime | None = None
+    actor: str | None = None
+    schema_version: int | None = None
+
+
+_import_head = msgspec.json.Decoder(ImportHead)
+
+
+def _splice(head: bytes, body: bytes) -> bytes:
+    """One flat JSON object from two: the store's fields first, then the event's."""
+    return head[:-1] + b"," + body[1:]
+
+
+def encode_stored(stored: StoredEvent) -> bytes:
+    head = StoredHead(
+        stream=stored.stream,
+        version=stored.version,
+        position=stored.position,
+        recorded_at=stored.recorded_at,
+        actor=stored.actor,
+        schema_version=stored.schema_version,
+    )
+    return _splice(wire.encode(head), encode_event(stored.event))
+
+
+def encode_export(stored: StoredEvent) -> bytes:
+    """One NDJSON line (without the newline) of `timeline export`."""
+    head = ExportHead(
+        stream=stored.stream,
+        version=stored.version,
+        recorded_at=stored.recorded_at,
+        actor=stored.actor,
+        schema_version=current_version(type_name(stored.event)),
+    )
+    return _splice(wire.encode(head), encode_event(stored.event))
+
+
+def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
+    head = _import_head.decode(line)
+    return head, decode_event(line, head.schema_version)

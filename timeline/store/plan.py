@@ -1,0 +1,90 @@
+"""Deciding an append, shared by every backend: replay, version check, domain check.
+
+A backend reads what the decision needs (the stream's events, the events
+already stored under the incoming ids, the next position) inside its write
+transaction, calls `plan_append`, and writes the returned events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from timeline import fold
+from timeline.events import AnyEvent, StoredEvent
+from timeline.store.base import (
+    AppendResult,
+    ConcurrencyError,
+    EmptyAppendError,
+    IdempotencyError,
+)
+from timeline.store.codec import encode_event
+
+
+def plan_append(
+    stream: str,
+    events: Sequence[AnyEvent],
+    *,
+    existing: Sequence[StoredEvent],
+    stored_by_id: Mapping[UUID, StoredEvent],
+    next_position: int,
+    recorded_at: datetime,
+    actor: str,
+    expected_version: int | None,
+) -> AppendResult:
+    """The events to store, or the original result of a replay; raises if nothing may be stored."""
+    if not events:
+        raise EmptyAppendError
+    current = existing[-1].version if existing else 0
+    ids = [event.id for event in events]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise fold.DomainError(
+            "duplicate-event-id", f"event id {duplicate} appears twice in the batch", duplicate
+        )
+    hits = [stored_by_id.get(event_id) for event_id in ids]
+    if any(hit is not None for hit in hits):
+        return _replay(stream, events, hits, current)
+    if expected_version is not None and expected_version != current:
+        raise ConcurrencyError(stream, expected_version, current)
+    new = tuple(
+        StoredEvent(
+            stream=stream,
+            version=current + offset,
+            position=next_position + offset - 1,
+            recorded_at=recorded_at,
+            actor=actor,
+            schema_version=type(event).SCHEMA_VERSION,
+            event=event,
+        )
+        for offset, event in enumerate(events, start=1)
+    )
+    fold.check([*existing, *new])
+    return AppendResult(stream=stream, events=new)
+
+
+def _replay(
+    stream: str,
+    events: Sequence[AnyEvent],
+    hits: Sequence[StoredEvent | None],
+    current: int,
+) -> AppendResult:
+    stored: list[StoredEvent] = []
+    for event, hit in zip(events, hits, strict=True):
+        if hit is None:
+            raise IdempotencyError(
+                stream,
+                f"part of this batch was stored before, but not event {event.id}; "
+                "a batch is replayed whole or not at all",
+                current,
+            )
+        if hit.stream != stream or encode_event(hit.event) != encode_event(event):
+            raise IdempotencyError(
+                stream,
+                f"event id {event.id} was stored before with other content"
+                + (f" in stream {hit.stream!r}" if hit.stream != stream else ""),
+                current,
+            )
+        stored.append(hit)
+    return AppendResult(stream=stream, events=tuple(stored), replayed=True)

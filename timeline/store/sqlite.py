@@ -1,0 +1,348 @@
+"""The embedded backend: one SQLite file in WAL mode, through aiosqlite.
+
+Appends go through one writer task that takes every append waiting in its
+queue and decides them all in one transaction: a handful of awaited calls
+per group (read the streams, read the ids, one `executemany`, commit), not
+per event, because each aiosqlite call is a hop to its thread (~100 µs).
+Each append is still checked and answered on its own.
+
+The database refuses UPDATE and DELETE, and refuses a position or version
+that is not the next one, by triggers: the invariants hold even against a
+hand-written INSERT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import aiosqlite
+
+from timeline.events import AnyEvent, StoredEvent, type_name
+from timeline.fold import DomainError
+from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
+from timeline.store.codec import current_version, decode_event, encode_event
+from timeline.store.plan import plan_append
+
+SCHEMA_VERSION = 1
+GROUP_LIMIT = 512
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position        INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    stream          TEXT NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    type            TEXT NOT NULL,
+    effective_first TEXT NOT NULL,
+    effective_last  TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    actor           TEXT NOT NULL,
+    schema_version  INTEGER NOT NULL,
+    body            BLOB NOT NULL,
+    UNIQUE (stream, version)
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_gapless BEFORE INSERT ON events
+WHEN NEW.position != (SELECT COALESCE(MAX(position), 0) + 1 FROM events)
+  OR NEW.version != (SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = NEW.stream)
+BEGIN SELECT RAISE(ABORT, 'position or version out of sequence'); END;
+"""
+
+_COLUMNS = "position, stream, version, recorded_at, actor, schema_version, body"
+_INSERT = (
+    "INSERT INTO events (position, id, stream, version, type, effective_first, effective_last,"
+    " recorded_at, actor, schema_version, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def format_instant(instant: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order in SQL."""
+    if instant.tzinfo is None:
+        raise ValueError("instants are timezone-aware")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _row_to_event(row: Sequence[Any]) -> StoredEvent:
+    position, stream, version, recorded_at, actor, schema_version, body = row
+    event = decode_event(body, schema_version)
+    return StoredEvent(
+        stream=stream,
+        version=version,
+        position=position,
+        recorded_at=datetime.fromisoformat(recorded_at),
+        actor=actor,
+        schema_version=current_version(type_name(event)),
+        event=event,
+    )
+
+
+def _event_row(stored: StoredEvent) -> tuple[Any, ...]:
+    event = stored.event
+    return (
+        stored.position,
+        str(event.id),
+        stored.stream,
+        stored.version,
+        type_name(event),
+        event.effective.first_day.isoformat(),
+        event.effective.last_day.isoformat(),
+        format_instant(stored.recorded_at),
+        stored.actor,
+        stored.schema_version,
+        encode_event(event),
+    )
+
+
+@dataclass(slots=True)
+class _Append:
+    stream: str
+    events: Sequence[AnyEvent]
+    actor: str
+    expected_version: int | None
+    recorded_at: datetime | None
+    done: asyncio.Future[AppendResult] = field(repr=False)
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class SQLiteStore:
+    backend = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SQLiteStore:
+        writer = await _connect(path)
+        try:
+            await writer.executescript(_SCHEMA)
+            await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            reader = await _connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        """Finish every append already queued, then close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue.put(None)
+        await self._task
+        await self._reader.close()
+        await self._writer.close()
+
+    # --- appends ---------------------------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[AnyEvent],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        recorded_at: datetime | None = None,
+    ) -> AppendResult:
+        if self._closed:
+            raise StoreError("the store is closed")
+        done: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(
+            _Append(stream, tuple(events), actor, expected_version, recorded_at, done)
+        )
+        return await asyncio.shield(done)
+
+    async def _write_loop(self) -> None:
+        closing = False
+        while not closing:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < GROUP_LIMIT and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    closing = True
+                    break
+                group.append(item)
+            await self._write_group(group)
+
+    async def _write_group(self, group: list[_Append]) -> None:
+        try:
+            results = await self._decide_and_write(group)
+        except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
+            if len(group) > 1:
+                for item in group:
+                    await self._write_group([item])
+                return
+            results = [error]
+        for item, result in zip(group, results, strict=True):
+            if item.done.done():
+                continue
+            if isinstance(result, BaseException):
+                item.done.set_exception(result)
+            else:
+                item.done.set_result(result)
+
+    async def _decide_and_write(self, group: list[_Append]) -> list[AppendResult | BaseException]:
+        conn = self._writer
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            results, rows = await self._decide(group)
+            if rows:
+                await conn.executemany(_INSERT, rows)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return results
+
+    async def _decide(
+        self, group: list[_Append]
+    ) -> tuple[list[AppendResult | BaseException], list[tuple[Any, ...]]]:
+        conn = self._writer
+        streams = sorted({item.stream for item in group})
+        existing: dict[str, list[StoredEvent]] = defaultdict(list)
+        for row in await conn.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(streams))})"
+            " ORDER BY position",
+            streams,
+        ):
+            stored = _row_to_event(row)
+            existing[stored.stream].append(stored)
+        ids = sorted({str(event.id) for item in group for event in item.events})
+        stored_by_id: dict[UUID, StoredEvent] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in await conn.execute_fetchall(
+                f"SELECT {_COLUMNS} FROM events WHERE id IN ({_placeholders(len(chunk))})", chunk
+            ):
+                stored = _row_to_event(row)
+                stored_by_id[stored.event.id] = stored
+        last = list(
+            await conn.execute_fetchall(
+                "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+            )
+        )
+        next_position = last[0][0] + 1 if last else 1
+        now = datetime.now(UTC)
+        if last:
+            now = max(now, datetime.fromisoformat(last[0][1]))
+        results: list[AppendResult | BaseException] = []
+        rows: list[tuple[Any, ...]] = []
+        for item in group:
+            try:
+                result = plan_append(
+                    item.stream,
+                    item.events,
+                    existing=existing[item.stream],
+                    stored_by_id=stored_by_id,
+                    next_position=next_position,
+                    recorded_at=item.recorded_at or now,
+                    actor=item.actor,
+                    expected_version=item.expected_version,
+                )
+            except (StoreError, DomainError) as error:
+                results.append(error)
+                continue
+            results.append(result)
+            if not result.replayed:
+                existing[item.stream].extend(result.events)
+                for stored in result.events:
+                    stored_by_id[stored.event.id] = stored
+                    rows.append(_event_row(stored))
+                next_position += len(result.events)
+        return results, rows
+
+    # --- reads -----------------------------------------------------------------
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> AsyncIterator[StoredEvent]:
+        async with self._reader.execute(sql, params) as cursor:
+            async for row in cursor:
+                yield _row_to_event(row)
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        types: Sequence[str] = (),
+        effective_from: date | None = None,
+        effective_to: date | None = None,
+        known_at: datetime | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StoredEvent]:
+        where = ["stream = ?", "version >= ?"]
+        params: list[Any] = [stream, from_version]
+        if to_version is not None:
+            where.append("version <= ?")
+            params.append(to_version)
+        if types:
+            where.append(f"type IN ({_placeholders(len(types))})")
+            params.extend(types)
+        if effective_from is not None:
+            where.append("effective_last >= ?")
+            params.append(effective_from.isoformat())
+        if effective_to is not None:
+            where.append("effective_first <= ?")
+            params.append(effective_to.isoformat())
+        if known_at is not None:
+            where.append("recorded_at <= ?")
+            params.append(format_instant(known_at))
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY version"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._rows(sql, params)
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position"
+        params: list[Any] = [after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._rows(sql, params)
+
+    async def streams(self) -> list[StreamInfo]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT stream, MAX(version), MAX(position) FROM events GROUP BY stream ORDER BY stream"
+        )
+        return [StreamInfo(stream=s, version=v, last_position=p) for s, v, p in rows]
+
+    async def stats(self) -> StoreStats:
+        rows = list(
+            await self._reader.execute_fetchall("SELECT COUNT(*), MAX(position) FROM events")
+        )
+        count, last = rows[0]
+        return StoreStats(backend=self.backend, events=count, last_position=last or 0)
+
+
+async def _connect(path: str | Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA busy_timeout = 10000")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.close()
+        raise
+    return conn

@@ -1,0 +1,129 @@
+"""NDJSON in and out of a store: `timeline import`, `timeline export`, curated data on first start.
+
+An exported line is a stored event without its global position (the store it
+is imported into assigns that); `recorded_at`, `actor` and `version` are kept,
+so exporting what was imported gives the same bytes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from timeline.events import AnyEvent
+from timeline.fold import DomainError
+from timeline.store import EventStore, StoreError
+from timeline.store.codec import ImportHead, decode_import, encode_export
+
+DEFAULT_ACTOR = "import"
+
+
+class ImportLineError(ValueError):
+    """A line that cannot be imported; the message says where."""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    appended: int = 0
+    replayed: int = 0
+    streams: int = 0
+
+
+@dataclass(slots=True)
+class _Run:
+    """Consecutive lines of one stream with the same recording: one atomic append."""
+
+    head: ImportHead
+    first_line: int
+    events: list[AnyEvent]
+
+    def continues(self, head: ImportHead) -> bool:
+        return (head.stream, head.recorded_at, head.actor) == (
+            self.head.stream,
+            self.head.recorded_at,
+            self.head.actor,
+        )
+
+
+def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
+    run: _Run | None = None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            head, event = decode_import(line)
+        except msgspec.DecodeError as error:
+            raise ImportLineError(f"{origin}:{number}: {error}") from None
+        if run is not None and run.continues(head):
+            expected = None if run.head.version is None else run.head.version + len(run.events)
+            if head.version is not None and head.version != expected:
+                raise ImportLineError(
+                    f"{origin}:{number}: version {head.version} does not follow {expected}"
+                )
+            run.events.append(event)
+            continue
+        if run is not None:
+            yield run
+        run = _Run(head, number, [event])
+    if run is not None:
+        yield run
+
+
+async def import_lines(
+    store: EventStore, lines: Iterable[bytes], *, origin: str = "<input>"
+) -> ImportReport:
+    """Append every line, in order; stops at the first line that cannot be stored.
+
+    Runs already appended stay; importing the same lines again replays them
+    (idempotency by event id), so a fixed file can simply be imported again.
+    """
+    report = ImportReport()
+    streams: set[str] = set()
+    for run in _runs(lines, origin):
+        head = run.head
+        try:
+            result = await store.append(
+                head.stream,
+                run.events,
+                actor=head.actor or DEFAULT_ACTOR,
+                expected_version=None if head.version is None else head.version - 1,
+                recorded_at=head.recorded_at,
+            )
+        except (StoreError, DomainError) as error:
+            raise ImportLineError(f"{origin}:{run.first_line}: {error}") from None
+        streams.add(head.stream)
+        if result.replayed:
+            report.replayed += len(result.events)
+        else:
+            report.appended += len(result.events)
+    report.streams = len(streams)
+    return report
+
+
+async def import_file(store: EventStore, path: Path) -> ImportReport:
+    with path.open("rb") as handle:
+        return await import_lines(store, handle, origin=str(path))
+
+
+async def export_lines(store: EventStore, stream: str | None = None) -> AsyncIterator[bytes]:
+    """NDJSON lines (newline included): one stream in version order, or all in position order."""
+    events = store.read_all() if stream is None else store.read_stream(stream)
+    async for stored in events:
+        yield encode_export(stored) + b"\n"
+
+
+async def load_curated(store: EventStore, directory: Path | None) -> ImportReport | None:
+    """Import `directory/*.ndjson` (sorted by name) into an empty store; None if not empty."""
+    if directory is None or (await store.stats()).events > 0:
+        return None
+    total = ImportReport()
+    paths = await asyncio.to_thread(lambda: sorted(directory.glob("*.ndjson")))
+    for path in paths:
+        report = await import_file(store, path)
+        total.appended += report.appended
+        total.streams += report.streams
+    return total
