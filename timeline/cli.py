@@ -163,13 +163,14 @@ def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
     """Print STREAM's state on a date, as known at an instant, as JSON."""
     try:
         day = parse_day(as_of) if as_of else datetime.now(UTC).date()
-        instant = parse_instant(known_at) if known_at else datetime.now(UTC)
+        instant = parse_instant(known_at) if known_at else None
     except InvalidDateError as error:
         raise Failure(str(error)) from None
 
     async def work(store: EventStore) -> bytes:
-        events = [e async for e in store.read_stream(stream, known_at=instant)]
-        state = fold.fold(events, as_of=day, known_at=instant)
+        basis = instant or datetime.now(UTC)
+        events = [e async for e in store.read_stream(stream, known_at=basis)]
+        state = fold.fold(events, as_of=day, known_at=basis)
         if state is None:
             raise Failure(_missing(stream, day, instant, known=bool(events)))
         return msgspec.json.format(wire.encode(state))

@@ -41,7 +41,11 @@ def _check_language(tag: str) -> None:
 
 
 class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Shared configuration: immutable, keyword-only, compact on the wire."""
+    """Shared configuration: immutable, keyword-only, compact on the wire.
+
+    Defaults are only None, False and (): msgspec omits a default by identity,
+    and only singletons make that (and so the exported bytes) deterministic.
+    """
 
 
 class Source(Model, frozen=True):
@@ -83,13 +87,13 @@ class Figure(Model, frozen=True):
 
     value: Decimal
     unit: Text
-    comparator: Comparator = "="
+    comparator: Comparator
 
 
 class Announcement(Model, frozen=True):
     title: Text
     parties: Annotated[tuple[Party, ...], msgspec.Meta(min_length=2)]
-    kind: Text = "strategic"
+    kind: Text
     term: Term | None = None
     regions: tuple[Text, ...] = ()
     reach: Figure | None = None
@@ -134,7 +138,7 @@ class Target(Model, frozen=True):
     metric: Text
     value: Decimal
     unit: Text
-    comparator: Comparator = ">="
+    comparator: Comparator
     due: PartialDate | None = None
 
 

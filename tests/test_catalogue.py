@@ -1,0 +1,174 @@
+"""The event catalogue: decoding, domain checks on values, schemas and upcasting."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from timeline import schemas
+from timeline.events import (
+    BY_TYPE,
+    EVENT_TYPES,
+    AnyEvent,
+    InvestmentCommitted,
+    StatementMade,
+)
+from timeline.money import Money, Range
+from timeline.store.codec import decode_event, encode_event
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def decode(document: dict[str, object]) -> AnyEvent:
+    return decode_event(json.dumps(document).encode())
+
+
+def investment(amount: object, **extra: object) -> dict[str, object]:
+    return {
+        "type": "InvestmentCommitted",
+        "effective": "2024-01-16",
+        "data": {
+            "id": "cloud",
+            "investor": "vodafone",
+            "recipient": "microsoft",
+            "amount": amount,
+            "purpose": "cloud",
+            **extra,
+        },
+    }
+
+
+def test_money_keeps_decimal_amounts_and_currency() -> None:
+    """Amounts are exact decimals in their own currency; equivalents are kept beside them."""
+    event = decode(
+        investment(
+            {"amount": "1500000000", "currency": "USD"},
+            equivalents=[{"amount": "1370000000", "currency": "EUR", "approximate": True}],
+        )
+    )
+    assert isinstance(event, InvestmentCommitted)
+    assert event.data.amount == Money(amount=Decimal(1_500_000_000), currency="USD")
+    assert event.data.equivalents[0].approximate is True
+    assert b'"amount":"1500000000"' in encode_event(event)
+
+
+@pytest.mark.parametrize("code", ["USD", "EUR", "GBP", "JPY", "CHF", "XAF", "ZAR", "KES"])
+def test_real_iso_4217_codes_are_accepted(code: str) -> None:
+    """Currencies are checked against the ISO 4217 list, not a handful of codes."""
+    assert Money(amount=Decimal(1), currency=code).currency == code
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ({"amount": "1", "currency": "ABC"}, "'ABC' is not an ISO 4217 currency code"),
+        ({"amount": "1", "currency": "usd"}, "Expected `str` matching regex"),
+        ({"amount": "-5", "currency": "USD"}, "must not be negative"),
+        ({"amount": "lots", "currency": "USD"}, "Invalid decimal"),
+        ({"amount": "NaN", "currency": "USD"}, "finite"),
+        ("unknown", "Invalid enum value 'unknown'"),
+    ],
+)
+def test_bad_money_is_refused_with_the_field_path(amount: object, message: str) -> None:
+    """Bad amounts and currencies fail decoding with a message and the path of the field."""
+    with pytest.raises(msgspec.ValidationError) as caught:
+        decode(investment(amount))
+    assert message in str(caught.value)
+    assert "$.data.amount" in str(caught.value)
+
+
+def test_undisclosed_amount() -> None:
+    """An investment of unknown size is `undisclosed`, and then has no equivalents."""
+    event = decode(investment("undisclosed"))
+    assert isinstance(event, InvestmentCommitted)
+    assert event.data.amount == "undisclosed"
+    with pytest.raises(msgspec.ValidationError, match="no equivalents"):
+        decode(investment("undisclosed", equivalents=[{"amount": "1", "currency": "EUR"}]))
+
+
+def test_ranges_are_money_or_a_count() -> None:
+    """A range has a currency (money) or a unit (a number), never both or neither."""
+    assert Range(min=Decimal(3), max=Decimal(5), currency="USD").is_money
+    assert not Range(min=Decimal(12), max=Decimal(18), unit="months").is_money
+    with pytest.raises(ValueError, match="exactly one"):
+        Range(min=Decimal(1), max=Decimal(2))
+    with pytest.raises(ValueError, match="greater than max"):
+        Range(min=Decimal(5), max=Decimal(3), currency="USD")
+
+
+def test_unknown_event_type_is_refused() -> None:
+    """A type outside the catalogue names the bad tag."""
+    with pytest.raises(msgspec.ValidationError, match="Invalid value 'PartnershipMerged'"):
+        decode({"type": "PartnershipMerged", "effective": "2024", "data": {}})
+
+
+@pytest.mark.parametrize(
+    ("effective", "fragment"),
+    [("2024-13", "'2024-13' is not a calendar date"), ("soon", "'soon' is not a partial date")],
+)
+def test_invalid_effective_date_names_the_field(effective: str, fragment: str) -> None:
+    """A bad partial date says what it got, what is accepted, and where."""
+    with pytest.raises(msgspec.ValidationError) as caught:
+        decode(investment("undisclosed") | {"effective": effective})
+    assert fragment in str(caught.value)
+    assert "$.effective" in str(caught.value)
+
+
+def test_languages_are_iso_639() -> None:
+    """Sources and statements carry a real language tag; `fr` is French."""
+    statement = {
+        "type": "StatementMade",
+        "effective": "2024-01-16",
+        "data": {"speaker": "X", "text": "Bonjour", "language": "fr"},
+        "sources": [{"title": "Article", "language": "fr-FR"}],
+    }
+    assert isinstance(decode(statement), StatementMade)
+    with pytest.raises(msgspec.ValidationError, match="'qq' is not an ISO 639"):
+        decode(statement | {"data": {"speaker": "X", "text": "?", "language": "qq"}})
+
+
+def test_every_type_is_in_the_union_with_its_own_tag() -> None:
+    """The catalogue of DESIGN.md §4 is complete, one Struct per type, tagged by its name."""
+    assert set(BY_TYPE) == {
+        "PartnershipAnnounced", "PartyJoined", "PartyLeft", "FocusAreaDefined",
+        "InvestmentCommitted", "CommitmentMade", "TargetSet", "PhaseScheduled",
+        "PhaseRescheduled", "PhaseStarted", "PhaseCompleted", "PhaseCancelled",
+        "MilestoneScheduled", "MilestoneRescheduled", "MilestoneAchieved",
+        "MilestoneCancelled", "StatementMade", "ForecastPublished", "RiskIdentified",
+        "GovernanceEstablished", "PartnershipEnded", "EventRetracted", "EventCorrected",
+    }  # fmt: skip
+    for kind in EVENT_TYPES:
+        assert kind.__struct_config__.tag == kind.__name__
+        assert kind.__struct_config__.frozen
+
+
+def test_checked_in_schemas_match_the_code() -> None:
+    """`schemas/` holds exactly what `timeline schemas export` generates from the Structs."""
+    on_disk = {path.name: path.read_bytes() for path in (REPO / "schemas").glob("*.json")}
+    assert on_disk == schemas.rendered(), "run `timeline schemas export` and commit schemas/"
+
+
+def test_schema_documents_partial_dates() -> None:
+    """A schema states the partial date grammar where the type has one."""
+    schema = json.loads(schemas.rendered()["MilestoneScheduled.json"])
+    milestone = schema["$defs"]["Milestone"]["properties"]["due"]
+    assert milestone["pattern"].startswith("^[0-9]{4}")
+    assert schema["x-schema-version"] == 1
+
+
+def test_statement_v1_is_upcast_on_read() -> None:
+    """A StatementMade stored at schema version 1 (`quote`, no language) reads as version 2."""
+    body = (FIXTURES / "statement_made_v1.json").read_bytes().strip()
+    event = decode_event(body, 1)
+    assert isinstance(event, StatementMade)
+    assert event.data.text.startswith("This new generation of AI")
+    assert event.data.language == "en"  # taken from the first source
+    assert event.data.speaker == "Satya Nadella"
+    assert StatementMade.SCHEMA_VERSION == 2
+    with pytest.raises(msgspec.ValidationError, match="text"):
+        decode_event(body)  # read as current shape, v1 lacks `text`

@@ -1,0 +1,126 @@
+"""The command line, run as a user would: results on stdout, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from timeline import schemas
+from timeline.cli import cli
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("TIMELINE_CURATED_DIR", str(EVENTS))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_state_shows_investment_and_pending_milestone(run) -> None:
+    """`timeline state` on the curated data answers the February 2024 question as JSON."""
+    result = run("state", "vodafone-microsoft", "--as-of", "2024-02-01")
+    assert result.exit_code == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["investments"][0]["amount"] == {"amount": "1500000000", "currency": "USD"}
+    assert state["investments"][0]["equivalents"][0]["currency"] == "EUR"
+    assert state["milestones"][0]["status"] == "pending"
+    assert state["basis"]["as_of"] == "2024-02-01"
+    assert state["basis"]["known_at"].endswith("Z")
+    june = json.loads(run("state", "vodafone-microsoft", "--as-of", "2024-06-01").stdout)
+    assert june["milestones"][0]["status"] == "overdue"
+
+
+def test_known_at_before_curation_knows_nothing(run) -> None:
+    """Asked as known before the data was recorded, the answer is an honest error."""
+    result = run("state", "vodafone-microsoft", "--known-at", "2020-01-01T00:00:00Z")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "timeline: error: nothing was known of partnership 'vodafone-microsoft'"
+        " at 2020-01-01T00:00:00+00:00\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("state", "vodafone-microsoft", "--as-of", "2024-02"), "'2024-02' is not a date"),
+        (("state", "vodafone-microsoft", "--known-at", "later"), "'later' is not an instant"),
+        (("state", "nobody"), "no partnership 'nobody'"),
+        (("export", "nobody"), "no stream 'nobody'"),
+        (("import", "/does/not/exist.ndjson"), "No such file or directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(run, args: tuple[str, ...], message: str) -> None:
+    """Bad input gives one clear line on stderr and exit status 1, never a traceback."""
+    result = run(*args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("timeline: error: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_settings_fail_with_the_variable_named(run, monkeypatch) -> None:
+    """An unusable setting names the variable and stops."""
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", "mysql://nope")
+    result = run("verify")
+    assert result.exit_code == 1
+    assert "names no supported backend" in result.stderr
+    monkeypatch.setenv("TIMELINE_PUBLIC_READ", "perhaps")
+    assert "TIMELINE_PUBLIC_READ='perhaps' is not a boolean" in run("verify").stderr
+
+
+def test_import_reports_the_bad_line(run, tmp_path: Path) -> None:
+    """An import stops at the first bad line and says which file and line."""
+    good = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
+    bad = tmp_path / "bad.ndjson"
+    first = good[0].replace(b'"vodafone-microsoft"', b'"other"')
+    bad.write_bytes(first + b'{"stream": "other", "type": "Nope"}\n')
+    result = run("import", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}:2:" in result.stderr
+
+
+def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
+    """Exported NDJSON imports into another store and exports to the same bytes."""
+    exported = run("export").stdout_bytes
+    assert exported.count(b"\n") == 38
+    target = tmp_path / "copy.ndjson"
+    target.write_bytes(exported)
+    second = tmp_path / "second.db"
+    runner = CliRunner(
+        env={"TIMELINE_DATABASE_URL": f"sqlite:///{second}", "TIMELINE_CURATED_DIR": ""}
+    )
+    imported = runner.invoke(cli, ["import", str(target)])
+    assert imported.exit_code == 0, imported.stderr
+    assert "38 appended, 0 already present, 2 stream(s)" in imported.stdout
+    out = tmp_path / "out.ndjson"
+    assert runner.invoke(cli, ["export", "-o", str(out)]).exit_code == 0
+    assert out.read_bytes() == exported
+
+
+def test_verify_passes_on_curated_data(run) -> None:
+    """`timeline verify` checks positions, versions and folds, and says so."""
+    result = run("verify")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "38 events in 2 streams; positions gapless, versions consecutive, every stream folds"
+    )
+
+
+def test_schemas_export_writes_what_the_code_generates(run, tmp_path: Path) -> None:
+    """`timeline schemas export --dir D` writes one file per type, as generated."""
+    result = run("schemas", "export", "--dir", str(tmp_path / "s"))
+    assert result.exit_code == 0
+    written = {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()}
+    assert written == schemas.rendered()

@@ -1,0 +1,88 @@
+"""What only the SQLite backend can show: its own triggers, pragmas and stored bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from helpers import announce, milestone
+
+from timeline.events import StatementMade
+from timeline.store.sqlite import SQLiteStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Path:
+    path = tmp_path / "events.db"
+    store = await SQLiteStore.open(path)
+    await store.append("vm", [announce()], actor="a")
+    await store.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE events SET actor = 'mallory'",
+        "DELETE FROM events",
+        (
+            "INSERT INTO events SELECT position + 5, id || 'x', stream, version + 1, type,"
+            " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events"
+        ),
+        (
+            "INSERT INTO events SELECT position + 1, id || 'x', stream, version + 3, type,"
+            " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events"
+        ),
+    ],
+)
+def test_database_refuses_rewrites_and_gaps(db: Path, sql: str) -> None:
+    """The database itself refuses UPDATE, DELETE and out-of-sequence positions or versions."""
+    with sqlite3.connect(db) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match=r"immutable|out of sequence"):
+            conn.execute(sql)
+        assert conn.execute("SELECT COUNT(*), MAX(actor) FROM events").fetchone() == (1, "a")
+
+
+async def test_wal_and_full_sync(db: Path) -> None:
+    """The file is in WAL mode and the store's connections commit with synchronous=FULL."""
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store = await SQLiteStore.open(db)
+    try:
+        for conn in (store._writer, store._reader):
+            assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
+    finally:
+        await store.close()
+
+
+async def test_old_schema_version_row_is_upcast_and_never_rewritten(db: Path) -> None:
+    """A row written at StatementMade v1 reads as v2, and its stored bytes stay as written."""
+    body = (FIXTURES / "statement_made_v1.json").read_bytes().strip()
+    with sqlite3.connect(db) as conn:  # as an older release of the software wrote it
+        conn.execute(
+            "INSERT INTO events VALUES (2, '0b8f6f4e-3f1c-4f5e-9d55-6a8f1f7e2c11', 'vm', 2,"
+            " 'StatementMade', '2024-01-16', '2024-01-16', '2024-01-17T00:00:00.000000Z', 'old',"
+            " 1, ?)",
+            (body,),
+        )
+    store = await SQLiteStore.open(db)
+    try:
+        events = [e async for e in store.read_stream("vm")]
+        statement = events[1].event
+        assert isinstance(statement, StatementMade)
+        assert (statement.data.text[:8], statement.data.language) == ("This new", "en")
+        assert events[1].schema_version == 2
+        appended = await store.append("vm", [milestone()], actor="a")  # the stream still folds
+        assert appended.version == 3
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT body, schema_version FROM events WHERE position = 2"
+        ).fetchone() == (
+            body,
+            1,
+        )
