@@ -9,6 +9,8 @@ import pytest
 from helpers import announce, milestone
 
 from timeline.events import StatementMade
+from timeline.fold import DomainError
+from timeline.store import ConcurrencyError
 from timeline.store.sqlite import SQLiteStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,3 +88,22 @@ async def test_old_schema_version_row_is_upcast_and_never_rewritten(db: Path) ->
             body,
             1,
         )
+
+
+async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
+    """Two processes on one file (here two stores) keep versions and positions consistent."""
+    path = tmp_path / "shared.db"
+    first, second = await SQLiteStore.open(path), await SQLiteStore.open(path)
+    try:
+        await first.append("vm", [announce()], actor="a", expected_version=0)
+        await second.append("vm", [milestone("m1")], actor="b", expected_version=1)
+        with pytest.raises(ConcurrencyError) as caught:
+            await first.append("vm", [milestone("m2")], actor="a", expected_version=1)
+        assert caught.value.actual == 2
+        third = await first.append("vm", [milestone("m2")], actor="a", expected_version=2)
+        assert (third.version, third.last_position) == (3, 3)
+        with pytest.raises(DomainError, match="duplicate-id"):
+            await second.append("vm", [milestone("m2")], actor="b")
+    finally:
+        await first.close()
+        await second.close()

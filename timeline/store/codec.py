@@ -59,9 +59,16 @@ def encode_event(event: Event) -> bytes:
     return wire.encode(event)
 
 
-def decode_event(body: bytes, schema_version: int | None = None) -> AnyEvent:
-    """Decode a stored body, upcasting it first when it was written at an older version."""
+def decode_event(
+    body: bytes, schema_version: int | None = None, event_type: str | None = None
+) -> AnyEvent:
+    """Decode a stored body, upcasting it first when it was written at an older version.
+
+    With the row's `event_type` known, a current row takes one typed decode.
+    """
     if schema_version is None:
+        return _decoder.decode(body)
+    if event_type in BY_TYPE and schema_version >= current_version(event_type):
         return _decoder.decode(body)
     raw = _untyped.decode(body)
     event_type = raw.get("type") if isinstance(raw, dict) else None

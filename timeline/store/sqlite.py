@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +33,7 @@ from timeline.store.plan import plan_append
 
 SCHEMA_VERSION = 1
 GROUP_LIMIT = 512
+CACHED_STREAMS = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -59,7 +60,7 @@ WHEN NEW.position != (SELECT COALESCE(MAX(position), 0) + 1 FROM events)
 BEGIN SELECT RAISE(ABORT, 'position or version out of sequence'); END;
 """
 
-_COLUMNS = "position, stream, version, recorded_at, actor, schema_version, body"
+_COLUMNS = "position, stream, version, recorded_at, actor, schema_version, type, body"
 _INSERT = (
     "INSERT INTO events (position, id, stream, version, type, effective_first, effective_last,"
     " recorded_at, actor, schema_version, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -74,8 +75,8 @@ def format_instant(instant: datetime) -> str:
 
 
 def _row_to_event(row: Sequence[Any]) -> StoredEvent:
-    position, stream, version, recorded_at, actor, schema_version, body = row
-    event = decode_event(body, schema_version)
+    position, stream, version, recorded_at, actor, schema_version, event_type, body = row
+    event = decode_event(body, schema_version, event_type)
     return StoredEvent(
         stream=stream,
         version=version,
@@ -127,6 +128,8 @@ class SQLiteStore:
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
         self._closed = False
+        self._cache: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
+        """Decoded streams the writer has seen, checked against the database per group."""
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -205,28 +208,59 @@ class SQLiteStore:
         conn = self._writer
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            results, rows = await self._decide(group)
+            results, rows, streams = await self._decide(group)
             if rows:
                 await conn.executemany(_INSERT, rows)
             await conn.execute("COMMIT")
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
+        for name, events in streams.items():
+            self._remember(name, tuple(events))
         return results
+
+    def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
+        self._cache[stream] = events
+        self._cache.move_to_end(stream)
+        while len(self._cache) > CACHED_STREAMS:
+            self._cache.popitem(last=False)
+
+    async def _load_streams(self, streams: list[str]) -> dict[str, list[StoredEvent]]:
+        """The streams' events, from the cache where it still matches the database."""
+        conn = self._writer
+        marks = _placeholders(len(streams))
+        versions: dict[str, int] = {}
+        for name, version in await conn.execute_fetchall(
+            f"SELECT stream, MAX(version) FROM events WHERE stream IN ({marks}) GROUP BY stream",
+            streams,
+        ):
+            versions[name] = version
+        existing: dict[str, list[StoredEvent]] = {}
+        stale: list[str] = []
+        for name in streams:
+            cached = self._cache.get(name, ())
+            if len(cached) == versions.get(name, 0):
+                existing[name] = list(cached)
+            else:
+                stale.append(name)
+                existing[name] = []
+        if stale:
+            for row in await conn.execute_fetchall(
+                f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(stale))})"
+                " ORDER BY position",
+                stale,
+            ):
+                stored = _row_to_event(row)
+                existing[stored.stream].append(stored)
+        return existing
 
     async def _decide(
         self, group: list[_Append]
-    ) -> tuple[list[AppendResult | BaseException], list[tuple[Any, ...]]]:
+    ) -> tuple[
+        list[AppendResult | BaseException], list[tuple[Any, ...]], dict[str, list[StoredEvent]]
+    ]:
         conn = self._writer
-        streams = sorted({item.stream for item in group})
-        existing: dict[str, list[StoredEvent]] = defaultdict(list)
-        for row in await conn.execute_fetchall(
-            f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(streams))})"
-            " ORDER BY position",
-            streams,
-        ):
-            stored = _row_to_event(row)
-            existing[stored.stream].append(stored)
+        existing = await self._load_streams(sorted({item.stream for item in group}))
         ids = sorted({str(event.id) for item in group for event in item.events})
         stored_by_id: dict[UUID, StoredEvent] = {}
         for start in range(0, len(ids), 500):
@@ -269,7 +303,7 @@ class SQLiteStore:
                     stored_by_id[stored.event.id] = stored
                     rows.append(_event_row(stored))
                 next_position += len(result.events)
-        return results, rows
+        return results, rows, existing
 
     # --- reads -----------------------------------------------------------------
 
