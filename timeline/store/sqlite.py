@@ -229,12 +229,11 @@ class SQLiteStore:
         """The streams' events, from the cache where it still matches the database."""
         conn = self._writer
         marks = _placeholders(len(streams))
-        versions: dict[str, int] = {}
-        for name, version in await conn.execute_fetchall(
+        rows = await conn.execute_fetchall(
             f"SELECT stream, MAX(version) FROM events WHERE stream IN ({marks}) GROUP BY stream",
             streams,
-        ):
-            versions[name] = version
+        )
+        versions: dict[str, int] = {row[0]: row[1] for row in rows}
         existing: dict[str, list[StoredEvent]] = {}
         stale: list[str] = []
         for name in streams:
