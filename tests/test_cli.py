@@ -91,6 +91,19 @@ def test_import_reports_the_bad_line(run, tmp_path: Path) -> None:
     assert f"{bad}:2:" in result.stderr
 
 
+def test_import_refuses_a_future_recording_time(run, tmp_path: Path) -> None:
+    """An imported line cannot claim to have been recorded after now."""
+    line = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines()[0]
+    future = tmp_path / "future.ndjson"
+    future.write_bytes(
+        line.replace(b'"vodafone-microsoft"', b'"later"').replace(b'"2026-11-22T', b'"2999-01-01T')
+    )
+    result = run("import", str(future))
+    assert result.exit_code == 1
+    assert "is in the future" in result.stderr
+    assert f"{future}:1:" in result.stderr
+
+
 def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     """Exported NDJSON imports into another store and exports to the same bytes."""
     exported = run("export").stdout_bytes

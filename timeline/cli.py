@@ -18,6 +18,7 @@ import msgspec
 
 from timeline import fold, schemas, wire
 from timeline.dates import InvalidDateError, parse_day, parse_instant
+from timeline.events import StoredEvent
 from timeline.settings import Settings, SettingsError
 from timeline.store import EventStore, StoreError, open_store
 from timeline.store.base import StreamInfo
@@ -194,7 +195,7 @@ def verify_command() -> None:
         problems: list[str] = []
         expected = 1
         versions: dict[str, int] = {}
-        streams: dict[str, list[Any]] = {}
+        streams: dict[str, list[StoredEvent]] = {}
         async for stored in store.read_all():
             if stored.position != expected:
                 problems.append(f"position {stored.position} where {expected} was expected")

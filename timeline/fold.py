@@ -442,8 +442,8 @@ def fold(
 ) -> PartnershipState | None:
     """The partnership at `as_of` as known at `known_at`; None if nothing was known yet.
 
-    A stream whose announcement takes effect after `as_of` is returned with
-    only that announcement missing from the past: the answer is None too.
+    None also when the announcement takes effect after `as_of`: the
+    partnership did not exist yet on that date.
     """
     recorded = known(events, known_at)
     if not recorded:

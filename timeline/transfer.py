@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -85,6 +86,11 @@ async def import_lines(
     streams: set[str] = set()
     for run in _runs(lines, origin):
         head = run.head
+        if head.recorded_at is not None and head.recorded_at > datetime.now(UTC):
+            raise ImportLineError(
+                f"{origin}:{run.first_line}: recorded_at {head.recorded_at.isoformat()} "
+                "is in the future; a store cannot have learned it yet"
+            )
         try:
             result = await store.append(
                 head.stream,
