@@ -104,6 +104,23 @@ def test_import_refuses_a_future_recording_time(run, tmp_path: Path) -> None:
     assert f"{future}:1:" in result.stderr
 
 
+def test_import_keeps_recording_times_rising(run, tmp_path: Path) -> None:
+    """Restored history older than the store's latest recording is refused, replays still pass."""
+    assert run("verify").exit_code == 0  # loads the curated data, recorded 2026-11-22
+    lines = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
+    old = tmp_path / "old.ndjson"
+    old.write_bytes(
+        lines[0]
+        .replace(b'"vodafone-microsoft"', b'"older"')
+        .replace(b'"2026-11-22T', b'"2025-01-01T')
+    )
+    result = run("import", str(old))
+    assert result.exit_code == 1
+    assert "before the store's latest recording" in result.stderr
+    replay = run("import", str(EVENTS / "vodafone-microsoft.ndjson"))
+    assert "0 appended, 13 already present" in replay.stdout
+
+
 def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     """Exported NDJSON imports into another store and exports to the same bytes."""
     exported = run("export").stdout_bytes

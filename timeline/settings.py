@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """TIMELINE_PUBLIC_READ: reads need no token when true."""
     curated_dir: str = str(REPO_EVENTS)
     """TIMELINE_CURATED_DIR: NDJSON loaded into an empty store on first start; empty = none."""
+    max_body_bytes: int = 1_048_576
+    """TIMELINE_MAX_BODY_BYTES: largest request body accepted (413 above)."""
+    max_batch: int = 100
+    """TIMELINE_MAX_BATCH: most events in one append (413 above)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,5 +66,7 @@ def _parse(key: str, text: str, kind: object) -> object:
             raise SettingsError(f"{key}={text!r} is not a whole number") from None
         if key == "TIMELINE_PORT" and not 0 < number < 65536:  # noqa: PLR2004
             raise SettingsError(f"{key}={text!r} is not a port (1-65535)")
+        if key != "TIMELINE_PORT" and number < 1:
+            raise SettingsError(f"{key}={text!r} must be at least 1")
         return number
     return text

@@ -9,6 +9,7 @@ from typing import Protocol
 import msgspec
 
 from timeline.events import AnyEvent, StoredEvent
+from timeline.tokens import TokenRegistry
 
 
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,13 +63,23 @@ class IdempotencyError(StoreError):
         self.actual = actual
 
 
+class RecordingTimeError(StoreError):
+    """A restored recording time older than what the store already holds."""
+
+    def __init__(self, requested: datetime, latest: datetime) -> None:
+        super().__init__(
+            f"recorded_at {requested.isoformat()} is before the store's latest recording "
+            f"({latest.isoformat()}); restore history into an empty store, or in recording order"
+        )
+
+
 class EmptyAppendError(StoreError):
     def __init__(self) -> None:
         super().__init__("an append carries at least one event")
 
 
-class EventStore(Protocol):
-    """Immutable, ordered storage of partnership events.
+class EventStore(TokenRegistry, Protocol):
+    """Immutable, ordered storage of partnership events (and the API's tokens beside them).
 
     Guarantees (the contract suite in `tests/test_store_contract.py` proves
     them for every backend): optimistic concurrency, atomic batches,
@@ -110,6 +121,12 @@ class EventStore(Protocol):
         ...
 
     async def streams(self) -> list[StreamInfo]: ...
+
+    async def stream_info(
+        self, stream: str, *, known_at: datetime | None = None
+    ) -> StreamInfo | None:
+        """Version and last position of a stream (as known at `known_at`); None if empty."""
+        ...
 
     async def stats(self) -> StoreStats: ...
 

@@ -18,6 +18,7 @@ from timeline.store.base import (
     ConcurrencyError,
     EmptyAppendError,
     IdempotencyError,
+    RecordingTimeError,
 )
 from timeline.store.codec import encode_event
 
@@ -88,3 +89,16 @@ def _replay(
             )
         stored.append(hit)
     return AppendResult(stream=stream, events=tuple(stored), replayed=True)
+
+
+def recording_time(requested: datetime | None, now: datetime, latest: datetime | None) -> datetime:
+    """When an append is recorded: never before the store's latest recording.
+
+    Recording times rise with position, so "known at T" is always a prefix of
+    every stream. A restored `requested` time older than the latest is refused.
+    """
+    if requested is None:
+        return now if latest is None else max(now, latest)
+    if latest is not None and requested < latest:
+        raise RecordingTimeError(requested, latest)
+    return requested

@@ -29,7 +29,8 @@ from timeline.events import AnyEvent, StoredEvent, type_name
 from timeline.fold import DomainError
 from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
-from timeline.store.plan import plan_append
+from timeline.store.plan import plan_append, recording_time
+from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 SCHEMA_VERSION = 1
 GROUP_LIMIT = 512
@@ -49,6 +50,13 @@ CREATE TABLE IF NOT EXISTS events (
     schema_version  INTEGER NOT NULL,
     body            BLOB NOT NULL,
     UNIQUE (stream, version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS tokens (
+    name       TEXT PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    scopes     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
 ) STRICT;
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
@@ -119,12 +127,32 @@ def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
+async def _connect(path: str | Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA busy_timeout = 10000")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.close()
+        raise
+    return conn
+
+
 class SQLiteStore:
     backend = "sqlite"
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        admin: aiosqlite.Connection,
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._admin = admin
+        """Token writes, on their own connection: never inside the writer's open transaction."""
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
         self._closed = False
@@ -138,10 +166,11 @@ class SQLiteStore:
             await writer.executescript(_SCHEMA)
             await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             reader = await _connect(path)
+            admin = await _connect(path)
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, reader)
+        return cls(writer, reader, admin)
 
     async def close(self) -> None:
         """Finish every append already queued, then close the connections."""
@@ -151,6 +180,7 @@ class SQLiteStore:
         await self._queue.put(None)
         await self._task
         await self._reader.close()
+        await self._admin.close()
         await self._writer.close()
 
     # --- appends ---------------------------------------------------------------
@@ -275,23 +305,25 @@ class SQLiteStore:
             )
         )
         next_position = last[0][0] + 1 if last else 1
+        latest = datetime.fromisoformat(last[0][1]) if last else None
         now = datetime.now(UTC)
-        if last:
-            now = max(now, datetime.fromisoformat(last[0][1]))
         results: list[AppendResult | BaseException] = []
         rows: list[tuple[Any, ...]] = []
         for item in group:
             try:
+                recorded_at = item.recorded_at or recording_time(None, now, latest)
                 result = plan_append(
                     item.stream,
                     item.events,
                     existing=existing[item.stream],
                     stored_by_id=stored_by_id,
                     next_position=next_position,
-                    recorded_at=item.recorded_at or now,
+                    recorded_at=recorded_at,
                     actor=item.actor,
                     expected_version=item.expected_version,
                 )
+                if not result.replayed:
+                    recording_time(item.recorded_at, now, latest)
             except (StoreError, DomainError) as error:
                 results.append(error)
                 continue
@@ -302,6 +334,7 @@ class SQLiteStore:
                     stored_by_id[stored.event.id] = stored
                     rows.append(_event_row(stored))
                 next_position += len(result.events)
+                latest = recorded_at
         return results, rows, existing
 
     # --- reads -----------------------------------------------------------------
@@ -360,6 +393,20 @@ class SQLiteStore:
         )
         return [StreamInfo(stream=s, version=v, last_position=p) for s, v, p in rows]
 
+    async def stream_info(
+        self, stream: str, *, known_at: datetime | None = None
+    ) -> StreamInfo | None:
+        sql = "SELECT MAX(version), MAX(position) FROM events WHERE stream = ?"
+        params: list[Any] = [stream]
+        if known_at is not None:
+            sql += " AND recorded_at <= ?"
+            params.append(format_instant(known_at))
+        rows = list(await self._reader.execute_fetchall(sql, params))
+        version, position = rows[0]
+        if version is None:
+            return None
+        return StreamInfo(stream=stream, version=version, last_position=position)
+
     async def stats(self) -> StoreStats:
         rows = list(
             await self._reader.execute_fetchall("SELECT COUNT(*), MAX(position) FROM events")
@@ -367,15 +414,63 @@ class SQLiteStore:
         count, last = rows[0]
         return StoreStats(backend=self.backend, events=count, last_position=last or 0)
 
+    # --- tokens ----------------------------------------------------------------
 
-async def _connect(path: str | Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    try:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA busy_timeout = 10000")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await conn.close()
-        raise
-    return conn
+    async def create_token(self, name: str, scopes: tuple[str, ...]) -> str:
+        name, scopes = check_name(name), check_scopes(scopes)
+        secret = new_secret()
+        conn = self._admin
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await _refuse_active(conn, name)
+            await conn.execute("DELETE FROM tokens WHERE name = ?", (name,))
+            await conn.execute(
+                "INSERT INTO tokens (name, hash, scopes, created_at) VALUES (?, ?, ?, ?)",
+                (name, digest(secret), " ".join(scopes), format_instant(datetime.now(UTC))),
+            )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return secret
+
+    async def revoke_token(self, name: str) -> bool:
+        cursor = await self._admin.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+            (format_instant(datetime.now(UTC)), name),
+        )
+        return cursor.rowcount > 0
+
+    async def find_token(self, secret: str) -> Token | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT name, scopes, created_at, revoked_at FROM tokens"
+                " WHERE hash = ? AND revoked_at IS NULL",
+                (digest(secret),),
+            )
+        )
+        return _token(rows[0]) if rows else None
+
+    async def tokens(self) -> list[Token]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY name"
+        )
+        return [_token(row) for row in rows]
+
+
+async def _refuse_active(conn: aiosqlite.Connection, name: str) -> None:
+    active = await conn.execute_fetchall(
+        "SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)
+    )
+    if list(active):
+        raise TokenError(f"a token named {name!r} exists; revoke it first")
+
+
+def _token(row: Sequence[Any]) -> Token:
+    name, scopes, created_at, revoked_at = row
+    return Token(
+        name=name,
+        scopes=tuple(scopes.split()),
+        created_at=datetime.fromisoformat(created_at),
+        revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
+    )

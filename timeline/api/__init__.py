@@ -1,0 +1,1 @@
+"""The HTTP API: litestar over the core, thin."""

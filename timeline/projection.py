@@ -1,0 +1,81 @@
+"""Read models kept in memory: decoded streams and folded states, refreshed incrementally.
+
+Events are immutable and streams only grow, so a cached stream is brought up
+to date by reading the events after its last cached version. Folded states
+are cached by everything they depend on: stream, known version, `as_of`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import date, datetime
+
+import msgspec
+
+from timeline.events import StoredEvent
+from timeline.fold import fold, known
+from timeline.state import Basis, PartnershipState
+from timeline.store import EventStore, StreamInfo
+
+STREAMS_KEPT = 4096
+STATES_KEPT = 4096
+
+
+class View(msgspec.Struct, frozen=True, kw_only=True):
+    """What a state answer depends on: the known version and position of the stream."""
+
+    stream: str
+    version: int
+    last_position: int
+
+
+class Projector:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._streams: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
+        self._states: OrderedDict[tuple[str, int, date], PartnershipState | None] = OrderedDict()
+
+    async def events(self, info: StreamInfo) -> tuple[StoredEvent, ...]:
+        """The stream's events up to `info.version`, reading only what the cache lacks."""
+        cached = self._streams.get(info.stream, ())
+        if len(cached) < info.version:
+            fresh = [
+                e async for e in self._store.read_stream(info.stream, from_version=len(cached) + 1)
+            ]
+            cached = cached + tuple(fresh)
+            self._streams[info.stream] = cached
+            while len(self._streams) > STREAMS_KEPT:
+                self._streams.popitem(last=False)
+        self._streams.move_to_end(info.stream)
+        return cached[: info.version]
+
+    async def view(self, stream: str, known_at: datetime | None) -> View | None:
+        """The stream as known at `known_at` (None: now); None when nothing was known."""
+        info = await self._store.stream_info(stream, known_at=known_at)
+        if info is None:
+            return None
+        return View(stream=stream, version=info.version, last_position=info.last_position)
+
+    async def state(
+        self, view: View, *, as_of: date, known_at: datetime
+    ) -> PartnershipState | None:
+        """The state at `as_of` of the stream as `view` knows it, with its basis stated."""
+        key = (view.stream, view.version, as_of)
+        if key in self._states:
+            self._states.move_to_end(key)
+            state = self._states[key]
+        else:
+            info = StreamInfo(
+                stream=view.stream, version=view.version, last_position=view.last_position
+            )
+            events = known(await self.events(info), None)
+            state = fold(events, as_of=as_of)
+            self._states[key] = state
+            while len(self._states) > STATES_KEPT:
+                self._states.popitem(last=False)
+        if state is None:
+            return None
+        basis = Basis(
+            as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
+        )
+        return msgspec.structs.replace(state, basis=basis)
