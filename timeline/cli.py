@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from timeline.events import StoredEvent
 from timeline.settings import Settings, SettingsError
 from timeline.store import EventStore, StoreError, open_store
 from timeline.store.base import StreamInfo
+from timeline.tokens import SCOPES, TokenError
 from timeline.transfer import ImportLineError, export_lines, import_file, load_curated
 
 T = TypeVar("T")
@@ -31,6 +33,7 @@ PROGRESS_THRESHOLD = 10_000
 
 USER_ERRORS = (
     SettingsError,
+    TokenError,
     InvalidDateError,
     ImportLineError,
     StoreError,
@@ -225,6 +228,93 @@ def verify_command() -> None:
         click.echo(f"  {problem}", err=True)
     if problems:
         sys.exit(EXIT_FAILURE)
+
+
+@cli.command("serve")
+@click.option("--host", help="Address to listen on (default TIMELINE_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default TIMELINE_PORT, 8000).")
+def serve_command(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (granian, one worker) on the configured store."""
+    if host is not None:
+        os.environ["TIMELINE_HOST"] = host
+    if port is not None:
+        os.environ["TIMELINE_PORT"] = str(port)
+    settings = _settings()
+    created = with_store(_first_token)
+    base = f"http://{_url_host(settings.host)}:{settings.port}"
+    click.echo(f"Partnership Timeline on {settings.database_url}")
+    click.echo(f"listening on {base}")
+    click.echo(f"API docs at {base}/docs (OpenAPI: {base}/docs/openapi.json)")
+    if created is not None:
+        click.echo(
+            f"first start: created token {FIRST_TOKEN!r} with scopes append, read; "
+            f"it is shown once:\n{created}"
+        )
+    sys.stdout.flush()
+    from granian import Granian  # noqa: PLC0415 - the server loads only for `serve`
+    from granian.constants import Interfaces  # noqa: PLC0415
+
+    Granian(
+        "timeline.api.app:app_from_env",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=1,
+        log_access=False,
+    ).serve()
+
+
+FIRST_TOKEN = "default"  # noqa: S105 - the name of a token, not a secret
+
+
+async def _first_token(store: EventStore) -> str | None:
+    """On a first start with no tokens at all, one to append with."""
+    if await store.tokens():
+        return None
+    return await store.create_token(FIRST_TOKEN, ("append", "read"))
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@cli.group("tokens")
+def tokens_group() -> None:
+    """Bearer tokens of the API (stored only as hashes)."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    default=("append",),
+    show_default=True,
+    help="Repeat for several.",
+)
+def tokens_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create token NAME and print it alone on stdout (it is never shown again)."""
+    click.echo(with_store(lambda store: store.create_token(name, scopes)))
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke token NAME; requests with it are refused from now on."""
+    if not with_store(lambda store: store.revoke_token(name)):
+        raise Failure(f"no active token {name!r}")
+    click.echo(f"revoked token {name!r}")
+
+
+@tokens_group.command("list")
+def tokens_list() -> None:
+    """Names, scopes and dates of every token (never the secrets)."""
+    for token in with_store(lambda store: store.tokens()):
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        click.echo(f"{token.name}\t{' '.join(token.scopes)}\t{token.created_at:%Y-%m-%d}\t{state}")
 
 
 @cli.group("schemas")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ def event_schema(kind: type[Event]) -> dict[str, Any]:
     }
 
 
+@cache
 def rendered() -> dict[str, bytes]:
     """File name -> bytes of every schema, exactly as `schemas/` holds them."""
     return {

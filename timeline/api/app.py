@@ -1,0 +1,78 @@
+"""The app factory: `create_app(settings)`; resources opened and closed in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components
+
+from timeline.api import errors
+from timeline.api.auth import read_guard
+from timeline.api.feed import Feed
+from timeline.api.meta import HealthController, Schemas
+from timeline.api.openapi import DatesSchemaPlugin, append_components
+from timeline.api.organizations import Organizations
+from timeline.api.partnerships import Partnerships
+from timeline.api.services import Services
+from timeline.dates import PartialDate, Period
+from timeline.projection import Projector
+from timeline.settings import Settings
+from timeline.store import open_store
+from timeline.transfer import load_curated
+
+DOCS_PATH = "/docs"
+
+DESCRIPTION = """\
+How business partnerships unfold, as immutable events: the state of a partnership on any
+date (`as_of`) as known at any instant (`known_at`), its sourced history, and appends.
+
+Dates are partial (`2024`, `2024-Q2`, `2024-04`, `2024-01-16`) and periods are
+`START/END` (END may be `..`). Errors are RFC 9457 `application/problem+json`.
+Appending needs `Authorization: Bearer <token>` with the `append` scope.
+"""
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        store = await open_store(settings.database_url)
+        try:
+            await load_curated(store, settings.curated_path)
+            app.state.services = Services(
+                settings=settings, store=store, projector=Projector(store)
+            )
+            yield
+        finally:
+            await store.close()  # finishes every append already accepted
+
+    reads = Router(
+        path="/",
+        guards=[read_guard],
+        route_handlers=[Partnerships, Feed, Organizations, Schemas],
+    )
+    return Litestar(
+        route_handlers=[reads, HealthController],
+        lifespan=[lifespan],
+        exception_handlers={Exception: errors.handle},
+        type_encoders={PartialDate: str, Period: str},
+        plugins=[DatesSchemaPlugin()],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Partnership Timeline",
+            version="0.1.0",
+            description=DESCRIPTION,
+            path=DOCS_PATH,
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(schemas=dict(append_components())),
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for the ASGI server: settings from TIMELINE_* (checked by `timeline serve`)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,86 @@
+"""Example bodies for the API docs, taken from the curated data (never invented)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import cache
+from typing import Any
+
+import msgspec
+from litestar.openapi.spec import Example
+
+from timeline import wire
+from timeline.events import StoredEvent
+from timeline.fold import fold
+from timeline.settings import REPO_EVENTS
+from timeline.store.codec import decode_import, encode_stored
+
+STREAM = "vodafone-microsoft"
+AS_OF = date(2024, 2, 1)
+
+
+@cache
+def curated() -> tuple[StoredEvent, ...]:
+    path = REPO_EVENTS / f"{STREAM}.ndjson"
+    if not path.is_file():
+        return ()
+    stored = []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        head, event = decode_import(line)
+        if head.recorded_at is None:
+            continue
+        stored.append(
+            StoredEvent(
+                stream=head.stream,
+                version=head.version or number,
+                position=number,
+                recorded_at=head.recorded_at,
+                actor=head.actor or "curator",
+                schema_version=type(event).SCHEMA_VERSION,
+                event=event,
+            )
+        )
+    return tuple(stored)
+
+
+def _builtins(value: object) -> object:
+    return msgspec.to_builtins(value, enc_hook=wire.enc_hook)
+
+
+def _examples(summary: str, value: object) -> list[Example]:
+    return [Example(summary=summary, value=value)] if value is not None else []
+
+
+def state() -> list[Example]:
+    events = curated()
+    found = fold(events, as_of=AS_OF) if events else None
+    return _examples(f"{STREAM} on {AS_OF}", _builtins(found) if found else None)
+
+
+def stored_events(count: int = 2) -> list[Any]:
+    return [json.loads(encode_stored(e)) for e in curated()[:count]]
+
+
+def history() -> list[Example]:
+    events = stored_events()
+    body = {"stream": STREAM, "next": None, "events": events}
+    return _examples(f"the first events of {STREAM}", body if events else None)
+
+
+def feed() -> list[Example]:
+    events = stored_events()
+    last = events[-1]["position"] if events else 0
+    body = {"last_position": last, "next": f"/events?after={last}&limit=2", "events": events}
+    return _examples("two events of the global feed", body if events else None)
+
+
+def append_request() -> list[Example]:
+    events = curated()
+    if len(events) < 5:  # noqa: PLR2004
+        return []
+    milestone = _builtins(events[4].event)
+    return _examples(
+        "schedule the IoT spin-off milestone",
+        {"expected_version": 4, "events": [milestone]},
+    )

@@ -1,0 +1,46 @@
+"""`/events`: every stream's events in global position order, for pipelines to follow."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from timeline.api import examples
+from timeline.api.bodies import with_events
+from timeline.api.models import FeedDoc
+from timeline.api.partnerships import BAD_REQUEST, JSON, UNAUTHORIZED
+from timeline.api.services import services
+
+
+class Feed(Controller):
+    path = "/events"
+    tags = ["events"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/",
+        summary="The global feed in position order",
+        description="Follow `next` (or pass the last `position` you saw as `after`) to read on; "
+        "positions are gapless and a position once seen is never followed by a lower one.",
+        responses={
+            200: ResponseSpec(
+                FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
+            ),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+        },
+    )
+    async def feed(
+        self,
+        request: Request[Any, Any, Any],
+        after: Annotated[int, Parameter(ge=0, description="Last position already read")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> Response[Any]:
+        page = [e async for e in services(request).store.read_all(after=after, limit=limit)]
+        last = page[-1].position if page else after
+        body = with_events(
+            {"last_position": last, "next": f"/events?after={last}&limit={limit}"}, page
+        )
+        return Response(body, media_type=JSON)

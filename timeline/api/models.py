@@ -1,0 +1,116 @@
+"""Request and response bodies of the API that are not domain types themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from timeline.dates import PartialDate
+from timeline.events import AnyEvent, Party, Source
+
+MAX_EXPECTED_VERSION = 2**53
+
+
+class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`expected_version`: the stream's version you saw (0 = must not exist); omit for any."""
+
+    events: Annotated[list[AnyEvent], msgspec.Meta(min_length=1)]
+    expected_version: Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPECTED_VERSION)] | None = None
+
+
+class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    kind: str
+    status: Literal["active", "ended"]
+    announced: PartialDate
+    parties: tuple[Party, ...]
+    regions: tuple[str, ...]
+    version: int
+    href: str
+
+
+class PartnershipPage(msgspec.Struct, frozen=True, kw_only=True):
+    partnerships: tuple[PartnershipSummary, ...]
+    next_cursor: str | None
+
+
+class Membership(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    role: str | None
+    status: Literal["active", "ended"]
+    current_party: bool
+    href: str
+
+
+class Organization(msgspec.Struct, frozen=True, kw_only=True):
+    org: str
+    name: str
+    partnerships: tuple[Membership, ...]
+    href: str
+
+
+class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):
+    organizations: tuple[Organization, ...]
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    status: Literal["ok"]
+    backend: str
+    events: int
+    last_position: int
+
+
+class SchemaEntry(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    schema_version: int
+    href: str
+
+
+class SchemaIndex(msgspec.Struct, frozen=True, kw_only=True):
+    types: tuple[SchemaEntry, ...]
+
+
+# --- documentation of bodies that are written as bytes -----------------------------------
+
+
+class StoredEventDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored event: the store's fields, then the event (`type`, `data`, `id`, …).
+
+    `data` is typed per event type: see `GET /schemas/{type}`.
+    """
+
+    stream: str
+    version: int
+    position: int
+    recorded_at: datetime
+    actor: str
+    schema_version: int
+    type: str
+    data: dict[str, Any]
+    id: UUID
+    effective: PartialDate
+    sources: tuple[Source, ...] = ()
+
+
+class HistoryDoc(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    events: tuple[StoredEventDoc, ...]
+    next: str | None
+
+
+class FeedDoc(msgspec.Struct, frozen=True, kw_only=True):
+    events: tuple[StoredEventDoc, ...]
+    last_position: int
+    next: str
+
+
+class AppendedDoc(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    version: int
+    last_position: int
+    events: tuple[StoredEventDoc, ...]

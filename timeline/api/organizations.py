@@ -1,0 +1,89 @@
+"""`/organizations`: the parties, and the partnerships each takes part in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+
+from timeline.api.errors import not_found
+from timeline.api.http import valid_stream_id
+from timeline.api.models import Membership, Organization, OrganizationList
+from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
+from timeline.api.services import Services, services
+from timeline.state import PartnershipState
+
+
+async def current_states(svc: Services) -> list[PartnershipState]:
+    today, now = datetime.now(UTC).date(), datetime.now(UTC)
+    states = []
+    for info in await svc.store.streams():
+        view = await svc.projector.view(info.stream, None)
+        state = await svc.projector.state(view, as_of=today, known_at=now) if view else None
+        if state is not None:
+            states.append(state)
+    return states
+
+
+def organizations(states: list[PartnershipState]) -> dict[str, Organization]:
+    names: dict[str, str] = {}
+    members: dict[str, list[Membership]] = {}
+    for state in states:
+        for current, parties in ((True, state.parties), (False, state.former_parties)):
+            for party in parties:
+                names.setdefault(party.org, party.name)
+                members.setdefault(party.org, []).append(
+                    Membership(
+                        id=state.id,
+                        title=state.title,
+                        role=party.role,
+                        status=state.status,
+                        current_party=current,
+                        href=f"/partnerships/{state.id}",
+                    )
+                )
+    return {
+        org: Organization(
+            org=org,
+            name=names[org],
+            partnerships=tuple(members[org]),
+            href=f"/organizations/{org}",
+        )
+        for org in sorted(names)
+    }
+
+
+class Organizations(Controller):
+    path = "/organizations"
+    tags = ["organizations"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/",
+        summary="Every party and its partnerships (as they stand today)",
+        responses={
+            200: ResponseSpec(OrganizationList, description="By organization id"),
+            401: UNAUTHORIZED,
+        },
+    )
+    async def list_organizations(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        found = organizations(await current_states(services(request)))
+        return Response(OrganizationList(organizations=tuple(found.values())))
+
+    @get(
+        "/{org:str}",
+        summary="One organization and its partnerships",
+        responses={
+            200: ResponseSpec(Organization, description="The organization"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            404: problem("No partnership names this organization"),
+        },
+    )
+    async def get_organization(self, request: Request[Any, Any, Any], org: str) -> Response[Any]:
+        valid_stream_id(org, "org")
+        found = organizations(await current_states(services(request))).get(org)
+        if found is None:
+            raise not_found(f"no organization {org!r} is a party to any partnership")
+        return Response(found)

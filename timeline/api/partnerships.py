@@ -1,0 +1,318 @@
+"""`/partnerships`: states on any date, sourced history, appends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from timeline import wire
+from timeline.api import examples
+from timeline.api.auth import append_token
+from timeline.api.bodies import with_events
+from timeline.api.errors import PROBLEM_JSON, Problem, ProblemError, not_found, validation_problem
+from timeline.api.http import (
+    as_of_param,
+    decode_cursor,
+    encode_cursor,
+    etag,
+    known_at_param,
+    matches,
+    partial_date_param,
+    valid_stream_id,
+)
+from timeline.api.models import (
+    AppendedDoc,
+    AppendRequest,
+    HistoryDoc,
+    PartnershipPage,
+    PartnershipSummary,
+)
+from timeline.api.openapi import AppendOperation
+from timeline.api.services import services
+from timeline.events import BY_TYPE, Party
+from timeline.state import PartnershipState
+from timeline.tokens import Token
+
+JSON = "application/json"
+_append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
+
+
+def problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+
+
+BAD_REQUEST = problem("A path or query value is malformed (the problem names it)")
+NOT_FOUND = problem("No such partnership (or nothing known of it at `known_at`)")
+UNAUTHORIZED = problem("No valid bearer token (reads need one when TIMELINE_PUBLIC_READ=false)")
+FORBIDDEN = problem("The token lacks the scope")
+
+
+def _href(stream: str) -> str:
+    return f"/partnerships/{stream}"
+
+
+def _not_modified(tag: str) -> Response[Any]:
+    return Response(content=b"", status_code=304, headers={"ETag": tag})
+
+
+class Partnerships(Controller):
+    path = "/partnerships"
+    tags = ["partnerships"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/",
+        summary="Partnerships as they stand, filtered and paginated",
+        responses={
+            200: ResponseSpec(PartnershipPage, description="One page, ordered by id"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+        },
+    )
+    async def list_partnerships(
+        self,
+        request: Request[Any, Any, Any],
+        *,
+        party: Annotated[
+            str | None, Parameter(description="Organization id, e.g. microsoft")
+        ] = None,
+        status: Literal["active", "ended"] | None = None,
+        region: Annotated[str | None, Parameter(description="Region, e.g. Africa")] = None,
+        as_of: Annotated[str | None, Parameter(description="YYYY-MM-DD (default today)")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        cursor: Annotated[
+            str | None, Parameter(description="`next_cursor` of the previous page")
+        ] = None,
+    ) -> Response[PartnershipPage]:
+        day = as_of_param(as_of)
+        after = decode_cursor(cursor)
+        svc = services(request)
+        chosen: list[PartnershipSummary] = []
+        more = False
+        for info in await svc.store.streams():
+            if after is not None and info.stream <= after:
+                continue
+            view = await svc.projector.view(info.stream, None)
+            state = (
+                await svc.projector.state(view, as_of=day, known_at=datetime.now(UTC))
+                if view
+                else None
+            )
+            if state is None or not _selected(state, party, status, region):
+                continue
+            if len(chosen) == limit:
+                more = True
+                break
+            chosen.append(_summary(state))
+        next_cursor = encode_cursor(chosen[-1].id) if more and chosen else None
+        return Response(PartnershipPage(partnerships=tuple(chosen), next_cursor=next_cursor))
+
+    @get(
+        "/{stream_id:str}",
+        summary="A partnership on a date, as known at an instant",
+        description="The answer states its basis (`as_of`, `known_at`, `version`, "
+        "`last_position`); its ETag changes exactly when the answer can.",
+        responses={
+            200: ResponseSpec(
+                PartnershipState,
+                description="The state with its basis",
+                examples=examples.state(),
+                generate_examples=False,
+            ),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            404: NOT_FOUND,
+        },
+    )
+    async def get_partnership(
+        self,
+        request: Request[Any, Any, Any],
+        stream_id: Annotated[str, Parameter(description="Stream id, e.g. vodafone-microsoft")],
+        as_of: Annotated[
+            str | None, Parameter(description="YYYY-MM-DD (default today, UTC)")
+        ] = None,
+        known_at: Annotated[
+            str | None, Parameter(description="ISO 8601 instant (default now)")
+        ] = None,
+    ) -> Response[Any]:
+        stream = valid_stream_id(stream_id)
+        day = as_of_param(as_of)
+        instant = known_at_param(known_at)
+        svc = services(request)
+        view = await svc.projector.view(stream, instant)
+        if view is None:
+            raise _missing(stream, instant)
+        tag = etag("state", stream, day, view.version, view.last_position)
+        if matches(request.headers.get("if-none-match"), tag):
+            return _not_modified(tag)
+        state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
+        if state is None:
+            raise not_found(f"partnership {stream!r} was not yet announced on {day}")
+        return Response(state, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+    @get(
+        "/{stream_id:str}/events",
+        summary="The sourced history of a partnership",
+        responses={
+            200: ResponseSpec(
+                HistoryDoc,
+                description="Events in version order; follow `next` for more",
+                examples=examples.history(),
+                generate_examples=False,
+            ),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            404: NOT_FOUND,
+        },
+    )
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        stream_id: str,
+        *,
+        from_version: Annotated[int, Parameter(ge=1)] = 1,
+        event_type: Annotated[
+            list[str] | None, Parameter(query="type", description="Event types (repeatable)")
+        ] = None,
+        effective_from: Annotated[str | None, Parameter(description="Partial date")] = None,
+        effective_to: Annotated[str | None, Parameter(description="Partial date")] = None,
+        known_at: Annotated[str | None, Parameter(description="ISO 8601 instant")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> Response[Any]:
+        stream = valid_stream_id(stream_id)
+        types = tuple(event_type or ())
+        unknown = [t for t in types if t not in BY_TYPE]
+        if unknown:
+            raise ProblemError(400, f"unknown event type {unknown[0]!r}; see GET /schemas")
+        start = partial_date_param(effective_from, "effective_from")
+        end = partial_date_param(effective_to, "effective_to")
+        instant = known_at_param(known_at)
+        svc = services(request)
+        view = await svc.projector.view(stream, instant)
+        if view is None:
+            raise _missing(stream, instant)
+        tag = etag("history", request.url.query, view.version, view.last_position)
+        if matches(request.headers.get("if-none-match"), tag):
+            return _not_modified(tag)
+        page = [
+            e
+            async for e in svc.store.read_stream(
+                stream,
+                from_version=from_version,
+                to_version=view.version,
+                types=types,
+                effective_from=start.first_day if start else None,
+                effective_to=end.last_day if end else None,
+                limit=limit + 1,
+            )
+        ]
+        next_link = None
+        if len(page) > limit:
+            page = page[:limit]
+            query = dict(request.query_params) | {"from_version": str(page[-1].version + 1)}
+            next_link = f"{_href(stream)}/events?" + "&".join(f"{k}={v}" for k, v in query.items())
+        body = with_events({"stream": stream, "next": next_link}, page)
+        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+    @post(
+        "/{stream_id:str}/events",
+        summary="Append events to a partnership",
+        description="Needs a bearer token with the `append` scope; its name is recorded as "
+        "each event's `actor`. Replaying the same events (same ids, same content) answers "
+        "200 with the original result and stores nothing.",
+        dependencies={"token": Provide(append_token)},
+        operation_class=AppendOperation,
+        responses={
+            201: ResponseSpec(AppendedDoc, description="Stored", generate_examples=False),
+            200: ResponseSpec(
+                AppendedDoc,
+                description="Idempotent replay: the original result",
+                generate_examples=False,
+            ),
+            400: problem("Malformed JSON or stream id"),
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            409: problem(
+                "`expected_version` does not match, or an event id was used for other content"
+            ),
+            413: problem("Body or batch too large (TIMELINE_MAX_BODY_BYTES, TIMELINE_MAX_BATCH)"),
+            422: problem("Invalid events: `errors` names each field, `rule` a broken domain rule"),
+        },
+        status_code=201,
+    )
+    async def append(
+        self,
+        request: Request[Any, Any, Any],
+        stream_id: str,
+        token: Token,
+    ) -> Response[Any]:
+        stream = valid_stream_id(stream_id)
+        svc = services(request)
+        body = await request.body()
+        try:
+            appended = _append_decoder.decode(body)
+        except msgspec.ValidationError as error:
+            raise validation_problem(error) from None
+        except msgspec.DecodeError as error:
+            raise ProblemError(400, f"the body is not valid JSON: {error}") from None
+        if len(appended.events) > svc.settings.max_batch:
+            raise ProblemError(
+                413,
+                f"{len(appended.events)} events in one append; at most "
+                f"{svc.settings.max_batch} (TIMELINE_MAX_BATCH)",
+            )
+        result = await svc.store.append(
+            stream, appended.events, actor=token.name, expected_version=appended.expected_version
+        )
+        content = with_events(
+            {"stream": stream, "version": result.version, "last_position": result.last_position},
+            result.events,
+        )
+        return Response(
+            content,
+            status_code=200 if result.replayed else 201,
+            media_type=JSON,
+            headers={"Location": f"{_href(stream)}/events?from_version={result.events[0].version}"},
+        )
+
+
+def _missing(stream: str, instant: datetime | None) -> ProblemError:
+    if instant is not None:
+        return not_found(f"nothing was known of partnership {stream!r} at {instant.isoformat()}")
+    return not_found(f"no partnership {stream!r}")
+
+
+def _selected(
+    state: PartnershipState, party: str | None, status: str | None, region: str | None
+) -> bool:
+    if party is not None and party not in {p.org for p in state.parties}:
+        return False
+    if status is not None and state.status != status:
+        return False
+    return region is None or region.casefold() in {r.casefold() for r in state.regions}
+
+
+def _summary(state: PartnershipState) -> PartnershipSummary:
+    return PartnershipSummary(
+        id=state.id,
+        title=state.title,
+        kind=state.kind,
+        status=state.status,
+        announced=state.announced,
+        parties=tuple(Party(org=p.org, name=p.name, role=p.role) for p in state.parties),
+        regions=state.regions,
+        version=state.basis.version,
+        href=_href(state.id),
+    )

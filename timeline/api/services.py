@@ -1,0 +1,24 @@
+"""What the handlers share, opened in the app's lifespan and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from timeline.projection import Projector
+from timeline.settings import Settings
+from timeline.store import EventStore
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    store: EventStore
+    projector: Projector
+
+
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    found: Services = connection.app.state.services
+    return found
