@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from timeline.api import examples
 from timeline.api.bodies import with_events
@@ -35,8 +35,8 @@ class Feed(Controller):
     async def feed(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int, Parameter(ge=0, description="Last position already read")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[int, QueryParameter(ge=0, description="Last position already read")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
         page = [e async for e in services(request).store.read_all(after=after, limit=limit)]
         last = page[-1].position if page else after

@@ -77,6 +77,7 @@ def decode_cursor(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        padded = value + "=" * (-len(value) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise bad_request(f"{value!r} is not a cursor this API gave out", "query.cursor") from None

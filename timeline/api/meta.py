@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 
 from timeline import schemas
 from timeline.api.errors import not_found
@@ -44,7 +45,7 @@ class Schemas(Controller):
             404: problem("No such event type"),
         },
     )
-    async def schema(self, event_type: str) -> Response[Any]:
+    async def schema(self, event_type: FromPath[str]) -> Response[Any]:
         rendered = schemas.rendered().get(f"{event_type}.json")
         if rendered is None:
             raise not_found(f"no event type {event_type!r}; see GET /schemas")

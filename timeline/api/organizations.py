@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 
 from timeline.api.errors import not_found
 from timeline.api.http import valid_stream_id
@@ -81,7 +82,9 @@ class Organizations(Controller):
             404: problem("No partnership names this organization"),
         },
     )
-    async def get_organization(self, request: Request[Any, Any, Any], org: str) -> Response[Any]:
+    async def get_organization(
+        self, request: Request[Any, Any, Any], org: FromPath[str]
+    ) -> Response[Any]:
         valid_stream_id(org, "org")
         found = organizations(await current_states(services(request))).get(org)
         if found is None:

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from timeline import wire
 from timeline.api import examples
@@ -84,14 +84,16 @@ class Partnerships(Controller):
         request: Request[Any, Any, Any],
         *,
         party: Annotated[
-            str | None, Parameter(description="Organization id, e.g. microsoft")
+            str | None, QueryParameter(description="Organization id, e.g. microsoft")
         ] = None,
-        status: Literal["active", "ended"] | None = None,
-        region: Annotated[str | None, Parameter(description="Region, e.g. Africa")] = None,
-        as_of: Annotated[str | None, Parameter(description="YYYY-MM-DD (default today)")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        status: FromQuery[Literal["active", "ended"] | None] = None,
+        region: Annotated[str | None, QueryParameter(description="Region, e.g. Africa")] = None,
+        as_of: Annotated[
+            str | None, QueryParameter(description="YYYY-MM-DD (default today)")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: Annotated[
-            str | None, Parameter(description="`next_cursor` of the previous page")
+            str | None, QueryParameter(description="`next_cursor` of the previous page")
         ] = None,
     ) -> Response[PartnershipPage]:
         day = as_of_param(as_of)
@@ -138,12 +140,12 @@ class Partnerships(Controller):
     async def get_partnership(
         self,
         request: Request[Any, Any, Any],
-        stream_id: Annotated[str, Parameter(description="Stream id, e.g. vodafone-microsoft")],
+        stream_id: Annotated[str, PathParameter(description="Stream id, e.g. vodafone-microsoft")],
         as_of: Annotated[
-            str | None, Parameter(description="YYYY-MM-DD (default today, UTC)")
+            str | None, QueryParameter(description="YYYY-MM-DD (default today, UTC)")
         ] = None,
         known_at: Annotated[
-            str | None, Parameter(description="ISO 8601 instant (default now)")
+            str | None, QueryParameter(description="ISO 8601 instant (default now)")
         ] = None,
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
@@ -180,16 +182,16 @@ class Partnerships(Controller):
     async def history(
         self,
         request: Request[Any, Any, Any],
-        stream_id: str,
+        stream_id: FromPath[str],
         *,
-        from_version: Annotated[int, Parameter(ge=1)] = 1,
+        from_version: Annotated[int, QueryParameter(ge=1)] = 1,
         event_type: Annotated[
-            list[str] | None, Parameter(query="type", description="Event types (repeatable)")
+            list[str] | None, QueryParameter(name="type", description="Event types (repeatable)")
         ] = None,
-        effective_from: Annotated[str | None, Parameter(description="Partial date")] = None,
-        effective_to: Annotated[str | None, Parameter(description="Partial date")] = None,
-        known_at: Annotated[str | None, Parameter(description="ISO 8601 instant")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        effective_from: Annotated[str | None, QueryParameter(description="Partial date")] = None,
+        effective_to: Annotated[str | None, QueryParameter(description="Partial date")] = None,
+        known_at: Annotated[str | None, QueryParameter(description="ISO 8601 instant")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
         types = tuple(event_type or ())
@@ -255,8 +257,8 @@ class Partnerships(Controller):
     async def append(
         self,
         request: Request[Any, Any, Any],
-        stream_id: str,
-        token: Token,
+        stream_id: FromPath[str],
+        token: NamedDependency[Token],
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
         svc = services(request)
