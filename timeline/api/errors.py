@@ -136,16 +136,21 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Proble
     )
 
 
+def _where(item: dict[str, Any]) -> str:
+    """`query.limit` from litestar's `{"key": "limit", "source": ParamType.QUERY}`."""
+    if "key" not in item:
+        return "$"
+    source = item.get("source", "query")
+    return f"{getattr(source, 'value', source)}.{item['key']}"
+
+
 def _from_http_exception(error: HTTPException) -> Response[Problem]:
     status = error.status_code
     errors: tuple[FieldError, ...] = ()
     detail = error.detail
     if isinstance(error.extra, list):
         errors = tuple(
-            FieldError(
-                path=f"{item.get('source', 'query')}.{item['key']}" if "key" in item else "$",
-                message=str(item.get("message", "")),
-            )
+            FieldError(path=_where(item), message=str(item.get("message", "")))
             for item in error.extra
             if isinstance(item, dict)
         )
