@@ -155,3 +155,30 @@ def test_schemas_export_writes_what_the_code_generates(run, tmp_path: Path) -> N
     assert result.exit_code == 0
     written = {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()}
     assert written == schemas.rendered()
+
+
+def test_tokens_create_list_revoke(run) -> None:
+    """`tokens create` prints the token alone; `list` never shows it; `revoke` ends it."""
+    created = run("tokens", "create", "pipeline", "--scope", "append", "--scope", "read")
+    assert created.exit_code == 0
+    secret = created.stdout.strip()
+    assert created.stdout == secret + "\n"
+    assert secret.startswith("tl_")
+    assert len(secret) > 40
+    listed = run("tokens", "list").stdout
+    assert listed.startswith("pipeline\tappend read\t")
+    assert secret not in listed
+    again = run("tokens", "create", "pipeline")
+    assert (again.exit_code, again.stderr) == (
+        1,
+        "timeline: error: a token named 'pipeline' exists; revoke it first\n",
+    )
+    assert run("tokens", "revoke", "pipeline").stdout == "revoked token 'pipeline'\n"
+    assert "revoked" in run("tokens", "list").stdout
+    assert run("tokens", "revoke", "pipeline").stderr == (
+        "timeline: error: no active token 'pipeline'\n"
+    )
+    bad = run("tokens", "create", "Bad Name")
+    assert bad.exit_code == 1
+    assert "is not a token name" in bad.stderr
+    assert run("tokens", "create", "x", "--scope", "admin").exit_code == 2  # click's usage error

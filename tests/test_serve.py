@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -124,3 +125,62 @@ def test_serve_append_restart_and_read(tmp_path: Path) -> None:
         assert state["basis"]["version"] == 14
     finally:
         assert second.stop() == 0
+
+
+def test_sigterm_keeps_every_acknowledged_append(tmp_path: Path) -> None:
+    """Appends answered 201 while the server is being stopped with SIGTERM are all stored."""
+    port = free_port()
+    server = Server(tmp_path, port, first_start=True)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    try:
+        token = server.read_banner()[4]
+        server.wait_healthy()
+
+        def writer(worker: int) -> None:
+            for n in range(10_000):
+                if stop.is_set():
+                    return
+                stream = f"{server.base}/partnerships/load-{worker}-{n}/events"
+                try:
+                    status, body = request(stream, body={"events": [ANNOUNCEMENT]}, token=token)
+                except OSError:
+                    return  # the server is gone: refused or reset, never acknowledged
+                if status == 201:
+                    acknowledged.append(body["stream"])
+
+        threads += [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+    finally:
+        code = server.stop()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert code == 0
+    assert len(acknowledged) > 10
+    again = Server(tmp_path, port)
+    try:
+        again.read_banner()
+        again.wait_healthy()
+        missing = [
+            stream
+            for stream in acknowledged
+            if request(f"{again.base}/partnerships/{stream}")[0] != 200
+        ]
+        assert missing == []
+    finally:
+        again.stop()
+
+
+ANNOUNCEMENT = {
+    "type": "PartnershipAnnounced",
+    "effective": "2024-01-01",
+    "data": {
+        "title": "Load test",
+        "kind": "test",
+        "parties": [{"org": "a", "name": "A"}, {"org": "b", "name": "B"}],
+    },
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -107,3 +108,18 @@ async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_token_secrets_are_stored_only_as_hashes(tmp_path: Path) -> None:
+    """The database holds a SHA-256 of each token, never the token itself."""
+    path = tmp_path / "tokens.db"
+    store = await SQLiteStore.open(path)
+    try:
+        secret = await store.create_token("pipeline", ("append",))
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        (stored,) = conn.execute("SELECT hash FROM tokens").fetchone()
+        dump = "\n".join(conn.iterdump())
+    assert stored == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in dump

@@ -16,6 +16,7 @@ from helpers import achieved, announce, invest, milestone, phase, started
 
 from timeline.events import StoredEvent
 from timeline.fold import DomainError
+from timeline.tokens import TokenError
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -260,3 +261,20 @@ def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: 
     assert missing == []
     assert set(counts.values()) == {3}, "a batch was stored in part"
     assert positions == list(range(1, len(positions) + 1))
+
+
+async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore) -> None:
+    """A token is found by its secret while active, never by another, and not after revoking."""
+    secret = await store.create_token("pipeline", ("read", "append"))
+    found = await store.find_token(secret)
+    assert found is not None
+    assert (found.name, found.scopes) == ("pipeline", ("append", "read"))
+    assert await store.find_token(secret + "x") is None
+    with pytest.raises(TokenError, match="exists"):
+        await store.create_token("pipeline", ("append",))
+    assert await store.revoke_token("pipeline")
+    assert not await store.revoke_token("pipeline")
+    assert await store.find_token(secret) is None
+    renewed = await store.create_token("pipeline", ("append",))
+    assert (await store.find_token(renewed)) is not None
+    assert [t.name for t in await store.tokens()] == ["pipeline"]
