@@ -16,7 +16,6 @@ from helpers import achieved, announce, invest, milestone, phase, started
 
 from timeline.events import StoredEvent
 from timeline.fold import DomainError
-from timeline.tokens import TokenError
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -24,6 +23,7 @@ from timeline.store import (
     IdempotencyError,
     open_store,
 )
+from timeline.tokens import TokenError
 
 
 async def collect(events) -> list[StoredEvent]:
