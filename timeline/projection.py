@@ -8,6 +8,7 @@ are cached by everything they depend on: stream, known version, `as_of`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import msgspec
@@ -35,7 +36,7 @@ class Projector:
         self._streams: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
         self._states: OrderedDict[tuple[str, int, date], PartnershipState | None] = OrderedDict()
 
-    async def events(self, info: StreamInfo) -> tuple[StoredEvent, ...]:
+    async def events(self, info: StreamInfo | View) -> tuple[StoredEvent, ...]:
         """The stream's events up to `info.version`, reading only what the cache lacks."""
         cached = self._streams.get(info.stream, ())
         if len(cached) < info.version:
@@ -65,10 +66,7 @@ class Projector:
             self._states.move_to_end(key)
             state = self._states[key]
         else:
-            info = StreamInfo(
-                stream=view.stream, version=view.version, last_position=view.last_position
-            )
-            events = known(await self.events(info), None)
+            events = known(await self.events(view), None)
             state = fold(events, as_of=as_of)
             self._states[key] = state
             while len(self._states) > STATES_KEPT:
@@ -79,3 +77,28 @@ class Projector:
             as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
         )
         return msgspec.structs.replace(state, basis=basis)
+
+
+def select(
+    events: Sequence[StoredEvent],
+    *,
+    from_version: int = 1,
+    types: Sequence[str] = (),
+    effective_from: date | None = None,
+    effective_to: date | None = None,
+    limit: int | None = None,
+) -> list[StoredEvent]:
+    """History filters over a stream in memory (the same meaning as `EventStore.read_stream`)."""
+    chosen: list[StoredEvent] = []
+    for stored in events[from_version - 1 :]:
+        effective = stored.event.effective
+        if types and stored.type not in types:
+            continue
+        if effective_from is not None and effective.last_day < effective_from:
+            continue
+        if effective_to is not None and effective.first_day > effective_to:
+            continue
+        chosen.append(stored)
+        if limit is not None and len(chosen) == limit:
+            break
+    return chosen

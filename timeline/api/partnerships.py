@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -36,6 +37,7 @@ from timeline.api.models import (
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import services
 from timeline.events import BY_TYPE, Party
+from timeline.projection import select
 from timeline.state import PartnershipState
 from timeline.tokens import Token
 
@@ -208,23 +210,20 @@ class Partnerships(Controller):
         tag = etag("history", request.url.query, view.version, view.last_position)
         if matches(request.headers.get("if-none-match"), tag):
             return _not_modified(tag)
-        page = [
-            e
-            async for e in svc.store.read_stream(
-                stream,
-                from_version=from_version,
-                to_version=view.version,
-                types=types,
-                effective_from=start.first_day if start else None,
-                effective_to=end.last_day if end else None,
-                limit=limit + 1,
-            )
-        ]
+        page = select(
+            await svc.projector.events(view),
+            from_version=from_version,
+            types=types,
+            effective_from=start.first_day if start else None,
+            effective_to=end.last_day if end else None,
+            limit=limit + 1,
+        )
         next_link = None
         if len(page) > limit:
             page = page[:limit]
-            query = dict(request.query_params) | {"from_version": str(page[-1].version + 1)}
-            next_link = f"{_href(stream)}/events?" + "&".join(f"{k}={v}" for k, v in query.items())
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "from_version"]
+            query.append(("from_version", str(page[-1].version + 1)))
+            next_link = f"{_href(stream)}/events?{urlencode(query)}"
         body = with_events({"stream": stream, "next": next_link}, page)
         return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
 

@@ -1,0 +1,130 @@
+"""HTTP throughput of the API next to a bare litestar endpoint, both under granian, in one run.
+
+Run:  .venv/bin/python bench/endpoints.py [--seconds 5] [--connections 64]
+Needs `wrk` (Debian package `wrk`). Prints one JSON line per case, then a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = "/partnerships/vodafone-microsoft?as_of=2024-02-01"
+
+APPEND_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"events":[{"type":"PartnershipAnnounced","effective":"2024","data":' ..
+    '{"title":"Bench","kind":"test","parties":[{"org":"a","name":"A"},{"org":"b","name":"B"}]}}]}'
+  return wrk.format("POST", "/partnerships/bench-" .. id .. "-" .. counter .. "/events", nil, body)
+end
+setup = function(thread) thread:set("id", math.random(1, 1000000000)) end
+init = function(args) id = math.random(1, 1000000000) end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, connections: int, *extra: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests_per_s": round(rate),
+        "p50_ms": round(float(p50[1]) * scale[p50[2]], 3) if p50 else -1.0,
+        "non_2xx_3xx": int(errors[1]) if errors else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/endpoints.py needs wrk: apt-get install wrk")
+    folder = Path(tempfile.mkdtemp())
+    bare_port, api_port = free_port(), free_port()
+    env = {**os.environ, "TIMELINE_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+           "PYTHONPATH": str(ROOT / "bench")}  # fmt: skip
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--port", str(bare_port),
+             "--no-ws", "bare_app:app"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "timeline", "serve", "--port", str(api_port)],
+            env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        ),
+    ]  # fmt: skip
+    try:
+        bare, api = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{api_port}"
+        wait_up(f"{bare}/ping")
+        wait_up(f"{api}/health")
+        token = next(line for line in servers[1].stdout if line.startswith("tl_")).strip()  # type: ignore[union-attr]
+        with urllib.request.urlopen(f"{api}{STATE}") as response:  # noqa: S310
+            etag = response.headers["ETag"]
+        script = folder / "append.lua"
+        script.write_text(APPEND_LUA)
+        s, c = args.seconds, args.connections
+        cases = [
+            ("bare litestar GET /ping (reference)", f"{bare}/ping", ()),
+            ("GET /health", f"{api}/health", ()),
+            ("GET state (cached fold)", f"{api}{STATE}", ()),
+            ("GET state, If-None-Match -> 304", f"{api}{STATE}", ("-H", f"If-None-Match: {etag}")),
+            ("GET history (13 events)", f"{api}/partnerships/vodafone-microsoft/events", ()),
+            ("POST append (new stream each)", api,
+             ("-s", str(script), "-H", f"Authorization: Bearer {token}",
+              "-H", "Content-Type: application/json")),
+        ]  # fmt: skip
+        rows = []
+        for name, url, extra in cases:
+            result = {"case": name, **wrk(url, s, c, *extra)}
+            rows.append(result)
+            print(json.dumps(result), flush=True)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+    width = max(len(r["case"]) for r in rows)
+    print(f"\n{'case':<{width}}  req/s   p50 ms  non-2xx/3xx", file=sys.stderr)
+    for r in rows:
+        print(f"{r['case']:<{width}}  {r['requests_per_s']:>6}  {r['p50_ms']:>7}  "
+              f"{r['non_2xx_3xx']:>6}", file=sys.stderr)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
