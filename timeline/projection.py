@@ -29,6 +29,10 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     last_position: int
 
+    @classmethod
+    def of(cls, info: StreamInfo) -> View:
+        return cls(stream=info.stream, version=info.version, last_position=info.last_position)
+
 
 class Projector:
     def __init__(self, store: EventStore) -> None:
@@ -53,9 +57,7 @@ class Projector:
     async def view(self, stream: str, known_at: datetime | None) -> View | None:
         """The stream as known at `known_at` (None: now); None when nothing was known."""
         info = await self._store.stream_info(stream, known_at=known_at)
-        if info is None:
-            return None
-        return View(stream=stream, version=info.version, last_position=info.last_position)
+        return None if info is None else View.of(info)
 
     async def state(
         self, view: View, *, as_of: date, known_at: datetime

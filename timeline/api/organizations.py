@@ -14,6 +14,7 @@ from timeline.api.http import valid_stream_id
 from timeline.api.models import Membership, Organization, OrganizationList
 from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
 from timeline.api.services import Services, services
+from timeline.projection import View
 from timeline.state import PartnershipState
 
 
@@ -21,8 +22,7 @@ async def current_states(svc: Services) -> list[PartnershipState]:
     today, now = datetime.now(UTC).date(), datetime.now(UTC)
     states = []
     for info in await svc.store.streams():
-        view = await svc.projector.view(info.stream, None)
-        state = await svc.projector.state(view, as_of=today, known_at=now) if view else None
+        state = await svc.projector.state(View.of(info), as_of=today, known_at=now)
         if state is not None:
             states.append(state)
     return states

@@ -37,7 +37,7 @@ from timeline.api.models import (
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import services
 from timeline.events import BY_TYPE, Party
-from timeline.projection import select
+from timeline.projection import View, select
 from timeline.state import PartnershipState
 from timeline.tokens import Token
 
@@ -106,12 +106,7 @@ class Partnerships(Controller):
         for info in await svc.store.streams():
             if after is not None and info.stream <= after:
                 continue
-            view = await svc.projector.view(info.stream, None)
-            state = (
-                await svc.projector.state(view, as_of=day, known_at=datetime.now(UTC))
-                if view
-                else None
-            )
+            state = await svc.projector.state(View.of(info), as_of=day, known_at=datetime.now(UTC))
             if state is None or not _selected(state, party, status, region):
                 continue
             if len(chosen) == limit:
