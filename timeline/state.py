@@ -1,6 +1,7 @@
 """What a partnership looked like at (`as_of`, `known_at`): the fold's answer.
 
-Every item carries `since` (the effective date of the event that brought it)
+Answers keep every field, empty or not (`omit_defaults=False`), so that
+clients see one shape. Every item carries `since` (the effective date of the event that brought it)
 and the `sources` of that event; msgspec Structs take one base, so the two
 fields are repeated rather than mixed in.
 """
@@ -35,7 +36,7 @@ MilestoneStatus = Literal["pending", "achieved", "overdue", "cancelled"]
 PartnershipStatus = Literal["active", "ended"]
 
 
-class Basis(Model, frozen=True, kw_only=True):
+class Basis(Model, frozen=True, kw_only=True, omit_defaults=False):
     """Everything an answer depends on, so that it can be repeated and cached."""
 
     as_of: date
@@ -44,52 +45,52 @@ class Basis(Model, frozen=True, kw_only=True):
     last_position: int
 
 
-class PartyState(Party, frozen=True, kw_only=True):
+class PartyState(Party, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class FocusAreaState(FocusArea, frozen=True, kw_only=True):
+class FocusAreaState(FocusArea, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class InvestmentState(Investment, frozen=True, kw_only=True):
+class InvestmentState(Investment, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class CommitmentState(Commitment, frozen=True, kw_only=True):
+class CommitmentState(Commitment, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class TargetState(Target, frozen=True, kw_only=True):
+class TargetState(Target, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class StatementState(Statement, frozen=True, kw_only=True):
+class StatementState(Statement, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class ForecastState(Forecast, frozen=True, kw_only=True):
+class ForecastState(Forecast, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class RiskState(Risk, frozen=True, kw_only=True):
+class RiskState(Risk, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class GovernanceState(Governance, frozen=True, kw_only=True):
+class GovernanceState(Governance, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     sources: tuple[Source, ...] = ()
 
 
-class PhaseState(Phase, frozen=True, kw_only=True):
+class PhaseState(Phase, frozen=True, kw_only=True, omit_defaults=False):
     """`revision` counts changes of dates or status (a calendar's SEQUENCE)."""
 
     since: PartialDate
@@ -103,7 +104,7 @@ class PhaseState(Phase, frozen=True, kw_only=True):
     revision: int = 0
 
 
-class MilestoneState(Milestone, frozen=True, kw_only=True):
+class MilestoneState(Milestone, frozen=True, kw_only=True, omit_defaults=False):
     """`deadline` is the last day of `due`; `revision` counts changes of date or status."""
 
     since: PartialDate
@@ -116,7 +117,7 @@ class MilestoneState(Milestone, frozen=True, kw_only=True):
     revision: int = 0
 
 
-class PartnershipState(Model, frozen=True, kw_only=True):
+class PartnershipState(Model, frozen=True, kw_only=True, omit_defaults=False):
     id: str
     title: str
     kind: str

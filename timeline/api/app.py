@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components
 
 from timeline.api import errors
 from timeline.api.auth import read_guard
+from timeline.api.calendars import CalendarCache, Calendars
 from timeline.api.feed import Feed
 from timeline.api.meta import HealthController, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.services = Services(
                 settings=settings, store=store, projector=Projector(store)
             )
+            app.state.calendars = CalendarCache()
             yield
         finally:
             await store.close()  # finishes every append already accepted
@@ -55,7 +57,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[Partnerships, Feed, Organizations, Schemas],
     )
     return Litestar(
-        route_handlers=[reads, HealthController],
+        route_handlers=[reads, Calendars, HealthController],
         lifespan=[lifespan],
         exception_handlers={Exception: errors.handle},
         type_encoders={PartialDate: str, Period: str},

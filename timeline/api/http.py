@@ -7,8 +7,12 @@ import binascii
 import hashlib
 import re
 from datetime import UTC, date, datetime
+from typing import Any
+
+from litestar import Request
 
 from timeline.api.errors import bad_request
+from timeline.api.models import FeedLinks
 from timeline.dates import InvalidDateError, PartialDate, parse_day, parse_instant
 
 STREAM_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)
@@ -81,3 +85,13 @@ def decode_cursor(value: str | None) -> str | None:
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise bad_request(f"{value!r} is not a cursor this API gave out", "query.cursor") from None
+
+
+def base_url(request: Request[Any, Any, Any]) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def feed_links(base: str, path: str) -> FeedLinks:
+    """A feed's address in the request's own scheme, and as `webcal:` for calendar apps."""
+    url = f"{base}{path}"
+    return FeedLinks(url=url, webcal="webcal:" + url.split(":", 1)[1])

@@ -10,6 +10,7 @@ import msgspec
 
 from timeline.dates import PartialDate
 from timeline.events import AnyEvent, Party, Source
+from timeline.state import PartnershipState
 
 MAX_EXPECTED_VERSION = 2**53
 
@@ -19,6 +20,19 @@ class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     events: Annotated[list[AnyEvent], msgspec.Meta(min_length=1)]
     expected_version: Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPECTED_VERSION)] | None = None
+
+
+class FeedLinks(msgspec.Struct, frozen=True, kw_only=True):
+    """A calendar feed: `url` to fetch, `webcal` to subscribe from a calendar app."""
+
+    url: str
+    webcal: str
+
+
+class PartnershipView(PartnershipState, frozen=True, kw_only=True):
+    """The state, with the address of its calendar feed."""
+
+    calendar: FeedLinks
 
 
 class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +66,7 @@ class Organization(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     partnerships: tuple[Membership, ...]
     href: str
+    calendar: FeedLinks
 
 
 class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):

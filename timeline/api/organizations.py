@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from timeline.api.errors import not_found
-from timeline.api.http import valid_stream_id
+from timeline.api.http import base_url, feed_links, valid_stream_id
 from timeline.api.models import Membership, Organization, OrganizationList
 from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
 from timeline.api.services import Services, services
@@ -28,7 +28,7 @@ async def current_states(svc: Services) -> list[PartnershipState]:
     return states
 
 
-def organizations(states: list[PartnershipState]) -> dict[str, Organization]:
+def organizations(states: list[PartnershipState], base: str) -> dict[str, Organization]:
     names: dict[str, str] = {}
     members: dict[str, list[Membership]] = {}
     for state in states:
@@ -51,6 +51,7 @@ def organizations(states: list[PartnershipState]) -> dict[str, Organization]:
             name=names[org],
             partnerships=tuple(members[org]),
             href=f"/organizations/{org}",
+            calendar=feed_links(base, f"/calendars/organizations/{org}.ics"),
         )
         for org in sorted(names)
     }
@@ -69,7 +70,7 @@ class Organizations(Controller):
         },
     )
     async def list_organizations(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        found = organizations(await current_states(services(request)))
+        found = organizations(await current_states(services(request)), base_url(request))
         return Response(OrganizationList(organizations=tuple(found.values())))
 
     @get(
@@ -86,7 +87,7 @@ class Organizations(Controller):
         self, request: Request[Any, Any, Any], org: FromPath[str]
     ) -> Response[Any]:
         valid_stream_id(org, "org")
-        found = organizations(await current_states(services(request))).get(org)
+        found = organizations(await current_states(services(request)), base_url(request)).get(org)
         if found is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")
         return Response(found)

@@ -19,9 +19,11 @@ from timeline.api.bodies import with_events
 from timeline.api.errors import PROBLEM_JSON, Problem, ProblemError, not_found, validation_problem
 from timeline.api.http import (
     as_of_param,
+    base_url,
     decode_cursor,
     encode_cursor,
     etag,
+    feed_links,
     known_at_param,
     matches,
     partial_date_param,
@@ -33,6 +35,7 @@ from timeline.api.models import (
     HistoryDoc,
     PartnershipPage,
     PartnershipSummary,
+    PartnershipView,
 )
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import services
@@ -123,8 +126,8 @@ class Partnerships(Controller):
         "`last_position`); its ETag changes exactly when the answer can.",
         responses={
             200: ResponseSpec(
-                PartnershipState,
-                description="The state with its basis",
+                PartnershipView,
+                description="The state with its basis and the address of its calendar feed",
                 examples=examples.state(),
                 generate_examples=False,
             ),
@@ -158,7 +161,9 @@ class Partnerships(Controller):
         state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
         if state is None:
             raise not_found(f"partnership {stream!r} was not yet announced on {day}")
-        return Response(state, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        feed = feed_links(base_url(request), f"/calendars/partnerships/{stream}.ics")
+        view_body = PartnershipView(**msgspec.structs.asdict(state), calendar=feed)
+        return Response(view_body, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
     @get(
         "/{stream_id:str}/events",

@@ -1,0 +1,218 @@
+"""Calendar feeds over HTTP: parse in two parsers, golden bytes, wire rules, caching, updates.
+
+Golden files: `TIMELINE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_calendar_feeds.py`
+rewrites tests/golden/*.ics from the curated data; review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import date
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import running, services_of, settings_for
+from ical.calendar_stream import IcsCalendarStream
+from icalendar import Calendar
+from litestar.testing import AsyncTestClient
+
+GOLDEN = Path(__file__).parent / "golden"
+FEEDS = {
+    "all.ics": "/calendars/all.ics",
+    "vodafone-microsoft.ics": "/calendars/partnerships/vodafone-microsoft.ics",
+    "telefonica-microsoft.ics": "/calendars/partnerships/telefonica-microsoft.ics",
+    "organization-microsoft.ics": "/calendars/organizations/microsoft.ics",
+    "vodafone-microsoft-everything.ics": (
+        "/calendars/partnerships/vodafone-microsoft.ics?announcements=true&investments=true"
+    ),
+}
+VODAFONE_FEED = FEEDS["vodafone-microsoft.ics"]
+IOT = "vodafone-microsoft.milestone.iot-platform-independent@partnership-timeline"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with running(settings_for(tmp_path)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
+    secret = await services_of(client).store.create_token("editor", ("append",))
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def icalendar_events(body: bytes) -> dict[str, tuple[date, date, int, str]]:
+    calendar = Calendar.from_ical(body)
+    assert [c.errors for c in calendar.walk()] == [[] for _ in calendar.walk()]
+    return {
+        str(e["UID"]): (
+            e.decoded("DTSTART"),
+            e.decoded("DTEND"),
+            int(e["SEQUENCE"]),
+            str(e["STATUS"]),
+        )
+        for e in calendar.walk("VEVENT")
+    }
+
+
+def strict_events(body: bytes) -> dict[str, tuple[date, date]]:
+    calendar = IcsCalendarStream.calendar_from_ics(body.decode("utf-8"))
+    return {str(e.uid): (e.dtstart, e.dtend) for e in calendar.events}
+
+
+@pytest.mark.parametrize("name", sorted(FEEDS))
+async def test_curated_feeds_parse_in_both_parsers_and_match_golden(
+    client: AsyncTestClient[Any], name: str
+) -> None:
+    """Each curated feed parses without errors in icalendar and in `ical`, which agree."""
+    response = await client.get(FEEDS[name])
+    assert response.status_code == 200
+    body = response.content
+    ours = icalendar_events(body)
+    theirs = strict_events(body)
+    assert ours
+    assert {uid: dates[:2] for uid, dates in ours.items()} == theirs
+    golden = GOLDEN / name
+    if os.environ.get("TIMELINE_UPDATE_GOLDEN"):
+        golden.write_bytes(body)
+    assert body == golden.read_bytes(), f"feed changed; see {__doc__}"
+
+
+async def test_wire_format(client: AsyncTestClient[Any]) -> None:
+    """CRLF only, lines of at most 75 octets, UTF-8 kept, text escaped, all-day dates."""
+    body = (await client.get(FEEDS["all.ics"])).content
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    lines = body.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 75
+    unfolded = body.replace(b"\r\n ", b"").decode("utf-8")
+    assert "Vodafone et Microsoft conviennent d’un partenariat [fr]" in unfolded
+    assert "Telefónica" in unfolded
+    assert "Telefónica (telecommunications operator)\\, Microsoft (cloud and AI" in unfolded
+    assert "\\n" in unfolded
+    assert "\\;" in unfolded
+    for line in unfolded.split("\r\n"):
+        if line.startswith(("DTSTART", "DTEND")):
+            assert ";VALUE=DATE:" in line
+        if line.startswith(("DTSTAMP", "LAST-MODIFIED")):
+            assert line.endswith("Z")
+    required = ["PRODID:", "VERSION:2.0", "NAME:", "X-WR-CALNAME:", "DESCRIPTION:", "X-WR-CALDESC:",
+                "REFRESH-INTERVAL;VALUE=DURATION:PT1H", "X-PUBLISHED-TTL:PT1H"]  # fmt: skip
+    assert [line for line in required if line not in unfolded] == []
+    assert "METHOD:" not in unfolded
+
+
+async def test_http_headers_and_conditional_requests(client: AsyncTestClient[Any]) -> None:
+    """text/calendar whatever Accept says; strong ETag; 304 by ETag (which wins) or by date."""
+    first = await client.get(VODAFONE_FEED, headers={"Accept": "application/json"})
+    assert first.headers["content-type"] == "text/calendar; charset=utf-8"
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('"')
+    assert not etag.startswith("W/")
+    assert parsedate_to_datetime(modified).year == 2026
+    assert (await client.get(VODAFONE_FEED, headers={"If-None-Match": etag})).status_code == 304
+    assert (
+        await client.get(VODAFONE_FEED, headers={"If-Modified-Since": modified})
+    ).status_code == 304
+    earlier = format_datetime(parsedate_to_datetime("Sat, 21 Nov 2026 00:00:00 GMT"), usegmt=True)
+    assert (
+        await client.get(VODAFONE_FEED, headers={"If-Modified-Since": earlier})
+    ).status_code == 200
+    wins = await client.get(
+        VODAFONE_FEED, headers={"If-None-Match": '"other"', "If-Modified-Since": modified}
+    )
+    assert wins.status_code == 200
+    again = await client.get(VODAFONE_FEED)
+    assert again.content == first.content
+
+
+async def test_update_story(client: AsyncTestClient[Any], auth: dict[str, str]) -> None:
+    """Reschedule: same UID, SEQUENCE+1, new ETag, old ETag gets 200; cancel: CANCELLED."""
+    old = await client.get(VODAFONE_FEED)
+    assert icalendar_events(old.content)[IOT] == (
+        date(2024, 4, 30),
+        date(2024, 5, 1),
+        0,
+        "TENTATIVE",
+    )
+    moved = {
+        "type": "MilestoneRescheduled",
+        "effective": "2024-03-01",
+        "data": {"id": "iot-platform-independent", "due": "2024-06-15", "reason": "delay"},
+    }
+    url = "/partnerships/vodafone-microsoft/events"
+    assert (await client.post(url, json={"events": [moved]}, headers=auth)).status_code == 201
+    new = await client.get(VODAFONE_FEED, headers={"If-None-Match": old.headers["etag"]})
+    assert new.status_code == 200
+    assert new.headers["etag"] != old.headers["etag"]
+    assert new.headers["last-modified"] != old.headers["last-modified"]
+    assert icalendar_events(new.content)[IOT] == (
+        date(2024, 6, 15),
+        date(2024, 6, 16),
+        1,
+        "CONFIRMED",
+    )
+    cancel = {"type": "MilestoneCancelled", "effective": "2024-05-01",
+              "data": {"id": "iot-platform-independent"}}  # fmt: skip
+    assert (await client.post(url, json={"events": [cancel]}, headers=auth)).status_code == 201
+    cancelled = await client.get(VODAFONE_FEED)
+    assert icalendar_events(cancelled.content)[IOT][2:] == (2, "CANCELLED")
+    assert cancelled.headers["last-modified"] >= new.headers["last-modified"]
+
+
+async def test_retracted_milestone_stays_cancelled(client: AsyncTestClient[Any], auth) -> None:
+    """Retracting the event that created a milestone leaves it in the feed as CANCELLED."""
+    history = (await client.get("/partnerships/vodafone-microsoft/events",
+                                params={"type": "MilestoneScheduled"})).json()  # fmt: skip
+    creating = history["events"][0]["id"]
+    before = await client.get(VODAFONE_FEED)
+    retraction = {"type": "EventRetracted", "effective": "2024-02-01",
+                  "data": {"event_id": creating, "reason": "misreported"}}  # fmt: skip
+    url = "/partnerships/vodafone-microsoft/events"
+    assert (await client.post(url, json={"events": [retraction]}, headers=auth)).status_code == 201
+    after = await client.get(
+        VODAFONE_FEED, headers={"If-Modified-Since": before.headers["last-modified"]}
+    )
+    assert after.status_code == 200
+    assert icalendar_events(after.content)[IOT] == (
+        date(2024, 4, 30),
+        date(2024, 5, 1),
+        1,
+        "CANCELLED",
+    )
+    assert (await client.get("/partnerships/vodafone-microsoft")).json()["milestones"] == []
+
+
+async def test_private_feeds_take_a_token_in_the_query(tmp_path: Path) -> None:
+    """With private reads a feed needs a `read` token, which calendar apps pass as ?token=."""
+    async with running(settings_for(tmp_path, public_read=False)) as client:
+        assert (await client.get(VODAFONE_FEED)).status_code == 401
+        secret = await services_of(client).store.create_token("calendar", ("read",))
+        writer = await services_of(client).store.create_token("writer", ("append",))
+        assert (await client.get(VODAFONE_FEED, params={"token": secret})).status_code == 200
+        assert (await client.get(VODAFONE_FEED, params={"token": writer})).status_code == 403
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert (await client.get(VODAFONE_FEED, headers=headers)).status_code == 200
+
+
+async def test_feed_links_and_unknown_feeds(client: AsyncTestClient[Any]) -> None:
+    """States and organizations link to their feeds; unknown feeds are 404 problems."""
+    state = (await client.get("/partnerships/vodafone-microsoft")).json()
+    assert state["calendar"] == {
+        "url": "http://testserver.local/calendars/partnerships/vodafone-microsoft.ics",
+        "webcal": "webcal://testserver.local/calendars/partnerships/vodafone-microsoft.ics",
+    }
+    org = (await client.get("/organizations/microsoft")).json()
+    assert org["calendar"]["webcal"].endswith("/calendars/organizations/microsoft.ics")
+    for url in ("/calendars/partnerships/nobody.ics", "/calendars/organizations/nobody.ics",
+                "/calendars/partnerships/vodafone-microsoft"):  # fmt: skip
+        response = await client.get(url)
+        assert (response.status_code, response.headers["content-type"]) == (
+            404,
+            "application/problem+json",
+        )
+    bad = await client.get(VODAFONE_FEED, params={"announcements": "perhaps"})
+    assert bad.status_code == 400

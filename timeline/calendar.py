@@ -1,0 +1,337 @@
+"""Calendar feeds of milestones and phases (DESIGN.md §7). Pure: events in, iCalendar bytes out.
+
+An item (a milestone, a phase's start or end marker, optionally an
+announcement or an investment) keeps its `UID` for life. Its `SEQUENCE` and
+its last change (`DTSTAMP`, `LAST-MODIFIED`) come from replaying the stream
+in recording order: after each append that can touch the calendar, the
+stream is folded and its items compared with what was there before. An
+item that disappears (retracted, or its id corrected away) stays in the
+feed as `STATUS:CANCELLED`, so subscribed calendars drop it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Literal
+
+import msgspec
+from icalendar import Calendar, Event, vDuration, vText
+
+from timeline.dates import PartialDate, Precision
+from timeline.events import (
+    EventCorrected,
+    EventRetracted,
+    InvestmentCommitted,
+    MilestoneAchieved,
+    MilestoneCancelled,
+    MilestoneRescheduled,
+    MilestoneScheduled,
+    PartnershipAnnounced,
+    PartnershipEnded,
+    PartyJoined,
+    PartyLeft,
+    PhaseCancelled,
+    PhaseCompleted,
+    PhaseRescheduled,
+    PhaseScheduled,
+    PhaseStarted,
+    Source,
+    StoredEvent,
+)
+from timeline.fold import END_OF_TIME, fold
+from timeline.money import Money
+from timeline.state import InvestmentState, MilestoneState, PartnershipState, PhaseState
+
+PRODID = "-//Partnership Timeline//Partnership Timeline 0.1//EN"
+REFRESH = timedelta(hours=1)
+UID_DOMAIN = "partnership-timeline"
+EN_DASH = "\N{EN DASH}"
+
+Status = Literal["CONFIRMED", "TENTATIVE", "CANCELLED"]
+
+CALENDAR_TYPES: tuple[type, ...] = (
+    PartnershipAnnounced,
+    PartyJoined,
+    PartyLeft,
+    PartnershipEnded,
+    MilestoneScheduled,
+    MilestoneRescheduled,
+    MilestoneAchieved,
+    MilestoneCancelled,
+    PhaseScheduled,
+    PhaseRescheduled,
+    PhaseStarted,
+    PhaseCompleted,
+    PhaseCancelled,
+    EventRetracted,
+    EventCorrected,
+)
+"""Event types that can change a milestones-and-phases feed; other appends are skipped."""
+
+
+class FeedOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Milestones and phases always; announcements and investments on request."""
+
+    announcements: bool = False
+    investments: bool = False
+
+
+class ItemContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What an item says now; `path` is the API resource it links to."""
+
+    uid: str
+    day: date
+    status: Status
+    progress: str
+    summary: str
+    description: str
+    path: str
+
+    def signature(self) -> tuple[date, str, str]:
+        """What `SEQUENCE` counts: the item's date and its status."""
+        return (self.day, self.status, self.progress)
+
+
+class CalendarItem(msgspec.Struct, frozen=True, kw_only=True):
+    content: ItemContent
+    sequence: int
+    changed_at: datetime
+    """When anything the item shows last changed: its DTSTAMP and LAST-MODIFIED."""
+
+
+class CalendarInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+
+
+# --- items of a state --------------------------------------------------------------------
+
+
+def _precision_words(day: PartialDate, *, deadline: bool) -> str:
+    if day.precision is Precision.DAY:
+        return f"on {day.describe()}"
+    if deadline:
+        return f"by end of {day.describe()} ({day.precision.name.lower()} precision)"
+    return f"in {day.describe()} ({day.precision.name.lower()} precision)"
+
+
+def _status(day: PartialDate, *, cancelled: bool) -> Status:
+    if cancelled:
+        return "CANCELLED"
+    return "CONFIRMED" if day.precision is Precision.DAY else "TENTATIVE"
+
+
+def _label(state: PartnershipState) -> str:
+    return EN_DASH.join(party.name for party in state.parties) or state.title
+
+
+def _sources(sources: Iterable[Source]) -> list[str]:
+    lines = []
+    for source in sources:
+        where = f", {source.publisher}" if source.publisher else ""
+        link = f" <{source.url}>" if source.url else ""
+        lines.append(f"- {source.title}{where} [{source.language}]{link}")
+    return ["Sources:", *lines] if lines else []
+
+
+def _context(state: PartnershipState) -> list[str]:
+    parties = ", ".join(
+        f"{party.name} ({party.role})" if party.role else party.name for party in state.parties
+    )
+    return [f"Partnership: {state.title} ({state.id})", f"Parties: {parties}"]
+
+
+def _uid(stream: str, *parts: str) -> str:
+    return ".".join((stream, *parts)) + f"@{UID_DOMAIN}"
+
+
+def _milestone(state: PartnershipState, m: MilestoneState) -> ItemContent:
+    progress = {"achieved": "achieved", "cancelled": "cancelled"}.get(m.status, "scheduled")
+    lines = [f"Milestone: {m.title}", f"Due {_precision_words(m.due, deadline=True)}."]
+    if m.achieved is not None:
+        lines.append(f"Achieved {_precision_words(m.achieved, deadline=False)}.")
+    if m.cancelled is not None:
+        lines.append(f"Cancelled {_precision_words(m.cancelled, deadline=False)}.")
+    if m.reason:
+        lines.append(f"Reason: {m.reason}")
+    if m.description:
+        lines.append(m.description)
+    suffix = f" ({progress})" if progress != "scheduled" else ""
+    return ItemContent(
+        uid=_uid(state.id, "milestone", m.id),
+        day=m.deadline,
+        status=_status(m.due, cancelled=m.status == "cancelled"),
+        progress=progress,
+        summary=f"{_label(state)}: {m.title}{suffix}",
+        description="\n".join([*lines, *_context(state), *_sources(m.sources)]),
+        path=f"/partnerships/{state.id}",
+    )
+
+
+def _phase_markers(state: PartnershipState, p: PhaseState) -> list[ItemContent]:
+    markers = [("start", p.period.start, p.period.first_day, "starts")]
+    if p.period.end is not None and p.period.last_day is not None:
+        markers.append(("end", p.period.end, p.period.last_day, "ends"))
+    items = []
+    for marker, bound, day, verb in markers:
+        when = _precision_words(bound, deadline=marker == "end")
+        lines = [f"Phase {verb}: {p.name}", f"The phase {verb} {when}; period {p.period}."]
+        lines.append(f"Status: {p.status}.")
+        if p.goals:
+            lines.append("Goals: " + "; ".join(p.goals))
+        if p.reason:
+            lines.append(f"Reason: {p.reason}")
+        items.append(
+            ItemContent(
+                uid=_uid(state.id, "phase", p.id, marker),
+                day=day,
+                status=_status(bound, cancelled=p.status == "cancelled"),
+                progress=p.status,
+                summary=f"{_label(state)}: {p.name} (phase {verb})",
+                description="\n".join([*lines, *_context(state), *_sources(p.sources)]),
+                path=f"/partnerships/{state.id}",
+            )
+        )
+    return items
+
+
+def _money(amount: Money) -> str:
+    about = "about " if amount.approximate else ""
+    return f"{about}{amount.currency} {amount.amount:,}"
+
+
+def _investment(state: PartnershipState, i: InvestmentState) -> ItemContent:
+    investor = next((p.name for p in state.parties if p.org == i.investor), i.investor)
+    what = "an undisclosed amount" if isinstance(i.amount, str) else _money(i.amount)
+    lines = [f"{investor} commits {what}: {i.purpose}."]
+    if i.equivalents:
+        lines.append("Stated equivalents: " + ", ".join(_money(e) for e in i.equivalents))
+    if i.period is not None:
+        lines.append(f"Period: {i.period.describe()}.")
+    return ItemContent(
+        uid=_uid(state.id, "investment", i.id),
+        day=i.since.first_day,
+        status=_status(i.since, cancelled=False),
+        progress="committed",
+        summary=f"{_label(state)}: {investor} invests {what}",
+        description="\n".join([*lines, *_context(state), *_sources(i.sources)]),
+        path=f"/partnerships/{state.id}",
+    )
+
+
+def _announcement(state: PartnershipState) -> ItemContent:
+    lines = [f"Announced {_precision_words(state.announced, deadline=False)}."]
+    if state.summary:
+        lines.append(state.summary)
+    return ItemContent(
+        uid=_uid(state.id, "announcement"),
+        day=state.announced.first_day,
+        status=_status(state.announced, cancelled=False),
+        progress=state.status,
+        summary=f"{_label(state)}: partnership announced",
+        description="\n".join([*lines, *_context(state), *_sources(state.sources)]),
+        path=f"/partnerships/{state.id}",
+    )
+
+
+def items_of(state: PartnershipState, options: FeedOptions) -> dict[str, ItemContent]:
+    """The calendar items a state shows now."""
+    items = [_milestone(state, m) for m in state.milestones]
+    for phase in state.phases:
+        items.extend(_phase_markers(state, phase))
+    if options.investments:
+        items.extend(_investment(state, i) for i in state.investments)
+    if options.announcements:
+        items.append(_announcement(state))
+    return {item.uid: item for item in items}
+
+
+# --- history: sequence and last change -----------------------------------------------------
+
+
+def _advance(records: dict[str, CalendarItem], now: dict[str, ItemContent], at: datetime) -> None:
+    for uid, content in now.items():
+        before = records.get(uid)
+        if before is None:
+            records[uid] = CalendarItem(content=content, sequence=0, changed_at=at)
+        elif before.content != content:
+            bump = before.content.signature() != content.signature()
+            records[uid] = CalendarItem(
+                content=content, sequence=before.sequence + bump, changed_at=at
+            )
+    for uid, before in list(records.items()):
+        if uid not in now and before.content.status != "CANCELLED":
+            withdrawn = msgspec.structs.replace(
+                before.content,
+                status="CANCELLED",
+                progress="withdrawn",
+                description="Withdrawn from the record (retracted or corrected away).\n"
+                + before.content.description,
+            )
+            records[uid] = CalendarItem(
+                content=withdrawn, sequence=before.sequence + 1, changed_at=at
+            )
+
+
+def stream_items(events: Sequence[StoredEvent], options: FeedOptions) -> list[CalendarItem]:
+    """Every item the stream ever showed, with its sequence and last change, by UID."""
+    records: dict[str, CalendarItem] = {}
+    known: list[StoredEvent] = []
+    relevant = (*CALENDAR_TYPES, InvestmentCommitted) if options.investments else CALENDAR_TYPES
+    for recorded_at, batch in groupby(events, key=lambda e: e.recorded_at):
+        appended = list(batch)
+        known.extend(appended)
+        if not any(isinstance(e.event, relevant) for e in appended):
+            continue
+        state = fold(known, as_of=END_OF_TIME)
+        _advance(records, items_of(state, options) if state else {}, recorded_at)
+    return sorted(records.values(), key=lambda item: item.content.uid)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def render_event(item: CalendarItem, base_url: str) -> bytes:
+    """One VEVENT: an all-day event (exclusive DTEND), transparent, with its UID for life."""
+    content = item.content
+    url = f"{base_url}{content.path}"
+    event = Event()
+    event.add("uid", content.uid)
+    event.add("dtstamp", item.changed_at)
+    event.add("last-modified", item.changed_at)
+    event.add("sequence", item.sequence)
+    event.add("dtstart", content.day)
+    event.add("dtend", content.day + timedelta(days=1))
+    event.add("transp", "TRANSPARENT")
+    event.add("status", content.status)
+    event.add("summary", content.summary)
+    event.add("description", f"{content.description}\nAPI: {url}")
+    event.add("url", url)
+    return bytes(event.to_ical())
+
+
+def render_calendar(info: CalendarInfo, events: Iterable[bytes]) -> bytes:
+    """The VCALENDAR around already rendered VEVENTs (no METHOD: a published feed)."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("name", vText(info.name))
+    calendar.add("x-wr-calname", vText(info.name))
+    calendar.add("description", vText(info.description))
+    calendar.add("x-wr-caldesc", vText(info.description))
+    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH))
+    head = bytes(calendar.to_ical())
+    end = b"END:VCALENDAR\r\n"
+    return head.removesuffix(end) + b"".join(events) + end
+
+
+def render(info: CalendarInfo, items: Iterable[CalendarItem], base_url: str) -> bytes:
+    return render_calendar(info, (render_event(item, base_url) for item in items))
+
+
+def last_change(items: Iterable[CalendarItem]) -> datetime | None:
+    return max((item.changed_at for item in items), default=None)
