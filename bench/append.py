@@ -29,6 +29,7 @@ from timeline.events import (
 )
 from timeline.money import Money
 from timeline.store import sqlite as sqlite_backend
+from timeline.store import writer as group_writer
 from timeline.store.codec import encode_event
 from timeline.store.sqlite import SQLiteStore
 
@@ -60,7 +61,7 @@ def investment(n: int) -> InvestmentCommitted:
 
 
 async def timeline_case(path: Path, appends: int, writers: int, group_limit: int) -> float:
-    sqlite_backend.GROUP_LIMIT = group_limit
+    group_writer.GROUP_LIMIT = group_limit
     store = await SQLiteStore.open(path)
     per_writer = appends // writers
 

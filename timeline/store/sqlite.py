@@ -1,10 +1,9 @@
 """The embedded backend: one SQLite file in WAL mode, through aiosqlite.
 
-Appends go through one writer task that takes every append waiting in its
-queue and decides them all in one transaction: a handful of awaited calls
-per group (read the streams, read the ids, one `executemany`, commit), not
-per event, because each aiosqlite call is a hop to its thread (~100 µs).
-Each append is still checked and answered on its own.
+Appends go through the process's one `GroupWriter` (store/writer.py): a
+handful of awaited calls per group of concurrent appends (read the streams,
+read the ids, one `executemany`, commit), not per event, because each
+aiosqlite call is a hop to its thread (~100 µs).
 
 The database refuses UPDATE and DELETE, and refuses a position or version
 that is not the next one, by triggers: the invariants hold even against a
@@ -15,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,15 +23,12 @@ from uuid import UUID
 import aiosqlite
 
 from timeline.events import AnyEvent, StoredEvent, type_name
-from timeline.fold import DomainError
 from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
-from timeline.store.plan import plan_append, recording_time
+from timeline.store.writer import GroupWriter
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 SCHEMA_VERSION = 1
-GROUP_LIMIT = 512
-CACHED_STREAMS = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -113,16 +107,6 @@ def _event_row(stored: StoredEvent) -> tuple[Any, ...]:
     )
 
 
-@dataclass(slots=True)
-class _Append:
-    stream: str
-    events: Sequence[AnyEvent]
-    actor: str
-    expected_version: int | None
-    recorded_at: datetime | None
-    done: asyncio.Future[AppendResult] = field(repr=False)
-
-
 def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
@@ -140,6 +124,53 @@ async def _connect(path: str | Path) -> aiosqlite.Connection:
     return conn
 
 
+class _SQLiteTransaction:
+    """The writer's view of one SQLite write transaction (BEGIN IMMEDIATE holds the lock)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
+        marks = _placeholders(len(streams))
+        rows = await self._conn.execute_fetchall(
+            f"SELECT stream, MAX(version) FROM events WHERE stream IN ({marks}) GROUP BY stream",
+            streams,
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
+        rows = await self._conn.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(streams))})"
+            " ORDER BY position",
+            streams,
+        )
+        return [_row_to_event(row) for row in rows]
+
+    async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        texts = [str(i) for i in ids]
+        for start in range(0, len(texts), 500):
+            chunk = texts[start : start + 500]
+            rows = await self._conn.execute_fetchall(
+                f"SELECT {_COLUMNS} FROM events WHERE id IN ({_placeholders(len(chunk))})", chunk
+            )
+            found.extend(_row_to_event(row) for row in rows)
+        return found
+
+    async def last(self) -> tuple[int, datetime | None]:
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+            )
+        )
+        if not rows:
+            return 0, None
+        return rows[0][0], datetime.fromisoformat(rows[0][1])
+
+    async def insert(self, events: Sequence[StoredEvent]) -> None:
+        await self._conn.executemany(_INSERT, [_event_row(e) for e in events])
+
+
 class SQLiteStore:
     backend = "sqlite"
 
@@ -153,11 +184,9 @@ class SQLiteStore:
         self._reader = reader
         self._admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
-        self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
-        self._closed = False
-        self._cache: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
-        """Decoded streams the writer has seen, checked against the database per group."""
+        self._events: GroupWriter | None = GroupWriter(self._transaction, on_commit=self._committed)
+        self._appended = asyncio.Condition()
+        self._last_committed = 0
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -174,11 +203,10 @@ class SQLiteStore:
 
     async def close(self) -> None:
         """Finish every append already queued, then close the connections."""
-        if self._closed:
+        if self._events is None:
             return
-        self._closed = True
-        await self._queue.put(None)
-        await self._task
+        events, self._events = self._events, None
+        await events.close()
         await self._reader.close()
         await self._admin.close()
         await self._writer.close()
@@ -194,148 +222,25 @@ class SQLiteStore:
         expected_version: int | None = None,
         recorded_at: datetime | None = None,
     ) -> AppendResult:
-        if self._closed:
+        if self._events is None:
             raise StoreError("the store is closed")
-        done: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(
-            _Append(stream, tuple(events), actor, expected_version, recorded_at, done)
+        return await self._events.append(
+            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
         )
-        return await asyncio.shield(done)
 
-    async def _write_loop(self) -> None:
-        closing = False
-        while not closing:
-            first = await self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < GROUP_LIMIT and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    closing = True
-                    break
-                group.append(item)
-            await self._write_group(group)
-
-    async def _write_group(self, group: list[_Append]) -> None:
-        try:
-            results = await self._decide_and_write(group)
-        except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
-            if len(group) > 1:
-                for item in group:
-                    await self._write_group([item])
-                return
-            results = [error]
-        for item, result in zip(group, results, strict=True):
-            if item.done.done():
-                continue
-            if isinstance(result, BaseException):
-                item.done.set_exception(result)
-            else:
-                item.done.set_result(result)
-
-    async def _decide_and_write(self, group: list[_Append]) -> list[AppendResult | BaseException]:
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[_SQLiteTransaction]:
         conn = self._writer
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            results, rows, streams = await self._decide(group)
-            if rows:
-                await conn.executemany(_INSERT, rows)
+            yield _SQLiteTransaction(conn)
             await conn.execute("COMMIT")
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-        for name, events in streams.items():
-            self._remember(name, tuple(events))
-        return results
 
-    def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
-        self._cache[stream] = events
-        self._cache.move_to_end(stream)
-        while len(self._cache) > CACHED_STREAMS:
-            self._cache.popitem(last=False)
-
-    async def _load_streams(self, streams: list[str]) -> dict[str, list[StoredEvent]]:
-        """The streams' events, from the cache where it still matches the database."""
-        conn = self._writer
-        marks = _placeholders(len(streams))
-        rows = await conn.execute_fetchall(
-            f"SELECT stream, MAX(version) FROM events WHERE stream IN ({marks}) GROUP BY stream",
-            streams,
-        )
-        versions: dict[str, int] = {row[0]: row[1] for row in rows}
-        existing: dict[str, list[StoredEvent]] = {}
-        stale: list[str] = []
-        for name in streams:
-            cached = self._cache.get(name, ())
-            if len(cached) == versions.get(name, 0):
-                existing[name] = list(cached)
-            else:
-                stale.append(name)
-                existing[name] = []
-        if stale:
-            for row in await conn.execute_fetchall(
-                f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(stale))})"
-                " ORDER BY position",
-                stale,
-            ):
-                stored = _row_to_event(row)
-                existing[stored.stream].append(stored)
-        return existing
-
-    async def _decide(
-        self, group: list[_Append]
-    ) -> tuple[
-        list[AppendResult | BaseException], list[tuple[Any, ...]], dict[str, list[StoredEvent]]
-    ]:
-        conn = self._writer
-        existing = await self._load_streams(sorted({item.stream for item in group}))
-        ids = sorted({str(event.id) for item in group for event in item.events})
-        stored_by_id: dict[UUID, StoredEvent] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for row in await conn.execute_fetchall(
-                f"SELECT {_COLUMNS} FROM events WHERE id IN ({_placeholders(len(chunk))})", chunk
-            ):
-                stored = _row_to_event(row)
-                stored_by_id[stored.event.id] = stored
-        last = list(
-            await conn.execute_fetchall(
-                "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-            )
-        )
-        next_position = last[0][0] + 1 if last else 1
-        latest = datetime.fromisoformat(last[0][1]) if last else None
-        now = datetime.now(UTC)
-        results: list[AppendResult | BaseException] = []
-        rows: list[tuple[Any, ...]] = []
-        for item in group:
-            try:
-                recorded_at = item.recorded_at or recording_time(None, now, latest)
-                result = plan_append(
-                    item.stream,
-                    item.events,
-                    existing=existing[item.stream],
-                    stored_by_id=stored_by_id,
-                    next_position=next_position,
-                    recorded_at=recorded_at,
-                    actor=item.actor,
-                    expected_version=item.expected_version,
-                )
-                if not result.replayed:
-                    recording_time(item.recorded_at, now, latest)
-            except (StoreError, DomainError) as error:
-                results.append(error)
-                continue
-            results.append(result)
-            if not result.replayed:
-                existing[item.stream].extend(result.events)
-                for stored in result.events:
-                    stored_by_id[stored.event.id] = stored
-                    rows.append(_event_row(stored))
-                next_position += len(result.events)
-                latest = recorded_at
-        return results, rows, existing
+    def _committed(self, last_position: int) -> None:
+        self._last_committed = last_position
 
     # --- reads -----------------------------------------------------------------
 

@@ -1,0 +1,213 @@
+"""One writer per process, for every backend: concurrent appends decided in one transaction.
+
+The writer task takes every append waiting in its queue and decides them
+together inside one write transaction of the backend: read what the
+decisions need (the streams touched, the events already stored under the
+incoming ids, the last position and recording time), decide each append on
+its own with `plan_append`, write all accepted events with one batched
+insert, commit. Awaited calls per group, not per event: each round trip to
+the database thread or server costs far more than the decision itself.
+
+Decoded streams are kept between groups and checked against the database's
+version of each stream inside the transaction, so another process writing
+to the same database is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from uuid import UUID
+
+from timeline.events import AnyEvent, StoredEvent
+from timeline.fold import DomainError
+from timeline.store.base import AppendResult, StoreError
+from timeline.store.plan import plan_append, recording_time
+
+GROUP_LIMIT = 512
+CACHED_STREAMS = 4096
+
+
+class WriteTransaction(Protocol):
+    """What the writer needs from a backend inside one write transaction."""
+
+    async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]: ...
+
+    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
+        """Every event of these streams, in position order."""
+        ...
+
+    async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
+
+    async def last(self) -> tuple[int, datetime | None]:
+        """The last position and its recording time (0, None when empty)."""
+        ...
+
+    async def insert(self, events: Sequence[StoredEvent]) -> None: ...
+
+
+Begin = Callable[[], AbstractAsyncContextManager[WriteTransaction]]
+"""Opens a write transaction that commits on exit, rolls back on error."""
+
+
+@dataclass(slots=True)
+class _Append:
+    stream: str
+    events: Sequence[AnyEvent]
+    actor: str
+    expected_version: int | None
+    recorded_at: datetime | None
+    done: asyncio.Future[AppendResult] = field(repr=False)
+
+
+class GroupWriter:
+    def __init__(self, begin: Begin, on_commit: Callable[[int], None] | None = None) -> None:
+        self._begin = begin
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
+        self._cache: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
+        self._task = asyncio.create_task(self._loop(), name="event-writer")
+        self._closed = False
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[AnyEvent],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        recorded_at: datetime | None = None,
+    ) -> AppendResult:
+        if self._closed:
+            raise StoreError("the store is closed")
+        done: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(
+            _Append(stream, tuple(events), actor, expected_version, recorded_at, done)
+        )
+        return await asyncio.shield(done)
+
+    async def close(self) -> None:
+        """Finish every append already queued, then stop."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue.put(None)
+        await self._task
+
+    async def _loop(self) -> None:
+        closing = False
+        while not closing:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < GROUP_LIMIT and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    closing = True
+                    break
+                group.append(item)
+            await self._write_group(group)
+
+    async def _write_group(self, group: list[_Append]) -> None:
+        try:
+            results, streams, last = await self._decide_and_write(group)
+        except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
+            if len(group) > 1:
+                for item in group:
+                    await self._write_group([item])
+                return
+            results, streams, last = [error], {}, None
+        for name, events in streams.items():
+            self._remember(name, tuple(events))
+        if last is not None and self._on_commit is not None:
+            self._on_commit(last)
+        for item, result in zip(group, results, strict=True):
+            if item.done.done():
+                continue
+            if isinstance(result, BaseException):
+                item.done.set_exception(result)
+            else:
+                item.done.set_result(result)
+
+    def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
+        self._cache[stream] = events
+        self._cache.move_to_end(stream)
+        while len(self._cache) > CACHED_STREAMS:
+            self._cache.popitem(last=False)
+
+    async def _decide_and_write(
+        self, group: list[_Append]
+    ) -> tuple[list[AppendResult | BaseException], dict[str, list[StoredEvent]], int | None]:
+        async with self._begin() as tx:
+            existing = await self._load_streams(tx, sorted({item.stream for item in group}))
+            ids = sorted({event.id for item in group for event in item.events})
+            stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
+            last_position, latest = await tx.last()
+            results, new = _decide(group, existing, stored_by_id, last_position + 1, latest)
+            if new:
+                await tx.insert(new)
+        return results, existing, (new[-1].position if new else None)
+
+    async def _load_streams(
+        self, tx: WriteTransaction, streams: list[str]
+    ) -> dict[str, list[StoredEvent]]:
+        """The streams' events, from the cache where it still matches the database."""
+        versions = await tx.stream_versions(streams)
+        existing: dict[str, list[StoredEvent]] = {}
+        stale: list[str] = []
+        for name in streams:
+            cached = self._cache.get(name, ())
+            existing[name] = list(cached)
+            if len(cached) != versions.get(name, 0):
+                stale.append(name)
+                existing[name] = []
+        if stale:
+            for stored in await tx.stream_events(stale):
+                existing[stored.stream].append(stored)
+        return existing
+
+
+def _decide(
+    group: list[_Append],
+    existing: dict[str, list[StoredEvent]],
+    stored_by_id: dict[UUID, StoredEvent],
+    next_position: int,
+    latest: datetime | None,
+) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
+    """Each append on its own, in queue order, each seeing the ones accepted before it."""
+    now = datetime.now(UTC)
+    results: list[AppendResult | BaseException] = []
+    new: list[StoredEvent] = []
+    for item in group:
+        try:
+            recorded_at = item.recorded_at or recording_time(None, now, latest)
+            result = plan_append(
+                item.stream,
+                item.events,
+                existing=existing[item.stream],
+                stored_by_id=stored_by_id,
+                next_position=next_position,
+                recorded_at=recorded_at,
+                actor=item.actor,
+                expected_version=item.expected_version,
+            )
+            if not result.replayed:
+                recording_time(item.recorded_at, now, latest)
+        except (StoreError, DomainError) as error:
+            results.append(error)
+            continue
+        results.append(result)
+        if not result.replayed:
+            existing[item.stream].extend(result.events)
+            for stored in result.events:
+                stored_by_id[stored.event.id] = stored
+            new.extend(result.events)
+            next_position += len(result.events)
+            latest = recorded_at
+    return results, new
