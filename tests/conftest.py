@@ -1,24 +1,54 @@
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from timeline.store import EventStore, open_store
 
-BACKENDS = ["sqlite"]
-"""Every backend the contract suite runs against; PostgreSQL joins when it exists."""
+BACKENDS = ["sqlite", "postgres"]
+"""Every backend the contract suite runs against."""
+
+POSTGRES_ENV = "TIMELINE_TEST_POSTGRES_URL"
+
+
+async def _schema(url: str, name: str, *, drop: bool) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        verb = f"DROP SCHEMA IF EXISTS {name} CASCADE" if drop else f"CREATE SCHEMA {name}"
+        await conn.execute(verb)
+    finally:
+        await conn.close()
+
+
+def with_search_path(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards, so runs never collide."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_schema(base, name, drop=False))
+    try:
+        yield with_search_path(base, name)
+    finally:
+        asyncio.run(_schema(base, name, drop=True))
 
 
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'events.db'}"
-    url = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("TIMELINE_TEST_POSTGRES_URL is not set")
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 

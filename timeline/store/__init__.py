@@ -53,4 +53,10 @@ async def open_store(url: str) -> EventStore:
         if path.parent != Path() and not path.parent.is_dir():
             raise UnsupportedURLError(f"folder {path.parent} of {url!r} does not exist")
         return await SQLiteStore.open(path)
-    raise UnsupportedURLError(f"{url!r} names no supported backend; use sqlite:///PATH")
+    if url.startswith(("postgresql://", "postgres://")):
+        from timeline.store.postgres import PostgresStore  # noqa: PLC0415
+
+        return await PostgresStore.open(url)
+    raise UnsupportedURLError(
+        f"{url!r} names no supported backend; use sqlite:///PATH or postgresql://…"
+    )

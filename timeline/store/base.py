@@ -112,6 +112,7 @@ class EventStore(TokenRegistry, Protocol):
         effective_to: date | None = None,
         known_at: datetime | None = None,
         limit: int | None = None,
+        after_position: int = 0,
     ) -> AsyncIterator[StoredEvent]:
         """A stream's events in version order, streamed from the backend."""
         ...
@@ -129,5 +130,13 @@ class EventStore(TokenRegistry, Protocol):
         ...
 
     async def stats(self) -> StoreStats: ...
+
+    async def wait_for_append(self, after: int, seconds: float) -> int:
+        """Wait until an event after position `after` may exist, at most `seconds`.
+
+        Returns the last position this process knows of; callers read the
+        store to find out what is new (a timeout may or may not mean nothing is).
+        """
+        ...
 
     async def close(self) -> None: ...

@@ -12,7 +12,6 @@ hand-written INSERT.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
@@ -25,6 +24,7 @@ import aiosqlite
 from timeline.events import AnyEvent, StoredEvent, type_name
 from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
+from timeline.store.notify import Notifier
 from timeline.store.writer import GroupWriter
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
@@ -184,9 +184,10 @@ class SQLiteStore:
         self._reader = reader
         self._admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
-        self._events: GroupWriter | None = GroupWriter(self._transaction, on_commit=self._committed)
-        self._appended = asyncio.Condition()
-        self._last_committed = 0
+        self.notifier = Notifier()
+        self._events: GroupWriter | None = GroupWriter(
+            self._transaction, on_commit=self.notifier.publish
+        )
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -239,8 +240,8 @@ class SQLiteStore:
             await conn.execute("ROLLBACK")
             raise
 
-    def _committed(self, last_position: int) -> None:
-        self._last_committed = last_position
+    async def wait_for_append(self, after: int, seconds: float) -> int:
+        return await self.notifier.wait(after, seconds)
 
     # --- reads -----------------------------------------------------------------
 
@@ -260,9 +261,10 @@ class SQLiteStore:
         effective_to: date | None = None,
         known_at: datetime | None = None,
         limit: int | None = None,
+        after_position: int = 0,
     ) -> AsyncIterator[StoredEvent]:
-        where = ["stream = ?", "version >= ?"]
-        params: list[Any] = [stream, from_version]
+        where = ["stream = ?", "version >= ?", "position > ?"]
+        params: list[Any] = [stream, from_version, after_position]
         if to_version is not None:
             where.append("version <= ?")
             params.append(to_version)
