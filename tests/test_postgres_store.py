@@ -18,10 +18,14 @@ from timeline.store.postgres import MIGRATIONS
         "UPDATE events SET actor = 'mallory'",
         "DELETE FROM events",
         "TRUNCATE events",
-        "INSERT INTO events SELECT position + 5, gen_random_uuid(), stream, version + 1, type,"
-        " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events",
-        "INSERT INTO events SELECT position + 1, gen_random_uuid(), stream, version + 3, type,"
-        " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events",
+        (
+            "INSERT INTO events SELECT position + 5, gen_random_uuid(), stream, version + 1, type,"
+            " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events"
+        ),
+        (
+            "INSERT INTO events SELECT position + 1, gen_random_uuid(), stream, version + 3, type,"
+            " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events"
+        ),
     ],
 )
 async def test_database_refuses_rewrites_and_gaps(postgres_url: str, sql: str) -> None:
