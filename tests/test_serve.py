@@ -2,92 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-from timeline.settings import REPO_EVENTS
+from server_helpers import Server, free_port, request
 
 STREAM = "/partnerships/vodafone-microsoft"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def request(
-    url: str, *, body: object = None, token: str | None = None
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - loopback only
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-class Server:
-    def __init__(self, tmp_path: Path, port: int, *, first_start: bool = False) -> None:
-        self.first_start = first_start
-        env = {
-            **os.environ,
-            "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-            "TIMELINE_CURATED_DIR": str(REPO_EVENTS),
-        }
-        self.log = (tmp_path / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "timeline", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-        )
-        self.base = f"http://127.0.0.1:{port}"
-        self.banner: list[str] = []
-
-    def read_banner(self) -> list[str]:
-        """What `serve` prints before the server starts; a first start adds note and token."""
-        assert self.process.stdout is not None
-        while not self.banner or not self.banner[-1].startswith("API docs"):
-            self.banner.append(self.process.stdout.readline().decode().rstrip("\n"))
-        if self.first_start:
-            self.banner += [self.process.stdout.readline().decode().rstrip("\n") for _ in "12"]
-        return self.banner
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if request(f"{self.base}/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become healthy")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            self.log.close()
-            if self.process.stdout is not None:
-                self.process.stdout.close()
 
 
 def test_serve_append_restart_and_read(tmp_path: Path) -> None:

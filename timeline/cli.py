@@ -262,9 +262,12 @@ def serve_command(host: str | None, port: int | None) -> None:
         factory=True,
         workers=1,
         log_access=False,
+        workers_kill_timeout=SHUTDOWN_SECONDS,
     ).serve()
 
 
+SHUTDOWN_SECONDS = 30
+"""A worker still busy this long after SIGTERM is stopped hard (acknowledged appends are safe)."""
 FIRST_TOKEN = "default"  # noqa: S105 - the name of a token, not a secret
 
 

@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """TIMELINE_MAX_BODY_BYTES: largest request body accepted (413 above)."""
     max_batch: int = 100
     """TIMELINE_MAX_BATCH: most events in one append (413 above)."""
+    sse_heartbeat: int = 15
+    """TIMELINE_SSE_HEARTBEAT: seconds between heartbeat comments on idle event streams."""
+    sse_max_lag: int = 10_000
+    """TIMELINE_SSE_MAX_LAG: a live subscriber this many events behind is disconnected."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +17,7 @@ from timeline.api import errors
 from timeline.api.auth import read_guard
 from timeline.api.calendars import CalendarCache, Calendars
 from timeline.api.feed import Feed
+from timeline.api.live import Live
 from timeline.api.meta import HealthController, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
@@ -37,16 +41,38 @@ Appending needs `Authorization: Bearer <token>` with the `append` scope.
 """
 
 
+def _end_streams_on_stop(svc: Services) -> None:
+    """On SIGTERM/SIGINT, end live event streams so the server can drain and stop.
+
+    The ASGI server (granian) stops on these signals but waits for open
+    responses, and an event stream never ends by itself. Its own handler on
+    the event loop is kept and called after ours.
+    """
+    loop = asyncio.get_running_loop()
+    installed = getattr(loop, "_signal_handlers", {})
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = installed.get(signum)
+
+        def stop(previous: asyncio.Handle | None = previous) -> None:
+            svc.closing.set()
+            svc.store.release_waiters()
+            if previous is not None:
+                previous._run()  # noqa: SLF001 - the server's own handler, chained
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop)
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await open_store(settings.database_url)
         try:
             await load_curated(store, settings.curated_path)
-            app.state.services = Services(
-                settings=settings, store=store, projector=Projector(store)
-            )
+            svc = Services(settings=settings, store=store, projector=Projector(store))
+            app.state.services = svc
             app.state.calendars = CalendarCache()
+            _end_streams_on_stop(svc)
             yield
         finally:
             await store.close()  # finishes every append already accepted
@@ -54,7 +80,7 @@ def create_app(settings: Settings) -> Litestar:
     reads = Router(
         path="/",
         guards=[read_guard],
-        route_handlers=[Partnerships, Feed, Organizations, Schemas],
+        route_handlers=[Partnerships, Feed, Live, Organizations, Schemas],
     )
     return Litestar(
         route_handlers=[reads, Calendars, HealthController],

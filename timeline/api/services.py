@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -17,6 +18,8 @@ class Services:
     settings: Settings
     store: EventStore
     projector: Projector
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server is asked to stop: live event streams end so it can."""
 
 
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

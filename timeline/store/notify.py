@@ -30,6 +30,11 @@ class Notifier:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    def release(self) -> None:
+        """Wake every waiter now, new position or not (the server is shutting down)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
     async def wait(self, after: int, seconds: float) -> int:
         """Return once a position beyond `after` is known, or after `seconds`."""
         if self._last > after:

@@ -243,6 +243,9 @@ class PostgresStore:
     async def wait_for_append(self, after: int, seconds: float) -> int:
         return await self.notifier.wait(after, seconds)
 
+    def release_waiters(self) -> None:
+        self.notifier.release()
+
     # --- reads -----------------------------------------------------------------
 
     async def _rows(self, sql: str, *args: object) -> AsyncIterator[StoredEvent]:

@@ -243,6 +243,9 @@ class SQLiteStore:
     async def wait_for_append(self, after: int, seconds: float) -> int:
         return await self.notifier.wait(after, seconds)
 
+    def release_waiters(self) -> None:
+        self.notifier.release()
+
     # --- reads -----------------------------------------------------------------
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> AsyncIterator[StoredEvent]:

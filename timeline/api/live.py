@@ -1,0 +1,125 @@
+"""Server-Sent Events: `/events/stream` and `/partnerships/{id}/events/stream`.
+
+Each subscriber pulls from the store, page by page, from the position it
+resumes after (`Last-Event-ID` or `?after=`): first the backlog, then live
+events, woken by the store's notifier the moment an append commits here or
+(on PostgreSQL) on any replica. Nothing is pushed into per-client buffers:
+a slow client only slows its own reads, never appends or other clients. A
+client that falls more than TIMELINE_SSE_MAX_LAG events behind while live is
+disconnected and resumes where it stopped. Heartbeat comments keep idle
+connections open through proxies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
+
+from timeline.api.errors import bad_request
+from timeline.api.http import valid_stream_id
+from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED
+from timeline.api.services import Services, services
+from timeline.events import StoredEvent
+from timeline.store.codec import encode_stored
+
+EVENT_STREAM = "text/event-stream"
+PAGE = 500
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+RESPONSES: dict[int, ResponseSpec] = {
+    200: ResponseSpec(
+        str,
+        description="`id:` global position, `event:` type, `data:` the stored event as JSON",
+        media_type=EVENT_STREAM,
+        generate_examples=False,
+    ),
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+}
+
+
+def message(stored: StoredEvent) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        stored.position,
+        stored.type.encode(),
+        encode_stored(stored),
+    )
+
+
+def resume_point(request: Request[Any, Any, Any], after: int | None) -> int:
+    """`Last-Event-ID` (what a reconnecting EventSource sends) wins over `?after=`."""
+    header = request.headers.get("last-event-id")
+    if header is None:
+        return after or 0
+    if not header.strip().isdigit():
+        raise bad_request(f"Last-Event-ID {header!r} is not a position", "header.Last-Event-ID")
+    return int(header)
+
+
+async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator[bytes]:
+    """Every event after `after` (of one stream, or all), exactly once, in position order."""
+    settings, store = svc.settings, svc.store
+    yield b": connected\n\n"
+    last = after
+    live = False
+    while not svc.closing.is_set():
+        checked = await store.wait_for_append(-1, 0)  # what this process knows now, no wait
+        if stream is None:
+            page = [e async for e in store.read_all(after=last, limit=PAGE)]
+        else:
+            page = [e async for e in store.read_stream(stream, after_position=last, limit=PAGE)]
+        for stored in page:
+            yield message(stored)
+            last = stored.position
+        if page:
+            if live and checked - last > settings.sse_max_lag:
+                yield b": too far behind; reconnect with Last-Event-ID to resume\n\n"
+                return
+            continue
+        live = True
+        head = await store.wait_for_append(max(last, checked), settings.sse_heartbeat)
+        if head <= max(last, checked) and not svc.closing.is_set():
+            yield b": heartbeat\n\n"
+    yield b": the server is stopping; reconnect with Last-Event-ID to resume\n\n"
+
+
+class Live(Controller):
+    tags = ["events"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/events/stream",
+        summary="Every new event, live (Server-Sent Events)",
+        description="Resume with `Last-Event-ID` or `?after=`: the backlog first, then live.",
+        responses=RESPONSES,
+    )
+    async def all_events(
+        self,
+        request: Request[Any, Any, Any],
+        after: Annotated[int | None, QueryParameter(ge=0, description="Last position seen")] = None,
+    ) -> Stream:
+        start = resume_point(request, after)
+        return Stream(
+            follow(services(request), start, None), media_type=EVENT_STREAM, headers=HEADERS
+        )
+
+    @get(
+        "/partnerships/{stream_id:str}/events/stream",
+        summary="A partnership's new events, live (Server-Sent Events)",
+        description="`id:` is the global position, so `Last-Event-ID` resumes exactly.",
+        responses=RESPONSES,
+    )
+    async def partnership_events(
+        self,
+        request: Request[Any, Any, Any],
+        stream_id: FromPath[str],
+        after: Annotated[int | None, QueryParameter(ge=0, description="Last position seen")] = None,
+    ) -> Stream:
+        stream = valid_stream_id(stream_id)
+        start = resume_point(request, after)
+        return Stream(
+            follow(services(request), start, stream), media_type=EVENT_STREAM, headers=HEADERS
+        )
