@@ -64,6 +64,8 @@ class Server:
         )
         self.base = f"http://127.0.0.1:{port}"
         self.banner: list[str] = []
+        self.rest = ""
+        """What the process printed after its banner, read when it stops."""
 
     def read_banner(self) -> list[str]:
         """What `serve` prints before the server starts; a first start adds note and token."""
@@ -92,6 +94,7 @@ class Server:
         finally:
             self.log.close()
             if self.process.stdout is not None:
+                self.rest = self.process.stdout.read().decode()
                 self.process.stdout.close()
 
 

@@ -275,7 +275,10 @@ async def _first_token(store: EventStore) -> str | None:
     """On a first start with no tokens at all, one to append with."""
     if await store.tokens():
         return None
-    return await store.create_token(FIRST_TOKEN, ("append", "read"))
+    try:
+        return await store.create_token(FIRST_TOKEN, ("append", "read"))
+    except TokenError:  # another replica starting at the same moment made it
+        return None
 
 
 def _url_host(host: str) -> str:
