@@ -30,11 +30,10 @@ from uuid import UUID
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from timeline.events import AnyEvent, StoredEvent, type_name
-from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
+from timeline.events import StoredEvent, type_name
+from timeline.store.base import StoreError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
-from timeline.store.notify import Notifier
-from timeline.store.writer import GroupWriter
+from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 log = logging.getLogger("timeline.store.postgres")
@@ -168,7 +167,7 @@ class _PostgresTransaction:
         )
 
 
-class PostgresStore:
+class PostgresStore(WriterBacked):
     backend = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, schema: str, url: str) -> None:
@@ -176,11 +175,8 @@ class PostgresStore:
         self._url = url
         self._schema = schema
         self.channel = f"timeline_events.{schema}"
-        self.notifier = Notifier()
         self._listener: asyncpg.Connection | None = None
-        self._events: GroupWriter | None = GroupWriter(
-            self._transaction, on_commit=self.notifier.publish
-        )
+        self._start_writer(self._transaction)
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
@@ -207,10 +203,8 @@ class PostgresStore:
             self.notifier.publish(int(str(payload)))
 
     async def close(self) -> None:
-        if self._events is None:
+        if not await self._stop_writer():
             return
-        events, self._events = self._events, None
-        await events.close()
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(self.channel, self._notified)
@@ -219,32 +213,11 @@ class PostgresStore:
 
     # --- appends ---------------------------------------------------------------
 
-    async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
-    ) -> AppendResult:
-        if self._events is None:
-            raise StoreError("the store is closed")
-        return await self._events.append(
-            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
-        )
-
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_PostgresTransaction]:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
             yield _PostgresTransaction(conn, self.channel)
-
-    async def wait_for_append(self, after: int, seconds: float) -> int:
-        return await self.notifier.wait(after, seconds)
-
-    def release_waiters(self) -> None:
-        self.notifier.release()
 
     # --- reads -----------------------------------------------------------------
 

@@ -21,11 +21,10 @@ from uuid import UUID
 
 import aiosqlite
 
-from timeline.events import AnyEvent, StoredEvent, type_name
-from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
+from timeline.events import StoredEvent, type_name
+from timeline.store.base import StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
-from timeline.store.notify import Notifier
-from timeline.store.writer import GroupWriter
+from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 SCHEMA_VERSION = 1
@@ -171,7 +170,7 @@ class _SQLiteTransaction:
         await self._conn.executemany(_INSERT, [_event_row(e) for e in events])
 
 
-class SQLiteStore:
+class SQLiteStore(WriterBacked):
     backend = "sqlite"
 
     def __init__(
@@ -184,10 +183,7 @@ class SQLiteStore:
         self._reader = reader
         self._admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
-        self.notifier = Notifier()
-        self._events: GroupWriter | None = GroupWriter(
-            self._transaction, on_commit=self.notifier.publish
-        )
+        self._start_writer(self._transaction)
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -204,30 +200,13 @@ class SQLiteStore:
 
     async def close(self) -> None:
         """Finish every append already queued, then close the connections."""
-        if self._events is None:
+        if not await self._stop_writer():
             return
-        events, self._events = self._events, None
-        await events.close()
         await self._reader.close()
         await self._admin.close()
         await self._writer.close()
 
     # --- appends ---------------------------------------------------------------
-
-    async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
-    ) -> AppendResult:
-        if self._events is None:
-            raise StoreError("the store is closed")
-        return await self._events.append(
-            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
-        )
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_SQLiteTransaction]:
@@ -239,12 +218,6 @@ class SQLiteStore:
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-
-    async def wait_for_append(self, after: int, seconds: float) -> int:
-        return await self.notifier.wait(after, seconds)
-
-    def release_waiters(self) -> None:
-        self.notifier.release()
 
     # --- reads -----------------------------------------------------------------
 
