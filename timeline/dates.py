@@ -167,10 +167,6 @@ class Period:
             raise InvalidDateError(f"{text!r} is not a period; expected {PERIOD_FORMS}") from None
         return cls(start, end)
 
-    @classmethod
-    def of(cls, day: PartialDate) -> Period:
-        return cls(day, day)
-
     @property
     def first_day(self) -> date:
         return self.start.first_day

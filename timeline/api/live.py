@@ -67,7 +67,7 @@ async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator
     last = after
     live = False
     while not svc.closing.is_set():
-        checked = await store.wait_for_append(-1, 0)  # what this process knows now, no wait
+        checked = store.notified_position()  # before reading, so no wake-up is missed
         if stream is None:
             page = [e async for e in store.read_all(after=last, limit=PAGE)]
         else:

@@ -256,3 +256,6 @@ class WriterBacked:
 
     def release_waiters(self) -> None:
         self.notifier.release()
+
+    def notified_position(self) -> int:
+        return self.notifier.last
