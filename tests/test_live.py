@@ -7,9 +7,16 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import helpers
 import httpx
 import pytest
 from server_helpers import EventStreamReader, Server, free_port
+
+from timeline.api.live import follow
+from timeline.api.services import Services
+from timeline.projection import Projector
+from timeline.settings import Settings
+from timeline.store import open_store
 
 VODAFONE = "/partnerships/vodafone-microsoft"
 ACHIEVED = {
@@ -134,3 +141,29 @@ async def test_stopping_the_server_ends_open_streams(tmp_path: Path) -> None:
         assert code == 0
         assert await asyncio.wait_for(reader.next_event(), 5) is None
         assert any("server is stopping" in c for c in reader.comments)
+
+
+async def test_a_live_subscriber_too_far_behind_is_disconnected(tmp_path: Path) -> None:
+    """Live, then more than TIMELINE_SSE_MAX_LAG events behind: the stream ends, to be resumed."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'lag.db'}", curated_dir="", sse_max_lag=5
+    )
+    store = await open_store(settings.database_url)
+    svc = Services(settings=settings, store=store, projector=Projector(store))
+    stream = follow(svc, 0, None)
+    try:
+        assert await anext(stream) == b": connected\n\n"
+        pending = asyncio.ensure_future(anext(stream))  # caught up: now waiting, live
+        await asyncio.sleep(0.05)
+        await store.append("s0", [helpers.announce()], actor="t")
+        assert (await pending).startswith(b"id: 1\nevent: PartnershipAnnounced\n")
+        for n in range(1, 8):  # the subscriber reads nothing meanwhile
+            await store.append(f"s{n}", [helpers.announce()], actor="t")
+        assert await anext(stream) == (
+            b": too far behind; reconnect with Last-Event-ID to resume\n\n"
+        )
+        with pytest.raises(StopAsyncIteration):
+            await anext(stream)
+    finally:
+        await stream.aclose()
+        await store.close()

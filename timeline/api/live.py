@@ -76,7 +76,7 @@ async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator
             yield message(stored)
             last = stored.position
         if page:
-            if live and checked - last > settings.sse_max_lag:
+            if live and store.notified_position() - last > settings.sse_max_lag:
                 yield b": too far behind; reconnect with Last-Event-ID to resume\n\n"
                 return
             continue
