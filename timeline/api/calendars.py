@@ -252,7 +252,7 @@ class Calendars(Controller):
         feed = cache.feed(key, marker)
         if feed is None:
             infos = await svc.store.streams()
-            states = [s for s in await current_states(svc) if _involves(s, org)]
+            states = [s for s in await current_states(svc, infos) if _involves(s, org)]
             if not states:
                 raise not_found(f"no organization {org!r} is a party to any partnership")
             versions = {info.stream: info for info in infos}

@@ -16,12 +16,16 @@ from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
 from timeline.api.services import Services, services
 from timeline.projection import View
 from timeline.state import PartnershipState
+from timeline.store import StreamInfo
 
 
-async def current_states(svc: Services) -> list[PartnershipState]:
+async def current_states(
+    svc: Services, infos: list[StreamInfo] | None = None
+) -> list[PartnershipState]:
+    """Every partnership as it stands today; `infos` saves the query when the caller has them."""
     today, now = datetime.now(UTC).date(), datetime.now(UTC)
     states = []
-    for info in await svc.store.streams():
+    for info in infos if infos is not None else await svc.store.streams():
         state = await svc.projector.state(View.of(info), as_of=today, known_at=now)
         if state is not None:
             states.append(state)
