@@ -20,6 +20,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         "curated_dir": str(REPO_EVENTS),
         "max_body_bytes": 20_000,
         "max_batch": 5,
+        "public_url": "http://testserver.local",
     }
     values.update(overrides)
     return Settings(**values)

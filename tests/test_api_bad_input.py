@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import running, services_of, settings_for
+from api_helpers import running, settings_for
 from litestar.testing import AsyncTestClient
+
+from timeline.store import open_store
 
 URL = "/partnerships/vodafone-microsoft/events"
 EVENT_ID = "8d6f6c2e-6b1b-4b7a-9d0c-2f1f3e4d5c6b"
@@ -33,6 +35,44 @@ def event(**changes: Any) -> dict[str, Any]:
 
 def body(*events: dict[str, Any], **envelope: Any) -> bytes:
     return json.dumps({"events": list(events), **envelope}).encode()
+
+
+CURATED_INVESTMENT = "e104693c-d709-5fab-b93a-14216dd6fcb1"
+"""`vodafone-cloud-ai`, an InvestmentCommitted of the curated data."""
+DEEP = (
+    b'{"events": [{"type": "EventCorrected", "effective": "2024-05-02", "data": {"event_id": "'
+    + CURATED_INVESTMENT.encode()
+    + b'", "data": '
+    + b'{"a": ' * 1000
+    + b"1"
+    + b"}" * 1000
+    + b"}}]}"
+)
+
+
+def correction(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "EventCorrected",
+        "effective": "2024-05-02",
+        "data": {"event_id": CURATED_INVESTMENT, "data": data},
+    }
+
+
+def target(value: str) -> dict[str, Any]:
+    return {
+        "type": "TargetSet",
+        "effective": "2024-03-01",
+        "data": {"id": "t", "metric": "m", "value": value, "unit": "u", "comparator": ">="},
+    }
+
+
+def announced(**data: Any) -> dict[str, Any]:
+    parties = [{"org": "a", "name": "A"}, {"org": "b", "name": "B"}]
+    return {
+        "type": "PartnershipAnnounced",
+        "effective": "2024-01-01",
+        "data": {"title": "T", "parties": parties, "kind": "k", **data},
+    }
 
 
 CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
@@ -76,13 +116,44 @@ CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
     ("expected_version not a number", "POST", URL, body(event(), expected_version="13"), 422,
      "$.expected_version"),
     ("unknown partnership", "GET", "/partnerships/nobody", None, 404, "no partnership 'nobody'"),
+    # numbers beyond what a store can hold
+    ("feed position beyond 64 bits", "GET", "/events?after=9223372036854775808", None, 400, "query.after"),
+    ("live position beyond 64 bits", "GET", "/events/stream?after=9223372036854775808", None, 400, "query.after"),
+    ("from_version beyond 64 bits", "GET", f"{URL}?from_version=9223372036854775808", None, 400, "query.from_version"),
+    ("known_at after the last instant", "GET", "/partnerships/vodafone-microsoft?known_at=9999-12-31T23:59:59-14:00",
+     None, 400, "outside the instants"),
+    ("known_at before the first instant", "GET", "/partnerships/vodafone-microsoft?known_at=0001-01-01T00:00:00%2B14:00",
+     None, 400, "outside the instants"),
+    # bodies that are not JSON a person meant
+    ("invalid UTF-8 inside a string", "POST", URL,
+     b'{"events": [{"type": "MilestoneAchieved", "effective": "2024-05-02", "data": {"id": "\xff"}}]}', 400, "not UTF-8"),
+    ("JSON nested 1,000 deep", "POST", URL, DEEP, 400, "nested too deeply"),
+    ("correction with a field its target lacks", "POST", URL,
+     body(correction({"id": "vodafone-cloud-ai", "colour": {"any": ["shape"]}})), 422, "data.colour"),
+    ("correction with a nested field its target lacks", "POST", URL,
+     body(correction({"amount": {"amount": "2", "currency": "USD", "junk": 1}})), 422, "data.amount.junk"),
+    # quantities no source states
+    *[(f"target value {v}", "POST", URL, body(target(v)), 422, "$.events[0].data") for v in ("NaN", "sNaN", "Infinity", "-Infinity", "1e999999999", "-5")],
+    ("term of 10^30 years", "POST", "/partnerships/new-one/events", body(announced(term={"years": 10**30})), 422, "$.events[0].data.term.years"),
+    ("reach of NaN", "POST", "/partnerships/new-one/events",
+     body(announced(reach={"value": "NaN", "unit": "people", "comparator": ">"})), 422, "finite"),
+    # a misspelled parameter must not silently answer something else
+    ("misspelled query parameter", "GET", "/partnerships/vodafone-microsoft?asof=2020-01-01", None, 400, "did you mean 'as_of'"),
+    ("query parameter of another path", "GET", "/events?known_at=2024-01-01", None, 400, "query.known_at"),
 ]  # fmt: skip
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[AsyncTestClient[Any], dict[str, str]]]:
-    async with running(settings_for(tmp_path)) as test_client:
-        secret = await services_of(test_client).store.create_token("t", ("append", "read"))
+async def client(
+    tmp_path: Path, store_url: str
+) -> AsyncIterator[tuple[AsyncTestClient[Any], dict[str, str]]]:
+    """The app on each backend, with a token that may append and read."""
+    store = await open_store(store_url)  # the token is made before: the app runs on its own loop
+    try:
+        secret = await store.create_token("t", ("append", "read"))
+    finally:
+        await store.close()
+    async with running(settings_for(tmp_path, database_url=store_url)) as test_client:
         yield test_client, {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
 
 

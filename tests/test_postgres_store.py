@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import pytest
@@ -97,3 +98,71 @@ async def test_appends_through_one_replica_wake_another(postgres_url: str) -> No
     finally:
         await waiting.close()
         await writing.close()
+
+
+OWNER, APP = "timeline_test_owner", "timeline_test_app"
+
+
+@pytest.fixture
+async def role_urls(postgres_url: str) -> tuple[str, str]:
+    """(owner URL, app URL) of the test schema: an owner (no superuser), an app owning nothing."""
+    base, _, query = postgres_url.partition("?")
+    schema = query.split("search_path=")[1]
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        for role in (OWNER, APP):
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            if not exists:
+                with contextlib.suppress(asyncpg.DuplicateObjectError):
+                    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+        await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {OWNER}")
+    finally:
+        await conn.close()
+    scheme, _, rest = base.partition("://")
+    host = rest.split("@", 1)[-1]
+    return (
+        f"{scheme}://{OWNER}@{host}?search_path={schema}",
+        f"{scheme}://{APP}@{host}?search_path={schema}",
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE events DISABLE TRIGGER USER",
+        "SET session_replication_role = replica",
+        "DELETE FROM events",
+        "UPDATE events SET actor = 'mallory'",
+        "TRUNCATE events",
+        "DROP TABLE events",
+        "DROP TRIGGER events_no_change ON events",
+    ],
+)
+async def test_the_app_role_cannot_bypass_immutability(
+    role_urls: tuple[str, str], sql: str
+) -> None:
+    """Migrated by the owner, the app appends and reads but cannot disable triggers or delete."""
+    owner_url, app_url = role_urls
+    store = await open_store(app_url, migrate_url=owner_url)
+    try:
+        await store.append("vm", [announce()], actor="a")
+        assert [e.version async for e in store.read_stream("vm")] == [1]
+        assert await store.create_token("t", ("read",))
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(app_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(sql)
+        assert await conn.fetchval("SELECT COUNT(*) FROM events") == 1
+    finally:
+        await conn.close()
+
+
+async def test_an_owning_app_role_is_warned_about(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without TIMELINE_MIGRATE_URL the app owns the table, and the log says what that risks."""
+    store = await open_store(postgres_url)
+    await store.close()
+    assert "TIMELINE_MIGRATE_URL" in caplog.text

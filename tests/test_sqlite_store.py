@@ -6,12 +6,13 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 from helpers import announce, milestone
 
 from timeline.events import StatementMade
 from timeline.fold import DomainError
-from timeline.store import ConcurrencyError
+from timeline.store import ConcurrencyError, StoreFullError
 from timeline.store.sqlite import SQLiteStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -39,6 +40,17 @@ async def db(tmp_path: Path) -> Path:
             "INSERT INTO events SELECT position + 1, id || 'x', stream, version + 3, type,"
             " effective_first, effective_last, recorded_at, actor, schema_version, body FROM events"
         ),
+        # REPLACE deletes the row it collides with without firing any DELETE trigger
+        (
+            "INSERT OR REPLACE INTO events SELECT position + 1, id, stream, version + 1, type,"
+            " effective_first, effective_last, recorded_at, 'mallory', schema_version, body"
+            " FROM events"
+        ),
+        (
+            "REPLACE INTO events SELECT position, id || 'x', stream, version, type,"
+            " effective_first, effective_last, recorded_at, 'mallory', schema_version, body"
+            " FROM events"
+        ),
     ],
 )
 def test_database_refuses_rewrites_and_gaps(db: Path, sql: str) -> None:
@@ -47,6 +59,29 @@ def test_database_refuses_rewrites_and_gaps(db: Path, sql: str) -> None:
         with pytest.raises(sqlite3.IntegrityError, match=r"immutable|out of sequence"):
             conn.execute(sql)
         assert conn.execute("SELECT COUNT(*), MAX(actor) FROM events").fetchone() == (1, "a")
+
+
+async def test_a_full_disk_refuses_the_append_and_recovers(db: Path) -> None:
+    """SQLITE_FULL is a StoreFullError (nothing stored); the next append after space returns works.
+
+    `max_page_count` makes the file "full" exactly, without filling a real disk.
+    """
+    store = await SQLiteStore.open(db)
+    try:
+        pages = next(iter(await store._writer.execute_fetchall("PRAGMA page_count")))[0]
+        await store._writer.execute(f"PRAGMA max_page_count = {pages}")
+        plain = milestone("m1")
+        big = msgspec.structs.replace(
+            plain, data=msgspec.structs.replace(plain.data, title="x" * 50_000)
+        )
+        with pytest.raises(StoreFullError, match="cannot write"):
+            await store.append("vm", [big], actor="a")
+        assert (await store.stats()).events == 1
+        await store._writer.execute("PRAGMA max_page_count = 1073741823")
+        result = await store.append("vm", [big], actor="a")
+        assert result.version == 2
+    finally:
+        await store.close()
 
 
 async def test_wal_and_full_sync(db: Path) -> None:

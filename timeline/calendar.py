@@ -303,7 +303,10 @@ def render_event(item: CalendarItem, base_url: str) -> bytes:
     event.add("last-modified", item.changed_at)
     event.add("sequence", item.sequence)
     event.add("dtstart", content.day)
-    event.add("dtend", content.day + timedelta(days=1))
+    if content.day < date.max:
+        event.add("dtend", content.day + timedelta(days=1))
+    else:  # no day follows 9999-12-31: RFC 5545 lets a duration stand for the exclusive end
+        event.add("duration", timedelta(days=1))
     event.add("transp", "TRANSPARENT")
     event.add("status", content.status)
     event.add("summary", content.summary)

@@ -226,4 +226,9 @@ def parse_instant(text: str) -> datetime:
         ) from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise InvalidDateError(
+            f"{text!r} is outside the instants this store can name (years 1 to 9999, in UTC)"
+        ) from None

@@ -18,7 +18,7 @@ import msgspec
 
 from timeline.codes import LANGUAGE_PATTERN, is_language
 from timeline.dates import PartialDate, Period
-from timeline.money import UNDISCLOSED, Money, Range
+from timeline.money import UNDISCLOSED, Money, Range, check_quantity
 
 Slug = Annotated[
     str,
@@ -74,7 +74,7 @@ class Party(Model, frozen=True):
 class Term(Model, frozen=True):
     """How long a partnership runs: a number of years, a period, or both."""
 
-    years: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    years: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     period: Period | None = None
 
     def __post_init__(self) -> None:
@@ -88,6 +88,9 @@ class Figure(Model, frozen=True):
     value: Decimal
     unit: Text
     comparator: Comparator
+
+    def __post_init__(self) -> None:
+        check_quantity("value", self.value)
 
 
 class Announcement(Model, frozen=True):
@@ -140,6 +143,9 @@ class Target(Model, frozen=True):
     unit: Text
     comparator: Comparator
     due: PartialDate | None = None
+
+    def __post_init__(self) -> None:
+        check_quantity("value", self.value)
 
 
 class Phase(Model, frozen=True):

@@ -511,3 +511,26 @@ def check(events: Sequence[StoredEvent]) -> None:
             recorded[0].event.id,
         )
     _run(resolve(recorded), END_OF_TIME)
+
+
+def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> None:
+    """Rules only new events must keep: a correction states nothing its target cannot hold.
+
+    Stored corrections are never re-judged by this, so a stricter rule never
+    makes an existing stream unreadable.
+    """
+    types = {stored.event.id: type_name(stored.event) for stored in (*existing, *new)}
+    for stored in new:
+        event = stored.event
+        if not isinstance(event, EventCorrected) or event.data.event_id not in types:
+            continue
+        target = types[event.data.event_id]
+        if target not in DATA_TYPES:
+            continue
+        unknown = wire.unknown_fields(event.data.data, DATA_TYPES[target], "data")
+        if unknown:
+            raise DomainError(
+                "invalid-correction",
+                f"corrected data has fields {target} does not have: {', '.join(unknown[:5])}",
+                event.id,
+            )

@@ -14,11 +14,20 @@ Currency = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN, description="IS
 UNDISCLOSED: Literal["undisclosed"] = "undisclosed"
 
 
-def _check_amount(name: str, value: Decimal) -> None:
+LARGEST = Decimal("1e30")
+"""Above any amount or count a source states; it keeps `1e999999999` out of the store."""
+
+
+def check_quantity(name: str, value: Decimal) -> None:
+    """A stated amount or count: finite, not negative, below 10^30, at most 30 decimals."""
     if not value.is_finite():
         raise ValueError(f"{name} must be a finite decimal, not {value}")
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value}")
+    if value >= LARGEST:
+        raise ValueError(f"{name} must be below 10^30, got {value}")
+    if value and value.adjusted() < -LARGEST.adjusted():
+        raise ValueError(f"{name} has more than 30 decimals, got {value}")
 
 
 def _check_currency(code: str) -> None:
@@ -34,7 +43,7 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     approximate: bool = False
 
     def __post_init__(self) -> None:
-        _check_amount("amount", self.amount)
+        check_quantity("amount", self.amount)
         _check_currency(self.currency)
 
 
@@ -48,8 +57,8 @@ class Range(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     approximate: bool = False
 
     def __post_init__(self) -> None:
-        _check_amount("min", self.min)
-        _check_amount("max", self.max)
+        check_quantity("min", self.min)
+        check_quantity("max", self.max)
         if self.min > self.max:
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         if (self.currency is None) == (self.unit is None):

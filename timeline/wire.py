@@ -60,3 +60,46 @@ def encode(value: object) -> bytes:
 def convert(value: object, kind: type[T]) -> T:
     """Typed conversion of already-parsed JSON (upcast output, correction data)."""
     return msgspec.convert(value, kind, dec_hook=dec_hook, strict=False)
+
+
+def unknown_fields(value: object, kind: object, path: str = "$") -> list[str]:
+    """Paths of object keys in `value` that `kind` has no field for.
+
+    Decoding ignores unknown fields (so old readers survive new writers); a
+    correction's free-form `data` is checked with this too, so that nothing
+    the target type cannot hold is stored for ever.
+    """
+    return _unknown(value, msgspec.inspect.type_info(kind), path)
+
+
+def _unknown(value: object, info: msgspec.inspect.Type, path: str) -> list[str]:
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.Metadata):
+        return _unknown(value, info.type, path)
+    if isinstance(info, inspect.UnionType):
+        readings = [_unknown(value, t, path) for t in info.types if _fits(value, t)]
+        return min(readings, key=len, default=[])  # the member that fits best
+    if isinstance(info, inspect.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        found = [f"{path}.{key}" for key in value if key not in fields]
+        for key, item in value.items():
+            if key in fields:
+                found += _unknown(item, fields[key], f"{path}.{key}")
+        return found
+    if isinstance(info, inspect.ListType | inspect.VarTupleType) and isinstance(value, list):
+        item_type = info.item_type
+        return [
+            p for n, item in enumerate(value) for p in _unknown(item, item_type, f"{path}[{n}]")
+        ]
+    return []
+
+
+def _fits(value: object, info: msgspec.inspect.Type) -> bool:
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.Metadata):
+        return _fits(value, info.type)
+    if isinstance(value, dict):
+        return isinstance(info, inspect.StructType | inspect.DictType)
+    if isinstance(value, list):
+        return isinstance(info, inspect.ListType | inspect.VarTupleType | inspect.TupleType)
+    return True

@@ -9,16 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
+from timeline import __version__
 from timeline.api import errors
 from timeline.api.auth import read_guard
 from timeline.api.calendars import CalendarCache, Calendars
+from timeline.api.edge import edge
 from timeline.api.feed import Feed
+from timeline.api.http import refuse_unknown_query
 from timeline.api.live import Live
-from timeline.api.meta import HealthController, Schemas
+from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
 from timeline.api.partnerships import Partnerships
@@ -30,6 +36,9 @@ from timeline.store import open_store
 from timeline.transfer import load_curated
 
 DOCS_PATH = "/docs"
+METRICS_PATH = "/metrics"
+COMPRESS_FROM_BYTES = 1024
+LIVE_PATHS = [r"^/events/stream$", r"^/partnerships/[^/]+/events/stream$"]
 
 DESCRIPTION = """\
 How business partnerships unfold, as immutable events: the state of a partnership on any
@@ -66,7 +75,7 @@ def _end_streams_on_stop(svc: Services) -> None:
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        store = await open_store(settings.database_url)
+        store = await open_store(settings.database_url, settings.migrate_url or None)
         try:
             await load_curated(store, settings.curated_path)
             svc = Services(settings=settings, store=store, projector=Projector(store))
@@ -82,23 +91,56 @@ def create_app(settings: Settings) -> Litestar:
         guards=[read_guard],
         route_handlers=[Partnerships, Feed, Live, Organizations, Schemas],
     )
-    return Litestar(
-        route_handlers=[reads, Calendars, HealthController],
+    prometheus = PrometheusConfig(
+        app_name="timeline", prefix="timeline", group_path=True, exclude=[METRICS_PATH]
+    )
+    app = Litestar(
+        route_handlers=[reads, Calendars, HealthController, Metrics],
         lifespan=[lifespan],
+        before_request=refuse_unknown_query,
         exception_handlers={Exception: errors.handle},
         type_encoders={PartialDate: str, Period: str},
         plugins=[DatesSchemaPlugin()],
+        middleware=[prometheus.middleware],
+        cors_config=(
+            CORSConfig(
+                allow_origins=settings.cors_origin_list,
+                allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID"],
+                expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+            )
+            if settings.cors_origin_list
+            else None
+        ),
+        compression_config=CompressionConfig(
+            backend="brotli",
+            brotli_gzip_fallback=True,
+            minimum_size=COMPRESS_FROM_BYTES,
+            exclude=LIVE_PATHS,  # a compressor would hold events back until its buffer fills
+        ),
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # every line is ours: timeline.logs
         openapi_config=OpenAPIConfig(
             title="Partnership Timeline",
-            version="0.1.0",
+            version=__version__,
             description=DESCRIPTION,
             path=DOCS_PATH,
             render_plugins=[ScalarRenderPlugin()],
-            components=Components(schemas=dict(append_components())),
+            components=Components(
+                schemas=dict(append_components()),
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A token from `timeline tokens create`",
+                    )
+                },
+            ),
         ),
         debug=False,
     )
+    app.asgi_handler = edge(app.asgi_handler)
+    return app
 
 
 def app_from_env() -> Litestar:

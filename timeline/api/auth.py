@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request
@@ -13,6 +14,7 @@ from timeline.api.services import services
 from timeline.tokens import Scope, Token
 
 CHALLENGE = 'Bearer realm="timeline"'
+audit = logging.getLogger("timeline.audit")
 
 
 def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -44,6 +46,10 @@ async def authenticate(
             "the token is unknown or revoked",
             headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
         )
+    audit.info(
+        "token used",
+        extra={"token": token.name, "scope": scope, "granted": scope in token.scopes},
+    )
     if scope not in token.scopes:
         raise ProblemError(
             403,
@@ -59,6 +65,19 @@ async def append_token(request: Request[Any, Any, Any]) -> Token:
 
 
 async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Reads are public unless TIMELINE_PUBLIC_READ=false; then they need a `read` token."""
+    """Reads are public unless TIMELINE_PUBLIC_READ=false; then they need a `read` token.
+
+    Writes on the same paths are guarded by their own `append` dependency: an
+    append-only token must not need the `read` scope too.
+    """
+    if connection.scope.get("method") not in {"GET", "HEAD"}:
+        return
     if not services(connection).settings.public_read:
         await authenticate(connection, "read")
+
+
+def reader_secret(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The reader's own token in a private deployment, for links that must carry it."""
+    if services(connection).settings.public_read:
+        return None
+    return bearer(connection) or connection.query_params.get("token")

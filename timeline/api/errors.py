@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException
 
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError
-from timeline.store import ConcurrencyError, EmptyAppendError, IdempotencyError
+from timeline.store import ConcurrencyError, EmptyAppendError, IdempotencyError, StoreFullError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("timeline.api")
@@ -117,6 +117,14 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Proble
                     detail=str(error),
                     current_version=error.actual,
                 )
+            )
+        case StoreFullError():
+            log.warning("append refused by the storage: %s", error)
+            return problem_response(
+                ProblemError(
+                    507, f"{error}; nothing was stored, retry later", headers={"Retry-After": "5"}
+                ).problem,
+                {"Retry-After": "5"},
             )
         case EmptyAppendError():
             return problem_response(ProblemError(422, str(error)).problem)

@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 
 from timeline.api import examples
 from timeline.api.bodies import with_events
+from timeline.api.http import MAX_POSITION
 from timeline.api.models import FeedDoc
 from timeline.api.partnerships import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.services import services
@@ -35,7 +36,9 @@ class Feed(Controller):
     async def feed(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int, QueryParameter(ge=0, description="Last position already read")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=MAX_POSITION, description="Last position already read")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
         page = [e async for e in services(request).store.read_all(after=after, limit=limit)]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import re
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from litestar import Request
+from litestar import Litestar, Request
 
-from timeline.api.errors import bad_request
+from timeline.api.errors import ProblemError, bad_request
 from timeline.api.models import FeedLinks
 from timeline.dates import InvalidDateError, PartialDate, parse_day, parse_instant
+
+MAX_POSITION = 2**63 - 1
+"""The largest position or version a store can hold (a signed 64-bit integer)."""
+JSON_TYPES = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.ASCII | re.IGNORECASE)
 
 STREAM_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)
 STREAM_ID_MAX = 100
@@ -28,6 +34,27 @@ def valid_stream_id(value: str, name: str = "stream_id") -> str:
             f"path.{name}",
         )
     return value
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """Bodies are JSON: say so with 415 rather than calling a form "malformed JSON"."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
+    if media_type and JSON_TYPES.fullmatch(media_type) is None:
+        raise ProblemError(
+            415,
+            f"the body is {media_type!r}; send events as application/json",
+            headers={"Accept-Post": "application/json"},
+        )
+
+
+def position_header(value: str | None, name: str) -> int | None:
+    """A position in a header (`Last-Event-ID`): ASCII digits, within 64 bits."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
+        raise bad_request(f"{name} {value!r} is not a position", f"header.{name}")
+    return int(text)
 
 
 def as_of_param(value: str | None) -> date:
@@ -88,10 +115,48 @@ def decode_cursor(value: str | None) -> str | None:
 
 
 def base_url(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/")
+    """TIMELINE_PUBLIC_URL: links never echo the request's Host header, which anyone can forge."""
+    found: str = request.app.state.services.settings.base_url
+    return found
 
 
-def feed_links(base: str, path: str) -> FeedLinks:
-    """A feed's address in the request's own scheme, and as `webcal:` for calendar apps."""
-    url = f"{base}{path}"
+def feed_links(base: str, path: str, token: str | None = None) -> FeedLinks:
+    """A feed's address, and as `webcal:` for calendar apps.
+
+    `token` (private deployments) is the reader's own token, carried as `?token=`
+    because calendar apps cannot send an Authorization header.
+    """
+    url = f"{base}{path}" + (f"?{urlencode({'token': token})}" if token else "")
     return FeedLinks(url=url, webcal="webcal:" + url.split(":", 1)[1])
+
+
+def query_names(app: Litestar) -> dict[int, frozenset[str]]:
+    """Each route handler's declared query parameters, by `id(handler)`."""
+    names: dict[int, frozenset[str]] = {}
+    for route in app.routes:
+        for handler, kwargs_model in getattr(route, "route_handler_map", {}).values():
+            # dependencies' parameters are merged into the handler's model by litestar
+            names[id(handler)] = frozenset(
+                p.field_alias for p in kwargs_model.expected_query_params
+            )
+    return names
+
+
+def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter."""
+    known: dict[int, frozenset[str]] | None = request.app.state.get("query_names")
+    if known is None:
+        known = request.app.state.query_names = query_names(request.app)
+    handler = request.route_handler
+    allowed = known.get(id(handler))
+    if allowed is None or not handler.fn.__module__.startswith("timeline."):
+        return  # litestar's own (the docs) are left as they are
+    for name in request.query_params:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, sorted(allowed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            listed = ", ".join(sorted(allowed)) or "none"
+            raise bad_request(
+                f"unknown query parameter {name!r}{hint} (this path takes: {listed})",
+                f"query.{name}",
+            )

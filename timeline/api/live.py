@@ -12,6 +12,7 @@ connections open through proxies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -20,8 +21,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from timeline.api.errors import bad_request
-from timeline.api.http import valid_stream_id
+from timeline.api.http import MAX_POSITION, position_header, valid_stream_id
 from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.services import Services, services
 from timeline.events import StoredEvent
@@ -52,16 +52,22 @@ def message(stored: StoredEvent) -> bytes:
 
 def resume_point(request: Request[Any, Any, Any], after: int | None) -> int:
     """`Last-Event-ID` (what a reconnecting EventSource sends) wins over `?after=`."""
-    header = request.headers.get("last-event-id")
-    if header is None:
-        return after or 0
-    if not header.strip().isdigit():
-        raise bad_request(f"Last-Event-ID {header!r} is not a position", "header.Last-Event-ID")
-    return int(header)
+    header = position_header(request.headers.get("last-event-id"), "Last-Event-ID")
+    return (after or 0) if header is None else header
 
 
 async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator[bytes]:
     """Every event after `after` (of one stream, or all), exactly once, in position order."""
+    key = id(asyncio.current_task())
+    svc.subscribers[key] = 0
+    try:
+        async for chunk in _follow(svc, after, stream, key):
+            yield chunk
+    finally:
+        svc.subscribers.pop(key, None)
+
+
+async def _follow(svc: Services, after: int, stream: str | None, key: int) -> AsyncIterator[bytes]:
     settings, store = svc.settings, svc.store
     yield b": connected\n\n"
     last = after
@@ -75,6 +81,8 @@ async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator
         for stored in page:
             yield message(stored)
             last = stored.position
+        behind = max(0, store.notified_position() - last) if stream is None else 0
+        svc.subscribers[key] = behind
         if page:
             if live and store.notified_position() - last > settings.sse_max_lag:
                 yield b": too far behind; reconnect with Last-Event-ID to resume\n\n"
@@ -99,7 +107,9 @@ class Live(Controller):
     async def all_events(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int | None, QueryParameter(ge=0, description="Last position seen")] = None,
+        after: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Last position seen")
+        ] = None,
     ) -> Stream:
         start = resume_point(request, after)
         return Stream(
@@ -116,7 +126,9 @@ class Live(Controller):
         self,
         request: Request[Any, Any, Any],
         stream_id: FromPath[str],
-        after: Annotated[int | None, QueryParameter(ge=0, description="Last position seen")] = None,
+        after: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Last position seen")
+        ] = None,
     ) -> Stream:
         stream = valid_stream_id(stream_id)
         start = resume_point(request, after)

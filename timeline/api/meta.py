@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
+import msgspec
+import prometheus_client
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from timeline import schemas
-from timeline.api.errors import not_found
+from timeline import metrics, schemas
+from timeline.api.errors import ProblemError, not_found
 from timeline.api.models import Health, SchemaEntry, SchemaIndex
 from timeline.api.partnerships import problem
 from timeline.api.services import services
@@ -52,6 +55,13 @@ class Schemas(Controller):
         return Response(rendered, media_type=SCHEMA_JSON)
 
 
+class Probe(msgspec.Struct, frozen=True, kw_only=True):
+    status: Literal["ok"]
+
+
+PROBE_TIMEOUT = 2.0
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]  # noqa: RUF012 - litestar reads it as a class attribute
@@ -68,4 +78,58 @@ class HealthController(Controller):
             backend=stats.backend,
             events=stats.events,
             last_position=stats.last_position,
+        )
+
+    @get(
+        "/live",
+        summary="Liveness: the process answers (always public)",
+        responses={200: ResponseSpec(Probe, description="Alive")},
+    )
+    async def live(self) -> Probe:
+        return Probe(status="ok")
+
+    @get(
+        "/ready",
+        summary="Readiness: the store answers and can write (always public)",
+        responses={
+            200: ResponseSpec(Health, description="Ready"),
+            503: problem("The store does not answer, or refused the last write"),
+        },
+    )
+    async def ready(self, request: Request[Any, Any, Any]) -> Health:
+        svc = services(request)
+        try:
+            stats = await asyncio.wait_for(svc.store.stats(), PROBE_TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - any failure is "not ready", said in words
+            raise ProblemError(503, f"the store does not answer: {error}") from None
+        failing = svc.writes_failing()
+        if failing is not None:
+            raise ProblemError(503, failing, headers={"Retry-After": "5"})
+        return Health(
+            status="ok",
+            backend=stats.backend,
+            events=stats.events,
+            last_position=stats.last_position,
+        )
+
+
+class Metrics(Controller):
+    path = "/metrics"
+    tags = ["health"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/",
+        summary="Prometheus metrics (requests, appends, store, live subscribers)",
+        responses={200: ResponseSpec(str, description="Text exposition format")},
+    )
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        svc = services(request)
+        stats = await svc.store.stats()
+        metrics.LAST_POSITION.set(stats.last_position)
+        metrics.STORED_EVENTS.set(stats.events)
+        metrics.WRITABLE.set(0 if svc.writes_failing() else 1)
+        metrics.SUBSCRIBERS.set(len(svc.subscribers))
+        metrics.SUBSCRIBER_LAG.set(max(svc.subscribers.values(), default=0))
+        return Response(
+            prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST
         )

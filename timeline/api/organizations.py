@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
+from timeline.api.auth import reader_secret
 from timeline.api.errors import not_found
 from timeline.api.http import base_url, feed_links, valid_stream_id
 from timeline.api.models import Membership, Organization, OrganizationList
@@ -32,7 +33,9 @@ async def current_states(
     return states
 
 
-def organizations(states: list[PartnershipState], base: str) -> dict[str, Organization]:
+def organizations(
+    states: list[PartnershipState], base: str, token: str | None = None
+) -> dict[str, Organization]:
     names: dict[str, str] = {}
     members: dict[str, list[Membership]] = {}
     for state in states:
@@ -55,7 +58,7 @@ def organizations(states: list[PartnershipState], base: str) -> dict[str, Organi
             name=names[org],
             partnerships=tuple(members[org]),
             href=f"/organizations/{org}",
-            calendar=feed_links(base, f"/calendars/organizations/{org}.ics"),
+            calendar=feed_links(base, f"/calendars/organizations/{org}.ics", token),
         )
         for org in sorted(names)
     }
@@ -74,7 +77,9 @@ class Organizations(Controller):
         },
     )
     async def list_organizations(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        found = organizations(await current_states(services(request)), base_url(request))
+        found = organizations(
+            await current_states(services(request)), base_url(request), reader_secret(request)
+        )
         return Response(OrganizationList(organizations=tuple(found.values())))
 
     @get(
@@ -91,7 +96,9 @@ class Organizations(Controller):
         self, request: Request[Any, Any, Any], org: FromPath[str]
     ) -> Response[Any]:
         valid_stream_id(org, "org")
-        found = organizations(await current_states(services(request)), base_url(request)).get(org)
+        found = organizations(
+            await current_states(services(request)), base_url(request), reader_secret(request)
+        ).get(org)
         if found is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")
         return Response(found)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -12,12 +14,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
-from timeline import wire
+from timeline import metrics, wire
 from timeline.api import examples
-from timeline.api.auth import append_token
+from timeline.api.auth import append_token, reader_secret
 from timeline.api.bodies import with_events
 from timeline.api.errors import PROBLEM_JSON, Problem, ProblemError, not_found, validation_problem
 from timeline.api.http import (
+    MAX_POSITION,
     as_of_param,
     base_url,
     decode_cursor,
@@ -27,6 +30,7 @@ from timeline.api.http import (
     known_at_param,
     matches,
     partial_date_param,
+    require_json,
     valid_stream_id,
 )
 from timeline.api.models import (
@@ -42,9 +46,11 @@ from timeline.api.services import services
 from timeline.events import BY_TYPE, Party
 from timeline.projection import View, select
 from timeline.state import PartnershipState
+from timeline.store import StoreFullError
 from timeline.tokens import Token
 
 JSON = "application/json"
+audit = logging.getLogger("timeline.audit")
 _append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
 
 
@@ -161,7 +167,9 @@ class Partnerships(Controller):
         state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
         if state is None:
             raise not_found(f"partnership {stream!r} was not yet announced on {day}")
-        feed = feed_links(base_url(request), f"/calendars/partnerships/{stream}.ics")
+        feed = feed_links(
+            base_url(request), f"/calendars/partnerships/{stream}.ics", reader_secret(request)
+        )
         view_body = PartnershipView(**msgspec.structs.asdict(state), calendar=feed)
         return Response(view_body, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
@@ -186,7 +194,7 @@ class Partnerships(Controller):
         request: Request[Any, Any, Any],
         stream_id: FromPath[str],
         *,
-        from_version: Annotated[int, QueryParameter(ge=1)] = 1,
+        from_version: Annotated[int, QueryParameter(ge=1, le=MAX_POSITION)] = 1,
         event_type: Annotated[
             list[str] | None, QueryParameter(name="type", description="Event types (repeatable)")
         ] = None,
@@ -243,12 +251,14 @@ class Partnerships(Controller):
                 generate_examples=False,
             ),
             400: problem("Malformed JSON or stream id"),
+            415: problem("The body is not `application/json`"),
             401: UNAUTHORIZED,
             403: FORBIDDEN,
             409: problem(
                 "`expected_version` does not match, or an event id was used for other content"
             ),
             413: problem("Body or batch too large (TIMELINE_MAX_BODY_BYTES, TIMELINE_MAX_BATCH)"),
+            507: problem("The store cannot write (disk full); nothing was stored, retry later"),
             422: problem("Invalid events: `errors` names each field, `rule` a broken domain rule"),
         },
         status_code=201,
@@ -261,6 +271,7 @@ class Partnerships(Controller):
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
         svc = services(request)
+        require_json(request)
         body = await request.body()
         try:
             appended = _append_decoder.decode(body)
@@ -268,14 +279,45 @@ class Partnerships(Controller):
             raise validation_problem(error) from None
         except msgspec.DecodeError as error:
             raise ProblemError(400, f"the body is not valid JSON: {error}") from None
+        except UnicodeDecodeError:
+            raise ProblemError(400, "the body is not valid JSON: it is not UTF-8") from None
+        except RecursionError:
+            raise ProblemError(400, "the body is nested too deeply to be events") from None
         if len(appended.events) > svc.settings.max_batch:
             raise ProblemError(
                 413,
                 f"{len(appended.events)} events in one append; at most "
                 f"{svc.settings.max_batch} (TIMELINE_MAX_BATCH)",
             )
-        result = await svc.store.append(
-            stream, appended.events, actor=token.name, expected_version=appended.expected_version
+        try:
+            result = await svc.store.append(
+                stream,
+                appended.events,
+                actor=token.name,
+                expected_version=appended.expected_version,
+            )
+        except StoreFullError as error:
+            svc.write_failure = (time.monotonic(), str(error))
+            metrics.APPENDS.labels("failed").inc()
+            raise
+        except Exception:
+            metrics.APPENDS.labels("refused").inc()
+            raise
+        svc.write_failure = None
+        metrics.APPENDS.labels("replayed" if result.replayed else "stored").inc()
+        if not result.replayed:
+            metrics.EVENTS.inc(len(result.events))
+        audit.info(
+            "append",
+            extra={
+                "actor": token.name,
+                "stream": stream,
+                "events": len(result.events),
+                "version": result.version,
+                "positions": [result.events[0].position, result.last_position],
+                "replayed": result.replayed,
+                "request_id": request.scope.get("state", {}).get("request_id"),
+            },
         )
         content = with_events(
             {"stream": stream, "version": result.version, "last_position": result.last_position},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,9 @@ from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import EventStore
 
+WRITE_FAILURE_SECONDS = 30.0
+"""How long a refused write keeps readiness failing when no append comes to clear it."""
+
 
 @dataclass(slots=True)
 class Services:
@@ -20,6 +24,17 @@ class Services:
     projector: Projector
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server is asked to stop: live event streams end so it can."""
+    write_failure: tuple[float, str] | None = None
+    """(monotonic time, reason) of the last append the storage refused; cleared by a success."""
+    subscribers: dict[int, int] = field(default_factory=dict)
+    """Open live streams: id -> events not yet sent to it."""
+
+    def writes_failing(self, within: float = WRITE_FAILURE_SECONDS) -> str | None:
+        """Why the store cannot write, if an append failed for it recently and none succeeded."""
+        if self.write_failure is None:
+            return None
+        at, reason = self.write_failure
+        return reason if time.monotonic() - at < within else None
 
 
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

@@ -12,6 +12,7 @@ from timeline.store.base import (
     IdempotencyError,
     RecordingTimeError,
     StoreError,
+    StoreFullError,
     StoreStats,
     StreamInfo,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "IdempotencyError",
     "RecordingTimeError",
     "StoreError",
+    "StoreFullError",
     "StoreStats",
     "StreamInfo",
     "open_store",
@@ -44,8 +46,11 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix(SQLITE_PREFIX))
 
 
-async def open_store(url: str) -> EventStore:
-    """Open the backend the URL names; the caller closes it."""
+async def open_store(url: str, migrate_url: str | None = None) -> EventStore:
+    """Open the backend the URL names; the caller closes it.
+
+    `migrate_url` (PostgreSQL) names the owner role that applies migrations.
+    """
     if url.startswith("sqlite:"):
         from timeline.store.sqlite import SQLiteStore  # noqa: PLC0415 - backends load on demand
 
@@ -56,7 +61,7 @@ async def open_store(url: str) -> EventStore:
     if url.startswith(("postgresql://", "postgres://")):
         from timeline.store.postgres import PostgresStore  # noqa: PLC0415
 
-        return await PostgresStore.open(url)
+        return await PostgresStore.open(url, migrate_url)
     raise UnsupportedURLError(
         f"{url!r} names no supported backend; use sqlite:///PATH or postgresql://…"
     )

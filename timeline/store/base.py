@@ -73,6 +73,13 @@ class RecordingTimeError(StoreError):
         )
 
 
+class StoreFullError(StoreError):
+    """The storage refused to write (disk full, quota, I/O error): retry when space returns."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the store cannot write: {reason}")
+
+
 class EmptyAppendError(StoreError):
     def __init__(self) -> None:
         super().__init__("an append carries at least one event")

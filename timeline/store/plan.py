@@ -61,6 +61,7 @@ def plan_append(
         )
         for offset, event in enumerate(events, start=1)
     )
+    fold.check_new(existing, new)
     fold.check([*existing, *new])
     return AppendResult(stream=stream, events=new)
 

@@ -31,7 +31,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from timeline.events import StoredEvent, type_name
-from timeline.store.base import StoreError, StoreStats, StreamInfo
+from timeline.store.base import StoreError, StoreFullError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
 from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
@@ -179,12 +179,23 @@ class PostgresStore(WriterBacked):
         self._start_writer(self._transaction)
 
     @classmethod
-    async def open(cls, url: str) -> PostgresStore:
+    async def open(cls, url: str, migrate_url: str | None = None) -> PostgresStore:
+        """Open on `url`; migrations run as `migrate_url`'s role when given (the owner).
+
+        The owner then grants the app's role only what appending and reading
+        need, so the app's own connections cannot disable the triggers that
+        keep events immutable.
+        """
         pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
         try:
             async with pool.acquire() as conn:
+                role: str = await conn.fetchval("SELECT current_user")
+                if migrate_url:  # first, since only the owner's grants let the app see the schema
+                    await _migrate_as_owner(migrate_url, role)
                 schema = await _schema(conn, url)
-                await _migrate(conn, schema)
+                if not migrate_url:
+                    await _migrate(conn, schema)
+                await _warn_if_owner(conn, role)
             store = cls(pool, schema, url)
             await store._listen()
         except BaseException:
@@ -215,9 +226,12 @@ class PostgresStore(WriterBacked):
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_PostgresTransaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
-            yield _PostgresTransaction(conn, self.channel)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
+                yield _PostgresTransaction(conn, self.channel)
+        except (asyncpg.DiskFullError, asyncpg.InsufficientResourcesError) as error:
+            raise StoreFullError(str(error)) from error
 
     # --- reads -----------------------------------------------------------------
 
@@ -375,3 +389,46 @@ async def _migrate(conn: Connection, schema: str) -> None:
             log.info("applied migration %d to schema %s", version, schema)
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"timeline-migrate:{schema}")
+
+
+APP_PRIVILEGES = (
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT, INSERT ON events TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
+    "GRANT SELECT ON schema_migrations TO {role}",
+)
+"""What the app's role needs: read and append events, manage tokens; never own or alter."""
+
+
+async def _migrate_as_owner(migrate_url: str, role: str) -> None:
+    """Migrate the schema `migrate_url` names (its search_path), then grant `role` its share."""
+    conn: asyncpg.Connection = await asyncpg.connect(migrate_url)
+    try:
+        schema = await _schema(conn, migrate_url)
+        await _migrate(conn, schema)
+        if await conn.fetchval("SELECT current_user") != role:
+            for grant in APP_PRIVILEGES:
+                await conn.execute(grant.format(schema=_quoted(schema), role=_quoted(role)))
+    finally:
+        await conn.close()
+
+
+async def _warn_if_owner(conn: Connection, role: str) -> None:
+    """Say it loudly when the app could bypass the immutability triggers itself."""
+    row = await conn.fetchrow(
+        "SELECT r.rolsuper AS superuser, pg_has_role(current_user, c.relowner, 'USAGE') AS owner"
+        " FROM pg_roles r, pg_class c"
+        " WHERE r.rolname = current_user AND c.oid = to_regclass('events')"
+    )
+    if row is not None and (row["superuser"] or row["owner"]):
+        log.warning(
+            "the app's database role %r %s the events table, so its own connections could "
+            "disable the triggers that keep events immutable; set TIMELINE_MIGRATE_URL to the "
+            "owner and run the app as a role that owns nothing (README, Scaling out)",
+            role,
+            "is a superuser over" if row["superuser"] else "owns",
+        )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -13,6 +13,7 @@ hand-written INSERT.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,12 +23,14 @@ from uuid import UUID
 import aiosqlite
 
 from timeline.events import StoredEvent, type_name
-from timeline.store.base import StoreStats, StreamInfo
+from timeline.store.base import StoreFullError, StoreStats, StreamInfo
 from timeline.store.codec import current_version, decode_event, encode_event
 from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 SCHEMA_VERSION = 1
+_CANNOT_WRITE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
+"""Primary result codes that mean the file cannot take writes now (not a bad request)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -55,6 +58,9 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id OR position = NEW.position)
+BEGIN SELECT RAISE(ABORT, 'events are immutable: INSERT over a stored event refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_gapless BEFORE INSERT ON events
 WHEN NEW.position != (SELECT COALESCE(MAX(position), 0) + 1 FROM events)
   OR NEW.version != (SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = NEW.stream)
@@ -211,12 +217,18 @@ class SQLiteStore(WriterBacked):
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_SQLiteTransaction]:
         conn = self._writer
-        await conn.execute("BEGIN IMMEDIATE")
         try:
-            yield _SQLiteTransaction(conn)
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTransaction(conn)
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                    await conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF in _CANNOT_WRITE:
+                raise StoreFullError(str(error)) from error
             raise
 
     # --- reads -----------------------------------------------------------------
