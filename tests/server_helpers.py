@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -38,6 +40,11 @@ def request(
         return error.code, json.loads(error.read())
 
 
+def _soft_limit(files: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files, hard))
+
+
 class Server:
     def __init__(
         self,
@@ -46,6 +53,7 @@ class Server:
         *,
         first_start: bool = False,
         env: dict[str, str] | None = None,
+        soft_open_files: int | None = None,
     ) -> None:
         self.first_start = first_start
         env = {
@@ -61,6 +69,7 @@ class Server:
             env=env,
             stdout=subprocess.PIPE,
             stderr=self.log,
+            preexec_fn=None if soft_open_files is None else lambda: _soft_limit(soft_open_files),  # noqa: PLW1509
         )
         self.base = f"http://127.0.0.1:{port}"
         self.banner: list[str] = []
@@ -70,11 +79,22 @@ class Server:
     def read_banner(self) -> list[str]:
         """What `serve` prints before the server starts; a first start adds note and token."""
         assert self.process.stdout is not None
+        if self.banner:
+            return self.banner
         while not self.banner or not self.banner[-1].startswith("API docs"):
             self.banner.append(self.process.stdout.readline().decode().rstrip("\n"))
         if self.first_start:
-            self.banner += [self.process.stdout.readline().decode().rstrip("\n") for _ in "12"]
+            self.banner.append(self.process.stdout.readline().decode().rstrip("\n"))
         return self.banner
+
+    def first_token(self) -> str:
+        """The first-start token: stdout is no terminal here, so `serve` wrote it to a file."""
+        line = self.read_banner()[3]
+        match = re.search(r"written to (\S+) \(readable by this user only\)", line)
+        assert match, line
+        path = Path(match[1])
+        assert path.stat().st_mode & 0o777 == 0o600
+        return path.read_text().strip()
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + 30

@@ -30,7 +30,7 @@ ACHIEVED = {
 def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     served = Server(tmp_path, free_port(), first_start=True, env={"TIMELINE_SSE_HEARTBEAT": "1"})
     try:
-        token = served.read_banner()[4]
+        token = served.first_token()
         served.wait_healthy()
         yield served, token
     finally:

@@ -72,7 +72,7 @@ async def test_two_replicas_share_writes_order_and_answers(
     """Writers on both replicas; a subscriber on A sees every event once, in order; same answers."""
     env = replica_env(postgres_url)
     a = Server(tmp_path, free_port(), first_start=True, env=env)
-    token = a.read_banner()[4]
+    token = a.first_token()
     b = Server(tmp_path, free_port(), env=env)
     try:
         a.wait_healthy()

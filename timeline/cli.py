@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import resource
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, date, datetime
@@ -17,11 +20,11 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
-from timeline import fold, schemas, wire
+from timeline import __version__, fold, logs, schemas, wire
 from timeline.dates import InvalidDateError, parse_day, parse_instant
 from timeline.events import StoredEvent
 from timeline.settings import Settings, SettingsError
-from timeline.store import EventStore, StoreError, open_store
+from timeline.store import EventStore, StoreError, open_store, sqlite_path
 from timeline.store.base import StreamInfo
 from timeline.tokens import SCOPES, TokenError
 from timeline.transfer import ImportLineError, export_lines, import_file, load_curated
@@ -83,12 +86,16 @@ def with_store(work: Callable[[EventStore], Awaitable[T]]) -> T:
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as error:
         raise Failure(str(error)) from None
+    for warning in Settings.stray():
+        click.echo(f"timeline: warning: {warning}", err=True)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="timeline")
 def cli() -> None:
     """Partnership Timeline: partnerships as immutable events, queryable on any date.
 
@@ -240,19 +247,20 @@ def serve_command(host: str | None, port: int | None) -> None:
     if port is not None:
         os.environ["TIMELINE_PORT"] = str(port)
     settings = _settings()
+    logs.configure(settings.log_level)
+    _refuse_taken_port(settings.host, settings.port)
+    _raise_open_files_limit()
     created = with_store(_first_token)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
-    click.echo(f"Partnership Timeline on {settings.database_url}")
-    click.echo(f"listening on {base}")
+    click.echo(f"Partnership Timeline {__version__} on {_safe_url(settings.database_url)}")
+    click.echo(f"listening on {base} (links point to {settings.base_url})")
     click.echo(f"API docs at {base}/docs (OpenAPI: {base}/docs/openapi.json)")
     if created is not None:
-        click.echo(
-            f"first start: created token {FIRST_TOKEN!r} with scopes append, read; "
-            f"it is shown once:\n{created}"
-        )
+        _hand_out_first_token(settings, created)
     sys.stdout.flush()
     from granian import Granian  # noqa: PLC0415 - the server loads only for `serve`
     from granian.constants import Interfaces  # noqa: PLC0415
+    from granian.http import HTTP1Settings  # noqa: PLC0415
 
     Granian(
         "timeline.api.app:app_from_env",
@@ -261,9 +269,71 @@ def serve_command(host: str | None, port: int | None) -> None:
         interface=Interfaces.ASGI,
         factory=True,
         workers=1,
-        log_access=False,
+        backlog=BACKLOG,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS),
+        log_dictconfig=logs.granian_config(settings.log_level),
+        log_access=False,  # ours has the request id and the route: timeline.access
         workers_kill_timeout=SHUTDOWN_SECONDS,
     ).serve()
+
+
+BACKLOG = 4096
+"""Connections the kernel holds for us while the worker is busy (granian's default is 1024)."""
+HEADER_TIMEOUT_MS = 5_000
+"""A client that has not sent its whole request head by then is disconnected (slow drips)."""
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """Fail now if another process listens there: granian's own socket would share the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise Failure(
+                f"cannot listen on {_url_host(host)}:{port}: {error.strerror or error} "
+                "(is another `timeline serve` running? set TIMELINE_PORT or --port)"
+            ) from None
+
+
+def _raise_open_files_limit() -> None:
+    """Each connection is a file: take the hard limit, so idle clients cannot starve new ones."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for the terminal and the logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _hand_out_first_token(settings: Settings, secret: str) -> None:
+    """On a terminal, print the first token once; elsewhere (containers) write it to a 0600 file.
+
+    Container logs are read by many and kept long: a secret does not belong there.
+    """
+    message = f"first start: created token {FIRST_TOKEN!r} with scopes append, read"
+    if sys.stdout.isatty():
+        click.echo(f"{message}; it is shown once:\n{secret}")
+        return
+    path = Path(settings.token_file) if settings.token_file else _token_path(settings)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secret + "\n")
+        path.chmod(0o600)
+    except OSError as error:
+        raise Failure(f"cannot write the first token to {path}: {error.strerror}") from None
+    click.echo(f"{message}; written to {path.resolve()} (readable by this user only)")
+
+
+def _token_path(settings: Settings) -> Path:
+    if settings.database_url.startswith("sqlite:"):
+        return sqlite_path(settings.database_url).parent / "first-token.txt"
+    return Path("first-token.txt")
 
 
 SHUTDOWN_SECONDS = 30

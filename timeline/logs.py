@@ -30,34 +30,28 @@ class JsonLines(logging.Formatter):
         return msgspec.json.encode(line, enc_hook=str).decode()
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Every logger (ours, litestar's, granian's) writes JSON lines to stderr."""
+def configure(level: str = "info") -> None:
+    """Every logger (ours, litestar's) writes JSON lines to stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("granian", "_granian", "granian.access"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
+    root.setLevel(level.upper())
 
 
-GRANIAN_LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "timeline.logs.JsonLines"}},
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"handlers": ["stderr"], "level": "INFO"},
-    "loggers": {
-        "_granian": {"handlers": [], "level": "INFO", "propagate": True},
-        "granian.access": {"handlers": [], "level": "INFO", "propagate": True},
-    },
-}
-"""Handed to granian, so its own lines (start, stop, worker errors) are JSON lines too."""
+def granian_config(level: str = "info") -> dict[str, Any]:
+    """Handed to granian, so its own lines (start, stop, worker errors) are JSON lines too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "timeline.logs.JsonLines"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {"_granian": {"handlers": [], "propagate": True}},
+    }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
@@ -16,7 +18,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
-from timeline import __version__
+from timeline import __version__, logs
 from timeline.api import errors
 from timeline.api.auth import read_guard
 from timeline.api.calendars import CalendarCache, Calendars
@@ -34,6 +36,8 @@ from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import open_store
 from timeline.transfer import load_curated
+
+log = logging.getLogger("timeline.api")
 
 DOCS_PATH = "/docs"
 METRICS_PATH = "/metrics"
@@ -145,4 +149,12 @@ def create_app(settings: Settings) -> Litestar:
 
 def app_from_env() -> Litestar:
     """Factory for the ASGI server: settings from TIMELINE_* (checked by `timeline serve`)."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    for warning in Settings.stray():
+        log.warning(warning)
+    app: Litestar = create_app(settings)
+    proxies = settings.trusted_proxy_list
+    if proxies:  # X-Forwarded-For/-Proto from these addresses only: client and scheme in logs
+        app.asgi_handler = wrap_asgi_with_proxy_headers(app.asgi_handler, proxies)
+    return app
