@@ -182,3 +182,108 @@ def test_tokens_create_list_revoke(run) -> None:
     assert bad.exit_code == 1
     assert "is not a token name" in bad.stderr
     assert run("tokens", "create", "x", "--scope", "admin").exit_code == 2  # click's usage error
+
+
+ANNOUNCED = (
+    '"version": 1, "recorded_at": "2026-11-22T00:00:00Z", "schema_version": 1,'
+    ' "type": "PartnershipAnnounced", "effective": "2024", "data": {"title": "T",'
+    ' "parties": [{"org": "a", "name": "A"}, {"org": "b", "name": "B"}], "kind": "k"}}'
+)
+STATEMENT = (
+    '{"stream": "said", "version": 1, "recorded_at": "2026-11-22T00:00:00Z",'
+    ' "schema_version": 1, "type": "StatementMade", "effective": "2024",'
+    ' "data": {"speaker": "x", "text": "y", "language": "en"}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"stream": "", ' + ANNOUNCED, "$.stream"),
+        ('{"stream": "../../etc/passwd", ' + ANNOUNCED, "$.stream"),
+        ('{"stream": "Upper", ' + ANNOUNCED, "$.stream"),
+        ('{"stream": "ok", "actor": "' + "a" * 100_000 + '", ' + ANNOUNCED, "$.actor"),
+        ('{"stream": "ok", "actor": "a\\u0007b", ' + ANNOUNCED, "$.actor"),
+        ('{"stream": "ok", "actor": "reader", ' + ANNOUNCED, "name of a token of this store"),
+        (
+            '{"stream": "ok", ' + ANNOUNCED.replace("00:00:00Z", "00:00:00"),
+            "with a timezone component",
+        ),
+        (
+            '{"stream": "ok", ' + ANNOUNCED.replace('"schema_version": 1', '"schema_version": 9'),
+            "newer than this version of timeline knows",
+        ),
+        (STATEMENT, "is schema_version right?"),
+        (
+            '{"stream": "ok", "x": ' + "[" * 5000 + "]" * 5000 + ", " + ANNOUNCED,
+            "nested too deeply",
+        ),
+    ],
+    ids=[
+        "empty stream",
+        "path as stream",
+        "upper case stream",
+        "actor of 100,000 characters",
+        "actor with a control character",
+        "actor named like a token",
+        "naive recorded_at",
+        "forged newer schema_version",
+        "forged older schema_version",
+        "deep JSON",
+    ],
+)
+def test_import_refuses_what_the_store_must_not_keep(
+    run, tmp_path: Path, line: str, message: str
+) -> None:
+    """Each bad line is one error naming file, line and field, and nothing is stored."""
+    assert run("tokens", "create", "reader", "--scope", "read").exit_code == 0
+    path = tmp_path / "bad.ndjson"
+    path.write_text(line + "\n")
+    result = run("import", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"timeline: error: {path}:1: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "unexpected" not in result.stderr
+    assert run("export").stdout.count("\n") == 38
+
+
+def test_version_and_instants_out_of_range(run) -> None:
+    """`--version` answers; an instant beyond the calendar is a one-line error, not a traceback."""
+    assert run("--version").stdout.startswith("timeline, version ")
+    result = run("state", "vodafone-microsoft", "--known-at", "0001-01-01T00:00:00+01:00")
+    assert result.exit_code == 1
+    assert "is outside the instants this store can name" in result.stderr
+
+
+def test_misspelled_setting_is_reported(run, monkeypatch) -> None:
+    """A TIMELINE_* variable that is no setting is named, with the likely one."""
+    monkeypatch.setenv("TIMELINE_PUBLC_READ", "false")
+    result = run("verify")
+    assert result.exit_code == 0
+    assert (
+        "timeline: warning: TIMELINE_PUBLC_READ is not a setting and is ignored; "
+        "did you mean TIMELINE_PUBLIC_READ?" in result.stderr
+    )
+
+
+def test_a_store_that_cannot_open_is_named(run, monkeypatch, tmp_path: Path) -> None:
+    """A broken database is one line naming the URL (password hidden) and the variable."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database, " * 100)
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", f"sqlite:///{notes}")
+    result = run("verify")
+    assert result.exit_code == 1
+    assert f"cannot open the store at sqlite:///{notes} (TIMELINE_DATABASE_URL)" in result.stderr
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", "postgresql://me:secret@127.0.0.1:1/x")
+    result = run("verify")
+    assert "postgresql://me:***@127.0.0.1:1/x" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_piped_export_is_only_ndjson(run) -> None:
+    """Export to a pipe writes the NDJSON and nothing else (progress goes to stderr only)."""
+    lines = run("export").stdout_bytes.split(b"\n")
+    assert lines[-1] == b""
+    assert all(json.loads(line)["stream"] for line in lines[:-1])
+    assert len(lines) == 39

@@ -12,7 +12,7 @@ import re
 import resource
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -27,7 +27,7 @@ from timeline.settings import Settings, SettingsError
 from timeline.store import EventStore, StoreError, open_store, sqlite_path
 from timeline.store.base import StreamInfo
 from timeline.tokens import SCOPES, TokenError
-from timeline.transfer import ImportLineError, export_lines, import_file, load_curated
+from timeline.transfer import ImportLineError, export_lines, import_lines, load_curated
 
 T = TypeVar("T")
 
@@ -68,12 +68,23 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 @contextlib.asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[EventStore]:
     """The configured store, with the curated data loaded if it is empty."""
-    store = await open_store(settings.database_url)
+    try:
+        store = await open_store(settings.database_url, settings.migrate_url or None)
+    except Exception as error:  # noqa: BLE001 - any failure to open is said in one line
+        raise Failure(
+            f"cannot open the store at {_safe_url(settings.database_url)} "
+            f"(TIMELINE_DATABASE_URL): {_reason(error)}"
+        ) from None
     try:
         await load_curated(store, settings.curated_path)
         yield store
     finally:
         await store.close()
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, OSError | ValueError) else f"{type(error).__name__}: {text}"
 
 
 def with_store(work: Callable[[EventStore], Awaitable[T]]) -> T:
@@ -111,13 +122,25 @@ def import_command(files: tuple[Path, ...]) -> None:
 
     async def work(store: EventStore) -> None:
         for path in files:
-            report = await import_file(store, path)
+            try:
+                size = path.stat().st_size
+                handle = path.open("rb")
+            except OSError as error:
+                raise Failure(f"cannot read {path}: {error.strerror}") from None
+            with handle, _progress(size, f"importing {path.name}") as advance:
+                report = await import_lines(store, _counted(handle, advance), origin=str(path))
             click.echo(
                 f"{path}: {report.appended} appended, {report.replayed} already present, "
                 f"{report.streams} stream(s)"
             )
 
     with_store(work)
+
+
+def _counted(lines: Iterable[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
+    for line in lines:
+        advance(len(line))
+        yield line
 
 
 @cli.command("export")
@@ -132,16 +155,29 @@ def export_command(stream: str | None, output: Path | None) -> None:
             raise Failure(f"no stream {stream!r}")
         total = _count(infos, stream)
         with contextlib.ExitStack() as stack:
-            sink: IO[bytes] = (
-                stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
-            )
-            advance = stack.enter_context(_progress(total, to_terminal=output is None))
-            async for line in export_lines(store, stream):
-                sink.write(line)
-                advance()
-            sink.flush()
+            try:
+                sink: IO[bytes] = (
+                    stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
+                )
+            except OSError as error:
+                raise Failure(f"cannot write {output}: {error.strerror}") from None
+            advance = stack.enter_context(_progress(total, "exporting"))
+            try:
+                async with contextlib.aclosing(export_lines(store, stream)) as lines:
+                    async for line in lines:
+                        sink.write(line)
+                        advance(1)
+                sink.flush()
+            except BrokenPipeError:  # `timeline export | head`: the reader has what it wanted
+                _silence_stdout()
 
     with_store(work)
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _count(infos: list[StreamInfo], stream: str | None) -> int:
@@ -149,21 +185,20 @@ def _count(infos: list[StreamInfo], stream: str | None) -> int:
 
 
 @contextlib.contextmanager
-def _progress(total: int, *, to_terminal: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr for long exports, when stderr is a terminal not written to."""
-    show = (
-        total >= PROGRESS_THRESHOLD
-        and sys.stderr.isatty()
-        and not (to_terminal and sys.stdout.isatty())
-    )
-    if not show:
-        yield lambda: None
-        return
-    from rich.progress import Progress  # noqa: PLC0415 - only for terminals
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (never stdout, which may carry NDJSON), for long work.
 
-    with Progress(transient=True, console=None) as progress:
-        task = progress.add_task("exporting", total=total)
-        yield lambda: progress.advance(task)
+    Shown only when stderr is a terminal and there is enough to wait for.
+    """
+    if total < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        yield lambda _amount: None
+        return
+    from rich.console import Console  # noqa: PLC0415 - only for terminals
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda amount: progress.advance(task, amount)
 
 
 @cli.command("state")

@@ -20,14 +20,20 @@ from timeline.codes import LANGUAGE_PATTERN, is_language
 from timeline.dates import PartialDate, Period
 from timeline.money import UNDISCLOSED, Money, Range, check_quantity
 
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+ACTOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"
+"""Who recorded an event: a token's name, or an importer's plain name; never control characters."""
+
 Slug = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        pattern=SLUG_PATTERN,
         max_length=100,
         description="Lowercase letters, digits and single hyphens",
     ),
 ]
+StreamId = Slug
+Actor = Annotated[str, msgspec.Meta(pattern=ACTOR_PATTERN)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 Language = Annotated[
     str, msgspec.Meta(pattern=LANGUAGE_PATTERN, description="BCP 47 tag (ISO 639 language)")

@@ -8,7 +8,7 @@ so exporting what was imported gives the same bytes back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +59,10 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
             head, event = decode_import(line)
         except msgspec.DecodeError as error:
             raise ImportLineError(f"{origin}:{number}: {error}") from None
+        except RecursionError:
+            raise ImportLineError(f"{origin}:{number}: JSON nested too deeply") from None
+        except UnicodeDecodeError:
+            raise ImportLineError(f"{origin}:{number}: not UTF-8") from None
         if run is not None and run.continues(head):
             expected = None if run.head.version is None else run.head.version + len(run.events)
             if head.version is not None and head.version != expected:
@@ -84,12 +88,18 @@ async def import_lines(
     """
     report = ImportReport()
     streams: set[str] = set()
+    token_names = {token.name for token in await store.tokens()}
     for run in _runs(lines, origin):
         head = run.head
         if head.recorded_at is not None and head.recorded_at > datetime.now(UTC):
             raise ImportLineError(
                 f"{origin}:{run.first_line}: recorded_at {head.recorded_at.isoformat()} "
                 "is in the future; a store cannot have learned it yet"
+            )
+        if head.actor in token_names and not await _stored_before(store, run):
+            raise ImportLineError(
+                f"{origin}:{run.first_line}: actor {head.actor!r} is the name of a token of this "
+                "store; an import cannot append in a token's name"
             )
         try:
             result = await store.append(
@@ -110,12 +120,21 @@ async def import_lines(
     return report
 
 
+async def _stored_before(store: EventStore, run: _Run) -> bool:
+    """Whether the run's first event is already stored where the line says (a replay)."""
+    version = run.head.version
+    if version is None:
+        return False
+    found = [e async for e in store.read_stream(run.head.stream, from_version=version, limit=1)]
+    return bool(found) and found[0].version == version and found[0].event.id == run.events[0].id
+
+
 async def import_file(store: EventStore, path: Path) -> ImportReport:
     with path.open("rb") as handle:
         return await import_lines(store, handle, origin=str(path))
 
 
-async def export_lines(store: EventStore, stream: str | None = None) -> AsyncIterator[bytes]:
+async def export_lines(store: EventStore, stream: str | None = None) -> AsyncGenerator[bytes, None]:
     """NDJSON lines (newline included): one stream in version order, or all in position order."""
     events = store.read_all() if stream is None else store.read_stream(stream)
     async for stored in events:
@@ -126,6 +145,8 @@ async def load_curated(store: EventStore, directory: Path | None) -> ImportRepor
     """Import `directory/*.ndjson` (sorted by name) into an empty store; None if not empty."""
     if directory is None or (await store.stats()).events > 0:
         return None
+    if not await asyncio.to_thread(directory.is_dir):
+        raise ImportLineError(f"TIMELINE_CURATED_DIR={directory} is not a folder")
     total = ImportReport()
     paths = await asyncio.to_thread(lambda: sorted(directory.glob("*.ndjson")))
     for path in paths:

@@ -17,7 +17,13 @@ from litestar.exceptions import HTTPException
 
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError
-from timeline.store import ConcurrencyError, EmptyAppendError, IdempotencyError, StoreFullError
+from timeline.store import (
+    ConcurrencyError,
+    EmptyAppendError,
+    IdempotencyError,
+    InvalidAppendError,
+    StoreFullError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("timeline.api")
@@ -126,7 +132,7 @@ def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Proble
                 ).problem,
                 {"Retry-After": "5"},
             )
-        case EmptyAppendError():
+        case EmptyAppendError() | InvalidAppendError():
             return problem_response(ProblemError(422, str(error)).problem)
         case InvalidDateError():
             return problem_response(ProblemError(400, str(error)).problem)

@@ -73,6 +73,10 @@ class RecordingTimeError(StoreError):
         )
 
 
+class InvalidAppendError(StoreError):
+    """A stream id or actor the store does not keep (the API checks these before)."""
+
+
 class StoreFullError(StoreError):
     """The storage refused to write (disk full, quota, I/O error): retry when space returns."""
 

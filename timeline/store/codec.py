@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from timeline import wire
-from timeline.events import BY_TYPE, AnyEvent, Event, StoredEvent, type_name
+from timeline.events import BY_TYPE, Actor, AnyEvent, Event, StoredEvent, StreamId, type_name
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -78,7 +78,13 @@ def decode_event(
     if schema_version >= target:
         return _decoder.decode(body)
     for version in range(schema_version, target):
-        raw = UPCASTERS[(event_type, version)](raw)
+        try:
+            raw = UPCASTERS[(event_type, version)](raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise msgspec.ValidationError(
+                f"a {event_type} at schema_version {version} cannot be read as one "
+                f"({type(error).__name__}: {error}); is schema_version right?"
+            ) from None
     return wire.convert(raw, AnyEvent)  # type: ignore[arg-type]
 
 
@@ -106,11 +112,11 @@ class StoredHead(msgspec.Struct, frozen=True, kw_only=True):
 class ImportHead(msgspec.Struct, frozen=True, kw_only=True):
     """An imported line: a stream is required, the rest is kept when given."""
 
-    stream: str
-    version: int | None = None
-    recorded_at: datetime | None = None
-    actor: str | None = None
-    schema_version: int | None = None
+    stream: StreamId
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    recorded_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    actor: Actor | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 _import_head = msgspec.json.Decoder(ImportHead)
@@ -147,4 +153,11 @@ def encode_export(stored: StoredEvent) -> bytes:
 
 def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
     head = _import_head.decode(line)
-    return head, decode_event(line, head.schema_version)
+    event = decode_event(line, head.schema_version)
+    known = type(event).SCHEMA_VERSION
+    if head.schema_version is not None and head.schema_version > known:
+        raise msgspec.ValidationError(
+            f"schema_version {head.schema_version} of {type(event).__name__} is newer than this "
+            f"version of timeline knows (at most {known}) - at `$.schema_version`"
+        )
+    return head, event

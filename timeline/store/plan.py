@@ -7,20 +7,24 @@ transaction, calls `plan_append`, and writes the returned events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from timeline import fold
-from timeline.events import AnyEvent, StoredEvent
+from timeline.events import ACTOR_PATTERN, SLUG_PATTERN, AnyEvent, StoredEvent
 from timeline.store.base import (
     AppendResult,
     ConcurrencyError,
     EmptyAppendError,
     IdempotencyError,
+    InvalidAppendError,
     RecordingTimeError,
 )
 from timeline.store.codec import encode_event
+
+MAX_NAME = 100
 
 
 def plan_append(
@@ -37,6 +41,16 @@ def plan_append(
     """The events to store, or the original result of a replay; raises if nothing may be stored."""
     if not events:
         raise EmptyAppendError
+    if len(stream) > MAX_NAME or not re.fullmatch(SLUG_PATTERN, stream):
+        raise InvalidAppendError(
+            f"{stream[:MAX_NAME]!r} is not a stream id: lowercase letters, digits and single "
+            f"hyphens, at most {MAX_NAME} characters"
+        )
+    if not re.fullmatch(ACTOR_PATTERN, actor):
+        raise InvalidAppendError(
+            f"{actor[:MAX_NAME]!r} is not an actor: letters, digits and . _ @ + -, "
+            f"at most {MAX_NAME} characters, starting with a letter or digit"
+        )
     current = existing[-1].version if existing else 0
     ids = [event.id for event in events]
     if len(set(ids)) != len(ids):
