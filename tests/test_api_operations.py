@@ -236,3 +236,64 @@ async def test_large_answers_are_compressed(client: AsyncTestClient[Any]) -> Non
         gzip = await client.get(path, headers={"Accept-Encoding": "gzip"})
         assert gzip.headers["content-encoding"] == "gzip", path
         assert gzip.content == brotli.content  # decoded by the client
+
+
+@pytest.mark.parametrize("path", ["/partnerships", "/events?after=30", "/organizations"])
+async def test_list_and_feed_pages_have_etags(
+    client: AsyncTestClient[Any], auth: dict[str, str], path: str
+) -> None:
+    """A page answers 304 to its own ETag until an append changes what it shows."""
+    first = await client.get(path)
+    tag = first.headers["etag"]
+    again = await client.get(path, headers={"If-None-Match": tag})
+    assert (again.status_code, again.content) == (304, b"")
+    await client.post(APPEND, content=events(far_milestone("2030")), headers=auth)
+    changed = await client.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+
+
+async def test_organizations_are_paged(client: AsyncTestClient[Any]) -> None:
+    """`limit` and `next_cursor` walk every organization once, in id order."""
+    everyone = (await client.get("/organizations")).json()
+    assert everyone["next_cursor"] is None
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "1"} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/organizations", params=params)).json()
+        seen += [org["org"] for org in page["organizations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [org["org"] for org in everyone["organizations"]]
+    assert seen == ["microsoft", "telefonica", "vodafone"]
+
+
+async def test_the_spec_resolves_every_ref_and_declares_bearer_auth(
+    client: AsyncTestClient[Any],
+) -> None:
+    """Generated clients and fuzzers see the append body and how to authenticate."""
+    spec = (await client.get("/docs/openapi.json")).json()
+    refs: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    schemas = spec["components"]["schemas"]
+    assert "#/components/schemas/AppendAppendRequest" in refs
+    assert {ref.removeprefix("#/components/schemas/") for ref in refs} <= set(schemas)
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from `timeline tokens create`",
+    }
+    append = spec["paths"]["/partnerships/{stream_id}/events"]["post"]
+    assert append["security"] == [{"bearer": []}]

@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics],
         lifespan=[lifespan],
+        on_startup=[_complete_spec],
         before_request=refuse_unknown_query,
         exception_handlers={Exception: errors.handle},
         type_encoders={PartialDate: str, Period: str},
@@ -131,7 +132,6 @@ def create_app(settings: Settings) -> Litestar:
             path=DOCS_PATH,
             render_plugins=[ScalarRenderPlugin()],
             components=Components(
-                schemas=dict(append_components()),
                 security_schemes={
                     "bearer": SecurityScheme(
                         type="http",
@@ -145,6 +145,13 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.asgi_handler = edge(app.asgi_handler)
     return app
+
+
+def _complete_spec(app: Litestar) -> None:
+    """Add the append body's schemas, which litestar drops from `OpenAPIConfig.components`."""
+    spec = app.openapi_schema
+    schemas = spec.components.schemas if spec.components.schemas is not None else {}
+    spec.components.schemas = {**schemas, **append_components()}
 
 
 def app_from_env() -> Litestar:

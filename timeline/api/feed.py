@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 
 from timeline.api import examples
 from timeline.api.bodies import with_events
-from timeline.api.http import MAX_POSITION
+from timeline.api.http import MAX_POSITION, etag, matches
 from timeline.api.models import FeedDoc
 from timeline.api.partnerships import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.services import services
@@ -29,6 +29,7 @@ class Feed(Controller):
             200: ResponseSpec(
                 FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
             ),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -43,7 +44,10 @@ class Feed(Controller):
     ) -> Response[Any]:
         page = [e async for e in services(request).store.read_all(after=after, limit=limit)]
         last = page[-1].position if page else after
+        tag = etag("feed", after, limit, last, len(page))  # events never change: this is the page
+        if matches(request.headers.get("if-none-match"), tag):
+            return Response(content=b"", status_code=304, headers={"ETag": tag})
         body = with_events(
             {"last_position": last, "next": f"/events?after={last}&limit={limit}"}, page
         )
-        return Response(body, media_type=JSON)
+        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})

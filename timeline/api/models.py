@@ -71,6 +71,7 @@ class Organization(msgspec.Struct, frozen=True, kw_only=True):
 
 class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):
     organizations: tuple[Organization, ...]
+    next_cursor: str | None = None
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

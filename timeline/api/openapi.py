@@ -117,6 +117,7 @@ class AppendOperation(Operation):
     """The append operation, with its request body described."""
 
     def __post_init__(self) -> None:
+        self.security = [{"bearer": []}]
         self.request_body = RequestBody(
             required=True,
             description='`{"expected_version": n?, "events": [...]}`; event types and their '

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 
 from timeline.api.auth import reader_secret
 from timeline.api.errors import not_found
-from timeline.api.http import base_url, feed_links, valid_stream_id
+from timeline.api.http import (
+    base_url,
+    decode_cursor,
+    encode_cursor,
+    etag,
+    feed_links,
+    matches,
+    valid_stream_id,
+)
 from timeline.api.models import Membership, Organization, OrganizationList
 from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
 from timeline.api.services import Services, services
@@ -72,15 +80,39 @@ class Organizations(Controller):
         "/",
         summary="Every party and its partnerships (as they stand today)",
         responses={
-            200: ResponseSpec(OrganizationList, description="By organization id"),
+            200: ResponseSpec(OrganizationList, description="One page, by organization id"),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
     )
-    async def list_organizations(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        found = organizations(
-            await current_states(services(request)), base_url(request), reader_secret(request)
+    async def list_organizations(
+        self,
+        request: Request[Any, Any, Any],
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page")
+        ] = None,
+    ) -> Response[Any]:
+        after = decode_cursor(cursor)
+        svc = services(request)
+        tag = etag(
+            "organizations",
+            request.url.query,
+            (await svc.store.stats()).last_position,
+            datetime.now(UTC).date(),
+            reader_secret(request),
         )
-        return Response(OrganizationList(organizations=tuple(found.values())))
+        if matches(request.headers.get("if-none-match"), tag):
+            return Response(content=b"", status_code=304, headers={"ETag": tag})
+        found = organizations(await current_states(svc), base_url(request), reader_secret(request))
+        chosen = [org for org in found.values() if after is None or org.org > after]
+        page, more = chosen[:limit], len(chosen) > limit
+        next_cursor = encode_cursor(page[-1].org) if more else None
+        return Response(
+            OrganizationList(organizations=tuple(page), next_cursor=next_cursor),
+            headers={"ETag": tag, "Cache-Control": "no-cache"},
+        )
 
     @get(
         "/{org:str}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -69,6 +69,11 @@ UNAUTHORIZED = problem("No valid bearer token (reads need one when TIMELINE_PUBL
 FORBIDDEN = problem("The token lacks the scope")
 
 
+def date_today() -> date:
+    """Statuses are computed at today's date: a list answer may change at midnight UTC."""
+    return datetime.now(UTC).date()
+
+
 def _href(stream: str) -> str:
     return f"/partnerships/{stream}"
 
@@ -86,6 +91,7 @@ class Partnerships(Controller):
         summary="Partnerships as they stand, filtered and paginated",
         responses={
             200: ResponseSpec(PartnershipPage, description="One page, ordered by id"),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -106,10 +112,15 @@ class Partnerships(Controller):
         cursor: Annotated[
             str | None, QueryParameter(description="`next_cursor` of the previous page")
         ] = None,
-    ) -> Response[PartnershipPage]:
+    ) -> Response[Any]:
         day = as_of_param(as_of)
         after = decode_cursor(cursor)
         svc = services(request)
+        tag = etag(
+            "list", request.url.query, day, (await svc.store.stats()).last_position, date_today()
+        )
+        if matches(request.headers.get("if-none-match"), tag):
+            return _not_modified(tag)
         chosen: list[PartnershipSummary] = []
         more = False
         for info in await svc.store.streams():
@@ -123,7 +134,10 @@ class Partnerships(Controller):
                 break
             chosen.append(_summary(state))
         next_cursor = encode_cursor(chosen[-1].id) if more and chosen else None
-        return Response(PartnershipPage(partnerships=tuple(chosen), next_cursor=next_cursor))
+        return Response(
+            PartnershipPage(partnerships=tuple(chosen), next_cursor=next_cursor),
+            headers={"ETag": tag, "Cache-Control": "no-cache"},
+        )
 
     @get(
         "/{stream_id:str}",
