@@ -22,7 +22,7 @@ from timeline import __version__, logs
 from timeline.api import errors
 from timeline.api.auth import read_guard
 from timeline.api.calendars import CalendarCache, Calendars
-from timeline.api.edge import edge
+from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
 from timeline.api.http import refuse_unknown_query
 from timeline.api.live import Live
@@ -143,7 +143,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    app.asgi_handler = edge(app.asgi_handler)
+    app.asgi_handler = edge(app.asgi_handler, route_methods(app))
     return app
 
 

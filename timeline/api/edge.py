@@ -10,13 +10,17 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
+from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 access = logging.getLogger("timeline.access")
 
+_PARAM_TYPE = re.compile(r"\{(\w+):\w+\}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 """A client's `X-Request-ID` is echoed only if it is short and harmless in a log line."""
 
@@ -30,8 +34,13 @@ def request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def edge(app: ASGIApp) -> ASGIApp:
-    """`app` answering HEAD like GET without a body, with one access line per request."""
+def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
+    """`app` answering HEAD like GET without a body, with one access line per request.
+
+    `allowed` names the methods of a path template, for `Allow` on OPTIONS and
+    405 answers (litestar's own OPTIONS handler forgets methods registered after
+    the first one of a path).
+    """
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -50,7 +59,13 @@ def edge(app: ASGIApp) -> ASGIApp:
             nonlocal status, ended
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                if scope["method"] == "OPTIONS" or status == HTTPStatus.METHOD_NOT_ALLOWED:
+                    methods = allowed(scope.get("path_template", ""))
+                    if methods is not None:
+                        headers = [(k, v) for k, v in headers if k.lower() != b"allow"]
+                        headers.append((b"allow", methods.encode()))
+                message["headers"] = headers
             elif head and message["type"] == "http.response.body":
                 if ended:  # the rest of a streamed body, which HEAD never sends
                     return
@@ -79,3 +94,22 @@ def edge(app: ASGIApp) -> ASGIApp:
 def _client(scope: Scope) -> str | None:
     client: Any = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else None
+
+
+def route_methods(app: Litestar) -> Callable[[str], str | None]:
+    """The `Allow` value of each of `app`'s path templates (HEAD wherever GET is)."""
+    found: dict[str, str] | None = None
+
+    def allowed(template: str) -> str | None:
+        nonlocal found
+        if found is None:
+            found = {}
+            for route in app.routes:
+                methods = set(getattr(route, "methods", ()))
+                if "GET" in methods:
+                    methods |= {"HEAD", "OPTIONS"}
+                if methods:
+                    found[_PARAM_TYPE.sub(r"{\1}", route.path)] = ", ".join(sorted(methods))
+        return found.get(_PARAM_TYPE.sub(r"{\1}", template))
+
+    return allowed

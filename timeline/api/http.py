@@ -8,18 +8,50 @@ import difflib
 import hashlib
 import re
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Litestar, Request
+from litestar.params import QueryParameter
 
 from timeline.api.errors import ProblemError, bad_request
 from timeline.api.models import FeedLinks
-from timeline.dates import InvalidDateError, PartialDate, parse_day, parse_instant
+from timeline.dates import (
+    PARTIAL_DATE_PATTERN,
+    InvalidDateError,
+    PartialDate,
+    parse_day,
+    parse_instant,
+)
 
-MAX_POSITION = 2**63 - 1
-"""The largest position or version a store can hold (a signed 64-bit integer)."""
+MAX_POSITION = 2**53 - 1
+"""The largest position or version the API takes: exact in every JSON reader, within 64 bits."""
 JSON_TYPES = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.ASCII | re.IGNORECASE)
+
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        description="The date in the world, YYYY-MM-DD (default today, UTC)",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    ),
+]
+KnownAt = Annotated[
+    str | None,
+    QueryParameter(
+        description="The store's instant, ISO 8601 (default now; no offset means UTC)",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?)?"
+        r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$",
+    ),
+]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(description="`next_cursor` of the previous page", pattern=r"^[A-Za-z0-9_-]+$"),
+]
+
+
+def partial_date_query(description: str) -> Any:  # noqa: ANN401 - a litestar parameter marker
+    return QueryParameter(description=description, pattern=PARTIAL_DATE_PATTERN)
+
 
 STREAM_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)
 STREAM_ID_MAX = 100

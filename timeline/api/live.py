@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
@@ -30,9 +31,19 @@ from timeline.store.codec import encode_stored
 EVENT_STREAM = "text/event-stream"
 PAGE = 500
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ServerSentEvent(msgspec.Struct, frozen=True):
+    """One event on the wire: `data` is the stored event as JSON text."""
+
+    id: str
+    event: str
+    data: str
+
+
 RESPONSES: dict[int, ResponseSpec] = {
     200: ResponseSpec(
-        str,
+        ServerSentEvent,
         description="`id:` global position, `event:` type, `data:` the stored event as JSON",
         media_type=EVENT_STREAM,
         generate_examples=False,
@@ -50,10 +61,13 @@ def message(stored: StoredEvent) -> bytes:
     )
 
 
-def resume_point(request: Request[Any, Any, Any], after: int | None) -> int:
+AFTER = "Last position seen (`Last-Event-ID` wins)"
+
+
+def resume_point(request: Request[Any, Any, Any], after: int) -> int:
     """`Last-Event-ID` (what a reconnecting EventSource sends) wins over `?after=`."""
     header = position_header(request.headers.get("last-event-id"), "Last-Event-ID")
-    return (after or 0) if header is None else header
+    return after if header is None else header
 
 
 async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator[bytes]:
@@ -107,9 +121,7 @@ class Live(Controller):
     async def all_events(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[
-            int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Last position seen")
-        ] = None,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
     ) -> Stream:
         start = resume_point(request, after)
         return Stream(
@@ -126,9 +138,7 @@ class Live(Controller):
         self,
         request: Request[Any, Any, Any],
         stream_id: FromPath[str],
-        after: Annotated[
-            int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Last position seen")
-        ] = None,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
     ) -> Stream:
         stream = valid_stream_id(stream_id)
         start = resume_point(request, after)

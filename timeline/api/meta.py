@@ -19,6 +19,7 @@ from timeline.api.services import services
 from timeline.events import BY_TYPE
 
 SCHEMA_JSON = "application/schema+json"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # litestar adds "; charset=utf-8"
 
 
 class Schemas(Controller):
@@ -120,7 +121,12 @@ class Metrics(Controller):
     @get(
         "/",
         summary="Prometheus metrics (requests, appends, store, live subscribers)",
-        responses={200: ResponseSpec(str, description="Text exposition format")},
+        responses={
+            200: ResponseSpec(
+                str, description="Prometheus text exposition format", media_type=PROMETHEUS_TEXT
+            )
+        },
+        media_type=PROMETHEUS_TEXT,
     )
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         svc = services(request)
@@ -130,6 +136,4 @@ class Metrics(Controller):
         metrics.WRITABLE.set(0 if svc.writes_failing() else 1)
         metrics.SUBSCRIBERS.set(len(svc.subscribers))
         metrics.SUBSCRIBER_LAG.set(max(svc.subscribers.values(), default=0))
-        return Response(
-            prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST
-        )
+        return Response(prometheus_client.generate_latest(), media_type=PROMETHEUS_TEXT)

@@ -12,6 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from timeline.api.auth import reader_secret
 from timeline.api.errors import not_found
 from timeline.api.http import (
+    Cursor,
     base_url,
     decode_cursor,
     encode_cursor,
@@ -90,9 +91,7 @@ class Organizations(Controller):
         self,
         request: Request[Any, Any, Any],
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page")
-        ] = None,
+        cursor: Cursor = None,
     ) -> Response[Any]:
         after = decode_cursor(cursor)
         svc = services(request)

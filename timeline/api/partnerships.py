@@ -21,6 +21,9 @@ from timeline.api.bodies import with_events
 from timeline.api.errors import PROBLEM_JSON, Problem, ProblemError, not_found, validation_problem
 from timeline.api.http import (
     MAX_POSITION,
+    AsOf,
+    Cursor,
+    KnownAt,
     as_of_param,
     base_url,
     decode_cursor,
@@ -30,6 +33,7 @@ from timeline.api.http import (
     known_at_param,
     matches,
     partial_date_param,
+    partial_date_query,
     require_json,
     valid_stream_id,
 )
@@ -105,13 +109,9 @@ class Partnerships(Controller):
         ] = None,
         status: FromQuery[Literal["active", "ended"] | None] = None,
         region: Annotated[str | None, QueryParameter(description="Region, e.g. Africa")] = None,
-        as_of: Annotated[
-            str | None, QueryParameter(description="YYYY-MM-DD (default today)")
-        ] = None,
+        as_of: AsOf = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page")
-        ] = None,
+        cursor: Cursor = None,
     ) -> Response[Any]:
         day = as_of_param(as_of)
         after = decode_cursor(cursor)
@@ -161,12 +161,8 @@ class Partnerships(Controller):
         self,
         request: Request[Any, Any, Any],
         stream_id: Annotated[str, PathParameter(description="Stream id, e.g. vodafone-microsoft")],
-        as_of: Annotated[
-            str | None, QueryParameter(description="YYYY-MM-DD (default today, UTC)")
-        ] = None,
-        known_at: Annotated[
-            str | None, QueryParameter(description="ISO 8601 instant (default now)")
-        ] = None,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
         day = as_of_param(as_of)
@@ -212,9 +208,13 @@ class Partnerships(Controller):
         event_type: Annotated[
             list[str] | None, QueryParameter(name="type", description="Event types (repeatable)")
         ] = None,
-        effective_from: Annotated[str | None, QueryParameter(description="Partial date")] = None,
-        effective_to: Annotated[str | None, QueryParameter(description="Partial date")] = None,
-        known_at: Annotated[str | None, QueryParameter(description="ISO 8601 instant")] = None,
+        effective_from: Annotated[
+            str | None, partial_date_query("Events effective on or after this partial date")
+        ] = None,
+        effective_to: Annotated[
+            str | None, partial_date_query("Events effective on or before this partial date")
+        ] = None,
+        known_at: KnownAt = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
