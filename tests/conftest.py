@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -59,3 +60,29 @@ async def store(store_url: str) -> AsyncIterator[EventStore]:
         yield opened
     finally:
         await opened.close()
+
+
+OWNER, APP = "timeline_test_owner", "timeline_test_app"
+
+
+@pytest.fixture
+async def role_urls(postgres_url: str) -> tuple[str, str]:
+    """(owner URL, app URL) of the test schema: an owner (no superuser), an app owning nothing."""
+    base, _, query = postgres_url.partition("?")
+    schema = query.split("search_path=")[1]
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        for role in (OWNER, APP):
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            if not exists:
+                with contextlib.suppress(asyncpg.DuplicateObjectError):
+                    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+        await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {OWNER}")
+    finally:
+        await conn.close()
+    scheme, _, rest = base.partition("://")
+    host = rest.split("@", 1)[-1]
+    return (
+        f"{scheme}://{OWNER}@{host}?search_path={schema}",
+        f"{scheme}://{APP}@{host}?search_path={schema}",
+    )

@@ -100,32 +100,6 @@ async def test_appends_through_one_replica_wake_another(postgres_url: str) -> No
         await writing.close()
 
 
-OWNER, APP = "timeline_test_owner", "timeline_test_app"
-
-
-@pytest.fixture
-async def role_urls(postgres_url: str) -> tuple[str, str]:
-    """(owner URL, app URL) of the test schema: an owner (no superuser), an app owning nothing."""
-    base, _, query = postgres_url.partition("?")
-    schema = query.split("search_path=")[1]
-    conn = await asyncpg.connect(postgres_url)
-    try:
-        for role in (OWNER, APP):
-            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-            if not exists:
-                with contextlib.suppress(asyncpg.DuplicateObjectError):
-                    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
-        await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {OWNER}")
-    finally:
-        await conn.close()
-    scheme, _, rest = base.partition("://")
-    host = rest.split("@", 1)[-1]
-    return (
-        f"{scheme}://{OWNER}@{host}?search_path={schema}",
-        f"{scheme}://{APP}@{host}?search_path={schema}",
-    )
-
-
 @pytest.mark.parametrize(
     "sql",
     [

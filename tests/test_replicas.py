@@ -31,10 +31,17 @@ def test_compose_describes_postgres_and_replicas() -> None:
     assert api["build"] == "."
     assert api["deploy"]["replicas"] >= 2
     assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert api["environment"]["TIMELINE_DATABASE_URL"].startswith("postgresql://")
+    assert api["environment"]["TIMELINE_DATABASE_URL"].startswith("postgresql://timeline_app:")
+    assert api["environment"]["TIMELINE_MIGRATE_URL"].startswith("postgresql://timeline_owner:")
+    init = postgres["volumes"][1].split(":")[0]
+    assert "NOSUPERUSER" in (ROOT / init).read_text()
     assert set(api["environment"]) <= {f"TIMELINE_{f.upper()}" for f in Settings.__struct_fields__}
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["timeline", "serve"]' in dockerfile
+    # the container's user owns the working folder, where the SQLite file and first token go
+    assert "chown timeline /data" in dockerfile
+    assert dockerfile.index("WORKDIR /data") > dockerfile.index("chown timeline /data")
+    assert dockerfile.index("USER timeline") > dockerfile.index("WORKDIR /data")
 
 
 def first_event(worker: int) -> dict[str, Any]:
@@ -54,11 +61,16 @@ def statement(worker: int, n: int) -> dict[str, Any]:
     }
 
 
-def replica_env(postgres_url: str) -> dict[str, str]:
-    """The API service's environment from compose.yaml, pointed at the test database."""
+def replica_env(role_urls: tuple[str, str]) -> dict[str, str]:
+    """The API service's environment from compose.yaml, pointed at the test database.
+
+    As in compose.yaml, the owner migrates and the replicas run as a role that owns nothing.
+    """
+    owner_url, app_url = role_urls
     env = {k: str(v) for k, v in compose()["services"]["api"]["environment"].items()}
     env.update(
-        TIMELINE_DATABASE_URL=postgres_url,
+        TIMELINE_DATABASE_URL=app_url,
+        TIMELINE_MIGRATE_URL=owner_url,
         TIMELINE_HOST="127.0.0.1",
         TIMELINE_CURATED_DIR=str(ROOT / "events"),
         TIMELINE_SSE_HEARTBEAT="1",
@@ -67,10 +79,10 @@ def replica_env(postgres_url: str) -> dict[str, str]:
 
 
 async def test_two_replicas_share_writes_order_and_answers(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, role_urls: tuple[str, str]
 ) -> None:
     """Writers on both replicas; a subscriber on A sees every event once, in order; same answers."""
-    env = replica_env(postgres_url)
+    env = replica_env(role_urls)
     a = Server(tmp_path, free_port(), first_start=True, env=env)
     token = a.first_token()
     b = Server(tmp_path, free_port(), env=env)
@@ -119,9 +131,11 @@ async def test_two_replicas_share_writes_order_and_answers(
         assert b.stop() == 0
 
 
-def test_replicas_starting_together_on_an_empty_database(tmp_path: Path, postgres_url: str) -> None:
+def test_replicas_starting_together_on_an_empty_database(
+    tmp_path: Path, role_urls: tuple[str, str]
+) -> None:
     """Started at once: schema made once, curated data loaded once, one first-start token."""
-    env = replica_env(postgres_url)
+    env = replica_env(role_urls)
     servers = [Server(tmp_path, free_port(), env=env) for _ in range(2)]
     try:
         for server in servers:

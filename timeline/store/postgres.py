@@ -371,8 +371,12 @@ async def _schema(conn: Connection, url: str) -> str:
     return schema
 
 
-async def _migrate(conn: Connection, schema: str) -> None:
-    """Apply the migrations this schema lacks, once, whoever else is starting."""
+async def _migrate(conn: Connection, schema: str, grant_to: str | None = None) -> None:
+    """Apply the migrations this schema lacks, once, whoever else is starting.
+
+    `grant_to` (the app's role, when an owner migrates) gets its privileges
+    under the same lock: concurrent GRANTs on one table can fail in PostgreSQL.
+    """
     await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"timeline-migrate:{schema}")
     try:
         await conn.execute(
@@ -387,6 +391,9 @@ async def _migrate(conn: Connection, schema: str) -> None:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
             log.info("applied migration %d to schema %s", version, schema)
+        if grant_to is not None:
+            for grant in APP_PRIVILEGES:
+                await conn.execute(grant.format(schema=_quoted(schema), role=_quoted(grant_to)))
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"timeline-migrate:{schema}")
 
@@ -405,10 +412,8 @@ async def _migrate_as_owner(migrate_url: str, role: str) -> None:
     conn: asyncpg.Connection = await asyncpg.connect(migrate_url)
     try:
         schema = await _schema(conn, migrate_url)
-        await _migrate(conn, schema)
-        if await conn.fetchval("SELECT current_user") != role:
-            for grant in APP_PRIVILEGES:
-                await conn.execute(grant.format(schema=_quoted(schema), role=_quoted(role)))
+        owner = await conn.fetchval("SELECT current_user")
+        await _migrate(conn, schema, grant_to=None if owner == role else role)
     finally:
         await conn.close()
 
