@@ -182,7 +182,7 @@ async def test_liveness_readiness_and_metrics(
     await client.post(APPEND, content=events(far_milestone("2030")), headers=auth)
     text = (await client.get("/metrics")).text
     assert (
-        'timeline_requests_total{app_name="timeline",method="GET",path="/partnerships/{stream_id}",status_code="200"}'
+        'timeline_requests_total{method="GET",route="/partnerships/{stream_id}",status="200"}'
         in text
     )
     assert "timeline_request_duration_seconds_bucket" in text

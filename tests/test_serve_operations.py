@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -38,6 +39,10 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(tmp_path: Path) -> Non
         assert request(f"{first.base}/health")[0] == 200
     finally:
         assert first.stop() == 0
+    lines = (tmp_path / f"server-{port}.log").read_text().splitlines()
+    assert lines
+    for line in lines:  # every line the server wrote is JSON with a timestamp
+        assert json.loads(line)["time"].endswith("+00:00"), line
 
 
 async def _drip(port: int, stop: asyncio.Event) -> str:

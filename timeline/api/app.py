@@ -16,7 +16,6 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 
 from timeline import __version__, logs
 from timeline.api import errors
@@ -40,7 +39,6 @@ from timeline.transfer import load_curated
 log = logging.getLogger("timeline.api")
 
 DOCS_PATH = "/docs"
-METRICS_PATH = "/metrics"
 COMPRESS_FROM_BYTES = 1024
 LIVE_PATHS = [r"^/events/stream$", r"^/partnerships/[^/]+/events/stream$"]
 
@@ -95,9 +93,6 @@ def create_app(settings: Settings) -> Litestar:
         guards=[read_guard],
         route_handlers=[Partnerships, Feed, Live, Organizations, Schemas],
     )
-    prometheus = PrometheusConfig(
-        app_name="timeline", prefix="timeline", group_path=True, exclude=[METRICS_PATH]
-    )
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics],
         lifespan=[lifespan],
@@ -106,7 +101,6 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={Exception: errors.handle},
         type_encoders={PartialDate: str, Period: str},
         plugins=[DatesSchemaPlugin()],
-        middleware=[prometheus.middleware],
         cors_config=(
             CORSConfig(
                 allow_origins=settings.cors_origin_list,

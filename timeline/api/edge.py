@@ -6,10 +6,11 @@ middleware after routing, so these live around its ASGI handler instead.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -18,6 +19,8 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from timeline import metrics
+
 access = logging.getLogger("timeline.access")
 
 _PARAM_TYPE = re.compile(r"\{(\w+):\w+\}")
@@ -25,13 +28,22 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 """A client's `X-Request-ID` is echoed only if it is short and harmless in a log line."""
 
 
+_PROCESS = os.urandom(8).hex()
+_COUNT = itertools.count(1)
+
+
 def request_id(scope: Scope) -> str:
+    """The client's own id if it is plain, else one unique to this process and request.
+
+    A counter behind a random per-process prefix: unique without a system call
+    per request (`uuid4` was a tenth of the cost of a small answer).
+    """
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             text = value.decode("latin-1")
             if REQUEST_ID.fullmatch(text):
                 return text
-    return uuid.uuid4().hex
+    return f"{_PROCESS}{next(_COUNT):016x}"
 
 
 def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
@@ -76,13 +88,17 @@ def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
         try:
             await app(scope, receive, reply)
         finally:
+            seconds = time.perf_counter() - started
+            method = "HEAD" if head else scope["method"]
+            route = _PARAM_TYPE.sub(r"{\1}", scope.get("path_template") or "unmatched")
+            metrics.observe_request(method, route, status, seconds)
             access.info(
                 "request",
                 extra={
-                    "method": "HEAD" if head else scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(seconds * 1000, 3),
                     "request_id": rid,
                     "client": _client(scope),
                 },

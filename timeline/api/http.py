@@ -174,8 +174,11 @@ def query_names(app: Litestar) -> dict[int, frozenset[str]]:
     return names
 
 
-def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
-    """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter."""
+async def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter.
+
+    Async, because litestar runs a sync hook in a worker thread on every request.
+    """
     known: dict[int, frozenset[str]] | None = request.app.state.get("query_names")
     if known is None:
         known = request.app.state.query_names = query_names(request.app)
