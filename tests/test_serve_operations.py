@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,28 @@ def test_a_full_disk_is_507_and_recovers_when_space_returns(
         assert server.stop() == 0
     log = (tmp_path / f"server-{port}.log").read_text()
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize(("trusted", "client"), [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")])
+def test_forwarded_headers_count_only_from_trusted_proxies(
+    tmp_path: Path, trusted: str, client: str
+) -> None:
+    """X-Forwarded-For names the client in the access log only when the proxy is trusted."""
+    port = free_port()
+    server = Server(tmp_path, port, env={"TIMELINE_TRUSTED_PROXIES": trusted})
+    try:
+        server.read_banner()
+        server.wait_healthy()
+        forwarded = urllib.request.Request(  # noqa: S310 - loopback only
+            f"{server.base}/health/live",
+            headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        )
+        with urllib.request.urlopen(forwarded, timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+    finally:
+        assert server.stop() == 0
+    lines = [
+        json.loads(line) for line in (tmp_path / f"server-{port}.log").read_text().splitlines()
+    ]
+    access = [line for line in lines if line.get("path") == "/health/live"]
+    assert [line["client"].rsplit(":", 1)[0] for line in access] == [client]
