@@ -27,10 +27,10 @@ from timeline.events import (
     PartnershipAnnounced,
     Party,
 )
+from timeline.formats import encode_event
 from timeline.money import Money
 from timeline.store import sqlite as sqlite_backend
 from timeline.store import writer as group_writer
-from timeline.store.codec import encode_event
 from timeline.store.sqlite import SQLiteStore
 
 DAY = PartialDate.parse("2024-01-16")

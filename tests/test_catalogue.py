@@ -17,8 +17,8 @@ from timeline.events import (
     InvestmentCommitted,
     StatementMade,
 )
+from timeline.formats import decode_event, encode_event
 from timeline.money import Money, Range
-from timeline.store.codec import decode_event, encode_event
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

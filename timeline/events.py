@@ -4,7 +4,7 @@ An event is an envelope (`id`, `type`, `effective`, `sources`) around a `data`
 Struct. All event types form one tagged union on `type`, decoded by one typed
 decoder. Schema evolution follows msgspec's rules: new fields get defaults,
 names and tags never change; a breaking change raises the type's
-`SCHEMA_VERSION` and registers an upcaster in `timeline.store.codec`.
+`SCHEMA_VERSION` and registers an upcaster in `timeline.upcasts`.
 """
 
 from __future__ import annotations

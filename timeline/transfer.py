@@ -17,8 +17,8 @@ import msgspec
 
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
+from timeline.formats import ImportHead, decode_import, encode_export
 from timeline.store import EventStore, StoreError
-from timeline.store.codec import ImportHead, decode_import, encode_export
 
 DEFAULT_ACTOR = "import"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from timeline import wire
 from timeline.events import StoredEvent
-from timeline.store.codec import encode_stored
+from timeline.formats import encode_stored
 
 
 def with_events(head: Mapping[str, object], events: Iterable[StoredEvent]) -> bytes:

@@ -13,8 +13,8 @@ from litestar.openapi.spec import Example
 from timeline import wire
 from timeline.events import StoredEvent
 from timeline.fold import fold
+from timeline.formats import decode_import, encode_stored
 from timeline.settings import REPO_EVENTS
-from timeline.store.codec import decode_import, encode_stored
 
 STREAM = "vodafone-microsoft"
 AS_OF = date(2024, 2, 1)

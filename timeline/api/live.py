@@ -26,7 +26,7 @@ from timeline.api.http import MAX_POSITION, position_header, valid_stream_id
 from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.services import Services, services
 from timeline.events import StoredEvent
-from timeline.store.codec import encode_stored
+from timeline.formats import encode_stored
 
 EVENT_STREAM = "text/event-stream"
 PAGE = 500

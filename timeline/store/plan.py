@@ -14,6 +14,7 @@ from uuid import UUID
 
 from timeline import fold
 from timeline.events import ACTOR_PATTERN, SLUG_PATTERN, AnyEvent, StoredEvent
+from timeline.formats import encode_event
 from timeline.store.base import (
     AppendResult,
     ConcurrencyError,
@@ -22,7 +23,6 @@ from timeline.store.base import (
     InvalidAppendError,
     RecordingTimeError,
 )
-from timeline.store.codec import encode_event
 
 MAX_NAME = 100
 

@@ -31,10 +31,11 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from timeline.events import StoredEvent, type_name
+from timeline.formats import decode_event, encode_event
 from timeline.store.base import StoreError, StoreFullError, StoreStats, StreamInfo
-from timeline.store.codec import current_version, decode_event, encode_event
 from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
+from timeline.upcasts import current_version
 
 log = logging.getLogger("timeline.store.postgres")
 

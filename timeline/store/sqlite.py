@@ -23,10 +23,11 @@ from uuid import UUID
 import aiosqlite
 
 from timeline.events import StoredEvent, type_name
+from timeline.formats import decode_event, encode_event
 from timeline.store.base import StoreFullError, StoreStats, StreamInfo
-from timeline.store.codec import current_version, decode_event, encode_event
 from timeline.store.writer import WriterBacked
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
+from timeline.upcasts import current_version
 
 SCHEMA_VERSION = 1
 _CANNOT_WRITE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}

@@ -1,58 +1,24 @@
-"""Stored bytes <-> events: one typed decoder, upcasting of older shapes, export lines.
+"""Events as bytes, and the line shapes around them: stored bodies, NDJSON, API events.
 
-The stored body of an event never changes. An event type whose shape changed
-raises its `SCHEMA_VERSION`; rows written at an older version are upgraded on
-read by the registered `upcast_<type>_v<N>` functions, applied in order.
+One typed decoder for every event body (upcasting older shapes first); the
+store's fields spliced in front of an event for `timeline export` lines, API
+answers and live streams; and what an imported line may carry. The API, the
+CLI and the store all use these, so every place writes the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
 from timeline import wire
 from timeline.events import BY_TYPE, Actor, AnyEvent, Event, StoredEvent, StreamId, type_name
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+from timeline.upcasts import current_version, upcast
 
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent, dec_hook=wire.dec_hook)
 _untyped = msgspec.json.Decoder()
-
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-
-
-def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-    """Register a function that turns a stored body at `from_version` into the next version."""
-
-    def register(function: Upcaster) -> Upcaster:
-        UPCASTERS[(event_type, from_version)] = function
-        return function
-
-    return register
-
-
-@upcaster("StatementMade", 1)
-def upcast_statement_made_v1(body: dict[str, Any]) -> dict[str, Any]:
-    """v1 kept the words as `quote` and the language as optional `lang`.
-
-    v2 calls them `text` and requires `language`; a v1 row without one takes
-    the language of its first source, or ISO 639's `und` (undetermined).
-    """
-    data = dict(body["data"])
-    data["text"] = data.pop("quote")
-    language = data.pop("lang", None)
-    if language is None:
-        sources = body.get("sources") or []
-        language = sources[0].get("language", "und") if sources else "und"
-    data["language"] = language
-    return {**body, "data": data}
-
-
-def current_version(event_type: str) -> int:
-    return BY_TYPE[event_type].SCHEMA_VERSION
 
 
 def encode_event(event: Event) -> bytes:
@@ -77,15 +43,7 @@ def decode_event(
     target = current_version(event_type)
     if schema_version >= target:
         return _decoder.decode(body)
-    for version in range(schema_version, target):
-        try:
-            raw = UPCASTERS[(event_type, version)](raw)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise msgspec.ValidationError(
-                f"a {event_type} at schema_version {version} cannot be read as one "
-                f"({type(error).__name__}: {error}); is schema_version right?"
-            ) from None
-    return wire.convert(raw, AnyEvent)  # type: ignore[arg-type]
+    return wire.convert(upcast(raw, event_type, schema_version), AnyEvent)  # type: ignore[arg-type]
 
 
 class ExportHead(msgspec.Struct, frozen=True, kw_only=True):
