@@ -31,7 +31,10 @@ from timeline.formats import encode_event
 from timeline.money import Money
 from timeline.store import sqlite as sqlite_backend
 from timeline.store import writer as group_writer
-from timeline.store.sqlite import SQLiteStore
+from timeline.store.mapper import insert
+from timeline.store.sqlite import DIALECT, SQLiteStore
+
+INSERT = insert(DIALECT)
 
 DAY = PartialDate.parse("2024-01-16")
 
@@ -93,7 +96,8 @@ def raw_connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.executescript(sqlite_backend._SCHEMA)  # noqa: SLF001 - the same table and triggers
+    for _version, script in sqlite_backend.MIGRATIONS:  # the same table and triggers
+        conn.executescript(script)
     return conn
 
 
@@ -103,7 +107,7 @@ def raw_per_event(path: Path, appends: int) -> float:
     start = time.perf_counter()
     for row in rows:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(sqlite_backend._INSERT, row)  # noqa: SLF001
+        conn.execute(INSERT, row)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -115,7 +119,7 @@ def raw_one_transaction(path: Path, appends: int) -> float:
     rows = raw_rows(appends)
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(sqlite_backend._INSERT, rows)  # noqa: SLF001
+    conn.executemany(INSERT, rows)
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from pathlib import Path
 
+import aiosqlite
 import msgspec
 import pytest
 from helpers import announce, milestone
@@ -13,7 +15,7 @@ from helpers import announce, milestone
 from timeline.events import StatementMade
 from timeline.fold import DomainError
 from timeline.store import ConcurrencyError, StoreFullError
-from timeline.store.sqlite import SQLiteStore
+from timeline.store.sqlite import MIGRATIONS, SQLiteStore, migrate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -158,3 +160,39 @@ async def test_token_secrets_are_stored_only_as_hashes(tmp_path: Path) -> None:
         dump = "\n".join(conn.iterdump())
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in dump
+
+
+async def test_a_database_of_the_first_release_is_migrated_in_place(tmp_path: Path) -> None:
+    """`timeline-v1.db` (made by the code of schema 1) opens at the newest schema, data intact.
+
+    Migration 2 adds the trigger against INSERT OR REPLACE; the events, their
+    positions and the token are untouched, and opening again applies nothing.
+    """
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURES / "timeline-v1.db", db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    store = await SQLiteStore.open(db)
+    try:
+        events = [e async for e in store.read_all()]
+        assert [e.position for e in events] == list(range(1, 39))
+        assert {e.stream for e in events} == {"telefonica-microsoft", "vodafone-microsoft"}
+        assert [t.name for t in await store.tokens()] == ["fixture"]
+        appended = await store.append("vodafone-microsoft", [milestone("later")], actor="a")
+        assert appended.last_position == 39
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute(
+                "INSERT OR REPLACE INTO events SELECT position + 1, id, stream, version + 1, type,"
+                " effective_first, effective_last, recorded_at, 'mallory', schema_version, body"
+                " FROM events WHERE position = 39"
+            )
+    assert await migrate_again(db) == len(MIGRATIONS)
+
+
+async def migrate_again(db: Path) -> int:
+    async with aiosqlite.connect(db, isolation_level=None) as conn:
+        return await migrate(conn)

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from timeline.events import StoredEvent, type_name
-from timeline.formats import decode_event, encode_event
-from timeline.store.base import StoreError, StoreFullError, StoreStats, StreamInfo
-from timeline.store.writer import WriterBacked
+from timeline.store.base import StoreError, StoreFullError
+from timeline.store.mapper import Dialect, Query, Row
+from timeline.store.sql import SQLStore, SQLTransaction
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
-from timeline.upcasts import current_version
 
 log = logging.getLogger("timeline.store.postgres")
 
@@ -89,87 +86,42 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
 )
 
-_COLUMNS = "position, stream, version, recorded_at, actor, schema_version, type, body"
-_INSERT = (
-    "INSERT INTO events (position, id, stream, version, type, effective_first, effective_last,"
-    " recorded_at, actor, schema_version, body)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+
+def _any(cast: str) -> Callable[[Callable[[object], str], Sequence[object]], str]:
+    return lambda param, values: f"= ANY({param(list(values))}::{cast}[])"
+
+
+DIALECT = Dialect(
+    placeholder=lambda n: f"${n}",
+    instant=lambda instant: instant,
+    read_instant=lambda instant: instant,
+    day=lambda day: day,
+    event_id=lambda event_id: event_id,
+    any_text=_any("text"),
+    any_id=_any("uuid"),
 )
 
 
-def _record_to_event(record: asyncpg.Record) -> StoredEvent:
-    event = decode_event(bytes(record["body"]), record["schema_version"], record["type"])
-    return StoredEvent(
-        stream=record["stream"],
-        version=record["version"],
-        position=record["position"],
-        recorded_at=record["recorded_at"],
-        actor=record["actor"],
-        schema_version=current_version(type_name(event)),
-        event=event,
-    )
-
-
-def _event_row(stored: StoredEvent) -> tuple[Any, ...]:
-    event = stored.event
-    return (
-        stored.position,
-        event.id,
-        stored.stream,
-        stored.version,
-        type_name(event),
-        event.effective.first_day,
-        event.effective.last_day,
-        stored.recorded_at,
-        stored.actor,
-        stored.schema_version,
-        encode_event(event),
-    )
-
-
-class _PostgresTransaction:
-    """The writer's view of one write transaction, holding the append lock."""
+class _Connection:
+    """One pooled connection as `SQLTransaction` calls it; each commit NOTIFYs the replicas."""
 
     def __init__(self, conn: Connection, channel: str) -> None:
         self._conn = conn
         self._channel = channel
 
-    async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
-        rows = await self._conn.fetch(
-            "SELECT stream, MAX(version) AS version FROM events"
-            " WHERE stream = ANY($1::text[]) GROUP BY stream",
-            list(streams),
-        )
-        return {row["stream"]: row["version"] for row in rows}
+    async def fetch(self, query: Query) -> list[Row]:
+        return list(await self._conn.fetch(query.sql, *query.params))
 
-    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
-        rows = await self._conn.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ANY($1::text[]) ORDER BY position",
-            list(streams),
-        )
-        return [_record_to_event(row) for row in rows]
+    async def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._conn.executemany(sql, rows)
 
-    async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
-        rows = await self._conn.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE id = ANY($1::uuid[])", list(ids)
-        )
-        return [_record_to_event(row) for row in rows]
-
-    async def last(self) -> tuple[int, datetime | None]:
-        row = await self._conn.fetchrow(
-            "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        )
-        return (0, None) if row is None else (row["position"], row["recorded_at"])
-
-    async def insert(self, events: Sequence[StoredEvent]) -> None:
-        await self._conn.executemany(_INSERT, [_event_row(e) for e in events])
-        await self._conn.execute(
-            "SELECT pg_notify($1, $2)", self._channel, str(events[-1].position)
-        )
+    async def notify(self, last_position: int) -> None:
+        await self._conn.execute("SELECT pg_notify($1, $2)", self._channel, str(last_position))
 
 
-class PostgresStore(WriterBacked):
+class PostgresStore(SQLStore):
     backend = "postgresql"
+    dialect = DIALECT
 
     def __init__(self, pool: asyncpg.Pool, schema: str, url: str) -> None:
         self._pool = pool
@@ -226,90 +178,24 @@ class PostgresStore(WriterBacked):
     # --- appends ---------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[_PostgresTransaction]:
+    async def _transaction(self) -> AsyncIterator[SQLTransaction]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
-                yield _PostgresTransaction(conn, self.channel)
+                on = _Connection(conn, self.channel)
+                yield SQLTransaction(DIALECT, on.fetch, on.insert, on.notify)
         except (asyncpg.DiskFullError, asyncpg.InsufficientResourcesError) as error:
             raise StoreFullError(str(error)) from error
 
     # --- reads -----------------------------------------------------------------
 
-    async def _rows(self, sql: str, *args: object) -> AsyncIterator[StoredEvent]:
+    async def _rows(self, query: Query) -> AsyncIterator[Row]:
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            async for record in conn.cursor(sql, *args, prefetch=256):
-                yield _record_to_event(record)
+            async for record in conn.cursor(query.sql, *query.params, prefetch=256):
+                yield record
 
-    def read_stream(
-        self,
-        stream: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        types: Sequence[str] = (),
-        effective_from: date | None = None,
-        effective_to: date | None = None,
-        known_at: datetime | None = None,
-        limit: int | None = None,
-        after_position: int = 0,
-    ) -> AsyncIterator[StoredEvent]:
-        where = ["stream = $1", "version >= $2", "position > $3"]
-        params: list[Any] = [stream, from_version, after_position]
-
-        def add(condition: str, value: object) -> None:
-            params.append(value)
-            where.append(condition.replace("?", f"${len(params)}"))
-
-        if to_version is not None:
-            add("version <= ?", to_version)
-        if types:
-            add("type = ANY(?::text[])", list(types))
-        if effective_from is not None:
-            add("effective_last >= ?", effective_from)
-        if effective_to is not None:
-            add("effective_first <= ?", effective_to)
-        if known_at is not None:
-            add("recorded_at <= ?", known_at)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY version"
-        if limit is not None:
-            params.append(limit)
-            sql += f" LIMIT ${len(params)}"
-        return self._rows(sql, *params)
-
-    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position"
-        if limit is None:
-            return self._rows(sql, after)
-        return self._rows(sql + " LIMIT $2", after, limit)
-
-    async def streams(self) -> list[StreamInfo]:
-        rows = await self._pool.fetch(
-            "SELECT stream, MAX(version) AS version, MAX(position) AS position FROM events"
-            " GROUP BY stream ORDER BY stream"
-        )
-        return [
-            StreamInfo(stream=r["stream"], version=r["version"], last_position=r["position"])
-            for r in rows
-        ]
-
-    async def stream_info(
-        self, stream: str, *, known_at: datetime | None = None
-    ) -> StreamInfo | None:
-        row = await self._pool.fetchrow(
-            "SELECT MAX(version) AS version, MAX(position) AS position FROM events"
-            " WHERE stream = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)",
-            stream,
-            known_at,
-        )
-        if row is None or row["version"] is None:
-            return None
-        return StreamInfo(stream=stream, version=row["version"], last_position=row["position"])
-
-    async def stats(self) -> StoreStats:
-        """Positions are gapless from 1, so the last position is also the count."""
-        last = await self._pool.fetchval("SELECT COALESCE(MAX(position), 0) FROM events")
-        return StoreStats(backend=self.backend, events=last, last_position=last)
+    async def _fetch(self, query: Query) -> list[Row]:
+        return list(await self._pool.fetch(query.sql, *query.params))
 
     # --- tokens ----------------------------------------------------------------
 

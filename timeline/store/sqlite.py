@@ -1,13 +1,9 @@
-"""The embedded backend: one SQLite file in WAL mode, through aiosqlite.
+"""The embedded default: one SQLite file, WAL, durable commits, one grouping writer.
 
-Appends go through the process's one `GroupWriter` (store/writer.py): a
-handful of awaited calls per group of concurrent appends (read the streams,
-read the ids, one `executemany`, commit), not per event, because each
-aiosqlite call is a hop to its thread (~100 µs).
-
-The database refuses UPDATE and DELETE, and refuses a position or version
-that is not the next one, by triggers: the invariants hold even against a
-hand-written INSERT.
+Three connections: the writer's (one `BEGIN IMMEDIATE` transaction per group
+of appends), a reader's (WAL lets it read while the writer writes) and one for
+token changes, so those never land inside the writer's open transaction.
+The schema is numbered migrations recorded in `PRAGMA user_version`.
 """
 
 from __future__ import annotations
@@ -15,106 +11,82 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import aiosqlite
 
-from timeline.events import StoredEvent, type_name
-from timeline.formats import decode_event, encode_event
-from timeline.store.base import StoreFullError, StoreStats, StreamInfo
-from timeline.store.writer import WriterBacked
+from timeline.store.base import StoreFullError
+from timeline.store.mapper import Dialect, Query, Row, format_instant
+from timeline.store.sql import SQLStore, SQLTransaction
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
-from timeline.upcasts import current_version
 
-SCHEMA_VERSION = 1
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS events (
+            position        INTEGER PRIMARY KEY,
+            id              TEXT NOT NULL UNIQUE,
+            stream          TEXT NOT NULL,
+            version         INTEGER NOT NULL CHECK (version >= 1),
+            type            TEXT NOT NULL,
+            effective_first TEXT NOT NULL,
+            effective_last  TEXT NOT NULL,
+            recorded_at     TEXT NOT NULL,
+            actor           TEXT NOT NULL,
+            schema_version  INTEGER NOT NULL,
+            body            BLOB NOT NULL,
+            UNIQUE (stream, version)
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS tokens (
+            name       TEXT PRIMARY KEY,
+            hash       TEXT NOT NULL UNIQUE,
+            scopes     TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        ) STRICT;
+        CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
+        CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
+        CREATE TRIGGER IF NOT EXISTS events_gapless BEFORE INSERT ON events
+        WHEN NEW.position != (SELECT COALESCE(MAX(position), 0) + 1 FROM events)
+          OR NEW.version != (SELECT COALESCE(MAX(version), 0) + 1 FROM events
+                             WHERE stream = NEW.stream)
+        BEGIN SELECT RAISE(ABORT, 'position or version out of sequence'); END;
+        """,
+    ),
+    (
+        2,
+        # REPLACE deletes the row it collides with and fires no DELETE trigger
+        """
+        CREATE TRIGGER IF NOT EXISTS events_no_replace BEFORE INSERT ON events
+        WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id OR position = NEW.position)
+        BEGIN SELECT RAISE(ABORT, 'events are immutable: INSERT over a stored event refused'); END;
+        """,
+    ),
+)
+"""Numbered, applied in order inside one transaction each; never edited once released."""
+
 _CANNOT_WRITE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
 """Primary result codes that mean the file cannot take writes now (not a bad request)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    position        INTEGER PRIMARY KEY,
-    id              TEXT NOT NULL UNIQUE,
-    stream          TEXT NOT NULL,
-    version         INTEGER NOT NULL CHECK (version >= 1),
-    type            TEXT NOT NULL,
-    effective_first TEXT NOT NULL,
-    effective_last  TEXT NOT NULL,
-    recorded_at     TEXT NOT NULL,
-    actor           TEXT NOT NULL,
-    schema_version  INTEGER NOT NULL,
-    body            BLOB NOT NULL,
-    UNIQUE (stream, version)
-) STRICT;
-CREATE TABLE IF NOT EXISTS tokens (
-    name       TEXT PRIMARY KEY,
-    hash       TEXT NOT NULL UNIQUE,
-    scopes     TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-) STRICT;
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_replace BEFORE INSERT ON events
-WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id OR position = NEW.position)
-BEGIN SELECT RAISE(ABORT, 'events are immutable: INSERT over a stored event refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_gapless BEFORE INSERT ON events
-WHEN NEW.position != (SELECT COALESCE(MAX(position), 0) + 1 FROM events)
-  OR NEW.version != (SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = NEW.stream)
-BEGIN SELECT RAISE(ABORT, 'position or version out of sequence'); END;
-"""
 
-_COLUMNS = "position, stream, version, recorded_at, actor, schema_version, type, body"
-_INSERT = (
-    "INSERT INTO events (position, id, stream, version, type, effective_first, effective_last,"
-    " recorded_at, actor, schema_version, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+def _any(param: Any, values: Sequence[object]) -> str:  # noqa: ANN401 - Query.param
+    return f"IN ({', '.join(param(value) for value in values)})"
+
+
+DIALECT = Dialect(
+    placeholder=lambda _n: "?",
+    instant=format_instant,
+    read_instant=datetime.fromisoformat,
+    day=lambda day: day.isoformat(),
+    event_id=str,
+    any_text=_any,
+    any_id=lambda param, ids: _any(param, [str(i) for i in ids]),
 )
-
-
-def format_instant(instant: datetime) -> str:
-    """Fixed-width UTC text, so that text order is time order in SQL."""
-    if instant.tzinfo is None:
-        raise ValueError("instants are timezone-aware")
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _row_to_event(row: Sequence[Any]) -> StoredEvent:
-    position, stream, version, recorded_at, actor, schema_version, event_type, body = row
-    event = decode_event(body, schema_version, event_type)
-    return StoredEvent(
-        stream=stream,
-        version=version,
-        position=position,
-        recorded_at=datetime.fromisoformat(recorded_at),
-        actor=actor,
-        schema_version=current_version(type_name(event)),
-        event=event,
-    )
-
-
-def _event_row(stored: StoredEvent) -> tuple[Any, ...]:
-    event = stored.event
-    return (
-        stored.position,
-        str(event.id),
-        stored.stream,
-        stored.version,
-        type_name(event),
-        event.effective.first_day.isoformat(),
-        event.effective.last_day.isoformat(),
-        format_instant(stored.recorded_at),
-        stored.actor,
-        stored.schema_version,
-        encode_event(event),
-    )
-
-
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
 
 
 async def _connect(path: str | Path) -> aiosqlite.Connection:
@@ -130,55 +102,58 @@ async def _connect(path: str | Path) -> aiosqlite.Connection:
     return conn
 
 
-class _SQLiteTransaction:
-    """The writer's view of one SQLite write transaction (BEGIN IMMEDIATE holds the lock)."""
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations the file lacks, each with its version, in one transaction each."""
+    rows = list(await conn.execute_fetchall("PRAGMA user_version"))
+    applied = int(rows[0][0])
+    for version, sql in MIGRATIONS:
+        if version <= applied:
+            continue
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        applied = version
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """`script` split into complete statements (a trigger body holds `;` of its own)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
+
+
+async def _fetch_on(conn: aiosqlite.Connection, query: Query) -> list[Row]:
+    return list(await conn.execute_fetchall(query.sql, query.params))
+
+
+class _Connection:
+    """The writer's connection as `SQLTransaction` calls it."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
-        marks = _placeholders(len(streams))
-        rows = await self._conn.execute_fetchall(
-            f"SELECT stream, MAX(version) FROM events WHERE stream IN ({marks}) GROUP BY stream",
-            streams,
-        )
-        return {row[0]: row[1] for row in rows}
+    async def fetch(self, query: Query) -> list[Row]:
+        return await _fetch_on(self._conn, query)
 
-    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
-        rows = await self._conn.execute_fetchall(
-            f"SELECT {_COLUMNS} FROM events WHERE stream IN ({_placeholders(len(streams))})"
-            " ORDER BY position",
-            streams,
-        )
-        return [_row_to_event(row) for row in rows]
-
-    async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
-        found: list[StoredEvent] = []
-        texts = [str(i) for i in ids]
-        for start in range(0, len(texts), 500):
-            chunk = texts[start : start + 500]
-            rows = await self._conn.execute_fetchall(
-                f"SELECT {_COLUMNS} FROM events WHERE id IN ({_placeholders(len(chunk))})", chunk
-            )
-            found.extend(_row_to_event(row) for row in rows)
-        return found
-
-    async def last(self) -> tuple[int, datetime | None]:
-        rows = list(
-            await self._conn.execute_fetchall(
-                "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-            )
-        )
-        if not rows:
-            return 0, None
-        return rows[0][0], datetime.fromisoformat(rows[0][1])
-
-    async def insert(self, events: Sequence[StoredEvent]) -> None:
-        await self._conn.executemany(_INSERT, [_event_row(e) for e in events])
+    async def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._conn.executemany(sql, rows)
 
 
-class SQLiteStore(WriterBacked):
+class SQLiteStore(SQLStore):
     backend = "sqlite"
+    dialect = DIALECT
 
     def __init__(
         self,
@@ -196,8 +171,7 @@ class SQLiteStore(WriterBacked):
     async def open(cls, path: str | Path) -> SQLiteStore:
         writer = await _connect(path)
         try:
-            await writer.executescript(_SCHEMA)
-            await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await migrate(writer)
             reader = await _connect(path)
             admin = await _connect(path)
         except BaseException:
@@ -216,12 +190,13 @@ class SQLiteStore(WriterBacked):
     # --- appends ---------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[_SQLiteTransaction]:
+    async def _transaction(self) -> AsyncIterator[SQLTransaction]:
         conn = self._writer
         try:
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _SQLiteTransaction(conn)
+                on = _Connection(conn)
+                yield SQLTransaction(DIALECT, on.fetch, on.insert)
                 await conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # SQLite may have rolled back already (disk full)
@@ -234,80 +209,13 @@ class SQLiteStore(WriterBacked):
 
     # --- reads -----------------------------------------------------------------
 
-    async def _rows(self, sql: str, params: Sequence[Any]) -> AsyncIterator[StoredEvent]:
-        async with self._reader.execute(sql, params) as cursor:
+    async def _rows(self, query: Query) -> AsyncIterator[Row]:
+        async with self._reader.execute(query.sql, query.params) as cursor:
             async for row in cursor:
-                yield _row_to_event(row)
+                yield row
 
-    def read_stream(
-        self,
-        stream: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        types: Sequence[str] = (),
-        effective_from: date | None = None,
-        effective_to: date | None = None,
-        known_at: datetime | None = None,
-        limit: int | None = None,
-        after_position: int = 0,
-    ) -> AsyncIterator[StoredEvent]:
-        where = ["stream = ?", "version >= ?", "position > ?"]
-        params: list[Any] = [stream, from_version, after_position]
-        if to_version is not None:
-            where.append("version <= ?")
-            params.append(to_version)
-        if types:
-            where.append(f"type IN ({_placeholders(len(types))})")
-            params.extend(types)
-        if effective_from is not None:
-            where.append("effective_last >= ?")
-            params.append(effective_from.isoformat())
-        if effective_to is not None:
-            where.append("effective_first <= ?")
-            params.append(effective_to.isoformat())
-        if known_at is not None:
-            where.append("recorded_at <= ?")
-            params.append(format_instant(known_at))
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY version"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._rows(sql, params)
-
-    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position"
-        params: list[Any] = [after]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._rows(sql, params)
-
-    async def streams(self) -> list[StreamInfo]:
-        rows = await self._reader.execute_fetchall(
-            "SELECT stream, MAX(version), MAX(position) FROM events GROUP BY stream ORDER BY stream"
-        )
-        return [StreamInfo(stream=s, version=v, last_position=p) for s, v, p in rows]
-
-    async def stream_info(
-        self, stream: str, *, known_at: datetime | None = None
-    ) -> StreamInfo | None:
-        sql = "SELECT MAX(version), MAX(position) FROM events WHERE stream = ?"
-        params: list[Any] = [stream]
-        if known_at is not None:
-            sql += " AND recorded_at <= ?"
-            params.append(format_instant(known_at))
-        rows = list(await self._reader.execute_fetchall(sql, params))
-        version, position = rows[0]
-        if version is None:
-            return None
-        return StreamInfo(stream=stream, version=version, last_position=position)
-
-    async def stats(self) -> StoreStats:
-        """Positions are gapless from 1, so the last position is also the count: O(log n)."""
-        rows = list(await self._reader.execute_fetchall("SELECT MAX(position) FROM events"))
-        last = rows[0][0] or 0
-        return StoreStats(backend=self.backend, events=last, last_position=last)
+    async def _fetch(self, query: Query) -> list[Row]:
+        return await _fetch_on(self._reader, query)
 
     # --- tokens ----------------------------------------------------------------
 

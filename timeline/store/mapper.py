@@ -1,0 +1,200 @@
+"""Stored rows <-> events, and the queries every SQL backend asks, written once.
+
+A backend differs only in its `Dialect`: how a parameter is written (`?` or
+`$1`), how instants, days and ids travel, and how "one of these values" is
+said. Everything else (columns, filters, order, row mapping) is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from timeline.events import StoredEvent, type_name
+from timeline.formats import decode_event, encode_event
+from timeline.store.base import StreamInfo
+from timeline.upcasts import current_version
+
+
+class Row(Protocol):
+    """A result row, read by position: a tuple from SQLite, a `Record` from asyncpg."""
+
+    def __getitem__(self, index: int, /) -> Any: ...  # noqa: ANN401 - a column of any type
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+COLUMNS = "position, stream, version, recorded_at, actor, schema_version, type, body"
+"""What a row is read as; `from_row` takes a row in this order."""
+INSERT_COLUMNS = (
+    "position, id, stream, version, type, effective_first, effective_last,"
+    " recorded_at, actor, schema_version, body"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one database spells what the queries need."""
+
+    placeholder: Callable[[int], str]
+    """The n-th parameter (1-based): `?` or `$n`."""
+    instant: Callable[[datetime], Any]
+    """An aware instant as the database stores it."""
+    read_instant: Callable[[Any], datetime]
+    day: Callable[[date], Any]
+    event_id: Callable[[UUID], Any]
+    any_text: Callable[[Callable[[object], str], Sequence[str]], str]
+    """`IN (…)` or `= ANY(…)` over text values, adding its parameters with the given function."""
+    any_id: Callable[[Callable[[object], str], Sequence[UUID]], str]
+
+
+@dataclass(slots=True)
+class Query:
+    """SQL with its parameters, built in order so placeholders number themselves."""
+
+    dialect: Dialect
+    sql: str = ""
+    params: list[Any] = field(default_factory=list)
+
+    def param(self, value: object) -> str:
+        self.params.append(value)
+        return self.dialect.placeholder(len(self.params))
+
+
+def format_instant(instant: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order (SQLite keeps instants as text)."""
+    if instant.tzinfo is None:
+        raise ValueError("instants are timezone-aware")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_row(stored: StoredEvent, dialect: Dialect) -> tuple[Any, ...]:
+    """The values of `INSERT_COLUMNS` for one event."""
+    event = stored.event
+    return (
+        stored.position,
+        dialect.event_id(event.id),
+        stored.stream,
+        stored.version,
+        type_name(event),
+        dialect.day(event.effective.first_day),
+        dialect.day(event.effective.last_day),
+        dialect.instant(stored.recorded_at),
+        stored.actor,
+        stored.schema_version,
+        encode_event(event),
+    )
+
+
+def from_row(row: Row, dialect: Dialect) -> StoredEvent:
+    """One row of `COLUMNS` as a stored event (upcast to its current shape)."""
+    position, stream, version, recorded_at, actor, schema_version, event_type, body = row
+    event = decode_event(bytes(body), schema_version, event_type)
+    return StoredEvent(
+        stream=stream,
+        version=version,
+        position=position,
+        recorded_at=dialect.read_instant(recorded_at),
+        actor=actor,
+        schema_version=current_version(type_name(event)),
+        event=event,
+    )
+
+
+def read_stream(
+    dialect: Dialect,
+    stream: str,
+    *,
+    from_version: int = 1,
+    to_version: int | None = None,
+    types: Sequence[str] = (),
+    effective_from: date | None = None,
+    effective_to: date | None = None,
+    known_at: datetime | None = None,
+    limit: int | None = None,
+    after_position: int = 0,
+) -> Query:
+    """A stream's events in version order, filtered as `EventStore.read_stream` says."""
+    q = Query(dialect)
+    where = [
+        f"stream = {q.param(stream)}",
+        f"version >= {q.param(from_version)}",
+        f"position > {q.param(after_position)}",
+    ]
+    if to_version is not None:
+        where.append(f"version <= {q.param(to_version)}")
+    if types:
+        where.append(f"type {dialect.any_text(q.param, types)}")
+    if effective_from is not None:
+        where.append(f"effective_last >= {q.param(dialect.day(effective_from))}")
+    if effective_to is not None:
+        where.append(f"effective_first <= {q.param(dialect.day(effective_to))}")
+    if known_at is not None:
+        where.append(f"recorded_at <= {q.param(dialect.instant(known_at))}")
+    q.sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY version"
+    if limit is not None:
+        q.sql += f" LIMIT {q.param(limit)}"
+    return q
+
+
+def read_all(dialect: Dialect, *, after: int = 0, limit: int | None = None) -> Query:
+    q = Query(dialect)
+    q.sql = f"SELECT {COLUMNS} FROM events WHERE position > {q.param(after)} ORDER BY position"
+    if limit is not None:
+        q.sql += f" LIMIT {q.param(limit)}"
+    return q
+
+
+def stream_info(dialect: Dialect, stream: str, known_at: datetime | None) -> Query:
+    q = Query(dialect)
+    q.sql = f"SELECT MAX(version), MAX(position) FROM events WHERE stream = {q.param(stream)}"
+    if known_at is not None:
+        q.sql += f" AND recorded_at <= {q.param(dialect.instant(known_at))}"
+    return q
+
+
+def to_stream_info(stream: str, row: Row | None) -> StreamInfo | None:
+    if row is None or row[0] is None:
+        return None
+    return StreamInfo(stream=stream, version=row[0], last_position=row[1])
+
+
+STREAMS = "SELECT stream, MAX(version), MAX(position) FROM events GROUP BY stream ORDER BY stream"
+LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM events"
+"""Positions are gapless from 1, so the last position is also the count: one index probe."""
+LAST = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+
+
+def stream_versions(dialect: Dialect, streams: Sequence[str]) -> Query:
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT stream, MAX(version) FROM events WHERE stream {dialect.any_text(q.param, streams)}"
+        " GROUP BY stream"
+    )
+    return q
+
+
+def stream_events(dialect: Dialect, streams: Sequence[str]) -> Query:
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT {COLUMNS} FROM events WHERE stream {dialect.any_text(q.param, streams)}"
+        " ORDER BY position"
+    )
+    return q
+
+
+def events_by_id(dialect: Dialect, ids: Sequence[UUID]) -> Query:
+    q = Query(dialect)
+    q.sql = f"SELECT {COLUMNS} FROM events WHERE id {dialect.any_id(q.param, ids)}"
+    return q
+
+
+def insert(dialect: Dialect) -> str:
+    count = INSERT_COLUMNS.count(",") + 1
+    values = ", ".join(dialect.placeholder(n) for n in range(1, count + 1))
+    return f"INSERT INTO events ({INSERT_COLUMNS}) VALUES ({values})"
