@@ -11,6 +11,8 @@ import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
+from timeline.store import token_registry
+
 VODAFONE = "/partnerships/vodafone-microsoft"
 PROBLEM = "application/problem+json"
 
@@ -23,7 +25,7 @@ async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
 
 @pytest.fixture
 async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).store.create_token("pipeline", ("append",))
+    secret = await services_of(client).tokens.create_token("pipeline", ("append",))
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -195,12 +197,12 @@ async def test_auth_statuses(client: AsyncTestClient[Any]) -> None:
     wrong = await client.post(url, json=payload, headers={"Authorization": "Bearer tl_nope"})
     assert wrong.status_code == 401
     store = services_of(client).store
-    reader = await store.create_token("reader", ("read",))
+    reader = await token_registry(store).create_token("reader", ("read",))
     denied = await client.post(url, json=payload, headers={"Authorization": f"Bearer {reader}"})
     assert denied.status_code == 403
     assert "insufficient_scope" in denied.headers["www-authenticate"]
-    writer = await store.create_token("writer", ("append",))
-    assert await store.revoke_token("writer")
+    writer = await token_registry(store).create_token("writer", ("append",))
+    assert await token_registry(store).revoke_token("writer")
     revoked = await client.post(url, json=payload, headers={"Authorization": f"Bearer {writer}"})
     assert revoked.status_code == 401
     assert await event_count(client) == 38
@@ -212,7 +214,7 @@ async def test_private_reads_need_a_read_token(tmp_path: Path) -> None:
         assert (await client.get(VODAFONE)).status_code == 401
         assert (await client.get("/events")).status_code == 401
         assert (await client.get("/health")).status_code == 200
-        secret = await services_of(client).store.create_token("analyst", ("read",))
+        secret = await services_of(client).tokens.create_token("analyst", ("read",))
         allowed = await client.get(VODAFONE, headers={"Authorization": f"Bearer {secret}"})
         assert allowed.status_code == 200
 

@@ -11,7 +11,7 @@ import pytest
 from api_helpers import running, settings_for
 from litestar.testing import AsyncTestClient
 
-from timeline.store import open_store
+from timeline.store import open_store, token_registry
 
 URL = "/partnerships/vodafone-microsoft/events"
 EVENT_ID = "8d6f6c2e-6b1b-4b7a-9d0c-2f1f3e4d5c6b"
@@ -150,7 +150,7 @@ async def client(
     """The app on each backend, with a token that may append and read."""
     store = await open_store(store_url)  # the token is made before: the app runs on its own loop
     try:
-        secret = await store.create_token("t", ("append", "read"))
+        secret = await token_registry(store).create_token("t", ("append", "read"))
     finally:
         await store.close()
     async with running(settings_for(tmp_path, database_url=store_url)) as test_client:

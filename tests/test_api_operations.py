@@ -27,7 +27,7 @@ async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
 
 @pytest.fixture
 async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).store.create_token("pipeline", ("append",))
+    secret = await services_of(client).tokens.create_token("pipeline", ("append",))
     return {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
 
 
@@ -103,7 +103,7 @@ async def test_head_answers_like_get_without_a_body(client: AsyncTestClient[Any]
 async def test_append_only_token_appends_in_a_private_deployment(tmp_path: Path) -> None:
     """TIMELINE_PUBLIC_READ=false guards reads; an `append` token still appends (and reads 401)."""
     async with running(settings_for(tmp_path, public_read=False)) as client:
-        secret = await services_of(client).store.create_token("writer", ("append",))
+        secret = await services_of(client).tokens.create_token("writer", ("append",))
         auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         appended = await client.post(APPEND, content=events(far_milestone("2030")), headers=auth)
         assert appended.status_code == 201, appended.text
@@ -128,7 +128,7 @@ async def test_links_come_from_the_public_url_not_the_host_header(tmp_path: Path
 async def test_private_feed_links_carry_the_readers_token(tmp_path: Path) -> None:
     """In a private deployment the handed-out webcal link works in a calendar app as it is."""
     async with running(settings_for(tmp_path, public_read=False)) as client:
-        secret = await services_of(client).store.create_token("reader", ("read",))
+        secret = await services_of(client).tokens.create_token("reader", ("read",))
         state = (await client.get(VODAFONE, headers={"Authorization": f"Bearer {secret}"})).json()
         link = state["calendar"]["url"]
         assert link.endswith(f"?token={secret}")

@@ -41,7 +41,7 @@ async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
 
 @pytest.fixture
 async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).store.create_token("editor", ("append",))
+    secret = await services_of(client).tokens.create_token("editor", ("append",))
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -190,8 +190,8 @@ async def test_private_feeds_take_a_token_in_the_query(tmp_path: Path) -> None:
     """With private reads a feed needs a `read` token, which calendar apps pass as ?token=."""
     async with running(settings_for(tmp_path, public_read=False)) as client:
         assert (await client.get(VODAFONE_FEED)).status_code == 401
-        secret = await services_of(client).store.create_token("calendar", ("read",))
-        writer = await services_of(client).store.create_token("writer", ("append",))
+        secret = await services_of(client).tokens.create_token("calendar", ("read",))
+        writer = await services_of(client).tokens.create_token("writer", ("append",))
         assert (await client.get(VODAFONE_FEED, params={"token": secret})).status_code == 200
         assert (await client.get(VODAFONE_FEED, params={"token": writer})).status_code == 403
         headers = {"Authorization": f"Bearer {secret}"}

@@ -16,7 +16,7 @@ from timeline.api.live import follow
 from timeline.api.services import Services
 from timeline.projection import Projector
 from timeline.settings import Settings
-from timeline.store import open_store
+from timeline.store import open_store, token_registry
 
 VODAFONE = "/partnerships/vodafone-microsoft"
 ACHIEVED = {
@@ -149,7 +149,9 @@ async def test_a_live_subscriber_too_far_behind_is_disconnected(tmp_path: Path) 
         database_url=f"sqlite:///{tmp_path / 'lag.db'}", curated_dir="", sse_max_lag=5
     )
     store = await open_store(settings.database_url)
-    svc = Services(settings=settings, store=store, projector=Projector(store))
+    svc = Services(
+        settings=settings, store=store, tokens=token_registry(store), projector=Projector(store)
+    )
     stream = follow(svc, 0, None)
     try:
         assert await anext(stream) == b": connected\n\n"

@@ -14,7 +14,7 @@ from helpers import announce, milestone
 
 from timeline.events import StatementMade
 from timeline.fold import DomainError
-from timeline.store import ConcurrencyError, StoreFullError
+from timeline.store import ConcurrencyError, StoreFullError, token_registry
 from timeline.store.sqlite import MIGRATIONS, SQLiteStore, migrate
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -152,7 +152,7 @@ async def test_token_secrets_are_stored_only_as_hashes(tmp_path: Path) -> None:
     path = tmp_path / "tokens.db"
     store = await SQLiteStore.open(path)
     try:
-        secret = await store.create_token("pipeline", ("append",))
+        secret = await token_registry(store).create_token("pipeline", ("append",))
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:
@@ -177,7 +177,7 @@ async def test_a_database_of_the_first_release_is_migrated_in_place(tmp_path: Pa
         events = [e async for e in store.read_all()]
         assert [e.position for e in events] == list(range(1, 39))
         assert {e.stream for e in events} == {"telefonica-microsoft", "vodafone-microsoft"}
-        assert [t.name for t in await store.tokens()] == ["fixture"]
+        assert [t.name for t in await token_registry(store).tokens()] == ["fixture"]
         appended = await store.append("vodafone-microsoft", [milestone("later")], actor="a")
         assert appended.last_position == 39
     finally:

@@ -22,6 +22,7 @@ from timeline.store import (
     EventStore,
     IdempotencyError,
     open_store,
+    token_registry,
 )
 from timeline.tokens import TokenError
 
@@ -265,16 +266,17 @@ def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: 
 
 async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore) -> None:
     """A token is found by its secret while active, never by another, and not after revoking."""
-    secret = await store.create_token("pipeline", ("read", "append"))
-    found = await store.find_token(secret)
+    tokens = token_registry(store)
+    secret = await tokens.create_token("pipeline", ("read", "append"))
+    found = await tokens.find_token(secret)
     assert found is not None
     assert (found.name, found.scopes) == ("pipeline", ("append", "read"))
-    assert await store.find_token(secret + "x") is None
+    assert await tokens.find_token(secret + "x") is None
     with pytest.raises(TokenError, match="exists"):
-        await store.create_token("pipeline", ("append",))
-    assert await store.revoke_token("pipeline")
-    assert not await store.revoke_token("pipeline")
-    assert await store.find_token(secret) is None
-    renewed = await store.create_token("pipeline", ("append",))
-    assert (await store.find_token(renewed)) is not None
-    assert [t.name for t in await store.tokens()] == ["pipeline"]
+        await tokens.create_token("pipeline", ("append",))
+    assert await tokens.revoke_token("pipeline")
+    assert not await tokens.revoke_token("pipeline")
+    assert await tokens.find_token(secret) is None
+    renewed = await tokens.create_token("pipeline", ("append",))
+    assert (await tokens.find_token(renewed)) is not None
+    assert [t.name for t in await tokens.tokens()] == ["pipeline"]

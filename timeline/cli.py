@@ -24,8 +24,14 @@ from timeline import __version__, fold, logs, schemas, wire
 from timeline.dates import InvalidDateError, parse_day, parse_instant
 from timeline.events import StoredEvent
 from timeline.settings import Settings, SettingsError
-from timeline.store import EventStore, StoreError, open_store, sqlite_path
-from timeline.store.base import StreamInfo
+from timeline.store import (
+    EventStore,
+    StoreError,
+    StreamInfo,
+    open_store,
+    sqlite_path,
+    token_registry,
+)
 from timeline.tokens import SCOPES, TokenError
 from timeline.transfer import ImportLineError, export_lines, import_lines, load_curated
 
@@ -378,10 +384,11 @@ FIRST_TOKEN = "default"  # noqa: S105 - the name of a token, not a secret
 
 async def _first_token(store: EventStore) -> str | None:
     """On a first start with no tokens at all, one to append with."""
-    if await store.tokens():
+    registry = token_registry(store)
+    if await registry.tokens():
         return None
     try:
-        return await store.create_token(FIRST_TOKEN, ("append", "read"))
+        return await registry.create_token(FIRST_TOKEN, ("append", "read"))
     except TokenError:  # another replica starting at the same moment made it
         return None
 
@@ -408,14 +415,14 @@ def tokens_group() -> None:
 )
 def tokens_create(name: str, scopes: tuple[str, ...]) -> None:
     """Create token NAME and print it alone on stdout (it is never shown again)."""
-    click.echo(with_store(lambda store: store.create_token(name, scopes)))
+    click.echo(with_store(lambda store: token_registry(store).create_token(name, scopes)))
 
 
 @tokens_group.command("revoke")
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke token NAME; requests with it are refused from now on."""
-    if not with_store(lambda store: store.revoke_token(name)):
+    if not with_store(lambda store: token_registry(store).revoke_token(name)):
         raise Failure(f"no active token {name!r}")
     click.echo(f"revoked token {name!r}")
 
@@ -423,7 +430,7 @@ def tokens_revoke(name: str) -> None:
 @tokens_group.command("list")
 def tokens_list() -> None:
     """Names, scopes and dates of every token (never the secrets)."""
-    for token in with_store(lambda store: store.tokens()):
+    for token in with_store(lambda store: token_registry(store).tokens()):
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
         click.echo(f"{token.name}\t{' '.join(token.scopes)}\t{token.created_at:%Y-%m-%d}\t{state}")
 

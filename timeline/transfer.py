@@ -18,7 +18,7 @@ import msgspec
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
 from timeline.formats import ImportHead, decode_import, encode_export
-from timeline.store import EventStore, StoreError
+from timeline.store import EventStore, StoreError, token_registry
 
 DEFAULT_ACTOR = "import"
 
@@ -88,7 +88,7 @@ async def import_lines(
     """
     report = ImportReport()
     streams: set[str] = set()
-    token_names = {token.name for token in await store.tokens()}
+    token_names = {token.name for token in await token_registry(store).tokens()}
     for run in _runs(lines, origin):
         head = run.head
         if head.recorded_at is not None and head.recorded_at > datetime.now(UTC):

@@ -33,7 +33,7 @@ from timeline.api.services import Services
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
-from timeline.store import open_store
+from timeline.store import open_store, token_registry
 from timeline.transfer import load_curated
 
 log = logging.getLogger("timeline.api")
@@ -80,7 +80,12 @@ def create_app(settings: Settings) -> Litestar:
         store = await open_store(settings.database_url, settings.migrate_url or None)
         try:
             await load_curated(store, settings.curated_path)
-            svc = Services(settings=settings, store=store, projector=Projector(store))
+            svc = Services(
+                settings=settings,
+                store=store,
+                tokens=token_registry(store),
+                projector=Projector(store),
+            )
             app.state.services = svc
             app.state.calendars = CalendarCache()
             _end_streams_on_stop(svc)

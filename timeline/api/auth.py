@@ -39,7 +39,7 @@ async def authenticate(
             "(Authorization: Bearer <token>; create one with `timeline tokens create`)",
             headers={"WWW-Authenticate": CHALLENGE},
         )
-    token = await services(connection).store.find_token(secret)
+    token = await services(connection).tokens.find_token(secret)
     if token is None:
         raise ProblemError(
             401,

@@ -12,6 +12,7 @@ from litestar.connection import ASGIConnection
 from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import EventStore
+from timeline.tokens import TokenRegistry
 
 WRITE_FAILURE_SECONDS = 30.0
 """How long a refused write keeps readiness failing when no append comes to clear it."""
@@ -21,6 +22,7 @@ WRITE_FAILURE_SECONDS = 30.0
 class Services:
     settings: Settings
     store: EventStore
+    tokens: TokenRegistry
     projector: Projector
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server is asked to stop: live event streams end so it can."""

@@ -17,6 +17,7 @@ from timeline.store.base import (
     StoreStats,
     StreamInfo,
 )
+from timeline.tokens import TokenRegistry
 
 __all__ = [
     "AppendResult",
@@ -32,9 +33,18 @@ __all__ = [
     "StreamInfo",
     "open_store",
     "sqlite_path",
+    "token_registry",
 ]
 
 SQLITE_PREFIX = "sqlite:///"
+
+
+def token_registry(store: EventStore) -> TokenRegistry:
+    """The tokens kept beside `store`'s events, on the same connections or pool."""
+    registry: TokenRegistry | None = getattr(store, "registry", None)
+    if registry is None:
+        raise TypeError(f"{type(store).__name__} keeps no tokens")
+    return registry
 
 
 class UnsupportedURLError(ValueError):

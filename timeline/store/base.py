@@ -9,7 +9,6 @@ from typing import Protocol
 import msgspec
 
 from timeline.events import AnyEvent, StoredEvent
-from timeline.tokens import TokenRegistry
 
 
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,8 +88,8 @@ class EmptyAppendError(StoreError):
         super().__init__("an append carries at least one event")
 
 
-class EventStore(TokenRegistry, Protocol):
-    """Immutable, ordered storage of partnership events (and the API's tokens beside them).
+class EventStore(Protocol):
+    """Immutable, ordered storage of partnership events.
 
     Guarantees (the contract suite in `tests/test_store_contract.py` proves
     them for every backend): optimistic concurrency, atomic batches,

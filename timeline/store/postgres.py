@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -32,7 +31,7 @@ from asyncpg.pool import PoolConnectionProxy
 from timeline.store.base import StoreError, StoreFullError
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.sql import SQLStore, SQLTransaction
-from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
+from timeline.store.tokens import SQLTokens
 
 log = logging.getLogger("timeline.store.postgres")
 
@@ -105,7 +104,7 @@ DIALECT = Dialect(
 class _Connection:
     """One pooled connection as `SQLTransaction` calls it; each commit NOTIFYs the replicas."""
 
-    def __init__(self, conn: Connection, channel: str) -> None:
+    def __init__(self, conn: Connection | asyncpg.Pool, channel: str) -> None:
         self._conn = conn
         self._channel = channel
 
@@ -114,6 +113,10 @@ class _Connection:
 
     async def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         await self._conn.executemany(sql, rows)
+
+    async def execute(self, query: Query) -> int:
+        status = await self._conn.execute(query.sql, *query.params)
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
 
     async def notify(self, last_position: int) -> None:
         await self._conn.execute("SELECT pg_notify($1, $2)", self._channel, str(last_position))
@@ -130,6 +133,9 @@ class PostgresStore(SQLStore):
         self.channel = f"timeline_events.{schema}"
         self._listener: asyncpg.Connection | None = None
         self._start_writer(self._transaction)
+        self.registry = SQLTokens(
+            DIALECT, lambda: _Connection(self._pool, self.channel), self._token_change
+        )
 
     @classmethod
     async def open(cls, url: str, migrate_url: str | None = None) -> PostgresStore:
@@ -187,6 +193,12 @@ class PostgresStore(SQLStore):
         except (asyncpg.DiskFullError, asyncpg.InsufficientResourcesError) as error:
             raise StoreFullError(str(error)) from error
 
+    @contextlib.asynccontextmanager
+    async def _token_change(self, name: str) -> AsyncIterator[_Connection]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"token:{name}")
+            yield _Connection(conn, self.channel)
+
     # --- reads -----------------------------------------------------------------
 
     async def _rows(self, query: Query) -> AsyncIterator[Row]:
@@ -196,59 +208,6 @@ class PostgresStore(SQLStore):
 
     async def _fetch(self, query: Query) -> list[Row]:
         return list(await self._pool.fetch(query.sql, *query.params))
-
-    # --- tokens ----------------------------------------------------------------
-
-    async def create_token(self, name: str, scopes: tuple[str, ...]) -> str:
-        name, scopes = check_name(name), check_scopes(scopes)
-        secret = new_secret()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"token:{name}")
-            active = await conn.fetchval(
-                "SELECT 1 FROM tokens WHERE name = $1 AND revoked_at IS NULL", name
-            )
-            if active:
-                raise TokenError(f"a token named {name!r} exists; revoke it first")
-            await conn.execute("DELETE FROM tokens WHERE name = $1", name)
-            await conn.execute(
-                "INSERT INTO tokens (name, hash, scopes, created_at) VALUES ($1, $2, $3, $4)",
-                name,
-                digest(secret),
-                " ".join(scopes),
-                datetime.now(UTC),
-            )
-        return secret
-
-    async def revoke_token(self, name: str) -> bool:
-        result = await self._pool.execute(
-            "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-            datetime.now(UTC),
-            name,
-        )
-        return bool(result != "UPDATE 0")
-
-    async def find_token(self, secret: str) -> Token | None:
-        row = await self._pool.fetchrow(
-            "SELECT name, scopes, created_at, revoked_at FROM tokens"
-            " WHERE hash = $1 AND revoked_at IS NULL",
-            digest(secret),
-        )
-        return None if row is None else _token(row)
-
-    async def tokens(self) -> list[Token]:
-        rows = await self._pool.fetch(
-            "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY name"
-        )
-        return [_token(row) for row in rows]
-
-
-def _token(row: asyncpg.Record) -> Token:
-    return Token(
-        name=row["name"],
-        scopes=tuple(row["scopes"].split()),
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
 
 
 async def _schema(conn: Connection, url: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import aiosqlite
 from timeline.store.base import StoreFullError
 from timeline.store.mapper import Dialect, Query, Row, format_instant
 from timeline.store.sql import SQLStore, SQLTransaction
-from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
+from timeline.store.tokens import SQLTokens
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -139,7 +139,7 @@ async def _fetch_on(conn: aiosqlite.Connection, query: Query) -> list[Row]:
 
 
 class _Connection:
-    """The writer's connection as `SQLTransaction` calls it."""
+    """One connection as `SQLTransaction` and `SQLTokens` call it."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -149,6 +149,10 @@ class _Connection:
 
     async def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         await self._conn.executemany(sql, rows)
+
+    async def execute(self, query: Query) -> int:
+        cursor = await self._conn.execute(query.sql, query.params)
+        return cursor.rowcount
 
 
 class SQLiteStore(SQLStore):
@@ -166,6 +170,7 @@ class SQLiteStore(SQLStore):
         self._admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
         self._start_writer(self._transaction)
+        self.registry = SQLTokens(DIALECT, lambda: _Connection(self._admin), self._token_change)
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -207,6 +212,18 @@ class SQLiteStore(SQLStore):
                 raise StoreFullError(str(error)) from error
             raise
 
+    @contextlib.asynccontextmanager
+    async def _token_change(self, _name: str) -> AsyncIterator[_Connection]:
+        conn = self._admin
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _Connection(conn)
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+
     # --- reads -----------------------------------------------------------------
 
     async def _rows(self, query: Query) -> AsyncIterator[Row]:
@@ -216,64 +233,3 @@ class SQLiteStore(SQLStore):
 
     async def _fetch(self, query: Query) -> list[Row]:
         return await _fetch_on(self._reader, query)
-
-    # --- tokens ----------------------------------------------------------------
-
-    async def create_token(self, name: str, scopes: tuple[str, ...]) -> str:
-        name, scopes = check_name(name), check_scopes(scopes)
-        secret = new_secret()
-        conn = self._admin
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            await _refuse_active(conn, name)
-            await conn.execute("DELETE FROM tokens WHERE name = ?", (name,))
-            await conn.execute(
-                "INSERT INTO tokens (name, hash, scopes, created_at) VALUES (?, ?, ?, ?)",
-                (name, digest(secret), " ".join(scopes), format_instant(datetime.now(UTC))),
-            )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        return secret
-
-    async def revoke_token(self, name: str) -> bool:
-        cursor = await self._admin.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (format_instant(datetime.now(UTC)), name),
-        )
-        return cursor.rowcount > 0
-
-    async def find_token(self, secret: str) -> Token | None:
-        rows = list(
-            await self._reader.execute_fetchall(
-                "SELECT name, scopes, created_at, revoked_at FROM tokens"
-                " WHERE hash = ? AND revoked_at IS NULL",
-                (digest(secret),),
-            )
-        )
-        return _token(rows[0]) if rows else None
-
-    async def tokens(self) -> list[Token]:
-        rows = await self._reader.execute_fetchall(
-            "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY name"
-        )
-        return [_token(row) for row in rows]
-
-
-async def _refuse_active(conn: aiosqlite.Connection, name: str) -> None:
-    active = await conn.execute_fetchall(
-        "SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)
-    )
-    if list(active):
-        raise TokenError(f"a token named {name!r} exists; revoke it first")
-
-
-def _token(row: Sequence[Any]) -> Token:
-    name, scopes, created_at, revoked_at = row
-    return Token(
-        name=name,
-        scopes=tuple(scopes.split()),
-        created_at=datetime.fromisoformat(created_at),
-        revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
-    )
