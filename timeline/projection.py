@@ -7,14 +7,14 @@ are cached by everything they depend on: stream, known version, `as_of`.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import msgspec
 
 from timeline.events import StoredEvent
 from timeline.fold import fold, known
+from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
 
@@ -22,63 +22,54 @@ STREAMS_KEPT = 4096
 STATES_KEPT = 4096
 
 
-class View(msgspec.Struct, frozen=True, kw_only=True):
-    """What a state answer depends on: the known version and position of the stream."""
-
-    stream: str
-    version: int
-    last_position: int
-
-    @classmethod
-    def of(cls, info: StreamInfo) -> View:
-        return cls(stream=info.stream, version=info.version, last_position=info.last_position)
-
-
 class Projector:
     def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._streams: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
-        self._states: OrderedDict[tuple[str, int, date], PartnershipState | None] = OrderedDict()
+        self._streams: LRU[str, tuple[StoredEvent, ...]] = LRU(STREAMS_KEPT)
+        self._states: LRU[tuple[str, int, date], PartnershipState | None] = LRU(STATES_KEPT)
 
-    async def events(self, info: StreamInfo | View) -> tuple[StoredEvent, ...]:
+    async def events(self, info: StreamInfo) -> tuple[StoredEvent, ...]:
         """The stream's events up to `info.version`, reading only what the cache lacks."""
-        cached = self._streams.get(info.stream, ())
+        cached = self._streams.get(info.stream) or ()
         if len(cached) < info.version:
             fresh = [
                 e async for e in self._store.read_stream(info.stream, from_version=len(cached) + 1)
             ]
             cached = cached + tuple(fresh)
             self._streams[info.stream] = cached
-            while len(self._streams) > STREAMS_KEPT:
-                self._streams.popitem(last=False)
-        self._streams.move_to_end(info.stream)
         return cached[: info.version]
 
-    async def view(self, stream: str, known_at: datetime | None) -> View | None:
+    async def view(self, stream: str, known_at: datetime | None) -> StreamInfo | None:
         """The stream as known at `known_at` (None: now); None when nothing was known."""
-        info = await self._store.stream_info(stream, known_at=known_at)
-        return None if info is None else View.of(info)
+        return await self._store.stream_info(stream, known_at=known_at)
 
     async def state(
-        self, view: View, *, as_of: date, known_at: datetime
+        self, view: StreamInfo, *, as_of: date, known_at: datetime
     ) -> PartnershipState | None:
         """The state at `as_of` of the stream as `view` knows it, with its basis stated."""
         key = (view.stream, view.version, as_of)
         if key in self._states:
-            self._states.move_to_end(key)
             state = self._states[key]
         else:
             events = known(await self.events(view), None)
             state = fold(events, as_of=as_of)
             self._states[key] = state
-            while len(self._states) > STATES_KEPT:
-                self._states.popitem(last=False)
         if state is None:
             return None
         basis = Basis(
             as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
         )
         return msgspec.structs.replace(state, basis=basis)
+
+    async def current(self, infos: list[StreamInfo] | None = None) -> list[PartnershipState]:
+        """Every partnership as it stands today; `infos` saves a query if the caller has them."""
+        now = datetime.now(UTC)
+        states = []
+        for info in infos if infos is not None else await self._store.streams():
+            state = await self.state(info, as_of=now.date(), known_at=now)
+            if state is not None:
+                states.append(state)
+        return states
 
 
 def select(

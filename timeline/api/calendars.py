@@ -12,7 +12,6 @@ A repeated request or a 304 costs a dictionary lookup and the marker query.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -26,23 +25,23 @@ from litestar.params import FromPath, QueryParameter
 
 from timeline import calendar
 from timeline.api.auth import authenticate
-from timeline.api.errors import not_found
+from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import base_url, valid_stream_id
-from timeline.api.organizations import current_states
-from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
 from timeline.api.services import Services, services
 from timeline.calendar import CalendarInfo, CalendarItem, FeedOptions
-from timeline.projection import View
+from timeline.lru import LRU
 from timeline.state import PartnershipState
+from timeline.store import StreamInfo
 
 ICS = "text/calendar"  # litestar adds "; charset=utf-8" to text types
 FEEDS_KEPT = 256
+STREAMS_KEPT = 4096
 EVENTS_KEPT = 100_000
 SUFFIX = ".ics"
 
 
 @dataclass(frozen=True, slots=True)
-class Feed:
+class RenderedCalendar:
     body: bytes
     etag: str
     last_modified: datetime | None
@@ -52,12 +51,14 @@ class CalendarCache:
     """What the calendar endpoints keep between requests (one per app)."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, FeedOptions], tuple[int, list[CalendarItem]]] = {}
-        self.events: OrderedDict[tuple[str, int, datetime, str], bytes] = OrderedDict()
-        self.feeds: OrderedDict[tuple[str, FeedOptions, str], tuple[object, Feed]] = OrderedDict()
+        self.items: LRU[tuple[str, FeedOptions], tuple[int, list[CalendarItem]]] = LRU(STREAMS_KEPT)
+        self.events: LRU[tuple[str, int, datetime, str], bytes] = LRU(EVENTS_KEPT)
+        self.feeds: LRU[tuple[str, FeedOptions, str], tuple[object, RenderedCalendar]] = LRU(
+            FEEDS_KEPT
+        )
 
     async def stream_items(
-        self, svc: Services, view: View, options: FeedOptions
+        self, svc: Services, view: StreamInfo, options: FeedOptions
     ) -> list[CalendarItem]:
         key = (view.stream, options)
         cached = self.items.get(key)
@@ -72,21 +73,18 @@ class CalendarCache:
         if rendered is None:
             rendered = calendar.render_event(item, base_url)
             self.events[key] = rendered
-            while len(self.events) > EVENTS_KEPT:
-                self.events.popitem(last=False)
         return rendered
 
-    def feed(self, key: tuple[str, FeedOptions, str], marker: object) -> Feed | None:
+    def feed(self, key: tuple[str, FeedOptions, str], marker: object) -> RenderedCalendar | None:
         cached = self.feeds.get(key)
         if cached is None or cached[0] != marker:
             return None
-        self.feeds.move_to_end(key)
         return cached[1]
 
-    def keep(self, key: tuple[str, FeedOptions, str], marker: object, feed: Feed) -> None:
+    def keep(
+        self, key: tuple[str, FeedOptions, str], marker: object, feed: RenderedCalendar
+    ) -> None:
         self.feeds[key] = (marker, feed)
-        while len(self.feeds) > FEEDS_KEPT:
-            self.feeds.popitem(last=False)
 
 
 def cache_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CalendarCache:
@@ -102,16 +100,18 @@ async def calendar_guard(
         await authenticate(connection, "read", connection.query_params.get("token"))
 
 
-def _build(cache: CalendarCache, info: CalendarInfo, items: list[CalendarItem], base: str) -> Feed:
+def _build(
+    cache: CalendarCache, info: CalendarInfo, items: list[CalendarItem], base: str
+) -> RenderedCalendar:
     body = calendar.render_calendar(info, (cache.event_bytes(item, base) for item in items))
-    return Feed(
+    return RenderedCalendar(
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest()[:40] + '"',
         last_modified=calendar.last_change(items),
     )
 
 
-def _answer(request: Request[Any, Any, Any], feed: Feed) -> Response[bytes]:
+def _answer(request: Request[Any, Any, Any], feed: RenderedCalendar) -> Response[bytes]:
     headers = {"ETag": feed.etag, "Cache-Control": "no-cache"}
     if feed.last_modified is not None:
         headers["Last-Modified"] = format_datetime(feed.last_modified.astimezone(UTC), usegmt=True)
@@ -120,7 +120,7 @@ def _answer(request: Request[Any, Any, Any], feed: Feed) -> Response[bytes]:
     return Response(feed.body, media_type=ICS, headers=headers)
 
 
-def _unchanged(request: Request[Any, Any, Any], feed: Feed) -> bool:
+def _unchanged(request: Request[Any, Any, Any], feed: RenderedCalendar) -> bool:
     """RFC 9110 §13.2.2: If-None-Match (strong compare) wins over If-Modified-Since."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
@@ -187,7 +187,7 @@ class Calendars(Controller):
         if feed is None:
             items: list[CalendarItem] = []
             for info in await svc.store.streams():
-                items += await cache.stream_items(svc, View.of(info), options)
+                items += await cache.stream_items(svc, info, options)
             about = CalendarInfo(
                 name="Partnership Timeline: all milestones and phases",
                 description="Milestones and phase markers of every partnership in "
@@ -252,13 +252,13 @@ class Calendars(Controller):
         feed = cache.feed(key, marker)
         if feed is None:
             infos = await svc.store.streams()
-            states = [s for s in await current_states(svc, infos) if _involves(s, org)]
+            states = [s for s in await svc.projector.current(infos) if _involves(s, org)]
             if not states:
                 raise not_found(f"no organization {org!r} is a party to any partnership")
             versions = {info.stream: info for info in infos}
             items: list[CalendarItem] = []
             for state in states:
-                items += await cache.stream_items(svc, View.of(versions[state.id]), options)
+                items += await cache.stream_items(svc, versions[state.id], options)
             org_name = next(
                 p.name for s in states for p in (*s.parties, *s.former_parties) if p.org == org
             )

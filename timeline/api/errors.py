@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError
@@ -26,6 +27,7 @@ from timeline.store import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
 log = logging.getLogger("timeline.api")
 
 
@@ -70,6 +72,22 @@ class ProblemError(Exception):
             current_version=current_version,
         )
         self.headers = headers or {}
+
+
+def problem(description: str) -> ResponseSpec:
+    """How a problem answer is documented in the OpenAPI spec."""
+    return ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+
+
+BAD_REQUEST = problem("A path or query value is malformed (the problem names it)")
+NOT_FOUND = problem("No such partnership (or nothing known of it at `known_at`)")
+UNAUTHORIZED = problem("No valid bearer token (reads need one when TIMELINE_PUBLIC_READ=false)")
+FORBIDDEN = problem("The token lacks the scope")
 
 
 def bad_request(detail: str, path: str) -> ProblemError:

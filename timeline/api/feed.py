@@ -10,9 +10,9 @@ from litestar.params import QueryParameter
 
 from timeline.api import examples
 from timeline.api.bodies import with_events
+from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, etag, matches
 from timeline.api.models import FeedDoc
-from timeline.api.partnerships import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.services import services
 
 

@@ -22,8 +22,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, position_header, valid_stream_id
-from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.services import Services, services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored

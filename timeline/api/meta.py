@@ -12,9 +12,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from timeline import metrics, schemas
-from timeline.api.errors import ProblemError, not_found
+from timeline.api.errors import ProblemError, not_found, problem
 from timeline.api.models import Health, SchemaEntry, SchemaIndex
-from timeline.api.partnerships import problem
 from timeline.api.services import services
 from timeline.events import BY_TYPE
 

@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from timeline.api.auth import reader_secret
-from timeline.api.errors import not_found
+from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import (
     Cursor,
     base_url,
@@ -22,24 +22,8 @@ from timeline.api.http import (
     valid_stream_id,
 )
 from timeline.api.models import Membership, Organization, OrganizationList
-from timeline.api.partnerships import BAD_REQUEST, UNAUTHORIZED, problem
-from timeline.api.services import Services, services
-from timeline.projection import View
+from timeline.api.services import services
 from timeline.state import PartnershipState
-from timeline.store import StreamInfo
-
-
-async def current_states(
-    svc: Services, infos: list[StreamInfo] | None = None
-) -> list[PartnershipState]:
-    """Every partnership as it stands today; `infos` saves the query when the caller has them."""
-    today, now = datetime.now(UTC).date(), datetime.now(UTC)
-    states = []
-    for info in infos if infos is not None else await svc.store.streams():
-        state = await svc.projector.state(View.of(info), as_of=today, known_at=now)
-        if state is not None:
-            states.append(state)
-    return states
 
 
 def organizations(
@@ -104,7 +88,9 @@ class Organizations(Controller):
         )
         if matches(request.headers.get("if-none-match"), tag):
             return Response(content=b"", status_code=304, headers={"ETag": tag})
-        found = organizations(await current_states(svc), base_url(request), reader_secret(request))
+        found = organizations(
+            await svc.projector.current(), base_url(request), reader_secret(request)
+        )
         chosen = [org for org in found.values() if after is None or org.org > after]
         page, more = chosen[:limit], len(chosen) > limit
         next_cursor = encode_cursor(page[-1].org) if more else None
@@ -128,7 +114,7 @@ class Organizations(Controller):
     ) -> Response[Any]:
         valid_stream_id(org, "org")
         found = organizations(
-            await current_states(services(request)), base_url(request), reader_secret(request)
+            await services(request).projector.current(), base_url(request), reader_secret(request)
         ).get(org)
         if found is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")

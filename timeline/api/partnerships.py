@@ -18,7 +18,17 @@ from timeline import metrics, wire
 from timeline.api import examples
 from timeline.api.auth import append_token, reader_secret
 from timeline.api.bodies import with_events
-from timeline.api.errors import PROBLEM_JSON, Problem, ProblemError, not_found, validation_problem
+from timeline.api.errors import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    JSON,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    ProblemError,
+    not_found,
+    problem,
+    validation_problem,
+)
 from timeline.api.http import (
     MAX_POSITION,
     AsOf,
@@ -48,29 +58,13 @@ from timeline.api.models import (
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import services
 from timeline.events import BY_TYPE, Party
-from timeline.projection import View, select
+from timeline.projection import select
 from timeline.state import PartnershipState
 from timeline.store import StoreFullError
 from timeline.tokens import Token
 
-JSON = "application/json"
 audit = logging.getLogger("timeline.audit")
 _append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
-
-
-def problem(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem,
-        description=description,
-        media_type=PROBLEM_JSON,
-        generate_examples=False,
-    )
-
-
-BAD_REQUEST = problem("A path or query value is malformed (the problem names it)")
-NOT_FOUND = problem("No such partnership (or nothing known of it at `known_at`)")
-UNAUTHORIZED = problem("No valid bearer token (reads need one when TIMELINE_PUBLIC_READ=false)")
-FORBIDDEN = problem("The token lacks the scope")
 
 
 def date_today() -> date:
@@ -126,7 +120,7 @@ class Partnerships(Controller):
         for info in await svc.store.streams():
             if after is not None and info.stream <= after:
                 continue
-            state = await svc.projector.state(View.of(info), as_of=day, known_at=datetime.now(UTC))
+            state = await svc.projector.state(info, as_of=day, known_at=datetime.now(UTC))
             if state is None or not _selected(state, party, status, region):
                 continue
             if len(chosen) == limit:

@@ -16,7 +16,6 @@ to the same database is seen.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
+from timeline.lru import LRU
 from timeline.store.base import AppendResult, StoreError
 from timeline.store.notify import Notifier
 from timeline.store.plan import plan_append, recording_time
@@ -71,7 +71,7 @@ class GroupWriter:
         self._begin = begin
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
-        self._cache: OrderedDict[str, tuple[StoredEvent, ...]] = OrderedDict()
+        self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_STREAMS)
         self._task = asyncio.create_task(self._loop(), name="event-writer")
         self._closed = False
 
@@ -138,9 +138,6 @@ class GroupWriter:
 
     def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
         self._cache[stream] = events
-        self._cache.move_to_end(stream)
-        while len(self._cache) > CACHED_STREAMS:
-            self._cache.popitem(last=False)
 
     async def _decide_and_write(
         self, group: list[_Append]
@@ -163,7 +160,7 @@ class GroupWriter:
         existing: dict[str, list[StoredEvent]] = {}
         stale: list[str] = []
         for name in streams:
-            cached = self._cache.get(name, ())
+            cached = self._cache.get(name) or ()
             existing[name] = list(cached)
             if len(cached) != versions.get(name, 0):
                 stale.append(name)
