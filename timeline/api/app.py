@@ -13,6 +13,7 @@ from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -20,7 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from timeline import __version__, logs
 from timeline.api import errors
 from timeline.api.auth import read_guard
-from timeline.api.calendars import CalendarCache, Calendars
+from timeline.api.calendars import CalendarCache, Calendars, provide_calendar_cache
 from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
 from timeline.api.http import refuse_unknown_query
@@ -29,7 +30,7 @@ from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
 from timeline.api.partnerships import Partnerships
-from timeline.api.services import Services
+from timeline.api.services import Services, provide_services
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
@@ -103,6 +104,10 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         on_startup=[_complete_spec],
         before_request=refuse_unknown_query,
+        dependencies={
+            "svc": Provide(provide_services, sync_to_thread=False),
+            "cache": Provide(provide_calendar_cache, sync_to_thread=False),
+        },
         exception_handlers={Exception: errors.handle},
         type_encoders={PartialDate: str, Period: str},
         plugins=[DatesSchemaPlugin()],

@@ -10,7 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from timeline.api.errors import ProblemError
-from timeline.api.services import services
+from timeline.api.services import Services
 from timeline.tokens import Scope, Token
 
 CHALLENGE = 'Bearer realm="timeline"'
@@ -39,7 +39,7 @@ async def authenticate(
             "(Authorization: Bearer <token>; create one with `timeline tokens create`)",
             headers={"WWW-Authenticate": CHALLENGE},
         )
-    token = await services(connection).tokens.find_token(secret)
+    token = await _services(connection).tokens.find_token(secret)
     if token is None:
         raise ProblemError(
             401,
@@ -72,12 +72,24 @@ async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """
     if connection.scope.get("method") not in {"GET", "HEAD"}:
         return
-    if not services(connection).settings.public_read:
+    if not _services(connection).settings.public_read:
         await authenticate(connection, "read")
 
 
-def reader_secret(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+async def feed_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Private deployments: calendar clients cannot send headers, so `?token=` is accepted."""
+    if not _services(connection).settings.public_read:
+        await authenticate(connection, "read", connection.query_params.get("token"))
+
+
+def reader_secret(request: Request[Any, Any, Any], svc: Services) -> str | None:
     """The reader's own token in a private deployment, for links that must carry it."""
-    if services(connection).settings.public_read:
+    if svc.settings.public_read:
         return None
-    return bearer(connection) or connection.query_params.get("token")
+    return bearer(request) or request.query_params.get("token")
+
+
+def _services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    """Guards run before dependencies are resolved, so they read the app's state."""
+    found: Services = connection.app.state.services
+    return found

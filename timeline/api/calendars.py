@@ -18,16 +18,16 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
+from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from timeline import calendar
-from timeline.api.auth import authenticate
+from timeline.api.auth import feed_guard
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
-from timeline.api.http import base_url, valid_stream_id
-from timeline.api.services import Services, services
+from timeline.api.http import valid_stream_id
+from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, FeedOptions
 from timeline.lru import LRU
 from timeline.state import PartnershipState
@@ -87,17 +87,10 @@ class CalendarCache:
         self.feeds[key] = (marker, feed)
 
 
-def cache_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CalendarCache:
-    found: CalendarCache = connection.app.state.calendars
+def provide_calendar_cache(state: State) -> CalendarCache:
+    """The `cache` dependency of the feed handlers."""
+    found: CalendarCache = state.calendars
     return found
-
-
-async def calendar_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """Private deployments: calendar clients cannot send headers, so `?token=` is accepted."""
-    if not services(connection).settings.public_read:
-        await authenticate(connection, "read", connection.query_params.get("token"))
 
 
 def _build(
@@ -163,7 +156,7 @@ def _strip_suffix(name: str) -> str:
 class Calendars(Controller):
     path = "/calendars"
     tags = ["calendars"]  # noqa: RUF012 - litestar reads it as a class attribute
-    guards = [calendar_guard]  # noqa: RUF012
+    guards = [feed_guard]  # noqa: RUF012
 
     @get(
         "/all.ics",
@@ -173,15 +166,16 @@ class Calendars(Controller):
     async def all_feed(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        cache: NamedDependency[CalendarCache],
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
         token: TOKEN = None,
     ) -> Response[bytes]:
         del token  # checked by the guard
-        svc, cache = services(request), cache_of(request)
         options = FeedOptions(announcements=announcements, investments=investments)
-        key = ("all", options, base_url(request))
+        key = ("all", options, svc.settings.base_url)
         marker = (await svc.store.stats()).last_position  # any append anywhere moves it
         feed = cache.feed(key, marker)
         if feed is None:
@@ -205,6 +199,8 @@ class Calendars(Controller):
     async def partnership_feed(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        cache: NamedDependency[CalendarCache],
         name: FromPath[str],
         *,
         announcements: ANNOUNCEMENTS = False,
@@ -213,12 +209,11 @@ class Calendars(Controller):
     ) -> Response[bytes]:
         del token  # checked by the guard
         stream = valid_stream_id(_strip_suffix(name), "id")
-        svc, cache = services(request), cache_of(request)
         options = FeedOptions(announcements=announcements, investments=investments)
         view = await svc.projector.view(stream, None)
         if view is None:
             raise not_found(f"no partnership {stream!r}")
-        key = (f"partnership:{stream}", options, base_url(request))
+        key = (f"partnership:{stream}", options, svc.settings.base_url)
         feed = cache.feed(key, view.version)
         if feed is None:
             state = await svc.projector.state(
@@ -237,6 +232,8 @@ class Calendars(Controller):
     async def organization_feed(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        cache: NamedDependency[CalendarCache],
         name: FromPath[str],
         *,
         announcements: ANNOUNCEMENTS = False,
@@ -245,9 +242,8 @@ class Calendars(Controller):
     ) -> Response[bytes]:
         del token  # checked by the guard
         org = valid_stream_id(_strip_suffix(name), "org")
-        svc, cache = services(request), cache_of(request)
         options = FeedOptions(announcements=announcements, investments=investments)
-        key = (f"organization:{org}", options, base_url(request))
+        key = (f"organization:{org}", options, svc.settings.base_url)
         marker = (await svc.store.stats()).last_position  # any append anywhere moves it
         feed = cache.feed(key, marker)
         if feed is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
@@ -13,7 +14,7 @@ from timeline.api.bodies import with_events
 from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, etag, matches
 from timeline.api.models import FeedDoc
-from timeline.api.services import services
+from timeline.api.services import Services
 
 
 class Feed(Controller):
@@ -37,12 +38,13 @@ class Feed(Controller):
     async def feed(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="Last position already read")
         ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
-        page = [e async for e in services(request).store.read_all(after=after, limit=limit)]
+        page = [e async for e in svc.store.read_all(after=after, limit=limit)]
         last = page[-1].position if page else after
         tag = etag("feed", after, limit, last, len(page))  # events never change: this is the page
         if matches(request.headers.get("if-none-match"), tag):

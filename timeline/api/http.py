@@ -146,12 +146,6 @@ def decode_cursor(value: str | None) -> str | None:
         raise bad_request(f"{value!r} is not a cursor this API gave out", "query.cursor") from None
 
 
-def base_url(request: Request[Any, Any, Any]) -> str:
-    """TIMELINE_PUBLIC_URL: links never echo the request's Host header, which anyone can forge."""
-    found: str = request.app.state.services.settings.base_url
-    return found
-
-
 def feed_links(base: str, path: str, token: str | None = None) -> FeedLinks:
     """A feed's address, and as `webcal:` for calendar apps.
 

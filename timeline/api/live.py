@@ -18,13 +18,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, position_header, valid_stream_id
-from timeline.api.services import Services, services
+from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
 
@@ -121,12 +122,11 @@ class Live(Controller):
     async def all_events(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
     ) -> Stream:
         start = resume_point(request, after)
-        return Stream(
-            follow(services(request), start, None), media_type=EVENT_STREAM, headers=HEADERS
-        )
+        return Stream(follow(svc, start, None), media_type=EVENT_STREAM, headers=HEADERS)
 
     @get(
         "/partnerships/{stream_id:str}/events/stream",
@@ -137,11 +137,10 @@ class Live(Controller):
     async def partnership_events(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         stream_id: FromPath[str],
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
     ) -> Stream:
         stream = valid_stream_id(stream_id)
         start = resume_point(request, after)
-        return Stream(
-            follow(services(request), start, stream), media_type=EVENT_STREAM, headers=HEADERS
-        )
+        return Stream(follow(svc, start, stream), media_type=EVENT_STREAM, headers=HEADERS)

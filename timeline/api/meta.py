@@ -7,14 +7,15 @@ from typing import Any, Literal
 
 import msgspec
 import prometheus_client
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from timeline import metrics, schemas
 from timeline.api.errors import ProblemError, not_found, problem
 from timeline.api.models import Health, SchemaEntry, SchemaIndex
-from timeline.api.services import services
+from timeline.api.services import Services
 from timeline.events import BY_TYPE
 
 SCHEMA_JSON = "application/schema+json"
@@ -71,8 +72,8 @@ class HealthController(Controller):
         summary="Backend, event count, last position (always public)",
         responses={200: ResponseSpec(Health, description="Up")},
     )
-    async def health(self, request: Request[Any, Any, Any]) -> Health:
-        stats = await services(request).store.stats()
+    async def health(self, svc: NamedDependency[Services]) -> Health:
+        stats = await svc.store.stats()
         return Health(
             status="ok",
             backend=stats.backend,
@@ -96,8 +97,7 @@ class HealthController(Controller):
             503: problem("The store does not answer, or refused the last write"),
         },
     )
-    async def ready(self, request: Request[Any, Any, Any]) -> Health:
-        svc = services(request)
+    async def ready(self, svc: NamedDependency[Services]) -> Health:
         try:
             stats = await asyncio.wait_for(svc.store.stats(), PROBE_TIMEOUT)
         except Exception as error:  # noqa: BLE001 - any failure is "not ready", said in words
@@ -127,8 +127,7 @@ class Metrics(Controller):
         },
         media_type=PROMETHEUS_TEXT,
     )
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        svc = services(request)
+    async def metrics(self, svc: NamedDependency[Services]) -> Response[bytes]:
         stats = await svc.store.stats()
         metrics.LAST_POSITION.set(stats.last_position)
         metrics.STORED_EVENTS.set(stats.events)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
@@ -13,7 +14,6 @@ from timeline.api.auth import reader_secret
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import (
     Cursor,
-    base_url,
     decode_cursor,
     encode_cursor,
     etag,
@@ -22,7 +22,7 @@ from timeline.api.http import (
     valid_stream_id,
 )
 from timeline.api.models import Membership, Organization, OrganizationList
-from timeline.api.services import services
+from timeline.api.services import Services
 from timeline.state import PartnershipState
 
 
@@ -74,22 +74,22 @@ class Organizations(Controller):
     async def list_organizations(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: Cursor = None,
     ) -> Response[Any]:
         after = decode_cursor(cursor)
-        svc = services(request)
         tag = etag(
             "organizations",
             request.url.query,
             (await svc.store.stats()).last_position,
             datetime.now(UTC).date(),
-            reader_secret(request),
+            reader_secret(request, svc),
         )
         if matches(request.headers.get("if-none-match"), tag):
             return Response(content=b"", status_code=304, headers={"ETag": tag})
         found = organizations(
-            await svc.projector.current(), base_url(request), reader_secret(request)
+            await svc.projector.current(), svc.settings.base_url, reader_secret(request, svc)
         )
         chosen = [org for org in found.values() if after is None or org.org > after]
         page, more = chosen[:limit], len(chosen) > limit
@@ -110,11 +110,11 @@ class Organizations(Controller):
         },
     )
     async def get_organization(
-        self, request: Request[Any, Any, Any], org: FromPath[str]
+        self, request: Request[Any, Any, Any], svc: NamedDependency[Services], org: FromPath[str]
     ) -> Response[Any]:
         valid_stream_id(org, "org")
         found = organizations(
-            await services(request).projector.current(), base_url(request), reader_secret(request)
+            await svc.projector.current(), svc.settings.base_url, reader_secret(request, svc)
         ).get(org)
         if found is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")

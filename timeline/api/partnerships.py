@@ -35,7 +35,6 @@ from timeline.api.http import (
     Cursor,
     KnownAt,
     as_of_param,
-    base_url,
     decode_cursor,
     encode_cursor,
     etag,
@@ -56,7 +55,7 @@ from timeline.api.models import (
     PartnershipView,
 )
 from timeline.api.openapi import AppendOperation
-from timeline.api.services import services
+from timeline.api.services import Services
 from timeline.events import BY_TYPE, Party
 from timeline.projection import select
 from timeline.state import PartnershipState
@@ -97,6 +96,7 @@ class Partnerships(Controller):
     async def list_partnerships(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         *,
         party: Annotated[
             str | None, QueryParameter(description="Organization id, e.g. microsoft")
@@ -109,7 +109,6 @@ class Partnerships(Controller):
     ) -> Response[Any]:
         day = as_of_param(as_of)
         after = decode_cursor(cursor)
-        svc = services(request)
         tag = etag(
             "list", request.url.query, day, (await svc.store.stats()).last_position, date_today()
         )
@@ -154,6 +153,7 @@ class Partnerships(Controller):
     async def get_partnership(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         stream_id: Annotated[str, PathParameter(description="Stream id, e.g. vodafone-microsoft")],
         as_of: AsOf = None,
         known_at: KnownAt = None,
@@ -161,7 +161,6 @@ class Partnerships(Controller):
         stream = valid_stream_id(stream_id)
         day = as_of_param(as_of)
         instant = known_at_param(known_at)
-        svc = services(request)
         view = await svc.projector.view(stream, instant)
         if view is None:
             raise _missing(stream, instant)
@@ -172,7 +171,9 @@ class Partnerships(Controller):
         if state is None:
             raise not_found(f"partnership {stream!r} was not yet announced on {day}")
         feed = feed_links(
-            base_url(request), f"/calendars/partnerships/{stream}.ics", reader_secret(request)
+            svc.settings.base_url,
+            f"/calendars/partnerships/{stream}.ics",
+            reader_secret(request, svc),
         )
         view_body = PartnershipView(**msgspec.structs.asdict(state), calendar=feed)
         return Response(view_body, headers={"ETag": tag, "Cache-Control": "no-cache"})
@@ -196,6 +197,7 @@ class Partnerships(Controller):
     async def history(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         stream_id: FromPath[str],
         *,
         from_version: Annotated[int, QueryParameter(ge=1, le=MAX_POSITION)] = 1,
@@ -219,7 +221,6 @@ class Partnerships(Controller):
         start = partial_date_param(effective_from, "effective_from")
         end = partial_date_param(effective_to, "effective_to")
         instant = known_at_param(known_at)
-        svc = services(request)
         view = await svc.projector.view(stream, instant)
         if view is None:
             raise _missing(stream, instant)
@@ -274,11 +275,11 @@ class Partnerships(Controller):
     async def append(
         self,
         request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
         stream_id: FromPath[str],
         token: NamedDependency[Token],
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
-        svc = services(request)
         require_json(request)
         body = await request.body()
         try:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 
 from timeline.projection import Projector
 from timeline.settings import Settings
@@ -39,6 +38,7 @@ class Services:
         return reason if time.monotonic() - at < within else None
 
 
-def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
-    found: Services = connection.app.state.services
+def provide_services(state: State) -> Services:
+    """The `svc` dependency of every handler (and of guards, through the app's state)."""
+    found: Services = state.services
     return found
