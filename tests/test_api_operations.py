@@ -6,12 +6,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from api_helpers import running, services_of, settings_for
 from icalendar import Calendar
 from litestar.testing import AsyncTestClient
+
+from timeline.fold import Rule
 
 VODAFONE = "/partnerships/vodafone-microsoft"
 APPEND = f"{VODAFONE}/events"
@@ -297,3 +299,6 @@ async def test_the_spec_resolves_every_ref_and_declares_bearer_auth(
     }
     append = spec["paths"]["/partnerships/{stream_id}/events"]["post"]
     assert append["security"] == [{"bearer": []}]
+    rule = json.dumps(schemas["Problem"]["properties"]["rule"])
+    assert all(f'"{name}"' in rule for name in get_args(Rule))  # clients see every rule name
+    assert len(get_args(Rule)) == 17

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -78,10 +78,32 @@ S = TypeVar("S", bound=Model)
 V = TypeVar("V")
 
 
+Rule = Literal[
+    "after-end",
+    "already-retracted",
+    "announced-once",
+    "announcement-first",
+    "correct-meta-event",
+    "duplicate-event-id",
+    "duplicate-id",
+    "invalid-correction",
+    "milestone-closed",
+    "party-present",
+    "phase-closed",
+    "phase-started",
+    "retract-retraction",
+    "unknown-event",
+    "unknown-milestone",
+    "unknown-party",
+    "unknown-phase",
+]
+"""Every rule an append can break, by the stable name clients see in a 422's `rule`."""
+
+
 class DomainError(Exception):
     """A stream that breaks a rule of the domain; `rule` is a stable name for clients."""
 
-    def __init__(self, rule: str, message: str, event_id: UUID | None = None) -> None:
+    def __init__(self, rule: Rule, message: str, event_id: UUID | None = None) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message

@@ -108,7 +108,7 @@ def create_app(settings: Settings) -> Litestar:
             "svc": Provide(provide_services, sync_to_thread=False),
             "cache": Provide(provide_calendar_cache, sync_to_thread=False),
         },
-        exception_handlers={Exception: errors.handle},
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         type_encoders={PartialDate: str, Period: str},
         plugins=[DatesSchemaPlugin()],
         cors_config=(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
 from timeline.dates import InvalidDateError
-from timeline.fold import DomainError
+from timeline.fold import DomainError, Rule
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -44,9 +45,30 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     detail: str
     type: str = "about:blank"
     errors: tuple[FieldError, ...] = ()
-    rule: str | None = None
+    rule: Rule | None = None
     event_id: str | None = None
     current_version: int | None = None
+
+
+def problem_of(
+    status: int,
+    detail: str,
+    *,
+    errors: tuple[FieldError, ...] = (),
+    rule: Rule | None = None,
+    event_id: str | None = None,
+    current_version: int | None = None,
+) -> Problem:
+    """The one way a Problem is made: the title is always the status's own phrase."""
+    return Problem(
+        status=status,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+        errors=errors,
+        rule=rule,
+        event_id=event_id,
+        current_version=current_version,
+    )
 
 
 class ProblemError(Exception):
@@ -59,18 +81,10 @@ class ProblemError(Exception):
         *,
         errors: tuple[FieldError, ...] = (),
         headers: dict[str, str] | None = None,
-        rule: str | None = None,
         current_version: int | None = None,
     ) -> None:
         super().__init__(detail)
-        self.problem = Problem(
-            status=status,
-            title=HTTPStatus(status).phrase,
-            detail=detail,
-            errors=errors,
-            rule=rule,
-            current_version=current_version,
-        )
+        self.problem = problem_of(status, detail, errors=errors, current_version=current_version)
         self.headers = headers or {}
 
 
@@ -118,54 +132,66 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:  # noqa: PLR0911
-    """Map any exception raised while handling `request` to a problem response."""
-    match error:
-        case ProblemError():
-            return problem_response(error.problem, error.headers)
-        case DomainError():
-            return problem_response(
-                Problem(
-                    status=422,
-                    title=HTTPStatus(422).phrase,
-                    detail=error.message,
-                    rule=error.rule,
-                    event_id=str(error.event_id) if error.event_id else None,
-                )
-            )
-        case ConcurrencyError() | IdempotencyError():
-            return problem_response(
-                Problem(
-                    status=409,
-                    title=HTTPStatus(409).phrase,
-                    detail=str(error),
-                    current_version=error.actual,
-                )
-            )
-        case StoreFullError():
-            log.warning("append refused by the storage: %s", error)
-            return problem_response(
-                ProblemError(
-                    507, f"{error}; nothing was stored, retry later", headers={"Retry-After": "5"}
-                ).problem,
-                {"Retry-After": "5"},
-            )
-        case EmptyAppendError() | InvalidAppendError():
-            return problem_response(ProblemError(422, str(error)).problem)
-        case InvalidDateError():
-            return problem_response(ProblemError(400, str(error)).problem)
-        case msgspec.ValidationError():
-            return problem_response(validation_problem(error).problem)
-        case HTTPException():
-            return _from_http_exception(error)
+Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+
+def _raised(_: Request[Any, Any, Any], error: ProblemError) -> Response[Problem]:
+    return problem_response(error.problem, error.headers)
+
+
+def _broken_rule(_: Request[Any, Any, Any], error: DomainError) -> Response[Problem]:
+    event_id = str(error.event_id) if error.event_id else None
+    return problem_response(problem_of(422, error.message, rule=error.rule, event_id=event_id))
+
+
+def _conflict(
+    _: Request[Any, Any, Any], error: ConcurrencyError | IdempotencyError
+) -> Response[Problem]:
+    return problem_response(problem_of(409, str(error), current_version=error.actual))
+
+
+def _store_full(_: Request[Any, Any, Any], error: StoreFullError) -> Response[Problem]:
+    log.warning("append refused by the storage: %s", error)
+    retry = {"Retry-After": "5"}
+    return problem_response(problem_of(507, f"{error}; nothing was stored, retry later"), retry)
+
+
+def _unprocessable(_: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    return problem_response(problem_of(422, str(error)))
+
+
+def _bad_date(_: Request[Any, Any, Any], error: InvalidDateError) -> Response[Problem]:
+    return problem_response(problem_of(400, str(error)))
+
+
+def _invalid(_: Request[Any, Any, Any], error: msgspec.ValidationError) -> Response[Problem]:
+    return problem_response(validation_problem(error).problem)
+
+
+def _http(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    return _from_http_exception(error)
+
+
+def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem_response(
-        Problem(
-            status=500,
-            title=HTTPStatus(500).phrase,
-            detail="the server failed to answer; the error is logged",
-        )
-    )
+    return problem_response(problem_of(500, "the server failed to answer; the error is logged"))
+
+
+EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
+    ProblemError: _raised,
+    DomainError: _broken_rule,
+    ConcurrencyError: _conflict,
+    IdempotencyError: _conflict,
+    StoreFullError: _store_full,
+    EmptyAppendError: _unprocessable,
+    InvalidAppendError: _unprocessable,
+    InvalidDateError: _bad_date,
+    msgspec.ValidationError: _invalid,
+    HTTPException: _http,
+    Exception: _unexpected,
+}
+"""Litestar picks the handler of the nearest class in an exception's MRO; no stack trace
+ever reaches a client."""
 
 
 def _where(item: dict[str, Any]) -> str:
@@ -192,7 +218,4 @@ def _from_http_exception(error: HTTPException) -> Response[Problem]:
         detail = "the request body is larger than this server accepts (TIMELINE_MAX_BODY_BYTES)"
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         detail = HTTPStatus(status).phrase
-    return problem_response(
-        Problem(status=status, title=HTTPStatus(status).phrase, detail=detail, errors=errors),
-        error.headers,
-    )
+    return problem_response(problem_of(status, detail, errors=errors), error.headers)
