@@ -11,6 +11,8 @@ from helpers import announce, invest
 from timeline.store import open_store, token_registry
 from timeline.store.postgres import MIGRATIONS
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.mark.parametrize(
     "sql",

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from server_helpers import EventStreamReader, Server, free_port, request
 
 from timeline.settings import Settings
+
+pytestmark = pytest.mark.postgres
 
 WRITERS = 20
 APPENDS_PER_WRITER = 3

@@ -21,6 +21,8 @@ from timeline.dates import PartialDate, Period
 from timeline.money import UNDISCLOSED, Money, Range, check_quantity
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+SLUG_MAX = 100
+"""Ids of streams, organizations and items: lowercase letters, digits, single hyphens."""
 ACTOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"
 """Who recorded an event: a token's name, or an importer's plain name; never control characters."""
 
@@ -28,7 +30,7 @@ Slug = Annotated[
     str,
     msgspec.Meta(
         pattern=SLUG_PATTERN,
-        max_length=100,
+        max_length=SLUG_MAX,
         description="Lowercase letters, digits and single hyphens",
     ),
 ]

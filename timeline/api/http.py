@@ -23,6 +23,7 @@ from timeline.dates import (
     parse_day,
     parse_instant,
 )
+from timeline.events import SLUG_MAX, SLUG_PATTERN
 
 MAX_POSITION = 2**53 - 1
 """The largest position or version the API takes: exact in every JSON reader, within 64 bits."""
@@ -53,8 +54,9 @@ def partial_date_query(description: str) -> Any:  # noqa: ANN401 - a litestar pa
     return QueryParameter(description=description, pattern=PARTIAL_DATE_PATTERN)
 
 
-STREAM_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)
-STREAM_ID_MAX = 100
+STREAM_ID = re.compile(SLUG_PATTERN, re.ASCII)
+STREAM_ID_MAX = SLUG_MAX
+"""The one stream-id rule: the `Slug` of the event catalogue."""
 
 
 def valid_stream_id(value: str, name: str = "stream_id") -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from timeline import fold
-from timeline.events import ACTOR_PATTERN, SLUG_PATTERN, AnyEvent, StoredEvent
+from timeline.events import ACTOR_PATTERN, SLUG_MAX, SLUG_PATTERN, AnyEvent, StoredEvent
 from timeline.formats import encode_event
 from timeline.store.base import (
     AppendResult,
@@ -24,7 +24,7 @@ from timeline.store.base import (
     RecordingTimeError,
 )
 
-MAX_NAME = 100
+MAX_NAME = SLUG_MAX
 
 
 def plan_append(
