@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from helpers import achieved, announce, invest, milestone, phase, started
 
@@ -23,6 +25,7 @@ from timeline.store import (
     IdempotencyError,
     open_store,
     token_registry,
+    verify,
 )
 from timeline.tokens import TokenError
 
@@ -280,3 +283,21 @@ async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore)
     renewed = await tokens.create_token("pipeline", ("append",))
     assert (await tokens.find_token(renewed)) is not None
     assert [t.name for t in await tokens.tokens()] == ["pipeline"]
+
+
+async def test_verify_finds_gaps_versions_and_broken_rules(store: EventStore) -> None:
+    """`verify` reports a store that holds true, and names each kind of breakage it reads."""
+    await store.append("vm", [announce()], actor="a")
+    healthy = await verify(store)
+    assert (healthy.events, healthy.streams, healthy.problems) == (1, 1, [])
+
+    class Broken:
+        async def read_all(self) -> AsyncIterator[StoredEvent]:
+            first = await anext(aiter(store.read_all()))
+            yield msgspec.structs.replace(first, position=2, version=2)
+
+    found = await verify(Broken())  # type: ignore[arg-type]
+    assert found.problems[:2] == [
+        "position 2 where 1 was expected",
+        "vm: version 2, expected 1",
+    ]

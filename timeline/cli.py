@@ -13,7 +13,7 @@ import resource
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -22,7 +22,7 @@ import msgspec
 
 from timeline import __version__, fold, logs, schemas, wire
 from timeline.dates import InvalidDateError, parse_day, parse_instant
-from timeline.events import StoredEvent
+from timeline.projection import NotKnownError, Projector
 from timeline.settings import Settings, SettingsError
 from timeline.store import (
     EventStore,
@@ -31,6 +31,7 @@ from timeline.store import (
     open_store,
     sqlite_path,
     token_registry,
+    verify,
 )
 from timeline.tokens import SCOPES, TokenError
 from timeline.transfer import ImportLineError, export_lines, import_lines, load_curated
@@ -220,61 +221,31 @@ def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
         raise Failure(str(error)) from None
 
     async def work(store: EventStore) -> bytes:
-        basis = instant or datetime.now(UTC)
-        events = [e async for e in store.read_stream(stream, known_at=basis)]
-        state = fold.fold(events, as_of=day, known_at=basis)
-        if state is None:
-            raise Failure(_missing(stream, day, instant, known=bool(events)))
+        try:
+            state = await Projector(store).answer(stream, as_of=day, known_at=instant)
+        except NotKnownError as error:
+            raise Failure(str(error)) from None
         return msgspec.json.format(wire.encode(state))
 
     click.echo(with_store(work).decode())
-
-
-def _missing(stream: str, day: date, instant: datetime | None, *, known: bool) -> str:
-    if known:
-        return f"partnership {stream!r} was not yet announced on {day}"
-    if instant is not None:
-        return f"nothing was known of partnership {stream!r} at {instant.isoformat()}"
-    return f"no partnership {stream!r}"
 
 
 @cli.command("verify")
 def verify_command() -> None:
     """Check that positions are gapless, versions consecutive, and every stream folds."""
 
-    async def work(store: EventStore) -> list[str]:
-        problems: list[str] = []
-        expected = 1
-        versions: dict[str, int] = {}
-        streams: dict[str, list[StoredEvent]] = {}
-        async for stored in store.read_all():
-            if stored.position != expected:
-                problems.append(f"position {stored.position} where {expected} was expected")
-            expected = stored.position + 1
-            want = versions.get(stored.stream, 0) + 1
-            if stored.version != want:
-                problems.append(f"{stored.stream}: version {stored.version}, expected {want}")
-            versions[stored.stream] = stored.version
-            streams.setdefault(stored.stream, []).append(stored)
-        for name, events in streams.items():
-            try:
-                fold.check(events)
-            except fold.DomainError as error:
-                problems.append(f"{name}: {error}")
-        click.echo(
-            f"{expected - 1} events in {len(streams)} streams; "
-            + (
-                "positions gapless, versions consecutive, every stream folds"
-                if not problems
-                else f"{len(problems)} problem(s)"
-            )
+    found = with_store(verify)
+    click.echo(
+        f"{found.events} events in {found.streams} streams; "
+        + (
+            f"{len(found.problems)} problem(s)"
+            if found.problems
+            else "positions gapless, versions consecutive, every stream folds"
         )
-        return problems
-
-    problems = with_store(work)
-    for problem in problems:
+    )
+    for problem in found.problems:
         click.echo(f"  {problem}", err=True)
-    if problems:
+    if found.problems:
         sys.exit(EXIT_FAILURE)
 
 

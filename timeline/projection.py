@@ -22,6 +22,20 @@ STREAMS_KEPT = 4096
 STATES_KEPT = 4096
 
 
+class NotKnownError(LookupError):
+    """No such partnership, nothing known of it at that instant, or not yet announced then."""
+
+    @classmethod
+    def unknown(cls, stream: str, known_at: datetime | None) -> NotKnownError:
+        if known_at is not None:
+            return cls(f"nothing was known of partnership {stream!r} at {known_at.isoformat()}")
+        return cls(f"no partnership {stream!r}")
+
+    @classmethod
+    def unannounced(cls, stream: str, day: date) -> NotKnownError:
+        return cls(f"partnership {stream!r} was not yet announced on {day}")
+
+
 class Projector:
     def __init__(self, store: EventStore) -> None:
         self._store = store
@@ -60,6 +74,18 @@ class Projector:
             as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
         )
         return msgspec.structs.replace(state, basis=basis)
+
+    async def answer(
+        self, stream: str, *, as_of: date, known_at: datetime | None
+    ) -> PartnershipState:
+        """The state on `as_of` as known at `known_at` (None: now), or why there is none."""
+        view = await self.view(stream, known_at)
+        if view is None:
+            raise NotKnownError.unknown(stream, known_at)
+        state = await self.state(view, as_of=as_of, known_at=known_at or datetime.now(UTC))
+        if state is None:
+            raise NotKnownError.unannounced(stream, as_of)
+        return state
 
     async def current(self, infos: list[StreamInfo] | None = None) -> list[PartnershipState]:
         """Every partnership as it stands today; `infos` saves a query if the caller has them."""

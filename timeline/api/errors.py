@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError, Rule
+from timeline.projection import NotKnownError
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -172,6 +173,10 @@ def _http(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
     return _from_http_exception(error)
 
 
+def _not_known(_: Request[Any, Any, Any], error: NotKnownError) -> Response[Problem]:
+    return problem_response(problem_of(404, str(error)))
+
+
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(problem_of(500, "the server failed to answer; the error is logged"))
@@ -186,6 +191,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     EmptyAppendError: _unprocessable,
     InvalidAppendError: _unprocessable,
     InvalidDateError: _bad_date,
+    NotKnownError: _not_known,
     msgspec.ValidationError: _invalid,
     HTTPException: _http,
     Exception: _unexpected,

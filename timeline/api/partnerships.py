@@ -25,7 +25,6 @@ from timeline.api.errors import (
     NOT_FOUND,
     UNAUTHORIZED,
     ProblemError,
-    not_found,
     problem,
     validation_problem,
 )
@@ -57,7 +56,7 @@ from timeline.api.models import (
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import Services
 from timeline.events import BY_TYPE, Party
-from timeline.projection import select
+from timeline.projection import NotKnownError, select
 from timeline.state import PartnershipState
 from timeline.store import StoreFullError
 from timeline.tokens import Token
@@ -163,13 +162,13 @@ class Partnerships(Controller):
         instant = known_at_param(known_at)
         view = await svc.projector.view(stream, instant)
         if view is None:
-            raise _missing(stream, instant)
+            raise NotKnownError.unknown(stream, instant)
         tag = etag("state", stream, day, view.version, view.last_position)
         if matches(request.headers.get("if-none-match"), tag):
             return _not_modified(tag)
         state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
         if state is None:
-            raise not_found(f"partnership {stream!r} was not yet announced on {day}")
+            raise NotKnownError.unannounced(stream, day)
         feed = feed_links(
             svc.settings.base_url,
             f"/calendars/partnerships/{stream}.ics",
@@ -223,7 +222,7 @@ class Partnerships(Controller):
         instant = known_at_param(known_at)
         view = await svc.projector.view(stream, instant)
         if view is None:
-            raise _missing(stream, instant)
+            raise NotKnownError.unknown(stream, instant)
         tag = etag("history", request.url.query, view.version, view.last_position)
         if matches(request.headers.get("if-none-match"), tag):
             return _not_modified(tag)
@@ -338,12 +337,6 @@ class Partnerships(Controller):
             media_type=JSON,
             headers={"Location": f"{_href(stream)}/events?from_version={result.events[0].version}"},
         )
-
-
-def _missing(stream: str, instant: datetime | None) -> ProblemError:
-    if instant is not None:
-        return not_found(f"nothing was known of partnership {stream!r} at {instant.isoformat()}")
-    return not_found(f"no partnership {stream!r}")
 
 
 def _selected(

@@ -17,6 +17,7 @@ from timeline.store.base import (
     StoreStats,
     StreamInfo,
 )
+from timeline.store.verify import Findings, verify
 from timeline.tokens import TokenRegistry
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ConcurrencyError",
     "EmptyAppendError",
     "EventStore",
+    "Findings",
     "IdempotencyError",
     "InvalidAppendError",
     "RecordingTimeError",
@@ -34,6 +36,7 @@ __all__ = [
     "open_store",
     "sqlite_path",
     "token_registry",
+    "verify",
 ]
 
 SQLITE_PREFIX = "sqlite:///"
