@@ -77,7 +77,9 @@ def test_bad_settings_fail_with_the_variable_named(run, monkeypatch) -> None:
     assert result.exit_code == 1
     assert "names no supported backend" in result.stderr
     monkeypatch.setenv("TIMELINE_PUBLIC_READ", "perhaps")
-    assert "TIMELINE_PUBLIC_READ='perhaps' is not a boolean" in run("verify").stderr
+    stderr = run("verify").stderr
+    assert "TIMELINE_PUBLIC_READ='perhaps' is not valid" in stderr
+    assert "use true or false" in stderr
 
 
 def test_import_reports_the_bad_line(run, tmp_path: Path) -> None:

@@ -7,10 +7,16 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Literal
 
 import msgspec
 
 REPO_EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+PUBLIC_URL_PATTERN = r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
 
 
 class SettingsError(ValueError):
@@ -25,21 +31,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     empty: the app's own role migrates (README, Scaling out)."""
     host: str = "127.0.0.1"
     """TIMELINE_HOST: address the API listens on."""
-    port: int = 8000
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     """TIMELINE_PORT: port the API listens on."""
     public_read: bool = True
     """TIMELINE_PUBLIC_READ: reads need no token when true."""
     curated_dir: str = str(REPO_EVENTS)
     """TIMELINE_CURATED_DIR: NDJSON loaded into an empty store on first start; empty = none."""
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: Positive = 1_048_576
     """TIMELINE_MAX_BODY_BYTES: largest request body accepted (413 above)."""
-    max_batch: int = 100
+    max_batch: Positive = 100
     """TIMELINE_MAX_BATCH: most events in one append (413 above)."""
-    sse_heartbeat: int = 15
+    sse_heartbeat: Positive = 15
     """TIMELINE_SSE_HEARTBEAT: seconds between heartbeat comments on idle event streams."""
-    sse_max_lag: int = 10_000
+    sse_max_lag: Positive = 10_000
     """TIMELINE_SSE_MAX_LAG: a live subscriber this many events behind is disconnected."""
-    public_url: str = ""
+    public_url: Annotated[str, msgspec.Meta(pattern=PUBLIC_URL_PATTERN)] = ""
     """TIMELINE_PUBLIC_URL: the address links are built from (never the request's Host);
     empty: http://HOST:PORT."""
     cors_origins: str = ""
@@ -50,19 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_file: str = ""
     """TIMELINE_TOKEN_FILE: where `serve` writes the first token when stdout is not a terminal;
     empty: `first-token.txt` beside a SQLite database, else in the working folder."""
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     """TIMELINE_LOG_LEVEL: debug, info, warning or error."""
-
-    def __post_init__(self) -> None:
-        if self.public_url and _PUBLIC_URL.fullmatch(self.public_url) is None:
-            raise SettingsError(
-                f"TIMELINE_PUBLIC_URL={self.public_url!r} is not an http(s) address such as "
-                "https://timeline.example.org (no query or fragment)"
-            )
-        if self.log_level.lower() not in LOG_LEVELS:
-            raise SettingsError(
-                f"TIMELINE_LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
-            )
 
     @property
     def base_url(self) -> str:
@@ -82,18 +77,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Every `TIMELINE_*` variable set, converted and checked by msgspec against the fields."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in msgspec.structs.fields(cls):
-            key = f"TIMELINE_{name.name.upper()}"
+        for field in msgspec.structs.fields(cls):
+            key = f"TIMELINE_{field.name.upper()}"
             if key in env:
-                values[name.name] = _parse(key, env[key], name.type)
+                text = env[key]
+                values[field.name] = (
+                    _BOOLEAN.get(text.strip().lower(), text) if (field.type is bool) else text
+                )
         try:
-            return cls(**values)  # type: ignore[arg-type]
-        except SettingsError:
-            raise
-        except (TypeError, ValueError) as error:
-            raise SettingsError(str(error)) from None
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as error:
+            match = _AT_FIELD.search(str(error))
+            if match is None:
+                raise SettingsError(str(error)) from None
+            name = match["name"]
+            message = str(error)[: match.start()].strip()
+            hint = HINTS.get(name, "")
+            raise SettingsError(
+                f"TIMELINE_{name.upper()}={env[f'TIMELINE_{name.upper()}']!r} is not valid: "
+                f"{message}{hint}"
+            ) from None
 
     @classmethod
     def stray(cls, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -114,34 +120,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.curated_dir) if self.curated_dir else None
 
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-_PUBLIC_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?", re.ASCII)
+_BOOLEAN = {"1": True, "true": True, "yes": True, "on": True} | {
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+_AT_FIELD = re.compile(r"- at `\$\.(?P<name>\w+)`")
+HINTS = {
+    "public_read": " (use true or false)",
+    "public_url": " (an http(s) address such as https://timeline.example.org, no query)",
+    "port": " (a port, 1-65535)",
+}
 _NOT_SETTINGS = ("TIMELINE_TEST_", "TIMELINE_UPDATE_GOLDEN")
 """Variables of the test suite, not of the app."""
 
 
 def _items(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _parse(key: str, text: str, kind: object) -> object:
-    if kind is bool:
-        lowered = text.strip().lower()
-        if lowered in _TRUE | _FALSE:
-            return lowered in _TRUE
-        raise SettingsError(f"{key}={text!r} is not a boolean; use true or false")
-    if kind is int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise SettingsError(f"{key}={text!r} is not a whole number") from None
-        if key == "TIMELINE_PORT" and not 0 < number < 65536:  # noqa: PLR2004
-            raise SettingsError(f"{key}={text!r} is not a port (1-65535)")
-        if key != "TIMELINE_PORT" and number < 1:
-            raise SettingsError(f"{key}={text!r} must be at least 1")
-        return number
-    return text
