@@ -84,9 +84,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             key = f"TIMELINE_{field.name.upper()}"
             if key in env:
                 text = env[key]
-                values[field.name] = (
-                    _BOOLEAN.get(text.strip().lower(), text) if (field.type is bool) else text
-                )
+                if field.type is bool:
+                    values[field.name] = _BOOLEAN.get(text.strip().lower(), text)
+                else:
+                    values[field.name] = text.lower() if field.name == "log_level" else text
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as error:
