@@ -198,7 +198,7 @@ async def test_a_full_store_is_507_and_not_ready_until_it_writes_again(
     client: AsyncTestClient[Any], auth: dict[str, str]
 ) -> None:
     """Disk full: the append is a 507 problem, readiness says why; both recover by themselves."""
-    writer = services_of(client).store._writer  # type: ignore[attr-defined]
+    writer = services_of(client).store.recorder.writer  # type: ignore[attr-defined]
     pages = next(iter(await writer.execute_fetchall("PRAGMA page_count")))[0]
     await writer.execute(f"PRAGMA max_page_count = {pages}")
     big = far_milestone("2030")

@@ -70,8 +70,8 @@ async def test_a_full_disk_refuses_the_append_and_recovers(db: Path) -> None:
     """
     store = await SQLiteStore.open(db)
     try:
-        pages = next(iter(await store._writer.execute_fetchall("PRAGMA page_count")))[0]
-        await store._writer.execute(f"PRAGMA max_page_count = {pages}")
+        pages = next(iter(await store.recorder.writer.execute_fetchall("PRAGMA page_count")))[0]
+        await store.recorder.writer.execute(f"PRAGMA max_page_count = {pages}")
         plain = milestone("m1")
         big = msgspec.structs.replace(
             plain, data=msgspec.structs.replace(plain.data, title="x" * 50_000)
@@ -79,7 +79,7 @@ async def test_a_full_disk_refuses_the_append_and_recovers(db: Path) -> None:
         with pytest.raises(StoreFullError, match="cannot write"):
             await store.append("vm", [big], actor="a")
         assert (await store.stats()).events == 1
-        await store._writer.execute("PRAGMA max_page_count = 1073741823")
+        await store.recorder.writer.execute("PRAGMA max_page_count = 1073741823")
         result = await store.append("vm", [big], actor="a")
         assert result.version == 2
     finally:
@@ -92,7 +92,7 @@ async def test_wal_and_full_sync(db: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     store = await SQLiteStore.open(db)
     try:
-        for conn in (store._writer, store._reader):
+        for conn in (store.recorder.writer, store.recorder.reader):
             assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
     finally:
         await store.close()

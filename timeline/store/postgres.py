@@ -30,7 +30,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from timeline.store.base import StoreError, StoreFullError
 from timeline.store.mapper import Dialect, Query, Row
-from timeline.store.sql import SQLStore, SQLTransaction
+from timeline.store.sql import SQLEventStore, SQLTransaction
 from timeline.store.tokens import SQLTokens
 
 log = logging.getLogger("timeline.store.postgres")
@@ -122,7 +122,9 @@ class _Connection:
         await self._conn.execute("SELECT pg_notify($1, $2)", self._channel, str(last_position))
 
 
-class PostgresStore(SQLStore):
+class PostgresRecorder:
+    """A pool for appends and reads, one LISTEN connection for other replicas' commits."""
+
     backend = "postgresql"
     dialect = DIALECT
 
@@ -132,13 +134,13 @@ class PostgresStore(SQLStore):
         self._schema = schema
         self.channel = f"timeline_events.{schema}"
         self._listener: asyncpg.Connection | None = None
-        self._start_writer(self._transaction)
+        self._publish: Callable[[int], None] = lambda _position: None
         self.registry = SQLTokens(
             DIALECT, lambda: _Connection(self._pool, self.channel), self._token_change
         )
 
     @classmethod
-    async def open(cls, url: str, migrate_url: str | None = None) -> PostgresStore:
+    async def open(cls, url: str, migrate_url: str | None = None) -> PostgresRecorder:
         """Open on `url`; migrations run as `migrate_url`'s role when given (the owner).
 
         The owner then grants the app's role only what appending and reading
@@ -155,12 +157,12 @@ class PostgresStore(SQLStore):
                 if not migrate_url:
                     await _migrate(conn, schema)
                 await _warn_if_owner(conn, role)
-            store = cls(pool, schema, url)
-            await store._listen()
+            recorder = cls(pool, schema, url)
+            await recorder._listen()
         except BaseException:
             await pool.close()
             raise
-        return store
+        return recorder
 
     async def _listen(self) -> None:
         """One connection per replica LISTENs, so appends through any replica wake this one."""
@@ -168,23 +170,22 @@ class PostgresStore(SQLStore):
         await conn.add_listener(self.channel, self._notified)
         self._listener = conn
 
+    def listen(self, publish: Callable[[int], None]) -> None:
+        self._publish = publish
+
     def _notified(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
         with contextlib.suppress(ValueError):
-            self.notifier.publish(int(str(payload)))
+            self._publish(int(str(payload)))
 
     async def close(self) -> None:
-        if not await self._stop_writer():
-            return
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(self.channel, self._notified)
             await self._listener.close()
         await self._pool.close()
 
-    # --- appends ---------------------------------------------------------------
-
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[SQLTransaction]:
+    async def transaction(self) -> AsyncIterator[SQLTransaction]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
@@ -199,15 +200,23 @@ class PostgresStore(SQLStore):
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"token:{name}")
             yield _Connection(conn, self.channel)
 
-    # --- reads -----------------------------------------------------------------
-
-    async def _rows(self, query: Query) -> AsyncIterator[Row]:
+    async def rows(self, query: Query) -> AsyncIterator[Row]:
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             async for record in conn.cursor(query.sql, *query.params, prefetch=256):
                 yield record
 
-    async def _fetch(self, query: Query) -> list[Row]:
+    async def fetch(self, query: Query) -> list[Row]:
         return list(await self._pool.fetch(query.sql, *query.params))
+
+
+class PostgresStore(SQLEventStore):
+    """The event store on a PostgreSQL schema, shared by every replica."""
+
+    recorder: PostgresRecorder
+
+    @classmethod
+    async def open(cls, url: str, migrate_url: str | None = None) -> PostgresStore:
+        return cls(await PostgresRecorder.open(url, migrate_url))
 
 
 async def _schema(conn: Connection, url: str) -> str:

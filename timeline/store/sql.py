@@ -1,23 +1,26 @@
-"""What every SQL backend does the same way: reads, the writer's transaction, via the mapper.
+"""What every SQL backend shares: the event store composed around a `Recorder`.
 
-A backend subclasses `SQLStore` and supplies its `Dialect`, how rows are
-fetched and streamed (`_fetch`, `_rows`), and a write transaction factory
-that wraps its connection in `SQLTransaction`. Connections, locking, schema
-and migrations stay in the backend's own small module.
+A backend is a `Recorder`: it supplies its `Dialect`, how rows are fetched
+and streamed, and a write transaction that wraps its connection in
+`SQLTransaction`. Connections, locking, schema and migrations stay in its own
+small module; the grouping writer, the notifier and the mapper are here.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from timeline.events import StoredEvent
+from timeline.events import AnyEvent, StoredEvent
 from timeline.store import mapper
-from timeline.store.base import StoreStats, StreamInfo
+from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
 from timeline.store.mapper import Dialect, Query, Row
-from timeline.store.writer import WriterBacked
+from timeline.store.notify import Notifier
+from timeline.store.writer import GroupWriter
+from timeline.tokens import TokenRegistry
 
 Fetch = Callable[[Query], Awaitable[list[Row]]]
 
@@ -63,21 +66,90 @@ class SQLTransaction:
             await self._after_insert(events[-1].position)
 
 
-class SQLStore(WriterBacked):
-    """The read side of the `EventStore` protocol, for any backend with a `Dialect`."""
+class Recorder(Protocol):
+    """A backend: connections, its dialect, locking and schema, and nothing else.
+
+    `SQLEventStore` composes the writer, the notifier and the mapper around it;
+    a third backend is one more small module implementing this.
+    """
 
     backend: str
     dialect: Dialect
 
-    def _rows(self, query: Query) -> AsyncIterator[Row]:
-        """Rows streamed from the database (not all held in memory)."""
-        raise NotImplementedError
+    @property
+    def registry(self) -> TokenRegistry:
+        """The API tokens, kept on the same connections."""
+        ...
 
-    async def _fetch(self, query: Query) -> list[Row]:
-        raise NotImplementedError
+    def transaction(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """One write transaction holding the backend's append lock."""
+        ...
+
+    def rows(self, query: Query) -> AsyncIterator[Row]:
+        """Rows streamed from the database (not all held in memory)."""
+        ...
+
+    async def fetch(self, query: Query) -> list[Row]: ...
+
+    def listen(self, publish: Callable[[int], None]) -> None:
+        """Call `publish(position)` for commits made elsewhere (other replicas), if it can."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class SQLEventStore:
+    """The `EventStore` of any `Recorder`: grouped appends, wake-ups, reads through the mapper."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.backend = recorder.backend
+        self.dialect = recorder.dialect
+        self.registry: TokenRegistry = recorder.registry
+        self.notifier = Notifier()
+        self._writer: GroupWriter | None = GroupWriter(
+            recorder.transaction, on_commit=self.notifier.publish
+        )
+        recorder.listen(self.notifier.publish)
+
+    async def close(self) -> None:
+        """Finish every append already accepted, then close the backend."""
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        await writer.close()
+        await self.recorder.close()
+
+    # --- appends and wake-ups ----------------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[AnyEvent],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        recorded_at: datetime | None = None,
+    ) -> AppendResult:
+        if self._writer is None:
+            raise StoreError("the store is closed")
+        return await self._writer.append(
+            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
+        )
+
+    async def wait_for_append(self, after: int, seconds: float) -> int:
+        return await self.notifier.wait(after, seconds)
+
+    def release_waiters(self) -> None:
+        self.notifier.release()
+
+    def notified_position(self) -> int:
+        return self.notifier.last
+
+    # --- reads -------------------------------------------------------------------
 
     async def _stored(self, query: Query) -> AsyncIterator[StoredEvent]:
-        async for row in self._rows(query):
+        async for row in self.recorder.rows(query):
             yield mapper.from_row(row, self.dialect)
 
     def read_stream(
@@ -112,16 +184,16 @@ class SQLStore(WriterBacked):
         return self._stored(mapper.read_all(self.dialect, after=after, limit=limit))
 
     async def streams(self) -> list[StreamInfo]:
-        rows = await self._fetch(Query(self.dialect, mapper.STREAMS))
+        rows = await self.recorder.fetch(Query(self.dialect, mapper.STREAMS))
         return [StreamInfo(stream=s, version=v, last_position=p) for s, v, p in rows]
 
     async def stream_info(
         self, stream: str, *, known_at: datetime | None = None
     ) -> StreamInfo | None:
-        rows = await self._fetch(mapper.stream_info(self.dialect, stream, known_at))
+        rows = await self.recorder.fetch(mapper.stream_info(self.dialect, stream, known_at))
         return mapper.to_stream_info(stream, rows[0] if rows else None)
 
     async def stats(self) -> StoreStats:
-        rows = await self._fetch(Query(self.dialect, mapper.LAST_POSITION))
+        rows = await self.recorder.fetch(Query(self.dialect, mapper.LAST_POSITION))
         last = int(rows[0][0])
         return StoreStats(backend=self.backend, events=last, last_position=last)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import aiosqlite
 
 from timeline.store.base import StoreFullError
 from timeline.store.mapper import Dialect, Query, Row, format_instant
-from timeline.store.sql import SQLStore, SQLTransaction
+from timeline.store.sql import SQLEventStore, SQLTransaction
 from timeline.store.tokens import SQLTokens
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -155,7 +155,9 @@ class _Connection:
         return cursor.rowcount
 
 
-class SQLiteStore(SQLStore):
+class SQLiteRecorder:
+    """Three connections to one file: the writer's, a reader's, and one for token changes."""
+
     backend = "sqlite"
     dialect = DIALECT
 
@@ -165,15 +167,14 @@ class SQLiteStore(SQLStore):
         reader: aiosqlite.Connection,
         admin: aiosqlite.Connection,
     ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._admin = admin
+        self.writer = writer
+        self.reader = reader
+        self.admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
-        self._start_writer(self._transaction)
-        self.registry = SQLTokens(DIALECT, lambda: _Connection(self._admin), self._token_change)
+        self.registry = SQLTokens(DIALECT, lambda: _Connection(self.admin), self._token_change)
 
     @classmethod
-    async def open(cls, path: str | Path) -> SQLiteStore:
+    async def open(cls, path: str | Path) -> SQLiteRecorder:
         writer = await _connect(path)
         try:
             await migrate(writer)
@@ -185,18 +186,16 @@ class SQLiteStore(SQLStore):
         return cls(writer, reader, admin)
 
     async def close(self) -> None:
-        """Finish every append already queued, then close the connections."""
-        if not await self._stop_writer():
-            return
-        await self._reader.close()
-        await self._admin.close()
-        await self._writer.close()
+        await self.reader.close()
+        await self.admin.close()
+        await self.writer.close()
 
-    # --- appends ---------------------------------------------------------------
+    def listen(self, publish: Callable[[int], None]) -> None:
+        """Nothing to hear: another process on the file is seen at the next heartbeat."""
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[SQLTransaction]:
-        conn = self._writer
+    async def transaction(self) -> AsyncIterator[SQLTransaction]:
+        conn = self.writer
         try:
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -214,7 +213,7 @@ class SQLiteStore(SQLStore):
 
     @contextlib.asynccontextmanager
     async def _token_change(self, _name: str) -> AsyncIterator[_Connection]:
-        conn = self._admin
+        conn = self.admin
         await conn.execute("BEGIN IMMEDIATE")
         try:
             yield _Connection(conn)
@@ -224,12 +223,20 @@ class SQLiteStore(SQLStore):
                 await conn.execute("ROLLBACK")
             raise
 
-    # --- reads -----------------------------------------------------------------
-
-    async def _rows(self, query: Query) -> AsyncIterator[Row]:
-        async with self._reader.execute(query.sql, query.params) as cursor:
+    async def rows(self, query: Query) -> AsyncIterator[Row]:
+        async with self.reader.execute(query.sql, query.params) as cursor:
             async for row in cursor:
                 yield row
 
-    async def _fetch(self, query: Query) -> list[Row]:
-        return await _fetch_on(self._reader, query)
+    async def fetch(self, query: Query) -> list[Row]:
+        return await _fetch_on(self.reader, query)
+
+
+class SQLiteStore(SQLEventStore):
+    """The event store on one SQLite file."""
+
+    recorder: SQLiteRecorder
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SQLiteStore:
+        return cls(await SQLiteRecorder.open(path))

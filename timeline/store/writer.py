@@ -27,7 +27,6 @@ from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
 from timeline.store.base import AppendResult, StoreError
-from timeline.store.notify import Notifier
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
@@ -209,50 +208,3 @@ def _decide(
             next_position += len(result.events)
             latest = recorded_at
     return results, new
-
-
-class WriterBacked:
-    """The append side every backend shares: one `GroupWriter`, one `Notifier`.
-
-    A backend calls `_start_writer` with its transaction factory when it
-    opens and `_stop_writer` first when it closes.
-    """
-
-    notifier: Notifier
-    _events: GroupWriter | None = None
-
-    def _start_writer(self, begin: Begin) -> None:
-        self.notifier = Notifier()
-        self._events = GroupWriter(begin, on_commit=self.notifier.publish)
-
-    async def _stop_writer(self) -> bool:
-        """Finish every queued append; False when the writer had already stopped."""
-        if self._events is None:
-            return False
-        events, self._events = self._events, None
-        await events.close()
-        return True
-
-    async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
-    ) -> AppendResult:
-        if self._events is None:
-            raise StoreError("the store is closed")
-        return await self._events.append(
-            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
-        )
-
-    async def wait_for_append(self, after: int, seconds: float) -> int:
-        return await self.notifier.wait(after, seconds)
-
-    def release_waiters(self) -> None:
-        self.notifier.release()
-
-    def notified_position(self) -> int:
-        return self.notifier.last
