@@ -13,6 +13,7 @@ from api_helpers import running, services_of, settings_for
 from icalendar import Calendar
 from litestar.testing import AsyncTestClient
 
+from timeline.events import SLUG_PATTERN
 from timeline.fold import Rule
 
 VODAFONE = "/partnerships/vodafone-microsoft"
@@ -302,3 +303,5 @@ async def test_the_spec_resolves_every_ref_and_declares_bearer_auth(
     rule = json.dumps(schemas["Problem"]["properties"]["rule"])
     assert all(f'"{name}"' in rule for name in get_args(Rule))  # clients see every rule name
     assert len(get_args(Rule)) == 17
+    (path,) = [p for p in append["parameters"] if p["in"] == "path"]
+    assert (path["schema"]["pattern"], path["schema"]["maxLength"]) == (SLUG_PATTERN, 100)

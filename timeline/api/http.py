@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Litestar, Request
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from timeline.api.errors import ProblemError, bad_request
 from timeline.api.models import FeedLinks
@@ -57,6 +57,24 @@ def partial_date_query(description: str) -> Any:  # noqa: ANN401 - a litestar pa
 STREAM_ID = re.compile(SLUG_PATTERN, re.ASCII)
 STREAM_ID_MAX = SLUG_MAX
 """The one stream-id rule: the `Slug` of the event catalogue."""
+
+
+StreamIdPath = Annotated[
+    str,
+    PathParameter(
+        description="Lowercase letters, digits and single hyphens, e.g. vodafone-microsoft",
+        schema_extra={"pattern": SLUG_PATTERN, "maxLength": SLUG_MAX},
+    ),
+]
+"""The stream-id rule on paths: documented from the catalogue's `Slug`, checked by
+`valid_stream_id` (so the problem says what a stream id is)."""
+OrgPath = Annotated[
+    str,
+    PathParameter(
+        description="Organization id, e.g. microsoft",
+        schema_extra={"pattern": SLUG_PATTERN, "maxLength": SLUG_MAX},
+    ),
+]
 
 
 def valid_stream_id(value: str, name: str = "stream_id") -> str:

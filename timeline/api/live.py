@@ -20,11 +20,11 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
-from timeline.api.http import MAX_POSITION, position_header, valid_stream_id
+from timeline.api.http import MAX_POSITION, StreamIdPath, position_header, valid_stream_id
 from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
@@ -138,7 +138,7 @@ class Live(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        stream_id: FromPath[str],
+        stream_id: StreamIdPath,
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
     ) -> Stream:
         stream = valid_stream_id(stream_id)

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from timeline.api.auth import reader_secret
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import (
     Cursor,
+    OrgPath,
     decode_cursor,
     encode_cursor,
     etag,
@@ -110,7 +111,7 @@ class Organizations(Controller):
         },
     )
     async def get_organization(
-        self, request: Request[Any, Any, Any], svc: NamedDependency[Services], org: FromPath[str]
+        self, request: Request[Any, Any, Any], svc: NamedDependency[Services], org: OrgPath
     ) -> Response[Any]:
         valid_stream_id(org, "org")
         found = organizations(

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
 from timeline import metrics, wire
 from timeline.api import examples
@@ -33,6 +33,7 @@ from timeline.api.http import (
     AsOf,
     Cursor,
     KnownAt,
+    StreamIdPath,
     as_of_param,
     decode_cursor,
     encode_cursor,
@@ -153,7 +154,7 @@ class Partnerships(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        stream_id: Annotated[str, PathParameter(description="Stream id, e.g. vodafone-microsoft")],
+        stream_id: StreamIdPath,
         as_of: AsOf = None,
         known_at: KnownAt = None,
     ) -> Response[Any]:
@@ -197,7 +198,7 @@ class Partnerships(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        stream_id: FromPath[str],
+        stream_id: StreamIdPath,
         *,
         from_version: Annotated[int, QueryParameter(ge=1, le=MAX_POSITION)] = 1,
         event_type: Annotated[
@@ -275,7 +276,7 @@ class Partnerships(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        stream_id: FromPath[str],
+        stream_id: StreamIdPath,
         token: NamedDependency[Token],
     ) -> Response[Any]:
         stream = valid_stream_id(stream_id)
