@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, Required, TypedDict, Unpack
 
 import msgspec
 
@@ -37,6 +37,35 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     backend: str
     events: int
     last_position: int
+
+
+class AppendOptions(TypedDict, total=False):
+    """Who appends, and the checks an append asks for."""
+
+    actor: Required[str]
+    """Recorded with every event: the token's name, or an importer's."""
+    expected_version: int | None
+    """The stream's version the writer saw (0: must not exist); None or left out: any."""
+    recorded_at: datetime | None
+    """Only for restoring exported history; otherwise the store's clock."""
+
+
+class StreamFilters(TypedDict, total=False):
+    """Which of a stream's events to read; each one left out does not filter."""
+
+    from_version: int
+    """Versions from this one (default 1)."""
+    to_version: int | None
+    types: Sequence[str]
+    """Only these event types (default all)."""
+    effective_from: date | None
+    """Only events whose effective span reaches this day or later."""
+    effective_to: date | None
+    known_at: datetime | None
+    """Only events recorded at or before this instant."""
+    limit: int | None
+    after_position: int
+    """Only events after this global position (default 0)."""
 
 
 class StoreError(Exception):
@@ -100,31 +129,15 @@ class EventStore(Protocol):
     backend: str
 
     async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
+        self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]
     ) -> AppendResult:
         """Append atomically; `recorded_at` is for restoring exported history only."""
         ...
 
     def read_stream(
-        self,
-        stream: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        types: Sequence[str] = (),
-        effective_from: date | None = None,
-        effective_to: date | None = None,
-        known_at: datetime | None = None,
-        limit: int | None = None,
-        after_position: int = 0,
+        self, stream: str, **filters: Unpack[StreamFilters]
     ) -> AsyncIterator[StoredEvent]:
-        """A stream's events in version order, streamed from the backend."""
+        """A stream's events in version order, filtered, streamed from the backend."""
         ...
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:

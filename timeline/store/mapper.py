@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 from uuid import UUID
 
 from timeline.events import StoredEvent, type_name
 from timeline.formats import decode_event, encode_event
-from timeline.store.base import StreamInfo
+from timeline.store.base import StreamFilters, StreamInfo
 from timeline.upcasts import current_version
 
 
@@ -106,38 +106,26 @@ def from_row(row: Row, dialect: Dialect) -> StoredEvent:
     )
 
 
-def read_stream(
-    dialect: Dialect,
-    stream: str,
-    *,
-    from_version: int = 1,
-    to_version: int | None = None,
-    types: Sequence[str] = (),
-    effective_from: date | None = None,
-    effective_to: date | None = None,
-    known_at: datetime | None = None,
-    limit: int | None = None,
-    after_position: int = 0,
-) -> Query:
+def read_stream(dialect: Dialect, stream: str, **filters: Unpack[StreamFilters]) -> Query:
     """A stream's events in version order, filtered as `EventStore.read_stream` says."""
     q = Query(dialect)
     where = [
         f"stream = {q.param(stream)}",
-        f"version >= {q.param(from_version)}",
-        f"position > {q.param(after_position)}",
+        f"version >= {q.param(filters.get('from_version', 1))}",
+        f"position > {q.param(filters.get('after_position', 0))}",
     ]
-    if to_version is not None:
+    if (to_version := filters.get("to_version")) is not None:
         where.append(f"version <= {q.param(to_version)}")
-    if types:
+    if types := filters.get("types", ()):
         where.append(f"type {dialect.any_text(q.param, types)}")
-    if effective_from is not None:
+    if (effective_from := filters.get("effective_from")) is not None:
         where.append(f"effective_last >= {q.param(dialect.day(effective_from))}")
-    if effective_to is not None:
+    if (effective_to := filters.get("effective_to")) is not None:
         where.append(f"effective_first <= {q.param(dialect.day(effective_to))}")
-    if known_at is not None:
+    if (known_at := filters.get("known_at")) is not None:
         where.append(f"recorded_at <= {q.param(dialect.instant(known_at))}")
     q.sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY version"
-    if limit is not None:
+    if (limit := filters.get("limit")) is not None:
         q.sql += f" LIMIT {q.param(limit)}"
     return q
 

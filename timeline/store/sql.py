@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, Unpack
 from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.store import mapper
-from timeline.store.base import AppendResult, StoreError, StoreStats, StreamInfo
+from timeline.store.base import (
+    AppendOptions,
+    AppendResult,
+    StoreError,
+    StoreStats,
+    StreamFilters,
+    StreamInfo,
+)
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.notify import Notifier
 from timeline.store.writer import GroupWriter
@@ -123,19 +130,11 @@ class SQLEventStore:
     # --- appends and wake-ups ----------------------------------------------------
 
     async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
+        self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]
     ) -> AppendResult:
         if self._writer is None:
             raise StoreError("the store is closed")
-        return await self._writer.append(
-            stream, events, actor=actor, expected_version=expected_version, recorded_at=recorded_at
-        )
+        return await self._writer.append(stream, events, **options)
 
     async def wait_for_append(self, after: int, seconds: float) -> int:
         return await self.notifier.wait(after, seconds)
@@ -153,32 +152,9 @@ class SQLEventStore:
             yield mapper.from_row(row, self.dialect)
 
     def read_stream(
-        self,
-        stream: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        types: Sequence[str] = (),
-        effective_from: date | None = None,
-        effective_to: date | None = None,
-        known_at: datetime | None = None,
-        limit: int | None = None,
-        after_position: int = 0,
+        self, stream: str, **filters: Unpack[StreamFilters]
     ) -> AsyncIterator[StoredEvent]:
-        return self._stored(
-            mapper.read_stream(
-                self.dialect,
-                stream,
-                from_version=from_version,
-                to_version=to_version,
-                types=types,
-                effective_from=effective_from,
-                effective_to=effective_to,
-                known_at=known_at,
-                limit=limit,
-                after_position=after_position,
-            )
-        )
+        return self._stored(mapper.read_stream(self.dialect, stream, **filters))
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
         return self._stored(mapper.read_all(self.dialect, after=after, limit=limit))

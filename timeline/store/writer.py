@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, Unpack
 from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
-from timeline.store.base import AppendResult, StoreError
+from timeline.store.base import AppendOptions, AppendResult, StoreError
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
@@ -75,20 +75,20 @@ class GroupWriter:
         self._closed = False
 
     async def append(
-        self,
-        stream: str,
-        events: Sequence[AnyEvent],
-        *,
-        actor: str,
-        expected_version: int | None = None,
-        recorded_at: datetime | None = None,
+        self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]
     ) -> AppendResult:
         if self._closed:
             raise StoreError("the store is closed")
         done: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(
-            _Append(stream, tuple(events), actor, expected_version, recorded_at, done)
+        append = _Append(
+            stream,
+            tuple(events),
+            options["actor"],
+            options.get("expected_version"),
+            options.get("recorded_at"),
+            done,
         )
+        self._queue.put_nowait(append)
         return await asyncio.shield(done)
 
     async def close(self) -> None:
