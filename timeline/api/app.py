@@ -21,7 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from timeline import __version__, logs
 from timeline.api import errors
 from timeline.api.auth import read_guard
-from timeline.api.calendars import CalendarCache, Calendars, provide_calendar_cache
+from timeline.api.calendars import Calendars
 from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
 from timeline.api.http import refuse_unknown_query
@@ -88,7 +88,6 @@ def create_app(settings: Settings) -> Litestar:
                 projector=Projector(store),
             )
             app.state.services = svc
-            app.state.calendars = CalendarCache()
             _end_streams_on_stop(svc)
             yield
         finally:
@@ -106,7 +105,6 @@ def create_app(settings: Settings) -> Litestar:
         before_request=refuse_unknown_query,
         dependencies={
             "svc": Provide(provide_services, sync_to_thread=False),
-            "cache": Provide(provide_calendar_cache, sync_to_thread=False),
         },
         exception_handlers=errors.EXCEPTION_HANDLERS,
         type_encoders={PartialDate: str, Period: str},

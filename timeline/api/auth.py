@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 
 from timeline.api.errors import ProblemError
@@ -59,8 +60,13 @@ async def authenticate(
     return token
 
 
-async def append_token(request: Request[Any, Any, Any]) -> Token:
-    """Dependency of the append endpoint."""
+async def append_token(request: Request[Any, Any, Any], svc: NamedDependency[Services]) -> Token:
+    """Dependency of the append endpoint.
+
+    It depends on `svc` so that litestar resolves the two one after the other:
+    two independent dependencies cost a task group per request.
+    """
+    del svc
     return await authenticate(request, "append")
 
 

@@ -1,96 +1,32 @@
 """`/calendars/…ics`: iCalendar feeds, rendered once per change and served from memory.
 
-Three caches, each keyed by what its value depends on:
-- a stream's calendar items, by (stream, options, version);
-- each item's VEVENT bytes, by (UID, sequence, last change, base URL): an
-  append re-renders only the items it changed;
-- each feed's bytes with its strong ETag and Last-Modified, by (feed,
-  options, base URL) and a marker of the store's content.
-A repeated request or a 304 costs a dictionary lookup and the marker query.
+What is kept between requests is in `calendar_cache.py`; a repeated request or
+a 304 costs a dictionary lookup and the marker query.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from timeline import calendar
 from timeline.api.auth import feed_guard
+from timeline.api.calendar_cache import CalendarCache, RenderedCalendar
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import valid_stream_id
 from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, FeedOptions
-from timeline.lru import LRU
 from timeline.state import PartnershipState
-from timeline.store import StreamInfo
 
 ICS = "text/calendar"  # litestar adds "; charset=utf-8" to text types
-FEEDS_KEPT = 256
-STREAMS_KEPT = 4096
-EVENTS_KEPT = 100_000
 SUFFIX = ".ics"
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedCalendar:
-    body: bytes
-    etag: str
-    last_modified: datetime | None
-
-
-class CalendarCache:
-    """What the calendar endpoints keep between requests (one per app)."""
-
-    def __init__(self) -> None:
-        self.items: LRU[tuple[str, FeedOptions], tuple[int, list[CalendarItem]]] = LRU(STREAMS_KEPT)
-        self.events: LRU[tuple[str, int, datetime, str], bytes] = LRU(EVENTS_KEPT)
-        self.feeds: LRU[tuple[str, FeedOptions, str], tuple[object, RenderedCalendar]] = LRU(
-            FEEDS_KEPT
-        )
-
-    async def stream_items(
-        self, svc: Services, view: StreamInfo, options: FeedOptions
-    ) -> list[CalendarItem]:
-        key = (view.stream, options)
-        cached = self.items.get(key)
-        if cached is None or cached[0] != view.version:
-            items = calendar.stream_items(await svc.projector.events(view), options)
-            self.items[key] = cached = (view.version, items)
-        return cached[1]
-
-    def event_bytes(self, item: CalendarItem, base_url: str) -> bytes:
-        key = (item.content.uid, item.sequence, item.changed_at, base_url)
-        rendered = self.events.get(key)  # an item that changes gets a new `changed_at`
-        if rendered is None:
-            rendered = calendar.render_event(item, base_url)
-            self.events[key] = rendered
-        return rendered
-
-    def feed(self, key: tuple[str, FeedOptions, str], marker: object) -> RenderedCalendar | None:
-        cached = self.feeds.get(key)
-        if cached is None or cached[0] != marker:
-            return None
-        return cached[1]
-
-    def keep(
-        self, key: tuple[str, FeedOptions, str], marker: object, feed: RenderedCalendar
-    ) -> None:
-        self.feeds[key] = (marker, feed)
-
-
-def provide_calendar_cache(state: State) -> CalendarCache:
-    """The `cache` dependency of the feed handlers."""
-    found: CalendarCache = state.calendars
-    return found
 
 
 def _build(
@@ -167,13 +103,13 @@ class Calendars(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        cache: NamedDependency[CalendarCache],
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
         token: TOKEN = None,
     ) -> Response[bytes]:
         del token  # checked by the guard
+        cache = svc.calendars
         options = FeedOptions(announcements=announcements, investments=investments)
         key = ("all", options, svc.settings.base_url)
         marker = (await svc.store.stats()).last_position  # any append anywhere moves it
@@ -181,7 +117,7 @@ class Calendars(Controller):
         if feed is None:
             items: list[CalendarItem] = []
             for info in await svc.store.streams():
-                items += await cache.stream_items(svc, info, options)
+                items += await cache.stream_items(svc.projector, info, options)
             about = CalendarInfo(
                 name="Partnership Timeline: all milestones and phases",
                 description="Milestones and phase markers of every partnership in "
@@ -200,7 +136,6 @@ class Calendars(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        cache: NamedDependency[CalendarCache],
         name: FromPath[str],
         *,
         announcements: ANNOUNCEMENTS = False,
@@ -209,6 +144,7 @@ class Calendars(Controller):
     ) -> Response[bytes]:
         del token  # checked by the guard
         stream = valid_stream_id(_strip_suffix(name), "id")
+        cache = svc.calendars
         options = FeedOptions(announcements=announcements, investments=investments)
         view = await svc.projector.view(stream, None)
         if view is None:
@@ -219,7 +155,7 @@ class Calendars(Controller):
             state = await svc.projector.state(
                 view, as_of=datetime.now(UTC).date(), known_at=datetime.now(UTC)
             )
-            items = await cache.stream_items(svc, view, options)
+            items = await cache.stream_items(svc.projector, view, options)
             feed = _build(cache, _partnership_info(stream, state), items, key[2])
             cache.keep(key, view.version, feed)
         return _answer(request, feed)
@@ -233,7 +169,6 @@ class Calendars(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        cache: NamedDependency[CalendarCache],
         name: FromPath[str],
         *,
         announcements: ANNOUNCEMENTS = False,
@@ -242,6 +177,7 @@ class Calendars(Controller):
     ) -> Response[bytes]:
         del token  # checked by the guard
         org = valid_stream_id(_strip_suffix(name), "org")
+        cache = svc.calendars
         options = FeedOptions(announcements=announcements, investments=investments)
         key = (f"organization:{org}", options, svc.settings.base_url)
         marker = (await svc.store.stats()).last_position  # any append anywhere moves it
@@ -254,7 +190,7 @@ class Calendars(Controller):
             versions = {info.stream: info for info in infos}
             items: list[CalendarItem] = []
             for state in states:
-                items += await cache.stream_items(svc, versions[state.id], options)
+                items += await cache.stream_items(svc.projector, versions[state.id], options)
             org_name = next(
                 p.name for s in states for p in (*s.parties, *s.former_parties) if p.org == org
             )

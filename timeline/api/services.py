@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from litestar.datastructures import State
 
+from timeline.api.calendar_cache import CalendarCache
 from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import EventStore
@@ -23,6 +24,7 @@ class Services:
     store: EventStore
     tokens: TokenRegistry
     projector: Projector
+    calendars: CalendarCache = field(default_factory=CalendarCache)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server is asked to stop: live event streams end so it can."""
     write_failure: tuple[float, str] | None = None
