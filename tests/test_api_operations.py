@@ -151,6 +151,7 @@ async def test_request_ids_are_echoed_and_logged(
     assert given.headers["x-request-id"] == "abc-123"
     assert len(made.headers["x-request-id"]) == 32
     assert forged.headers["x-request-id"] != "a\u00e9 b" * 50
+    assert len(forged.headers["x-request-id"]) == 32  # one of ours, not the forged one
     lines = [r for r in caplog.records if r.name == "timeline.access"]
     assert [(r.method, r.path, r.status, r.request_id) for r in lines[:2]] == [  # type: ignore[attr-defined]
         ("GET", "/health", 200, "abc-123"),

@@ -541,14 +541,15 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
     Stored corrections are never re-judged by this, so a stricter rule never
     makes an existing stream unreadable.
     """
-    types = {stored.event.id: type_name(stored.event) for stored in (*existing, *new)}
-    for stored in new:
-        event = stored.event
-        if not isinstance(event, EventCorrected) or event.data.event_id not in types:
-            continue
-        target = types[event.data.event_id]
-        if target not in DATA_TYPES:
-            continue
+    corrections = [s.event for s in new if isinstance(s.event, EventCorrected)]
+    if not corrections:  # the common append: nothing to look up in the stream
+        return
+    wanted = {correction.data.event_id for correction in corrections}
+    types = {s.event.id: type_name(s.event) for s in (*existing, *new) if s.event.id in wanted}
+    for event in corrections:
+        target = types.get(event.data.event_id)
+        if target is None or target not in DATA_TYPES:
+            continue  # an unknown target is `unknown-event`, said by `check`
         unknown = wire.unknown_fields(event.data.data, DATA_TYPES[target], "data")
         if unknown:
             raise DomainError(

@@ -12,7 +12,7 @@ from litestar.handlers import BaseRouteHandler
 
 from timeline.api.errors import ProblemError
 from timeline.api.services import Services
-from timeline.tokens import Scope, Token
+from timeline.tokens import Scope, Token, TokenRegistry
 
 CHALLENGE = 'Bearer realm="timeline"'
 audit = logging.getLogger("timeline.audit")
@@ -29,7 +29,10 @@ def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 async def authenticate(
-    connection: ASGIConnection[Any, Any, Any, Any], scope: Scope, secret: str | None = None
+    connection: ASGIConnection[Any, Any, Any, Any],
+    tokens: TokenRegistry,
+    scope: Scope,
+    secret: str | None = None,
 ) -> Token:
     """The token that grants `scope`, or a 401 (no or unknown token) / 403 (other scope)."""
     secret = secret or bearer(connection)
@@ -40,7 +43,7 @@ async def authenticate(
             "(Authorization: Bearer <token>; create one with `timeline tokens create`)",
             headers={"WWW-Authenticate": CHALLENGE},
         )
-    token = await _services(connection).tokens.find_token(secret)
+    token = await tokens.find_token(secret)
     if token is None:
         raise ProblemError(
             401,
@@ -61,13 +64,9 @@ async def authenticate(
 
 
 async def append_token(request: Request[Any, Any, Any], svc: NamedDependency[Services]) -> Token:
-    """Dependency of the append endpoint.
-
-    It depends on `svc` so that litestar resolves the two one after the other:
-    two independent dependencies cost a task group per request.
-    """
-    del svc
-    return await authenticate(request, "append")
+    """Dependency of the append endpoint (built on `svc`: litestar then resolves the two in
+    turn, where two independent dependencies would cost a task group per request)."""
+    return await authenticate(request, svc.tokens, "append")
 
 
 async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -78,14 +77,16 @@ async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """
     if connection.scope.get("method") not in {"GET", "HEAD"}:
         return
-    if not _services(connection).settings.public_read:
-        await authenticate(connection, "read")
+    svc = _services(connection)
+    if not svc.settings.public_read:
+        await authenticate(connection, svc.tokens, "read")
 
 
 async def feed_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Private deployments: calendar clients cannot send headers, so `?token=` is accepted."""
-    if not _services(connection).settings.public_read:
-        await authenticate(connection, "read", connection.query_params.get("token"))
+    svc = _services(connection)
+    if not svc.settings.public_read:
+        await authenticate(connection, svc.tokens, "read", connection.query_params.get("token"))
 
 
 def reader_secret(request: Request[Any, Any, Any], svc: Services) -> str | None:

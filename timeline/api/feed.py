@@ -12,7 +12,7 @@ from litestar.params import QueryParameter
 from timeline.api import examples
 from timeline.api.bodies import with_events
 from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED
-from timeline.api.http import MAX_POSITION, etag, matches
+from timeline.api.http import MAX_POSITION, etag, matches, not_modified
 from timeline.api.models import FeedDoc
 from timeline.api.services import Services
 
@@ -48,7 +48,7 @@ class Feed(Controller):
         last = page[-1].position if page else after
         tag = etag("feed", after, limit, last, len(page))  # events never change: this is the page
         if matches(request.headers.get("if-none-match"), tag):
-            return Response(content=b"", status_code=304, headers={"ETag": tag})
+            return not_modified(tag)
         body = with_events(
             {"last_position": last, "next": f"/events?after={last}&limit={limit}"}, page
         )

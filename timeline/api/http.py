@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.params import PathParameter, QueryParameter
 
 from timeline.api.errors import ProblemError, bad_request
@@ -140,6 +140,11 @@ def etag(*parts: object) -> str:
     """A weak validator: equal for answers that are the same to a reader."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
     return f'W/"{digest}"'
+
+
+def not_modified(tag: str) -> Response[bytes]:
+    """The 304 answer to an `If-None-Match` that matched `tag`."""
+    return Response(content=b"", status_code=304, headers={"ETag": tag})
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:

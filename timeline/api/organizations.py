@@ -20,6 +20,7 @@ from timeline.api.http import (
     etag,
     feed_links,
     matches,
+    not_modified,
     valid_stream_id,
 )
 from timeline.api.models import Membership, Organization, OrganizationList
@@ -80,18 +81,17 @@ class Organizations(Controller):
         cursor: Cursor = None,
     ) -> Response[Any]:
         after = decode_cursor(cursor)
+        secret = reader_secret(request, svc)
         tag = etag(
             "organizations",
             request.url.query,
             (await svc.store.stats()).last_position,
             datetime.now(UTC).date(),
-            reader_secret(request, svc),
+            secret,
         )
         if matches(request.headers.get("if-none-match"), tag):
-            return Response(content=b"", status_code=304, headers={"ETag": tag})
-        found = organizations(
-            await svc.projector.current(), svc.settings.base_url, reader_secret(request, svc)
-        )
+            return not_modified(tag)
+        found = organizations(await svc.projector.current(), svc.settings.base_url, secret)
         chosen = [org for org in found.values() if after is None or org.org > after]
         page, more = chosen[:limit], len(chosen) > limit
         next_cursor = encode_cursor(page[-1].org) if more else None

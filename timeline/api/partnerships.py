@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -41,6 +41,7 @@ from timeline.api.http import (
     feed_links,
     known_at_param,
     matches,
+    not_modified,
     partial_date_param,
     partial_date_query,
     require_json,
@@ -66,17 +67,8 @@ audit = logging.getLogger("timeline.audit")
 _append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
 
 
-def date_today() -> date:
-    """Statuses are computed at today's date: a list answer may change at midnight UTC."""
-    return datetime.now(UTC).date()
-
-
 def _href(stream: str) -> str:
     return f"/partnerships/{stream}"
-
-
-def _not_modified(tag: str) -> Response[Any]:
-    return Response(content=b"", status_code=304, headers={"ETag": tag})
 
 
 class Partnerships(Controller):
@@ -109,11 +101,10 @@ class Partnerships(Controller):
     ) -> Response[Any]:
         day = as_of_param(as_of)
         after = decode_cursor(cursor)
-        tag = etag(
-            "list", request.url.query, day, (await svc.store.stats()).last_position, date_today()
-        )
+        # `day` is today when as_of is left out, so the tag also turns at midnight UTC
+        tag = etag("list", request.url.query, day, (await svc.store.stats()).last_position)
         if matches(request.headers.get("if-none-match"), tag):
-            return _not_modified(tag)
+            return not_modified(tag)
         chosen: list[PartnershipSummary] = []
         more = False
         for info in await svc.store.streams():
@@ -166,7 +157,7 @@ class Partnerships(Controller):
             raise NotKnownError.unknown(stream, instant)
         tag = etag("state", stream, day, view.version, view.last_position)
         if matches(request.headers.get("if-none-match"), tag):
-            return _not_modified(tag)
+            return not_modified(tag)
         state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
         if state is None:
             raise NotKnownError.unannounced(stream, day)
@@ -226,7 +217,7 @@ class Partnerships(Controller):
             raise NotKnownError.unknown(stream, instant)
         tag = etag("history", request.url.query, view.version, view.last_position)
         if matches(request.headers.get("if-none-match"), tag):
-            return _not_modified(tag)
+            return not_modified(tag)
         page = select(
             await svc.projector.events(view),
             from_version=from_version,
