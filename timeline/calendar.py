@@ -251,7 +251,7 @@ def items_of(state: PartnershipState, options: FeedOptions) -> dict[str, ItemCon
 # --- history: sequence and last change -----------------------------------------------------
 
 
-def _advance(records: dict[str, CalendarItem], now: dict[str, ItemContent], at: datetime) -> None:
+def advance(records: dict[str, CalendarItem], now: dict[str, ItemContent], at: datetime) -> None:
     for uid, content in now.items():
         before = records.get(uid)
         if before is None:
@@ -286,7 +286,7 @@ def stream_items(events: Sequence[StoredEvent], options: FeedOptions) -> list[Ca
         if not any(isinstance(e.event, relevant) for e in appended):
             continue
         state = fold(known, as_of=END_OF_TIME)
-        _advance(records, items_of(state, options) if state else {}, recorded_at)
+        advance(records, items_of(state, options) if state else {}, recorded_at)
     return sorted(records.values(), key=lambda item: item.content.uid)
 
 
@@ -315,8 +315,11 @@ def render_event(item: CalendarItem, base_url: str) -> bytes:
     return bytes(event.to_ical())
 
 
-def render_calendar(info: CalendarInfo, events: Iterable[bytes]) -> bytes:
-    """The VCALENDAR around already rendered VEVENTs (no METHOD: a published feed)."""
+END = b"END:VCALENDAR\r\n"
+
+
+def calendar_head(info: CalendarInfo) -> bytes:
+    """The VCALENDAR up to its first VEVENT (no METHOD: a published feed); `END` closes it."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -327,9 +330,12 @@ def render_calendar(info: CalendarInfo, events: Iterable[bytes]) -> bytes:
     calendar.add("x-wr-caldesc", vText(info.description))
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))
-    head = bytes(calendar.to_ical())
-    end = b"END:VCALENDAR\r\n"
-    return head.removesuffix(end) + b"".join(events) + end
+    return bytes(calendar.to_ical()).removesuffix(END)
+
+
+def render_calendar(info: CalendarInfo, events: Iterable[bytes]) -> bytes:
+    """The VCALENDAR around already rendered VEVENTs."""
+    return calendar_head(info) + b"".join(events) + END
 
 
 def render(info: CalendarInfo, items: Iterable[CalendarItem], base_url: str) -> bytes:

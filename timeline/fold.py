@@ -12,9 +12,10 @@ the end of time, a stream must raise no `DomainError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import groupby
 from typing import Literal, TypeVar
 from uuid import UUID
 
@@ -40,6 +41,7 @@ from timeline.events import (
     Model,
     PartnershipAnnounced,
     PartnershipEnded,
+    Party,
     PartyJoined,
     PartyLeft,
     PhaseCancelled,
@@ -62,6 +64,7 @@ from timeline.state import (
     GovernanceState,
     InvestmentState,
     MilestoneState,
+    Outline,
     PartnershipState,
     PartyState,
     PhaseSchedule,
@@ -508,6 +511,44 @@ def fold(
             version=max(e.version for e in recorded),
             last_position=recorded[-1].position,
         ),
+    )
+
+
+def outlines(events: Sequence[StoredEvent]) -> Iterator[tuple[date, Outline]]:
+    """The outline from each effective day on, as known now: every `as_of` in one pass.
+
+    One fold in effective order, read after each day's events; consecutive days
+    with equal outlines are one. The list's read model is built from this.
+    """
+    p = _Partnership()
+    last: Outline | None = None
+    for day, applied in groupby(
+        resolve(known(events, None)), lambda a: a.event.effective.first_day
+    ):
+        for item in applied:
+            _apply(p, item)
+        outline = _outline(p)
+        if outline is not None and outline != last:
+            yield day, outline
+            last = outline
+
+
+def _outline(p: _Partnership) -> Outline | None:
+    if p.announced is None:
+        return None
+    announcement = p.announced.event
+    assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
+    data = announcement.data
+    return Outline(
+        title=data.title,
+        kind=data.kind,
+        status="ended" if p.ended is not None else "active",
+        announced=announcement.effective,
+        ended=p.ended.event.effective if p.ended is not None else None,
+        parties=tuple(Party(org=s.org, name=s.name, role=s.role) for s in p.parties.values()),
+        former_parties=tuple(Party(org=s.org, name=s.name, role=s.role) for s in p.former.values()),
+        regions=data.regions,
+        summary=data.summary,
     )
 
 

@@ -143,3 +143,17 @@ class PartnershipState(Model, frozen=True, kw_only=True, omit_defaults=False):
     governance: tuple[GovernanceState, ...] = ()
     sources: tuple[Source, ...] = ()
     basis: Basis
+
+
+class Outline(Model, frozen=True, kw_only=True, omit_defaults=False):
+    """What lists and organization pages show of a partnership on one day (a read model's row)."""
+
+    title: str
+    kind: str
+    status: PartnershipStatus
+    announced: PartialDate
+    ended: PartialDate | None = None
+    parties: tuple[Party, ...]
+    former_parties: tuple[Party, ...] = ()
+    regions: tuple[str, ...] = ()
+    summary: str | None = None

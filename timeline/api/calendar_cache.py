@@ -1,6 +1,5 @@
 """What the calendar feeds keep between requests, each cache keyed by what its value depends on.
 
-- a stream's calendar items, by (stream, options, version);
 - each item's VEVENT bytes, by (UID, sequence, last change, base URL): an
   append re-renders only the items it changed;
 - each feed's bytes with its strong ETag and Last-Modified, by (feed,
@@ -15,12 +14,14 @@ from datetime import datetime
 from timeline import calendar
 from timeline.calendar import CalendarItem, FeedOptions
 from timeline.lru import LRU
-from timeline.projection import Projector
-from timeline.store import StreamInfo
+from timeline.store.read_models import Window
 
 FEEDS_KEPT = 256
-STREAMS_KEPT = 4096
 EVENTS_KEPT = 100_000
+
+
+FeedKey = tuple[str, FeedOptions, str, Window]
+"""(feed, options, base URL, window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +35,8 @@ class CalendarCache:
     """What the calendar endpoints keep between requests (one per app)."""
 
     def __init__(self) -> None:
-        self.items: LRU[tuple[str, FeedOptions], tuple[int, list[CalendarItem]]] = LRU(STREAMS_KEPT)
         self.events: LRU[tuple[str, int, datetime, str], bytes] = LRU(EVENTS_KEPT)
-        self.feeds: LRU[tuple[str, FeedOptions, str], tuple[object, RenderedCalendar]] = LRU(
-            FEEDS_KEPT
-        )
-
-    async def stream_items(
-        self, projector: Projector, view: StreamInfo, options: FeedOptions
-    ) -> list[CalendarItem]:
-        key = (view.stream, options)
-        cached = self.items.get(key)
-        if cached is None or cached[0] != view.version:
-            items = calendar.stream_items(await projector.events(view), options)
-            self.items[key] = cached = (view.version, items)
-        return cached[1]
+        self.feeds: LRU[FeedKey, tuple[object, RenderedCalendar]] = LRU(FEEDS_KEPT)
 
     def event_bytes(self, item: CalendarItem, base_url: str) -> bytes:
         key = (item.content.uid, item.sequence, item.changed_at, base_url)
@@ -58,13 +46,11 @@ class CalendarCache:
             self.events[key] = rendered
         return rendered
 
-    def feed(self, key: tuple[str, FeedOptions, str], marker: object) -> RenderedCalendar | None:
+    def feed(self, key: FeedKey, marker: object) -> RenderedCalendar | None:
         cached = self.feeds.get(key)
         if cached is None or cached[0] != marker:
             return None
         return cached[1]
 
-    def keep(
-        self, key: tuple[str, FeedOptions, str], marker: object, feed: RenderedCalendar
-    ) -> None:
+    def keep(self, key: FeedKey, marker: object, feed: RenderedCalendar) -> None:
         self.feeds[key] = (marker, feed)

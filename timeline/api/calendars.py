@@ -1,13 +1,18 @@
-"""`/calendars/…ics`: iCalendar feeds, rendered once per change and served from memory.
+"""`/calendars/…ics`: iCalendar feeds rendered from the calendar rows of the read models.
 
-What is kept between requests is in `calendar_cache.py`; a repeated request or
-a 304 costs a dictionary lookup and the marker query.
+A partnership's feed is small: rendered whole, kept with its strong ETag
+until the stream's version moves (`calendar_cache.py`). `all.ics` and
+organization feeds can be large: streamed a chunk of rows at a time, never
+held whole, with an ETag from the read models' change counter, so a 304
+costs two small queries.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
@@ -15,15 +20,19 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
 from timeline import calendar
 from timeline.api.auth import feed_guard
 from timeline.api.calendar_cache import CalendarCache, RenderedCalendar
-from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
-from timeline.api.http import valid_stream_id
+from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
+from timeline.api.http import partial_date_param, valid_stream_id
 from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, FeedOptions
-from timeline.state import PartnershipState
+from timeline.dates import PARTIAL_DATE_PATTERN
+from timeline.readmodels import shown
+from timeline.state import Outline
+from timeline.store.read_models import ReadModels, Window
 
 ICS = "text/calendar"  # litestar adds "; charset=utf-8" to text types
 SUFFIX = ".ics"
@@ -40,23 +49,28 @@ def _build(
     )
 
 
+def _headers(etag: str, last_modified: datetime | None) -> dict[str, str]:
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if last_modified is not None:
+        headers["Last-Modified"] = format_datetime(last_modified.astimezone(UTC), usegmt=True)
+    return headers
+
+
 def _answer(request: Request[Any, Any, Any], feed: RenderedCalendar) -> Response[bytes]:
-    headers = {"ETag": feed.etag, "Cache-Control": "no-cache"}
-    if feed.last_modified is not None:
-        headers["Last-Modified"] = format_datetime(feed.last_modified.astimezone(UTC), usegmt=True)
-    if _unchanged(request, feed):
+    headers = _headers(feed.etag, feed.last_modified)
+    if _unchanged(request, feed.etag, feed.last_modified):
         return Response(b"", status_code=304, headers=headers, media_type=ICS)
     return Response(feed.body, media_type=ICS, headers=headers)
 
 
-def _unchanged(request: Request[Any, Any, Any], feed: RenderedCalendar) -> bool:
+def _unchanged(request: Request[Any, Any, Any], etag: str, last_modified: datetime | None) -> bool:
     """RFC 9110 §13.2.2: If-None-Match (strong compare) wins over If-Modified-Since."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         tags = [tag.strip() for tag in if_none_match.split(",")]
-        return "*" in tags or feed.etag in tags or f"W/{feed.etag}" in tags
+        return "*" in tags or etag in tags or f"W/{etag}" in tags
     since = request.headers.get("if-modified-since")
-    if since is None or feed.last_modified is None:
+    if since is None or last_modified is None:
         return False
     try:
         when = parsedate_to_datetime(since)
@@ -64,13 +78,67 @@ def _unchanged(request: Request[Any, Any, Any], feed: RenderedCalendar) -> bool:
         return False
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return feed.last_modified.replace(microsecond=0) <= when
+    return last_modified.replace(microsecond=0) <= when
+
+
+@dataclass(frozen=True, slots=True)
+class LargeFeed:
+    """A feed that is streamed: every partnership's, or an organization's."""
+
+    info: CalendarInfo
+    identity: tuple[str, ...]
+    options: FeedOptions
+    window: Window
+    org: str | None = None
+
+
+async def _streamed(
+    request: Request[Any, Any, Any], svc: Services, feed: LargeFeed
+) -> Response[bytes] | Stream:
+    """A large feed, rendered while it is sent: memory holds one chunk of rows at a time."""
+    models = svc.store.read_models
+    today = datetime.now(UTC).date()
+    state = await models.state()
+    base = svc.settings.base_url
+    marker = (feed, state.generation, state.changes, base)
+    etag = '"' + hashlib.sha256(repr(marker).encode()).hexdigest()[:40] + '"'
+    last_modified = await models.last_change(feed.org, today)
+    headers = _headers(etag, last_modified)
+    if _unchanged(request, etag, last_modified):
+        return Response(b"", status_code=304, headers=headers, media_type=ICS)
+    return Stream(_body(svc.calendars, models, feed, base, today), media_type=ICS, headers=headers)
+
+
+async def _body(
+    cache: CalendarCache, models: ReadModels, feed: LargeFeed, base: str, today: date
+) -> AsyncIterator[bytes]:
+    yield calendar.calendar_head(feed.info)
+    kinds = shown(feed.options)
+    async for chunk in models.calendar(kinds, feed.window, org=feed.org, day=today):
+        yield b"".join(cache.event_bytes(item, base) for item in chunk)
+    yield calendar.END
 
 
 ANNOUNCEMENTS = Annotated[bool, QueryParameter(description="Also announcements, as single days")]
 INVESTMENTS = Annotated[bool, QueryParameter(description="Also investments, as single days")]
 TOKEN = Annotated[
     str | None, QueryParameter(description="A `read` token, when reads are not public")
+]
+FROM = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        description="Only items on or after this partial date (its first day), e.g. 2024-01",
+        pattern=PARTIAL_DATE_PATTERN,
+    ),
+]
+TO = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        description="Only items on or before this partial date (its last day), e.g. 2026",
+        pattern=PARTIAL_DATE_PATTERN,
+    ),
 ]
 FEED_RESPONSES: dict[int, ResponseSpec] = {
     200: ResponseSpec(
@@ -81,6 +149,19 @@ FEED_RESPONSES: dict[int, ResponseSpec] = {
     400: BAD_REQUEST,
     401: UNAUTHORIZED,
 }  # fmt: skip
+
+
+def _window(start: str | None, end: str | None) -> Window:
+    """`from`/`to` as days; a window that ends before it starts is a 400 naming both."""
+    first = partial_date_param(start, "from")
+    last = partial_date_param(end, "to")
+    window = Window(
+        start=first.first_day if first is not None else None,
+        end=last.last_day if last is not None else None,
+    )
+    if window.start is not None and window.end is not None and window.end < window.start:
+        raise bad_request(f"the window ends ({end}) before it starts ({start})", "query.to")
+    return window
 
 
 def _strip_suffix(name: str) -> str:
@@ -96,7 +177,7 @@ class Calendars(Controller):
 
     @get(
         "/all.ics",
-        summary="Milestones and phases of every partnership",
+        summary="Milestones and phases of every partnership (streamed)",
         responses=FEED_RESPONSES,
     )
     async def all_feed(
@@ -106,26 +187,19 @@ class Calendars(Controller):
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
+        start: FROM = None,
+        end: TO = None,
         token: TOKEN = None,
-    ) -> Response[bytes]:
+    ) -> Response[bytes] | Stream:
         del token  # checked by the guard
-        cache = svc.calendars
         options = FeedOptions(announcements=announcements, investments=investments)
-        key = ("all", options, svc.settings.base_url)
-        marker = (await svc.store.stats()).last_position  # any append anywhere moves it
-        feed = cache.feed(key, marker)
-        if feed is None:
-            items: list[CalendarItem] = []
-            for info in await svc.store.streams():
-                items += await cache.stream_items(svc.projector, info, options)
-            about = CalendarInfo(
-                name="Partnership Timeline: all milestones and phases",
-                description="Milestones and phase markers of every partnership in "
-                "Partnership Timeline, with their sources.",
-            )
-            feed = _build(cache, about, items, key[2])
-            cache.keep(key, marker, feed)
-        return _answer(request, feed)
+        about = CalendarInfo(
+            name="Partnership Timeline: all milestones and phases",
+            description="Milestones and phase markers of every partnership in "
+            "Partnership Timeline, with their sources.",
+        )
+        feed = LargeFeed(info=about, identity=("all",), options=options, window=_window(start, end))
+        return await _streamed(request, svc, feed)
 
     @get(
         "/partnerships/{name:str}",
@@ -140,29 +214,36 @@ class Calendars(Controller):
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
+        start: FROM = None,
+        end: TO = None,
         token: TOKEN = None,
     ) -> Response[bytes]:
         del token  # checked by the guard
         stream = valid_stream_id(_strip_suffix(name), "id")
+        window = _window(start, end)
         cache = svc.calendars
         options = FeedOptions(announcements=announcements, investments=investments)
         view = await svc.projector.view(stream, None)
         if view is None:
             raise not_found(f"no partnership {stream!r}")
-        key = (f"partnership:{stream}", options, svc.settings.base_url)
+        key = (f"partnership:{stream}", options, svc.settings.base_url, window)
         feed = cache.feed(key, view.version)
         if feed is None:
-            state = await svc.projector.state(
-                view, as_of=datetime.now(UTC).date(), known_at=datetime.now(UTC)
-            )
-            items = await cache.stream_items(svc.projector, view, options)
-            feed = _build(cache, _partnership_info(stream, state), items, key[2])
+            models = svc.store.read_models
+            outline = await models.outline(stream, datetime.now(UTC).date())
+            items = [
+                item
+                async for chunk in models.calendar(shown(options), window, stream=stream)
+                for item in chunk
+            ]
+            feed = _build(cache, _partnership_info(stream, outline), items, key[2])
             cache.keep(key, view.version, feed)
         return _answer(request, feed)
 
     @get(
         "/organizations/{name:str}",
-        summary="Milestones and phases of every partnership an organization is or was in",
+        summary="Milestones and phases of every partnership an organization is or was in "
+        "(streamed)",
         responses={**FEED_RESPONSES, 404: problem("No partnership names this organization")},
     )
     async def organization_feed(
@@ -173,45 +254,34 @@ class Calendars(Controller):
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
+        start: FROM = None,
+        end: TO = None,
         token: TOKEN = None,
-    ) -> Response[bytes]:
+    ) -> Response[bytes] | Stream:
         del token  # checked by the guard
         org = valid_stream_id(_strip_suffix(name), "org")
-        cache = svc.calendars
+        window = _window(start, end)
         options = FeedOptions(announcements=announcements, investments=investments)
-        key = (f"organization:{org}", options, svc.settings.base_url)
-        marker = (await svc.store.stats()).last_position  # any append anywhere moves it
-        feed = cache.feed(key, marker)
-        if feed is None:
-            infos = await svc.store.streams()
-            states = [s for s in await svc.projector.current(infos) if _involves(s, org)]
-            if not states:
-                raise not_found(f"no organization {org!r} is a party to any partnership")
-            versions = {info.stream: info for info in infos}
-            items: list[CalendarItem] = []
-            for state in states:
-                items += await cache.stream_items(svc.projector, versions[state.id], options)
-            org_name = next(
-                p.name for s in states for p in (*s.parties, *s.former_parties) if p.org == org
-            )
-            about = CalendarInfo(
-                name=f"{org_name}: partnership milestones and phases",
-                description=f"Milestones and phase markers of every partnership {org_name} "
-                "is or was a party to.",
-            )
-            feed = _build(cache, about, items, key[2])
-            cache.keep(key, marker, feed)
-        return _answer(request, feed)
+        first = await svc.store.read_models.memberships(org, datetime.now(UTC).date(), None, 1)
+        if not first:
+            raise not_found(f"no organization {org!r} is a party to any partnership")
+        _stream, outline = first[0]
+        org_name = next(p.name for p in (*outline.parties, *outline.former_parties) if p.org == org)
+        about = CalendarInfo(
+            name=f"{org_name}: partnership milestones and phases",
+            description=f"Milestones and phase markers of every partnership {org_name} "
+            "is or was a party to.",
+        )
+        feed = LargeFeed(
+            info=about, identity=("organization", org), options=options, window=window, org=org
+        )
+        return await _streamed(request, svc, feed)
 
 
-def _involves(state: PartnershipState, org: str) -> bool:
-    return any(p.org == org for p in (*state.parties, *state.former_parties))
-
-
-def _partnership_info(stream: str, state: PartnershipState | None) -> CalendarInfo:
-    if state is None:
+def _partnership_info(stream: str, outline: Outline | None) -> CalendarInfo:
+    if outline is None:
         return CalendarInfo(name=f"{stream}: milestones and phases", description=stream)
     return CalendarInfo(
-        name=f"{state.title}: milestones and phases",
-        description=state.summary or state.title,
+        name=f"{outline.title}: milestones and phases",
+        description=outline.summary or outline.title,
     )

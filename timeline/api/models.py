@@ -67,6 +67,8 @@ class Organization(msgspec.Struct, frozen=True, kw_only=True):
     partnerships: tuple[Membership, ...]
     href: str
     calendar: FeedLinks
+    next_cursor: str | None = None
+    """More of its partnerships (on `GET /organizations/{org}`, paged by partnership id)."""
 
 
 class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,38 +25,43 @@ from timeline.api.http import (
 )
 from timeline.api.models import Membership, Organization, OrganizationList
 from timeline.api.services import Services
-from timeline.state import PartnershipState
+from timeline.state import Outline
 
 
-def organizations(
-    states: list[PartnershipState], base: str, token: str | None = None
-) -> dict[str, Organization]:
-    names: dict[str, str] = {}
-    members: dict[str, list[Membership]] = {}
-    for state in states:
-        for current, parties in ((True, state.parties), (False, state.former_parties)):
+def organization(
+    org: str,
+    memberships: list[tuple[str, Outline]],
+    base: str,
+    token: str | None = None,
+    next_cursor: str | None = None,
+) -> Organization:
+    """An organization as its partnerships name it (the first naming wins)."""
+    name = org
+    members: list[Membership] = []
+    for stream, outline in memberships:
+        for current, parties in ((True, outline.parties), (False, outline.former_parties)):
             for party in parties:
-                names.setdefault(party.org, party.name)
-                members.setdefault(party.org, []).append(
+                if party.org != org:
+                    continue
+                name = name if members else party.name
+                members.append(
                     Membership(
-                        id=state.id,
-                        title=state.title,
+                        id=stream,
+                        title=outline.title,
                         role=party.role,
-                        status=state.status,
+                        status=outline.status,
                         current_party=current,
-                        href=f"/partnerships/{state.id}",
+                        href=f"/partnerships/{stream}",
                     )
                 )
-    return {
-        org: Organization(
-            org=org,
-            name=names[org],
-            partnerships=tuple(members[org]),
-            href=f"/organizations/{org}",
-            calendar=feed_links(base, f"/calendars/organizations/{org}.ics", token),
-        )
-        for org in sorted(names)
-    }
+    return Organization(
+        org=org,
+        name=name,
+        partnerships=tuple(members),
+        href=f"/organizations/{org}",
+        calendar=feed_links(base, f"/calendars/organizations/{org}.ics", token),
+        next_cursor=next_cursor,
+    )
 
 
 class Organizations(Controller):
@@ -91,10 +96,14 @@ class Organizations(Controller):
         )
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        found = organizations(await svc.projector.current(), svc.settings.base_url, secret)
-        chosen = [org for org in found.values() if after is None or org.org > after]
-        page, more = chosen[:limit], len(chosen) > limit
-        next_cursor = encode_cursor(page[-1].org) if more else None
+        found = await svc.store.read_models.organizations(
+            datetime.now(UTC).date(), after, limit + 1
+        )
+        page = [
+            organization(org, members, svc.settings.base_url, secret)
+            for org, members in list(found.items())[:limit]
+        ]
+        next_cursor = encode_cursor(page[-1].org) if len(found) > limit else None
         return Response(
             OrganizationList(organizations=tuple(page), next_cursor=next_cursor),
             headers={"ETag": tag, "Cache-Control": "no-cache"},
@@ -104,19 +113,40 @@ class Organizations(Controller):
         "/{org:str}",
         summary="One organization and its partnerships",
         responses={
-            200: ResponseSpec(Organization, description="The organization"),
+            200: ResponseSpec(
+                Organization, description="The organization; follow `next_cursor` for more"
+            ),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: problem("No partnership names this organization"),
         },
     )
     async def get_organization(
-        self, request: Request[Any, Any, Any], svc: NamedDependency[Services], org: OrgPath
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        org: OrgPath,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Cursor = None,
     ) -> Response[Any]:
         valid_stream_id(org, "org")
-        found = organizations(
-            await svc.projector.current(), svc.settings.base_url, reader_secret(request, svc)
-        ).get(org)
-        if found is None:
+        after = decode_cursor(cursor)
+        secret = reader_secret(request, svc)
+        today = datetime.now(UTC).date()
+        tag = etag("organization", org, request.url.query, today, secret,
+                   (await svc.store.stats()).last_position)  # fmt: skip
+        if matches(request.headers.get("if-none-match"), tag):
+            return not_modified(tag)
+        members = await svc.store.read_models.memberships(org, today, after, limit + 1)
+        if not members and after is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")
-        return Response(found)
+        more = len(members) > limit
+        found = organization(
+            org,
+            members[:limit],
+            svc.settings.base_url,
+            secret,
+            encode_cursor(members[limit - 1][0]) if more else None,
+        )
+        return Response(found, headers={"ETag": tag, "Cache-Control": "no-cache"})

@@ -57,10 +57,11 @@ from timeline.api.models import (
 )
 from timeline.api.openapi import AppendOperation
 from timeline.api.services import Services
-from timeline.events import BY_TYPE, Party
+from timeline.events import BY_TYPE
 from timeline.projection import NotKnownError, select
-from timeline.state import PartnershipState
+from timeline.state import Outline
 from timeline.store import StoreFullError
+from timeline.store.read_models import ListFilters
 from timeline.tokens import Token
 
 audit = logging.getLogger("timeline.audit")
@@ -77,7 +78,7 @@ class Partnerships(Controller):
 
     @get(
         "/",
-        summary="Partnerships as they stand, filtered and paginated",
+        summary="Partnerships on a date as known at an instant, filtered and paginated",
         responses={
             200: ResponseSpec(PartnershipPage, description="One page, ordered by id"),
             304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
@@ -96,28 +97,23 @@ class Partnerships(Controller):
         status: FromQuery[Literal["active", "ended"] | None] = None,
         region: Annotated[str | None, QueryParameter(description="Region, e.g. Africa")] = None,
         as_of: AsOf = None,
+        known_at: KnownAt = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: Cursor = None,
     ) -> Response[Any]:
         day = as_of_param(as_of)
+        instant = known_at_param(known_at)
         after = decode_cursor(cursor)
         # `day` is today when as_of is left out, so the tag also turns at midnight UTC
         tag = etag("list", request.url.query, day, (await svc.store.stats()).last_position)
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        chosen: list[PartnershipSummary] = []
-        more = False
-        for info in await svc.store.streams():
-            if after is not None and info.stream <= after:
-                continue
-            state = await svc.projector.state(info, as_of=day, known_at=datetime.now(UTC))
-            if state is None or not _selected(state, party, status, region):
-                continue
-            if len(chosen) == limit:
-                more = True
-                break
-            chosen.append(_summary(state))
-        next_cursor = encode_cursor(chosen[-1].id) if more and chosen else None
+        filters = ListFilters(
+            day=day, known_at=instant, party=party, region=region, status=status, after=after
+        )
+        page = await svc.store.read_models.partnerships(filters, limit + 1)
+        chosen = [_summary(stream, outline, version) for stream, outline, version in page[:limit]]
+        next_cursor = encode_cursor(chosen[-1].id) if len(page) > limit else None
         return Response(
             PartnershipPage(partnerships=tuple(chosen), next_cursor=next_cursor),
             headers={"ETag": tag, "Cache-Control": "no-cache"},
@@ -331,25 +327,15 @@ class Partnerships(Controller):
         )
 
 
-def _selected(
-    state: PartnershipState, party: str | None, status: str | None, region: str | None
-) -> bool:
-    if party is not None and party not in {p.org for p in state.parties}:
-        return False
-    if status is not None and state.status != status:
-        return False
-    return region is None or region.casefold() in {r.casefold() for r in state.regions}
-
-
-def _summary(state: PartnershipState) -> PartnershipSummary:
+def _summary(stream: str, outline: Outline, version: int) -> PartnershipSummary:
     return PartnershipSummary(
-        id=state.id,
-        title=state.title,
-        kind=state.kind,
-        status=state.status,
-        announced=state.announced,
-        parties=tuple(Party(org=p.org, name=p.name, role=p.role) for p in state.parties),
-        regions=state.regions,
-        version=state.basis.version,
-        href=_href(state.id),
+        id=stream,
+        title=outline.title,
+        kind=outline.kind,
+        status=outline.status,
+        announced=outline.announced,
+        parties=outline.parties,
+        regions=outline.regions,
+        version=version,
+        href=_href(stream),
     )

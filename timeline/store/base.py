@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from typing import Protocol, Required, TypedDict, Unpack
+from typing import TYPE_CHECKING, Protocol, Required, TypedDict, Unpack
 
 import msgspec
 
 from timeline.events import AnyEvent, StoredEvent
+
+if TYPE_CHECKING:
+    from timeline.store.read_models import ReadModels
 
 
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +130,8 @@ class EventStore(Protocol):
     """
 
     backend: str
+    read_models: ReadModels
+    """Lists, organizations and calendar rows, kept by the appends themselves."""
 
     async def append(
         self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]

@@ -47,6 +47,7 @@ class Dialect:
     """An aware instant as the database stores it."""
     read_instant: Callable[[Any], datetime]
     day: Callable[[date], Any]
+    read_day: Callable[[Any], date]
     event_id: Callable[[UUID], Any]
     any_text: Callable[[Callable[[object], str], Sequence[str]], str]
     """`IN (…)` or `= ANY(…)` over text values, adding its parameters with the given function."""

@@ -8,14 +8,15 @@ small module; the grouping writer, the notifier and the mapper are here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, Unpack
 from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
-from timeline.store import mapper
+from timeline.readmodels import StreamModel
+from timeline.store import mapper, read_models
 from timeline.store.base import (
     AppendOptions,
     AppendResult,
@@ -26,6 +27,7 @@ from timeline.store.base import (
 )
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.notify import Notifier
+from timeline.store.read_models import ReadModels
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
@@ -46,6 +48,7 @@ class SQLTransaction:
         self._fetch = fetch
         self._insert_rows = insert_rows
         self._after_insert = after_insert
+        self._generation: int | None = None
 
     async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
         rows = await self._fetch(mapper.stream_versions(self._dialect, streams))
@@ -71,6 +74,18 @@ class SQLTransaction:
         await self._insert_rows(mapper.insert(self._dialect), rows)
         if self._after_insert is not None:
             await self._after_insert(events[-1].position)
+
+    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
+        if self._generation is None:
+            self._generation = (
+                await read_models.model_state(self._fetch, self._dialect)
+            ).generation
+        return await read_models.load(self._fetch, self._dialect, self._generation, streams)
+
+    async def save_models(self, models: Iterable[StreamModel]) -> None:
+        if self._generation is None:
+            raise StoreError("read models are saved after they are loaded")
+        await read_models.save(self._insert_rows, self._dialect, self._generation, models)
 
 
 class Recorder(Protocol):
@@ -118,6 +133,7 @@ class SQLEventStore:
             recorder.transaction, on_commit=self.notifier.publish
         )
         recorder.listen(self.notifier.publish)
+        self.read_models = ReadModels(recorder.fetch, recorder.dialect)
 
     async def close(self) -> None:
         """Finish every append already accepted, then close the backend."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,46 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         BEGIN SELECT RAISE(ABORT, 'events are immutable: INSERT over a stored event refused'); END;
         """,
     ),
+    (
+        3,
+        # read models (timeline/readmodels.py); version 0 when events exist: rebuilt on start
+        """
+        CREATE TABLE read_model_state (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            generation INTEGER NOT NULL,
+            version    INTEGER NOT NULL,
+            changes    INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO read_model_state
+            SELECT 1, 1, CASE WHEN EXISTS (SELECT 1 FROM events) THEN 0 ELSE 1 END, 0;
+        CREATE TABLE facets (
+            id            INTEGER PRIMARY KEY,
+            generation    INTEGER NOT NULL,
+            stream        TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            value         TEXT NOT NULL,
+            valid_from    TEXT NOT NULL,
+            valid_to      TEXT,
+            recorded_from TEXT NOT NULL,
+            recorded_to   TEXT,
+            detail        BLOB
+        ) STRICT;
+        CREATE INDEX facets_by_value ON facets (generation, kind, value, stream);
+        CREATE INDEX facets_by_stream ON facets (generation, stream, kind);
+        CREATE TABLE calendar_items (
+            generation INTEGER NOT NULL,
+            stream     TEXT NOT NULL,
+            uid        TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            day        TEXT NOT NULL,
+            sequence   INTEGER NOT NULL,
+            changed_at TEXT NOT NULL,
+            content    BLOB NOT NULL,
+            PRIMARY KEY (generation, stream, uid)
+        ) STRICT;
+        CREATE INDEX calendar_by_change ON calendar_items (generation, changed_at);
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 
@@ -83,6 +123,7 @@ DIALECT = Dialect(
     instant=format_instant,
     read_instant=datetime.fromisoformat,
     day=lambda day: day.isoformat(),
+    read_day=date.fromisoformat,
     event_id=str,
     any_text=_any,
     any_id=lambda param, ids: _any(param, [str(i) for i in ids]),

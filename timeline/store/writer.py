@@ -16,7 +16,7 @@ to the same database is seen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from uuid import UUID
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
+from timeline.readmodels import StreamModel, batches
 from timeline.store.base import AppendOptions, AppendResult, StoreError
 from timeline.store.plan import plan_append, recording_time
 
@@ -49,6 +50,12 @@ class WriteTransaction(Protocol):
         ...
 
     async def insert(self, events: Sequence[StoredEvent]) -> None: ...
+
+    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
+        """The read-model rows of these streams, as stored."""
+        ...
+
+    async def save_models(self, models: Iterable[StreamModel]) -> None: ...
 
 
 Begin = Callable[[], AbstractAsyncContextManager[WriteTransaction]]
@@ -149,6 +156,7 @@ class GroupWriter:
             results, new = _decide(group, existing, stored_by_id, last_position + 1, latest)
             if new:
                 await tx.insert(new)
+                await _update_models(tx, existing, new)
         return results, existing, (new[-1].position if new else None)
 
     async def _load_streams(
@@ -168,6 +176,21 @@ class GroupWriter:
             for stored in await tx.stream_events(stale):
                 existing[stored.stream].append(stored)
         return existing
+
+
+async def _update_models(
+    tx: WriteTransaction, existing: dict[str, list[StoredEvent]], new: list[StoredEvent]
+) -> None:
+    """Move the read models of the streams `new` lands on, in the same transaction."""
+    by_stream: dict[str, list[StoredEvent]] = {}
+    for stored in new:
+        by_stream.setdefault(stored.stream, []).append(stored)
+    models = await tx.load_models(sorted(by_stream))
+    for stream, added in by_stream.items():
+        before = added[0].version - 1
+        for count, batch in batches(added):
+            models[stream].advance(existing[stream][: before + count], batch)
+    await tx.save_models(models.values())
 
 
 def _decide(

@@ -1,0 +1,183 @@
+"""Read models derived from a stream: what cross-partnership reads filter and render on. Pure.
+
+Two kinds of rows, kept per stream and rebuilt from its events at will:
+
+- **facets**, bitemporal: a partnership's outline (`summary`), each party it
+  has (`party`) and each region (`region`), each valid over a range of world
+  days `[valid_from, valid_to)` and known over a range of recording instants
+  `[recorded_from, recorded_to)`. "Party X on day D as known at T" is one
+  indexed lookup; a retraction or correction closes rows and opens others.
+- **calendar items**, current: every milestone, phase marker, investment and
+  announcement the stream's feeds ever showed, with `SEQUENCE` and last change
+  by exactly the rules of `calendar.stream_items`.
+
+`StreamModel.advance` moves both over one recording instant's events; the
+store's writer calls it inside the append's transaction and the rebuild calls
+it over every stream's history, so both write the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import groupby
+from typing import Literal
+
+import msgspec
+
+from timeline import calendar, fold, wire
+from timeline.calendar import CalendarItem, FeedOptions
+from timeline.events import (
+    EventCorrected,
+    EventRetracted,
+    InvestmentCommitted,
+    PartnershipAnnounced,
+    PartnershipEnded,
+    PartyJoined,
+    PartyLeft,
+    StoredEvent,
+)
+from timeline.state import Outline
+
+VERSION = 1
+"""The read models' shape; a database holding an older one is rebuilt before serving."""
+
+FacetKind = Literal["summary", "party", "region"]
+
+OUTLINE_TYPES: tuple[type, ...] = (
+    PartnershipAnnounced,
+    PartyJoined,
+    PartyLeft,
+    PartnershipEnded,
+    EventRetracted,
+    EventCorrected,
+)
+"""Event types that can change an outline; other appends leave the facets alone."""
+
+CALENDAR_TYPES: tuple[type, ...] = (*calendar.CALENDAR_TYPES, InvestmentCommitted)
+EVERY_ITEM = FeedOptions(announcements=True, investments=True)
+"""Rows hold every item; a feed's options choose among them by kind."""
+
+_outline_decoder = msgspec.json.Decoder(Outline, dec_hook=wire.dec_hook)
+
+
+class FacetRow(msgspec.Struct, frozen=True, order=True):
+    """One fact lists filter on, true over world days `[valid_from, valid_to)` (None: for good)."""
+
+    kind: FacetKind
+    value: str
+    valid_from: date
+    valid_to: date | None
+    detail: bytes | None = None
+    """The outline as JSON, on `summary` rows."""
+
+
+def encode_outline(outline: Outline) -> bytes:
+    return wire.encoder.encode(outline)
+
+
+def decode_outline(detail: bytes) -> Outline:
+    return _outline_decoder.decode(detail)
+
+
+def facet_rows(events: Sequence[StoredEvent]) -> list[FacetRow]:
+    """The stream's facets over world time, as known from `events`."""
+    stages = list(fold.outlines(events))
+    rows: list[FacetRow] = []
+    runs: dict[tuple[FacetKind, str], date] = {}
+    for index, (day, outline) in enumerate(stages):
+        until = stages[index + 1][0] if index + 1 < len(stages) else None
+        rows.append(FacetRow("summary", outline.status, day, until, encode_outline(outline)))
+        holds: set[tuple[FacetKind, str]] = {("party", party.org) for party in outline.parties}
+        holds |= {("region", region.casefold()) for region in outline.regions}
+        ended = [key for key in runs if key not in holds]
+        rows.extend(FacetRow(kind, value, runs.pop((kind, value)), day) for kind, value in ended)
+        for key in holds:
+            runs.setdefault(key, day)
+    rows.extend(FacetRow(kind, value, since, None) for (kind, value), since in runs.items())
+    rows.sort()
+    return rows
+
+
+def item_kind(uid: str) -> str:
+    """`milestone`, `phase`, `investment` or `announcement`: the UID's second part."""
+    return uid.split(".", 2)[1].split("@", 1)[0]
+
+
+def shown(options: FeedOptions) -> tuple[str, ...]:
+    """Item kinds a feed with these options shows."""
+    kinds = ["milestone", "phase"]
+    if options.investments:
+        kinds.append("investment")
+    if options.announcements:
+        kinds.append("announcement")
+    return tuple(kinds)
+
+
+@dataclass(slots=True)
+class KnownFacet:
+    """A facet row with the recording instants it was known over; `id` once stored."""
+
+    row: FacetRow
+    recorded_from: datetime
+    recorded_to: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class StreamModel:
+    """One stream's read-model rows, moved forward one recording instant at a time.
+
+    Load it with what is stored (open facets, every calendar item), `advance`
+    it, then write `closed`, the new entries of `open` (`id` None) and `changed`.
+    """
+
+    stream: str
+    open: dict[FacetRow, KnownFacet] = field(default_factory=dict)
+    items: dict[str, CalendarItem] = field(default_factory=dict)
+    closed: list[KnownFacet] = field(default_factory=list)
+    changed: dict[str, CalendarItem] = field(default_factory=dict)
+
+    def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
+        """`events` is the stream up to and including `batch`, recorded at one instant."""
+        at = batch[-1].recorded_at
+        if any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch):
+            self._advance_facets(facet_rows(events), at)
+        if any(isinstance(stored.event, CALENDAR_TYPES) for stored in batch):
+            self._advance_items(events, at)
+
+    def _advance_facets(self, fresh: list[FacetRow], at: datetime) -> None:
+        keep = set(fresh)
+        for row in [row for row in self.open if row not in keep]:
+            known = self.open.pop(row)
+            known.recorded_to = at
+            self.closed.append(known)
+        for row in fresh:
+            if row not in self.open:
+                self.open[row] = KnownFacet(row, at)
+
+    def _advance_items(self, events: Sequence[StoredEvent], at: datetime) -> None:
+        state = fold.fold(events, as_of=fold.END_OF_TIME)
+        before = dict(self.items)
+        calendar.advance(self.items, calendar.items_of(state, EVERY_ITEM) if state else {}, at)
+        for uid, item in self.items.items():
+            if before.get(uid) is not item:
+                self.changed[uid] = item
+
+
+def batches(events: Sequence[StoredEvent]) -> Iterable[tuple[int, list[StoredEvent]]]:
+    """(count so far, events) per recording instant, in position order."""
+    count = 0
+    for _at, batch in groupby(events, key=lambda stored: stored.recorded_at):
+        chosen = list(batch)
+        count += len(chosen)
+        yield count, chosen
+
+
+def replay(stream: str, events: Sequence[StoredEvent]) -> StreamModel:
+    """The rows a stream's whole history leaves: what a rebuild writes and `verify` expects."""
+    model = StreamModel(stream)
+    for count, batch in batches(events):
+        model.advance(events[:count], batch)
+    return model

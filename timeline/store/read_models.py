@@ -1,0 +1,523 @@
+"""Read-model rows in SQL, for every backend: loaded and saved by the writer, queried by the API.
+
+Rows carry a `generation`; readers see the one `read_model_state` names, so a
+rebuild writes the next generation beside the live one and switches with one
+update (`rebuild.py`). Queries are written once through the `Dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from timeline import wire
+from timeline.calendar import CalendarItem, ItemContent
+from timeline.readmodels import (
+    FacetKind,
+    FacetRow,
+    KnownFacet,
+    StreamModel,
+    decode_outline,
+    item_kind,
+)
+from timeline.state import Outline
+from timeline.store.mapper import Dialect, Query, Row
+
+Fetch = Callable[[Query], Awaitable[list[Row]]]
+Execute = Callable[[str, list[tuple[Any, ...]]], Awaitable[None]]
+"""Runs one statement for each parameter row (`executemany`)."""
+
+_content = msgspec.json.Decoder(ItemContent, dec_hook=wire.dec_hook)
+
+GENERATION = "(SELECT generation FROM read_model_state)"
+STATE = "SELECT generation, version, changes FROM read_model_state"
+FACET_COLUMNS = (
+    "generation, stream, kind, value, valid_from, valid_to, recorded_from, recorded_to, detail"
+)
+ITEM_COLUMNS = "generation, stream, uid, kind, day, sequence, changed_at, content"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelState:
+    generation: int
+    version: int
+    changes: int
+
+
+def _placeholders(dialect: Dialect, count: int) -> str:
+    return ", ".join(dialect.placeholder(n) for n in range(1, count + 1))
+
+
+# --- the writer's side ----------------------------------------------------------------------
+
+
+async def model_state(fetch: Fetch, dialect: Dialect) -> ModelState:
+    rows = await fetch(Query(dialect, STATE))
+    generation, version, changes = rows[0]
+    return ModelState(int(generation), int(version), int(changes))
+
+
+async def load(
+    fetch: Fetch, dialect: Dialect, generation: int, streams: Sequence[str]
+) -> dict[str, StreamModel]:
+    """The open facets and every calendar item of these streams, as stored."""
+    models = {stream: StreamModel(stream) for stream in streams}
+    q = Query(dialect)
+    q.sql = (
+        "SELECT id, stream, kind, value, valid_from, valid_to, recorded_from, detail FROM facets"
+        f" WHERE generation = {q.param(generation)}"
+        f" AND stream {dialect.any_text(q.param, streams)} AND recorded_to IS NULL"
+    )
+    for row_id, stream, kind, value, valid_from, valid_to, recorded_from, detail in await fetch(q):
+        row = FacetRow(
+            kind=kind,
+            value=value,
+            valid_from=dialect.read_day(valid_from),
+            valid_to=None if valid_to is None else dialect.read_day(valid_to),
+            detail=None if detail is None else bytes(detail),
+        )
+        models[stream].open[row] = KnownFacet(
+            row, dialect.read_instant(recorded_from), id=int(row_id)
+        )
+    q = Query(dialect)
+    q.sql = (
+        "SELECT stream, sequence, changed_at, content FROM calendar_items"
+        f" WHERE generation = {q.param(generation)}"
+        f" AND stream {dialect.any_text(q.param, streams)}"
+    )
+    for stream, sequence, changed_at, content in await fetch(q):
+        item = CalendarItem(
+            content=_content.decode(bytes(content)),
+            sequence=int(sequence),
+            changed_at=dialect.read_instant(changed_at),
+        )
+        models[stream].items[item.content.uid] = item
+    return models
+
+
+def _facet_values(
+    dialect: Dialect, generation: int, stream: str, known: KnownFacet
+) -> tuple[Any, ...]:
+    row = known.row
+    return (
+        generation,
+        stream,
+        row.kind,
+        row.value,
+        dialect.day(row.valid_from),
+        None if row.valid_to is None else dialect.day(row.valid_to),
+        dialect.instant(known.recorded_from),
+        None if known.recorded_to is None else dialect.instant(known.recorded_to),
+        row.detail,
+    )
+
+
+def _item_values(
+    dialect: Dialect, generation: int, stream: str, item: CalendarItem
+) -> tuple[Any, ...]:
+    content = item.content
+    return (
+        generation,
+        stream,
+        content.uid,
+        item_kind(content.uid),
+        dialect.day(content.day),
+        item.sequence,
+        dialect.instant(item.changed_at),
+        wire.encoder.encode(content),
+    )
+
+
+@dataclass(slots=True)
+class _Writes:
+    inserts: list[tuple[Any, ...]]
+    closes: list[tuple[Any, ...]]
+    deletes: list[tuple[Any, ...]]
+    items: list[tuple[Any, ...]]
+
+
+def _writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> _Writes:
+    """The rows `advance` changed, as statements' parameters; the models forget them."""
+    w = _Writes([], [], [], [])
+    for model in models:
+        for known in model.closed:
+            at = known.recorded_to
+            if at is None or at == known.recorded_from:  # an empty range: never visible
+                if known.id is not None:
+                    w.deletes.append((known.id,))
+            elif known.id is None:
+                w.inserts.append(_facet_values(dialect, generation, model.stream, known))
+            else:
+                w.closes.append((dialect.instant(at), known.id))
+        w.inserts.extend(
+            _facet_values(dialect, generation, model.stream, known)
+            for known in model.open.values()
+            if known.id is None
+        )
+        w.items.extend(
+            _item_values(dialect, generation, model.stream, item) for item in model.changed.values()
+        )
+        model.closed.clear()
+        model.changed.clear()
+    return w
+
+
+async def save(
+    execute: Execute, dialect: Dialect, generation: int, models: Iterable[StreamModel]
+) -> bool:
+    """Write what `advance` changed; True when anything did (the feeds' ETags move)."""
+    w = _writes(dialect, generation, models)
+    closes, deletes, inserts, items = w.closes, w.deletes, w.inserts, w.items
+    p = dialect.placeholder
+    if closes:
+        await execute(f"UPDATE facets SET recorded_to = {p(1)} WHERE id = {p(2)}", closes)
+    if deletes:
+        await execute(f"DELETE FROM facets WHERE id = {p(1)}", deletes)
+    if inserts:
+        await execute(
+            f"INSERT INTO facets ({FACET_COLUMNS}) VALUES ({_placeholders(dialect, 9)})", inserts
+        )
+    if items:
+        await execute(
+            f"INSERT INTO calendar_items ({ITEM_COLUMNS}) VALUES ({_placeholders(dialect, 8)})"
+            " ON CONFLICT (generation, stream, uid) DO UPDATE SET kind = excluded.kind,"
+            " day = excluded.day, sequence = excluded.sequence,"
+            " changed_at = excluded.changed_at, content = excluded.content",
+            items,
+        )
+    changed = bool(closes or deletes or inserts or items)
+    if changed:
+        await execute("UPDATE read_model_state SET changes = changes + 1", [()])
+    return changed
+
+
+# --- the readers' side ----------------------------------------------------------------------
+
+
+def _known(q: Query, alias: str, known_at: datetime | None) -> str:
+    if known_at is None:
+        return f"{alias}.recorded_to IS NULL"
+    at = q.dialect.instant(known_at)  # one parameter per mention: SQLite's `?` are positional
+    return (
+        f"{alias}.recorded_from <= {q.param(at)}"
+        f" AND ({alias}.recorded_to IS NULL OR {alias}.recorded_to > {q.param(at)})"
+    )
+
+
+def _valid(q: Query, alias: str, day: date) -> str:
+    on = q.dialect.day(day)
+    return (
+        f"{alias}.valid_from <= {q.param(on)}"
+        f" AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {q.param(on)})"
+    )
+
+
+def _facet(q: Query, alias: str, kind: FacetKind, value: str) -> str:
+    return (
+        f"{alias}.generation = {GENERATION} AND {alias}.kind = {q.param(kind)}"
+        f" AND {alias}.value = {q.param(value)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    day: date
+    known_at: datetime | None = None
+    party: str | None = None
+    region: str | None = None
+    status: str | None = None
+    after: str | None = None
+
+
+def partnerships(dialect: Dialect, filters: ListFilters, limit: int) -> Query:
+    """One page of (stream, outline) on a day as known at an instant, by stream id.
+
+    The most selective facet drives (party, else region, else the outlines);
+    `CROSS JOIN` keeps that order in SQLite, and PostgreSQL plans it freely.
+    """
+    q = Query(dialect)
+    tables = "facets s"
+    where: list[str] = []
+    drive: tuple[FacetKind, str] | None = None
+    if filters.party is not None:
+        drive = ("party", filters.party)
+    elif filters.region is not None:
+        drive = ("region", filters.region.casefold())
+    if drive is not None:
+        tables = "facets f CROSS JOIN facets s"
+        where += [
+            _facet(q, "f", drive[0], drive[1]),
+            _valid(q, "f", filters.day),
+            _known(q, "f", filters.known_at),
+        ]
+        if filters.after is not None:
+            where.append(f"f.stream > {q.param(filters.after)}")
+        where.append("s.stream = f.stream")
+    where += [f"s.generation = {GENERATION}", "s.kind = 'summary'"]
+    if filters.status is not None:
+        where.append(f"s.value = {q.param(filters.status)}")
+    where += [_valid(q, "s", filters.day), _known(q, "s", filters.known_at)]
+    if filters.after is not None:
+        where.append(f"s.stream > {q.param(filters.after)}")
+    if filters.party is not None and filters.region is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM facets r WHERE r.stream = s.stream AND "
+            + " AND ".join(
+                [
+                    _facet(q, "r", "region", filters.region.casefold()),
+                    _valid(q, "r", filters.day),
+                    _known(q, "r", filters.known_at),
+                ]
+            )
+            + ")"
+        )
+    order = "f.stream" if drive is not None else "s.stream"
+    q.sql = (
+        f"SELECT s.stream, s.detail FROM {tables} WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT {q.param(limit)}"
+    )
+    return q
+
+
+def versions(dialect: Dialect, streams: Sequence[str], known_at: datetime | None) -> Query:
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT stream, MAX(version) FROM events WHERE stream {dialect.any_text(q.param, streams)}"
+    )
+    if known_at is not None:
+        q.sql += f" AND recorded_at <= {q.param(dialect.instant(known_at))}"
+    q.sql += " GROUP BY stream"
+    return q
+
+
+def stream_outline(dialect: Dialect, stream: str, day: date) -> Query:
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT s.stream, s.detail FROM facets s WHERE s.generation = {GENERATION}"
+        f" AND s.stream = {q.param(stream)} AND s.kind = 'summary'"
+        f" AND {_valid(q, 's', day)} AND s.recorded_to IS NULL"
+    )
+    return q
+
+
+def _member_streams(q: Query, org: str, day: date) -> str:
+    """Streams `org` is or was a party to on `day`, as known now."""
+    return (
+        "SELECT f.stream FROM facets f WHERE "
+        + _facet(q, "f", "party", org)
+        + f" AND f.valid_from <= {q.param(q.dialect.day(day))} AND f.recorded_to IS NULL"
+    )
+
+
+def memberships(dialect: Dialect, org: str, day: date, after: str | None, limit: int) -> Query:
+    """(stream, outline) of every partnership `org` is or was in on `day`, by stream id."""
+    q = Query(dialect)
+    where = [
+        f"s.generation = {GENERATION}",
+        "s.kind = 'summary'",
+        _valid(q, "s", day),
+        "s.recorded_to IS NULL",
+        f"s.stream IN ({_member_streams(q, org, day)})",
+    ]
+    if after is not None:
+        where.append(f"s.stream > {q.param(after)}")
+    q.sql = (
+        f"SELECT s.stream, s.detail FROM facets s WHERE {' AND '.join(where)}"
+        f" ORDER BY s.stream LIMIT {q.param(limit)}"
+    )
+    return q
+
+
+def organizations(dialect: Dialect, day: date, after: str | None, limit: int) -> Query:
+    """One page of organization ids that are or were parties on `day`."""
+    q = Query(dialect)
+    where = [
+        f"generation = {GENERATION}",
+        "kind = 'party'",
+        f"valid_from <= {q.param(dialect.day(day))}",
+        "recorded_to IS NULL",
+    ]
+    if after is not None:
+        where.append(f"value > {q.param(after)}")
+    q.sql = (
+        f"SELECT DISTINCT value FROM facets WHERE {' AND '.join(where)}"
+        f" ORDER BY value LIMIT {q.param(limit)}"
+    )
+    return q
+
+
+def organization_memberships(dialect: Dialect, orgs: Sequence[str], day: date) -> Query:
+    """(org, stream, outline) for each of `orgs`, by org then stream (duplicates possible)."""
+    q = Query(dialect)
+    q.sql = (
+        "SELECT f.value, s.stream, s.detail FROM facets f CROSS JOIN facets s"
+        f" WHERE f.generation = {GENERATION} AND f.kind = 'party'"
+        f" AND f.value {dialect.any_text(q.param, orgs)}"
+        f" AND f.valid_from <= {q.param(dialect.day(day))} AND f.recorded_to IS NULL"
+        f" AND s.generation = {GENERATION} AND s.stream = f.stream AND s.kind = 'summary'"
+        f" AND {_valid(q, 's', day)} AND s.recorded_to IS NULL ORDER BY f.value, s.stream"
+    )
+    return q
+
+
+def outline(row: Row) -> tuple[str, Outline]:
+    return str(row[0]), decode_outline(bytes(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Calendar items whose day is within `[start, end]` (either open)."""
+
+    start: date | None = None
+    end: date | None = None
+
+
+def calendar_items(
+    dialect: Dialect,
+    *,
+    kinds: Sequence[str],
+    window: Window,
+    stream: str | None = None,
+    org: str | None = None,
+    day: date | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> Query:
+    """Calendar rows by (stream, uid): of one stream, of an organization's, or of all."""
+    q = Query(dialect)
+    where = [f"c.generation = {GENERATION}", f"c.kind {dialect.any_text(q.param, kinds)}"]
+    if stream is not None:
+        where.append(f"c.stream = {q.param(stream)}")
+    if org is not None and day is not None:
+        where.append(f"c.stream IN ({_member_streams(q, org, day)})")
+    if window.start is not None:
+        where.append(f"c.day >= {q.param(dialect.day(window.start))}")
+    if window.end is not None:
+        where.append(f"c.day <= {q.param(dialect.day(window.end))}")
+    if after is not None:
+        stream_after = f"c.stream > {q.param(after[0])}"
+        where.append(
+            f"({stream_after} OR (c.stream = {q.param(after[0])} AND c.uid > {q.param(after[1])}))"
+        )
+    q.sql = (
+        f"SELECT c.stream, c.uid, c.sequence, c.changed_at, c.content FROM calendar_items c"
+        f" WHERE {' AND '.join(where)} ORDER BY c.stream, c.uid"
+    )
+    if limit is not None:
+        q.sql += f" LIMIT {q.param(limit)}"
+    return q
+
+
+def calendar_item(row: Row, dialect: Dialect) -> CalendarItem:
+    return CalendarItem(
+        content=_content.decode(bytes(row[4])),
+        sequence=int(row[2]),
+        changed_at=dialect.read_instant(row[3]),
+    )
+
+
+def last_change(dialect: Dialect, org: str | None, day: date) -> Query:
+    """The latest change of any item of all feeds, or of an organization's."""
+    q = Query(dialect)
+    q.sql = f"SELECT MAX(c.changed_at) FROM calendar_items c WHERE c.generation = {GENERATION}"
+    if org is not None:
+        q.sql += f" AND c.stream IN ({_member_streams(q, org, day)})"
+    return q
+
+
+CHUNK = 1000
+"""Calendar rows read per query while a feed streams: memory stays flat, no connection is held."""
+
+
+class ReadModels:
+    """What the API asks of the read models; every answer costs what it returns."""
+
+    def __init__(self, fetch: Fetch, dialect: Dialect) -> None:
+        self._fetch = fetch
+        self._dialect = dialect
+
+    async def state(self) -> ModelState:
+        return await model_state(self._fetch, self._dialect)
+
+    async def partnerships(
+        self, filters: ListFilters, limit: int
+    ) -> list[tuple[str, Outline, int]]:
+        """(stream, outline, version as known then) for one page."""
+        page = [
+            outline(row) for row in await self._fetch(partnerships(self._dialect, filters, limit))
+        ]
+        if not page:
+            return []
+        found = await self._fetch(versions(self._dialect, [s for s, _ in page], filters.known_at))
+        known = {str(row[0]): int(row[1]) for row in found}
+        return [(stream, about, known.get(stream, 0)) for stream, about in page]
+
+    async def outline(self, stream: str, day: date) -> Outline | None:
+        """The stream's outline on `day` as known now (None: not announced by then)."""
+        rows = await self._fetch(stream_outline(self._dialect, stream, day))
+        return outline(rows[0])[1] if rows else None
+
+    async def memberships(
+        self, org: str, day: date, after: str | None, limit: int
+    ) -> list[tuple[str, Outline]]:
+        query = memberships(self._dialect, org, day, after, limit)
+        return [outline(row) for row in await self._fetch(query)]
+
+    async def organizations(
+        self, day: date, after: str | None, limit: int
+    ) -> dict[str, list[tuple[str, Outline]]]:
+        """One page of organizations, each with every partnership it is or was in."""
+        orgs = [
+            str(row[0])
+            for row in await self._fetch(organizations(self._dialect, day, after, limit))
+        ]
+        found: dict[str, list[tuple[str, Outline]]] = {org: [] for org in orgs}
+        if not orgs:
+            return found
+        seen: set[tuple[str, str]] = set()
+        for org, stream, detail in await self._fetch(
+            organization_memberships(self._dialect, orgs, day)
+        ):
+            if (org, stream) not in seen:
+                seen.add((org, stream))
+                found[org].append((stream, decode_outline(bytes(detail))))
+        return found
+
+    async def calendar(
+        self,
+        kinds: Sequence[str],
+        window: Window,
+        *,
+        stream: str | None = None,
+        org: str | None = None,
+        day: date | None = None,
+    ) -> AsyncIterator[list[CalendarItem]]:
+        """A feed's items in (stream, uid) order, a chunk at a time."""
+        after: tuple[str, str] | None = None
+        while True:
+            query = calendar_items(
+                self._dialect,
+                kinds=kinds,
+                window=window,
+                stream=stream,
+                org=org,
+                day=day,
+                after=after,
+                limit=CHUNK,
+            )
+            rows = await self._fetch(query)
+            if not rows:
+                return
+            yield [calendar_item(row, self._dialect) for row in rows]
+            if len(rows) < CHUNK:
+                return
+            after = (str(rows[-1][0]), str(rows[-1][1]))
+
+    async def last_change(self, org: str | None, day: date) -> datetime | None:
+        rows = await self._fetch(last_change(self._dialect, org, day))
+        value = rows[0][0] if rows else None
+        return None if value is None else self._dialect.read_instant(value)
