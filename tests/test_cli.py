@@ -147,7 +147,8 @@ def test_verify_passes_on_curated_data(run) -> None:
     result = run("verify")
     assert result.exit_code == 0
     assert result.stdout.strip() == (
-        "38 events in 2 streams; positions gapless, versions consecutive, every stream folds"
+        "38 events in 2 streams; positions gapless, versions consecutive, every stream folds, "
+        "read models equal a fresh replay"
     )
 
 

@@ -23,6 +23,7 @@ from timeline.store import (
     EmptyAppendError,
     EventStore,
     IdempotencyError,
+    StoreStats,
     open_store,
     token_registry,
     verify,
@@ -292,12 +293,15 @@ async def test_verify_finds_gaps_versions_and_broken_rules(store: EventStore) ->
     assert (healthy.events, healthy.streams, healthy.problems) == (1, 1, [])
 
     class Broken:
-        async def read_all(self) -> AsyncIterator[StoredEvent]:
+        read_models = store.read_models
+
+        async def stats(self) -> StoreStats:
+            return StoreStats(backend="broken", events=1, last_position=2)
+
+        async def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
             first = await anext(aiter(store.read_all()))
-            yield msgspec.structs.replace(first, position=2, version=2)
+            yield [msgspec.structs.replace(first, position=2, version=2)]
 
     found = await verify(Broken())  # type: ignore[arg-type]
-    assert found.problems[:2] == [
-        "position 2 where 1 was expected",
-        "vm: version 2, expected 1",
-    ]
+    assert found.problems[:1] == ["vm: version 2, expected 1"]
+    assert found.problems[-1] == "1 events under last position 2: positions have gaps"

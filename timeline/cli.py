@@ -12,6 +12,7 @@ import re
 import resource
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
-from timeline import __version__, fold, logs, schemas, wire
+from timeline import __version__, fold, logs, readmodels, schemas, wire
 from timeline.dates import InvalidDateError, parse_day, parse_instant
 from timeline.projection import NotKnownError, Projector
 from timeline.settings import Settings, SettingsError
@@ -33,6 +34,7 @@ from timeline.store import (
     token_registry,
     verify,
 )
+from timeline.store.rebuild import RebuildReport
 from timeline.tokens import SCOPES, TokenError
 from timeline.transfer import ImportLineError, export_lines, import_lines, load_curated
 
@@ -232,7 +234,7 @@ def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
 
 @cli.command("verify")
 def verify_command() -> None:
-    """Check that positions are gapless, versions consecutive, and every stream folds."""
+    """Check positions, versions, that every stream folds, and the read models against a replay."""
 
     found = with_store(verify)
     click.echo(
@@ -240,7 +242,8 @@ def verify_command() -> None:
         + (
             f"{len(found.problems)} problem(s)"
             if found.problems
-            else "positions gapless, versions consecutive, every stream folds"
+            else "positions gapless, versions consecutive, every stream folds, "
+            "read models equal a fresh replay"
         )
     )
     for problem in found.problems:
@@ -263,6 +266,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     _refuse_taken_port(settings.host, settings.port)
     _raise_open_files_limit()
     created = with_store(_first_token)
+    with_store(_rebuild_if_stale)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
     click.echo(f"Partnership Timeline {__version__} on {_safe_url(settings.database_url)}")
     click.echo(f"listening on {base} (links point to {settings.base_url})")
@@ -364,6 +368,16 @@ async def _first_token(store: EventStore) -> str | None:
         return None
 
 
+async def _rebuild_if_stale(store: EventStore) -> None:
+    """Read models older than this code are rebuilt before the server takes requests."""
+    announce = _RebuildProgress(
+        f"the read models are not version {readmodels.VERSION}: rebuilding them before serving"
+    )
+    report = await store.rebuild_read_models(announce, only_if_stale=True)
+    if report.rebuilt:
+        click.echo(f"read models rebuilt from {report.events:,} events in {report.seconds:.1f} s")
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -404,6 +418,61 @@ def tokens_list() -> None:
     for token in with_store(lambda store: token_registry(store).tokens()):
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
         click.echo(f"{token.name}\t{' '.join(token.scopes)}\t{token.created_at:%Y-%m-%d}\t{state}")
+
+
+@cli.group("projections")
+def projections_group() -> None:
+    """The read models behind lists, organization pages and calendar feeds."""
+
+
+@projections_group.command("rebuild")
+def projections_rebuild() -> None:
+    """Rebuild the read models from the events; the old ones serve until the new are complete."""
+
+    async def work(store: EventStore) -> RebuildReport:
+        return await store.rebuild_read_models(_rebuild_progress("rebuilding read models"))
+
+    report = with_store(work)
+    rate = report.events / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"rebuilt the read models (version {readmodels.VERSION}, generation {report.generation})"
+        f" from {report.events} events in {report.streams} streams"
+        f" in {report.seconds:.1f} s ({rate:,.0f} events/s)"
+    )
+
+
+class _RebuildProgress:
+    """Progress on stdout: a line rewritten on a terminal, a line every few seconds elsewhere."""
+
+    EVERY_SECONDS = 5.0
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.shown = 0.0
+        self.terminal = sys.stdout.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and not self.terminal and now - self.shown < self.EVERY_SECONDS:
+            return
+        self.shown = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        left = (total - done) / rate if rate else 0.0
+        share = done / total if total else 1.0
+        line = (
+            f"{self.label}: {done:,}/{total:,} events ({share:.0%}), {rate:,.0f} events/s,"
+            f" {left:.0f} s left"
+        )
+        end = "\n" if done >= total or not self.terminal else ""
+        click.echo(("\r" if self.terminal else "") + line, nl=False)
+        click.echo(end, nl=False)
+        sys.stdout.flush()
+
+
+def _rebuild_progress(label: str) -> _RebuildProgress:
+    return _RebuildProgress(label)
 
 
 @cli.group("schemas")

@@ -87,16 +87,6 @@ class Projector:
             raise NotKnownError.unannounced(stream, as_of)
         return state
 
-    async def current(self, infos: list[StreamInfo] | None = None) -> list[PartnershipState]:
-        """Every partnership as it stands today; `infos` saves a query if the caller has them."""
-        now = datetime.now(UTC)
-        states = []
-        for info in infos if infos is not None else await self._store.streams():
-            state = await self.state(info, as_of=now.date(), known_at=now)
-            if state is not None:
-                states.append(state)
-        return states
-
 
 def select(
     events: Sequence[StoredEvent],

@@ -12,6 +12,7 @@ from timeline.events import AnyEvent, StoredEvent
 
 if TYPE_CHECKING:
     from timeline.store.read_models import ReadModels
+    from timeline.store.rebuild import Progress, RebuildReport
 
 
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +134,12 @@ class EventStore(Protocol):
     read_models: ReadModels
     """Lists, organizations and calendar rows, kept by the appends themselves."""
 
+    async def rebuild_read_models(
+        self, progress: Progress | None = None, *, only_if_stale: bool = False
+    ) -> RebuildReport:
+        """Rebuild the read models from the events while the old ones serve (`rebuild.py`)."""
+        ...
+
     async def append(
         self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]
     ) -> AppendResult:
@@ -147,6 +154,10 @@ class EventStore(Protocol):
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
         """Every stream's events in global position order."""
+        ...
+
+    def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
+        """Each stream's events up to position `up_to`, one stream at a time, by stream id."""
         ...
 
     async def streams(self) -> list[StreamInfo]: ...

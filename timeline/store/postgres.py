@@ -226,6 +226,17 @@ class PostgresRecorder:
         await self._pool.close()
 
     @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """A session advisory lock on a connection of its own: freed if this process dies."""
+        conn: asyncpg.Connection = await asyncpg.connect(self._url)
+        try:
+            key = f"timeline-{name}:{self._schema}"
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", key)
+            yield
+        finally:
+            await conn.close()
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLTransaction]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -48,6 +48,13 @@ class ModelState:
     changes: int
 
 
+def facet_key(known: KnownFacet) -> tuple[object, ...]:
+    """A facet row with its ranges, comparable across a fold and the database."""
+    row = known.row
+    return (row.kind, row.value, row.valid_from, row.valid_to, known.recorded_from,
+            known.recorded_to, row.detail)  # fmt: skip
+
+
 def _placeholders(dialect: Dialect, count: int) -> str:
     return ", ".join(dialect.placeholder(n) for n in range(1, count + 1))
 
@@ -516,6 +523,40 @@ class ReadModels:
             if len(rows) < CHUNK:
                 return
             after = (str(rows[-1][0]), str(rows[-1][1]))
+
+    async def stream_rows(
+        self, stream: str
+    ) -> tuple[set[tuple[object, ...]], dict[str, CalendarItem]]:
+        """Every facet (with its ranges) and calendar item stored for a stream: for `verify`."""
+        q = Query(self._dialect)
+        q.sql = (
+            "SELECT kind, value, valid_from, valid_to, recorded_from, recorded_to, detail"
+            f" FROM facets WHERE generation = {GENERATION} AND stream = {q.param(stream)}"
+        )
+        d = self._dialect
+        facets = {
+            facet_key(
+                KnownFacet(
+                    FacetRow(
+                        kind=kind,
+                        value=value,
+                        valid_from=d.read_day(valid_from),
+                        valid_to=None if valid_to is None else d.read_day(valid_to),
+                        detail=None if detail is None else bytes(detail),
+                    ),
+                    d.read_instant(recorded_from),
+                    None if recorded_to is None else d.read_instant(recorded_to),
+                )
+            )
+            for kind, value, valid_from, valid_to, recorded_from, recorded_to, detail in (
+                await self._fetch(q)
+            )
+        }
+        every = ("milestone", "phase", "investment", "announcement")
+        items = [
+            item async for chunk in self.calendar(every, Window(), stream=stream) for item in chunk
+        ]
+        return facets, {item.content.uid: item for item in items}
 
     async def last_change(self, org: str | None, day: date) -> datetime | None:
         rows = await self._fetch(last_change(self._dialect, org, day))

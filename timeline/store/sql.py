@@ -28,6 +28,7 @@ from timeline.store.base import (
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.notify import Notifier
 from timeline.store.read_models import ReadModels
+from timeline.store.rebuild import Progress, RebuildReport, rebuild, streams_in_order
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
@@ -49,6 +50,13 @@ class SQLTransaction:
         self._insert_rows = insert_rows
         self._after_insert = after_insert
         self._generation: int | None = None
+
+    async def fetch(self, query: Query) -> list[Row]:
+        return await self._fetch(query)
+
+    async def run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One statement per parameter row (`executemany`)."""
+        await self._insert_rows(sql, rows)
 
     async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
         rows = await self._fetch(mapper.stream_versions(self._dialect, streams))
@@ -113,6 +121,10 @@ class Recorder(Protocol):
 
     async def fetch(self, query: Query) -> list[Row]: ...
 
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time across every process on the database; freed on death."""
+        ...
+
     def listen(self, publish: Callable[[int], None]) -> None:
         """Call `publish(position)` for commits made elsewhere (other replicas), if it can."""
         ...
@@ -134,6 +146,11 @@ class SQLEventStore:
         )
         recorder.listen(self.notifier.publish)
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
+
+    async def rebuild_read_models(
+        self, progress: Progress | None = None, *, only_if_stale: bool = False
+    ) -> RebuildReport:
+        return await rebuild(self.recorder, progress, only_if_stale=only_if_stale)
 
     async def close(self) -> None:
         """Finish every append already accepted, then close the backend."""
@@ -174,6 +191,9 @@ class SQLEventStore:
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
         return self._stored(mapper.read_all(self.dialect, after=after, limit=limit))
+
+    def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
+        return streams_in_order(self.recorder, up_to)
 
     async def streams(self) -> list[StreamInfo]:
         rows = await self.recorder.fetch(Query(self.dialect, mapper.STREAMS))

@@ -8,7 +8,9 @@ The schema is numbered migrations recorded in `PRAGMA user_version`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime
@@ -207,7 +209,11 @@ class SQLiteRecorder:
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         admin: aiosqlite.Connection,
+        path: str | Path = ":memory:",
     ) -> None:
+        self.path = Path(path)
+        self._writing = asyncio.Lock()
+        """The writer connection holds one transaction at a time (appends, rebuild steps)."""
         self.writer = writer
         self.reader = reader
         self.admin = admin
@@ -224,7 +230,7 @@ class SQLiteRecorder:
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, reader, admin)
+        return cls(writer, reader, admin, path)
 
     async def close(self) -> None:
         await self.reader.close()
@@ -235,7 +241,23 @@ class SQLiteRecorder:
         """Nothing to hear: another process on the file is seen at the next heartbeat."""
 
     @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """An advisory lock on a file beside the database: the kernel frees it if we die."""
+        lock = self.path.with_name(f"{self.path.name}.{name}.lock")
+        with lock.open("a") as handle:
+            await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLTransaction]:
+        async with self._writing, self._transaction() as tx:
+            yield tx
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SQLTransaction]:
         conn = self.writer
         try:
             await conn.execute("BEGIN IMMEDIATE")
