@@ -118,6 +118,30 @@ async def test_list_filters_and_pages(client: AsyncTestClient[Any]) -> None:
     assert (await client.get("/partnerships", params={"cursor": "%%%"})).status_code == 400
 
 
+async def test_list_answers_as_known_at_an_instant(client: AsyncTestClient[Any], auth) -> None:
+    """A party that joined later is listed for `known_at` after its append, not before."""
+    before = (await client.get(VODAFONE)).json()["basis"]["known_at"]
+    joined = {
+        "type": "PartyJoined",
+        "effective": "2024-06-01",
+        "data": {"org": "nokia", "name": "Nokia"},
+        "sources": [{"title": "Press release", "language": "en"}],
+    }
+    assert (
+        await client.post(f"{VODAFONE}/events", json={"events": [joined]}, headers=auth)
+    ).status_code == 201
+
+    async def ids(**params: Any) -> list[tuple[str, int]]:
+        body = (await client.get("/partnerships", params=params)).json()
+        return [(p["id"], p["version"]) for p in body["partnerships"]]
+
+    assert await ids(party="nokia", as_of="2024-07-01") == [("vodafone-microsoft", 14)]
+    assert await ids(party="nokia", as_of="2024-05-01") == []
+    assert await ids(party="nokia", as_of="2024-07-01", known_at=before) == []
+    assert await ids(party="vodafone", known_at=before) == [("vodafone-microsoft", 13)]
+    assert await ids(known_at="2020-01-01T00:00:00Z") == []
+
+
 async def test_history_filters_pages_and_etag(client: AsyncTestClient[Any]) -> None:
     """History filters by type, version, effective range and pages with `next`."""
     statements = (await client.get(f"{VODAFONE}/events", params={"type": "StatementMade"})).json()
@@ -239,6 +263,23 @@ async def test_organizations(client: AsyncTestClient[Any]) -> None:
         "telefonica-microsoft",
     }
     assert (await client.get("/organizations/nobody")).status_code == 404
+    first = (await client.get("/organizations/microsoft", params={"limit": 1})).json()
+    assert [p["id"] for p in first["partnerships"]] == ["telefonica-microsoft"]
+    assert first["name"] == "Microsoft"
+    rest = await client.get(
+        "/organizations/microsoft", params={"limit": 1, "cursor": first["next_cursor"]}
+    )
+    assert [p["id"] for p in rest.json()["partnerships"]] == ["vodafone-microsoft"]
+    assert rest.json()["next_cursor"] is None
+    unchanged = await client.get(
+        "/organizations/microsoft",
+        headers={"If-None-Match": rest.headers["etag"]},
+        params={"limit": 1, "cursor": first["next_cursor"]},
+    )
+    assert unchanged.status_code == 304
+    paged = (await client.get("/organizations", params={"limit": 2})).json()
+    assert [o["org"] for o in paged["organizations"]] == ["microsoft", "telefonica"]
+    assert [p["id"] for p in paged["organizations"][1]["partnerships"]] == ["telefonica-microsoft"]
 
 
 async def test_schemas_and_health(client: AsyncTestClient[Any]) -> None:

@@ -140,6 +140,15 @@ CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
     # a misspelled parameter must not silently answer something else
     ("misspelled query parameter", "GET", "/partnerships/vodafone-microsoft?asof=2020-01-01", None, 400, "did you mean 'as_of'"),
     ("query parameter of another path", "GET", "/events?known_at=2024-01-01", None, 400, "query.known_at"),
+    # read models: lists at an instant, feeds in a window
+    ("list known_at not an instant", "GET", "/partnerships?known_at=yesterday", None, 400, "query.known_at"),
+    ("list known_at out of range", "GET", "/partnerships?known_at=99999-01-01T00:00:00Z", None, 400, "query.known_at"),
+    ("feed from not a date", "GET", "/calendars/all.ics?from=soon", None, 400, "from"),
+    ("feed to not a date", "GET", "/calendars/partnerships/vodafone-microsoft.ics?to=2024-13", None, 400, "to"),
+    ("feed window reversed", "GET", "/calendars/all.ics?from=2025&to=2024-06", None, 400, "query.to"),
+    ("org feed window reversed", "GET", "/calendars/organizations/microsoft.ics?from=2024-02-02&to=2024-02-01", None, 400, "ends (2024-02-01) before it starts (2024-02-02)"),
+    ("organization page limit", "GET", "/organizations/microsoft?limit=0", None, 400, "limit"),
+    ("organization page cursor", "GET", "/organizations/microsoft?cursor=%%%", None, 400, "cursor"),
 ]  # fmt: skip
 
 

@@ -129,6 +129,52 @@ async def test_http_headers_and_conditional_requests(client: AsyncTestClient[Any
     assert again.content == first.content
 
 
+def _starts(body: bytes) -> list[str]:
+    return [line.split(":")[1] for line in body.decode().splitlines() if line.startswith("DTSTART")]
+
+
+async def test_windows_choose_items_by_day(client: AsyncTestClient[Any]) -> None:
+    """`from`/`to` keep the items whose day is inside, in every feed; the calendar stays whole."""
+    every = _starts((await client.get(FEEDS["all.ics"])).content)
+    assert len(every) > 3
+    for url in (FEEDS["all.ics"], FEEDS["organization-microsoft.ics"], VODAFONE_FEED):
+        whole = _starts((await client.get(url)).content)
+        inside = await client.get(url, params={"from": "2024-05", "to": "2025"})
+        assert inside.status_code == 200
+        assert _starts(inside.content) == [d for d in whole if "20240501" <= d <= "20251231"]
+        assert inside.content.startswith(b"BEGIN:VCALENDAR")
+        assert inside.content.endswith(b"END:VCALENDAR\r\n")
+    empty = await client.get(FEEDS["all.ics"], params={"from": "2090"})
+    assert _starts(empty.content) == []
+
+
+async def test_streamed_feeds_have_validators_that_move_with_the_data(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    """`all.ics` and organization feeds: strong ETag, 304, and a new ETag after a change."""
+    for url in (FEEDS["all.ics"], FEEDS["organization-microsoft.ics"]):
+        first = await client.get(url)
+        tag = first.headers["etag"]
+        assert tag.startswith('"')
+        assert first.headers["last-modified"]
+        assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304
+        windowed = await client.get(url, params={"from": "2024"})
+        assert windowed.headers["etag"] != tag
+    old = (await client.get(FEEDS["all.ics"])).headers["etag"]
+    moved = {
+        "type": "MilestoneRescheduled",
+        "effective": "2024-04-01",
+        "data": {"id": "iot-platform-independent", "due": "2024-09"},
+    }
+    posted = await client.post(
+        "/partnerships/vodafone-microsoft/events", json={"events": [moved]}, headers=auth
+    )
+    assert posted.status_code == 201
+    fresh = await client.get(FEEDS["all.ics"], headers={"If-None-Match": old})
+    assert fresh.status_code == 200
+    assert b"DTSTART;VALUE=DATE:20240930" in fresh.content
+
+
 async def test_update_story(client: AsyncTestClient[Any], auth: dict[str, str]) -> None:
     """Reschedule: same UID, SEQUENCE+1, new ETag, old ETag gets 200; cancel: CANCELLED."""
     old = await client.get(VODAFONE_FEED)

@@ -85,7 +85,7 @@ async def test_two_replicas_share_writes_order_and_answers(
     tmp_path: Path, role_urls: tuple[str, str]
 ) -> None:
     """Writers on both replicas; a subscriber on A sees every event once, in order; same answers."""
-    env = replica_env(role_urls)
+    env = replica_env(role_urls) | {"TIMELINE_PUBLIC_URL": "https://timeline.example"}
     a = Server(tmp_path, free_port(), first_start=True, env=env)
     token = a.first_token()
     b = Server(tmp_path, free_port(), env=env)
@@ -129,6 +129,19 @@ async def test_two_replicas_share_writes_order_and_answers(
                 answers.append(body)
         assert answers[0] == answers[1]
         assert answers[0]["basis"]["version"] == APPENDS_PER_WRITER
+        async with httpx.AsyncClient() as client:  # the read models, written by either replica
+            lists, feeds = [], []
+            for server in (a, b):
+                listed = await client.get(
+                    f"{server.base}/partnerships", params={"known_at": known_at, "limit": 500}
+                )
+                lists.append(listed.json())
+                feed = await client.get(f"{server.base}/calendars/all.ics")
+                feeds.append((feed.headers["etag"], feed.content))
+        assert lists[0] == lists[1]
+        assert len(lists[0]["partnerships"]) == 2 + WRITERS
+        assert feeds[0] == feeds[1]
+        assert feeds[0][1].count(b"BEGIN:VEVENT") > 0
     finally:
         assert a.stop() == 0
         assert b.stop() == 0

@@ -299,6 +299,7 @@ async def test_verify_finds_gaps_versions_and_broken_rules(store: EventStore) ->
             return StoreStats(backend="broken", events=1, last_position=2)
 
         async def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
+            del up_to
             first = await anext(aiter(store.read_all()))
             yield [msgspec.structs.replace(first, position=2, version=2)]
 

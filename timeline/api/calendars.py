@@ -129,7 +129,7 @@ FROM = Annotated[
     QueryParameter(
         name="from",
         description="Only items on or after this partial date (its first day), e.g. 2024-01",
-        pattern=PARTIAL_DATE_PATTERN,
+        schema_extra={"pattern": PARTIAL_DATE_PATTERN},  # checked by `_window`, naming `from`
     ),
 ]
 TO = Annotated[
@@ -137,7 +137,7 @@ TO = Annotated[
     QueryParameter(
         name="to",
         description="Only items on or before this partial date (its last day), e.g. 2026",
-        pattern=PARTIAL_DATE_PATTERN,
+        schema_extra={"pattern": PARTIAL_DATE_PATTERN},
     ),
 ]
 FEED_RESPONSES: dict[int, ResponseSpec] = {

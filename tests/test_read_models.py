@@ -1,0 +1,251 @@
+"""Read-model rows equal the fold they stand for, on random histories (`timeline/readmodels.py`).
+
+Histories are random valid streams: parties joining and leaving, milestones
+and phases scheduled, moved, achieved and cancelled, an ending, retractions
+and corrections, on random effective days, recorded in random batches. For
+every recording instant and many world days, the facets known then must say
+what `fold` says, and the calendar rows must be what `calendar.stream_items`
+renders for every feed option.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from itertools import product
+
+from helpers import SOURCE, T0, d, recorded
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from timeline import calendar, fold, readmodels
+from timeline.calendar import FeedOptions
+from timeline.dates import Period
+from timeline.events import (
+    Announcement,
+    AnyEvent,
+    Correction,
+    Ending,
+    EventCorrected,
+    EventRetracted,
+    Milestone,
+    MilestoneAchieved,
+    MilestoneCancelled,
+    MilestoneChange,
+    MilestoneRescheduled,
+    MilestoneScheduled,
+    MilestoneStep,
+    PartnershipAnnounced,
+    PartnershipEnded,
+    Party,
+    PartyJoined,
+    PartyLeft,
+    PhaseCancelled,
+    Phase,
+    PhaseScheduled,
+    PhaseStarted,
+    PhaseStep,
+    Retraction,
+    StoredEvent,
+)
+
+ORGS = ("acme", "globex", "initech", "umbrella")
+DAY0 = date(2024, 1, 1)
+
+
+def _day(offset: int) -> str:
+    return (DAY0 + timedelta(days=offset)).isoformat()
+
+
+def _event(kind: int, arg: int, offset: int, earlier: list[AnyEvent]) -> AnyEvent:  # noqa: PLR0911
+    on = d(_day(offset))
+    org = ORGS[arg % len(ORGS)]
+    item = f"m{arg % 3}"
+    match kind:
+        case 0:
+            return PartyJoined(effective=on, sources=(SOURCE,), data=Party(org=org, name=org))
+        case 1:
+            return PartyLeft(effective=on, sources=(SOURCE,), data=Party(org=org, name=org))
+        case 2:
+            due = d(_day(offset + 30 + arg)[:7])  # month precision
+            return MilestoneScheduled(
+                effective=on, sources=(SOURCE,), data=Milestone(id=item, title=item, due=due)
+            )
+        case 3:
+            due = d(_day(offset + 60 + arg))
+            return MilestoneRescheduled(
+                effective=on, sources=(SOURCE,), data=MilestoneChange(id=item, due=due)
+            )
+        case 4:
+            return MilestoneAchieved(effective=on, sources=(SOURCE,), data=MilestoneStep(id=item))
+        case 5:
+            return MilestoneCancelled(effective=on, sources=(SOURCE,), data=MilestoneStep(id=item))
+        case 6:
+            period = Period.parse(f"{_day(offset)}/{_day(offset + 90)}")
+            return PhaseScheduled(
+                effective=on,
+                sources=(SOURCE,),
+                data=Phase(id=f"p{arg % 2}", name="Pilot", period=period),
+            )
+        case 7:
+            return PhaseStarted(effective=on, sources=(SOURCE,), data=PhaseStep(id=f"p{arg % 2}"))
+        case 8:
+            return PhaseCancelled(effective=on, sources=(SOURCE,), data=PhaseStep(id=f"p{arg % 2}"))
+        case 9 if arg == 0:
+            return PartnershipEnded(effective=on, sources=(SOURCE,), data=Ending(reason="done"))
+        case 9:
+            return PartyJoined(effective=on, sources=(SOURCE,), data=Party(org=org, name=org))
+        case 10:
+            target = earlier[arg % len(earlier)]
+            return EventRetracted(
+                effective=on, sources=(SOURCE,), data=Retraction(event_id=target.id, reason="wrong")
+            )
+        case _:
+            regions = ("Europe", "Africa", "Asia")[: 1 + arg % 3]
+            return EventCorrected(
+                effective=on,
+                sources=(SOURCE,),
+                data=Correction(
+                    event_id=earlier[0].id, data=_announcement(regions), reason="regions"
+                ),
+            )
+
+
+def _announcement(regions: tuple[str, ...]) -> dict[str, object]:
+    return {
+        "title": "Acme–Globex",
+        "kind": "strategic",
+        "parties": [{"org": "acme", "name": "Acme"}, {"org": "globex", "name": "Globex"}],
+        "regions": list(regions),
+    }
+
+
+KINDS = (0, 0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 10, 10, 11, 11, 9)
+"""Weighted: joins, milestones and meta events often, an ending (which closes the stream) rarely."""
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(KINDS),  # what happens
+        st.integers(0, 11),  # which party, item, target
+        st.integers(-40, 60),  # days after the previous step (negative: a late fact)
+        st.booleans(),  # recorded with the previous step (same instant)
+    ),
+    min_size=8,
+    max_size=40,
+)
+
+
+def history(steps: list[tuple[int, int, int, bool]]) -> list[StoredEvent]:
+    """A valid stream from random steps: a step that would break a rule is left out."""
+    first = PartnershipAnnounced(
+        effective=d(_day(0)),
+        sources=(SOURCE,),
+        data=Announcement(
+            title="Acme–Globex",
+            kind="strategic",
+            parties=(Party(org="acme", name="Acme"), Party(org="globex", name="Globex")),
+            regions=("Europe",),
+        ),
+    )
+    events: list[AnyEvent] = [first]
+    times = [T0]
+    offset = 0
+    for kind, arg, delta, same_instant in steps:
+        offset = max(0, offset + delta)
+        candidate = _event(kind, arg, offset, events)
+        at = times[-1] if same_instant else times[-1] + timedelta(hours=1)
+        trial = recorded([*events, candidate], stream="ag", at=[*times, at])
+        try:
+            fold.check(trial)
+            fold.check_new(trial[:-1], trial[-1:])
+        except fold.DomainError:
+            continue
+        events.append(candidate)
+        times.append(at)
+    return recorded(events, stream="ag", at=times)
+
+
+def _known_at(model: readmodels.StreamModel, at: datetime) -> list[readmodels.FacetRow]:
+    rows = [*model.open.values(), *model.closed]
+    return [
+        k.row
+        for k in rows
+        if k.recorded_from <= at and (k.recorded_to is None or k.recorded_to > at)
+    ]
+
+
+def _valid(rows: list[readmodels.FacetRow], kind: str, day: date) -> list[readmodels.FacetRow]:
+    return [
+        r
+        for r in rows
+        if r.kind == kind and r.valid_from <= day and (r.valid_to is None or r.valid_to > day)
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS)
+def test_facets_say_what_the_fold_says_at_every_instant_and_day(steps) -> None:
+    events = history(steps)
+    model = readmodels.replay("ag", events)
+    instants = sorted({e.recorded_at for e in events})
+    days = sorted(
+        {e.event.effective.first_day + timedelta(days=k) for e in events for k in (-1, 0, 1)}
+    )
+    for at in instants:
+        rows = _known_at(model, at)
+        known = [e for e in events if e.recorded_at <= at]
+        for day in days:
+            state = fold.fold(known, as_of=day)
+            summaries = _valid(rows, "summary", day)
+            if state is None:
+                assert summaries == []
+                continue
+            assert len(summaries) == 1, (at, day)
+            outline = readmodels.decode_outline(summaries[0].detail or b"")
+            assert outline.status == state.status == summaries[0].value
+            assert [p.org for p in outline.parties] == [p.org for p in state.parties]
+            assert [p.org for p in outline.former_parties] == [p.org for p in state.former_parties]
+            assert outline.regions == state.regions
+            parties = {r.value for r in _valid(rows, "party", day)}
+            assert parties == {p.org for p in state.parties}
+            regions = {r.value for r in _valid(rows, "region", day)}
+            assert regions == {r.casefold() for r in state.regions}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS)
+def test_calendar_rows_are_what_every_feed_renders(steps) -> None:
+    events = history(steps)
+    model = readmodels.replay("ag", events)
+    for announcements, investments in product((False, True), repeat=2):
+        options = FeedOptions(announcements=announcements, investments=investments)
+        kinds = readmodels.shown(options)
+        rows = sorted(
+            (i for i in model.items.values() if readmodels.item_kind(i.content.uid) in kinds),
+            key=lambda i: i.content.uid,
+        )
+        assert rows == calendar.stream_items(events, options)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(1, 25))
+def test_advancing_from_stored_rows_equals_a_replay(steps, split) -> None:
+    """The writer's path (rows as stored, then the next appends) ends where a replay does."""
+    events = history(steps)
+    cut = min(split, len(events))
+    while cut < len(events) and events[cut].recorded_at == events[cut - 1].recorded_at:
+        cut += 1  # a recording instant is never split between two appends
+    earlier = readmodels.replay("ag", events[:cut])
+    resumed = readmodels.StreamModel(
+        "ag", open={row: known for row, known in earlier.open.items()}, items=dict(earlier.items)
+    )
+    for count, batch in readmodels.batches(events[cut:]):
+        resumed.advance(events[: cut + count], batch)
+    whole = readmodels.replay("ag", events)
+    assert resumed.items == whole.items
+    assert set(resumed.open) == set(whole.open)
+    assert {(k.row, k.recorded_from) for k in resumed.open.values()} == {
+        (k.row, k.recorded_from) for k in whole.open.values()
+    }
+    closed_now = {(k.row, k.recorded_from, k.recorded_to) for k in resumed.closed}
+    closed_whole = {(k.row, k.recorded_from, k.recorded_to) for k in whole.closed}
+    assert closed_now <= closed_whole

@@ -1,0 +1,193 @@
+"""The read models' contract, written once and run against every backend in `BACKENDS`.
+
+Lists at past `as_of` and `known_at`, party changes, retractions, corrections,
+calendar rows after reschedules and cancellations, rebuilds and `verify`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from itertools import product
+
+from helpers import SOURCE, announce, correct, d, milestone, retract
+
+from timeline import calendar
+from timeline.calendar import CalendarItem, FeedOptions
+from timeline.events import (
+    Ending,
+    MilestoneCancelled,
+    MilestoneChange,
+    MilestoneRescheduled,
+    MilestoneStep,
+    PartnershipEnded,
+    Party,
+    PartyJoined,
+    PartyLeft,
+    StoredEvent,
+)
+from timeline.readmodels import shown
+from timeline.store import EventStore, verify
+from timeline.store.read_models import ListFilters, Window
+
+
+async def ids(
+    store: EventStore, day: str, known_at: datetime | None = None, **filters: str
+) -> list[str]:
+    page = await store.read_models.partnerships(
+        ListFilters(day=date.fromisoformat(day), known_at=known_at, **filters), 100
+    )
+    return [stream for stream, _outline, _version in page]
+
+
+def joined(org: str, effective: str) -> PartyJoined:
+    return PartyJoined(effective=d(effective), sources=(SOURCE,), data=Party(org=org, name=org))
+
+
+async def test_a_retracted_party_is_listed_only_as_known_before_the_retraction(
+    store: EventStore,
+) -> None:
+    first = await store.append("vm", [announce()], actor="a")
+    added = await store.append("vm", [joined("initech", "2024-06-01")], actor="a")
+    gone = await store.append("vm", [retract(added.events[0].event.id)], actor="a")
+    t1, t2, t3 = (r.events[-1].recorded_at for r in (first, added, gone))
+    assert await ids(store, "2024-07-01", t2, party="initech") == ["vm"]
+    assert await ids(store, "2024-07-01", t1, party="initech") == []
+    assert await ids(store, "2024-05-01", t2, party="initech") == []  # not yet a party then
+    assert await ids(store, "2024-07-01", t3, party="initech") == []
+    assert await ids(store, "2024-07-01", party="initech") == []
+    assert await ids(store, "2024-07-01", party="vodafone") == ["vm"]
+    page = await store.read_models.partnerships(ListFilters(day=date(2024, 7, 1), known_at=t2), 10)
+    assert [(s, [p.org for p in o.parties], v) for s, o, v in page] == [
+        ("vm", ["vodafone", "microsoft", "initech"], 2)
+    ]
+
+
+async def test_leaving_and_ending_move_the_party_and_the_status(store: EventStore) -> None:
+    left = PartyLeft(
+        effective=d("2024-03-01"), sources=(SOURCE,), data=Party(org="microsoft", name="Microsoft")
+    )
+    ended = PartnershipEnded(effective=d("2025-01"), sources=(SOURCE,), data=Ending(reason="done"))
+    await store.append("vm", [announce(), left, ended], actor="a")
+    assert await ids(store, "2024-02-01", party="microsoft") == ["vm"]
+    assert await ids(store, "2024-04-01", party="microsoft") == []
+    assert await ids(store, "2024-12-31", status="active") == ["vm"]
+    assert await ids(store, "2024-12-31", status="ended") == []
+    assert await ids(store, "2025-01-01", status="ended") == ["vm"]
+    assert await ids(store, "2024-01-15") == []  # announced on the 16th
+    [(stream, outline)] = await store.read_models.memberships(
+        "microsoft", date(2025, 2, 1), None, 9
+    )
+    assert (stream, outline.status) == ("vm", "ended")
+    assert [p.org for p in outline.former_parties] == ["microsoft"]
+    orgs = await store.read_models.organizations(date(2025, 2, 1), None, 10)
+    assert sorted(orgs) == ["microsoft", "vodafone"]
+
+
+async def test_a_correction_moves_the_regions(store: EventStore) -> None:
+    first = await store.append("vm", [announce()], actor="a")
+    data = {
+        "title": "Vodafone–Microsoft",
+        "kind": "strategic",
+        "parties": [{"org": "vodafone", "name": "Vodafone"}, {"org": "microsoft", "name": "M"}],
+        "regions": ["Africa", "Europe"],
+    }
+    fixed = await store.append("vm", [correct(first.events[0].event.id, data)], actor="a")
+    before = first.events[-1].recorded_at
+    assert await ids(store, "2024-02-01", region="AFRICA") == ["vm"]
+    assert await ids(store, "2024-02-01", before, region="africa") == []
+    assert await ids(store, "2024-02-01", fixed.events[-1].recorded_at, region="Africa") == ["vm"]
+    assert await ids(store, "2024-02-01", region="africa", party="microsoft") == ["vm"]
+    assert await ids(store, "2024-02-01", region="asia", party="microsoft") == []
+
+
+async def test_pages_follow_the_stream_ids(store: EventStore) -> None:
+    for n in range(7):
+        await store.append(f"p{n}", [announce()], actor="a")
+    first = await store.read_models.partnerships(ListFilters(day=date(2024, 2, 1)), 3)
+    assert [s for s, _, _ in first] == ["p0", "p1", "p2"]
+    rest = await ids(store, "2024-02-01", after="p2", party="vodafone")
+    assert rest == ["p3", "p4", "p5", "p6"]
+
+
+async def _items(store: EventStore, stream: str, options: FeedOptions) -> list[CalendarItem]:
+    kinds = shown(options)
+    chunks = store.read_models.calendar(kinds, Window(), stream=stream)
+    return [item async for chunk in chunks for item in chunk]
+
+
+async def _events(store: EventStore, stream: str) -> list[StoredEvent]:
+    return [e async for e in store.read_stream(stream)]
+
+
+async def test_calendar_rows_after_reschedules_and_cancellations(store: EventStore) -> None:
+    await store.append("vm", [announce(), milestone("iot", "2024-04")], actor="a")
+    moved = MilestoneRescheduled(
+        effective=d("2024-03-01"), data=MilestoneChange(id="iot", due=d("2024-06-30"))
+    )
+    await store.append("vm", [moved], actor="a")
+    await store.append(
+        "vm",
+        [MilestoneCancelled(effective=d("2024-05-01"), data=MilestoneStep(id="iot"))],
+        actor="a",
+    )
+    [item] = await _items(store, "vm", FeedOptions())
+    assert (item.sequence, item.content.status, item.content.day) == (
+        2,
+        "CANCELLED",
+        date(2024, 6, 30),
+    )
+    events = await _events(store, "vm")
+    for announcements, investments in product((False, True), repeat=2):
+        options = FeedOptions(announcements=announcements, investments=investments)
+        assert await _items(store, "vm", options) == calendar.stream_items(events, options)
+    window = store.read_models.calendar(
+        shown(FeedOptions()), Window(start=date(2024, 7, 1)), stream="vm"
+    )
+    assert [chunk async for chunk in window] == []
+
+
+async def _snapshot(store: EventStore) -> object:
+    streams = [info.stream for info in await store.streams()]
+    return [await store.read_models.stream_rows(stream) for stream in streams]
+
+
+async def test_rebuild_writes_what_the_appends_wrote_and_verify_agrees(store: EventStore) -> None:
+    added = await store.append("vm", [announce(), joined("initech", "2024-06-01")], actor="a")
+    await store.append("vm", [retract(added.events[1].event.id)], actor="a")
+    await store.append("tm", [announce(), milestone()], actor="a")
+    before = await _snapshot(store)
+    assert (await verify(store)).problems == []
+    report = await store.rebuild_read_models()
+    assert (report.events, report.streams, report.generation) == (5, 2, 2)
+    assert await _snapshot(store) == before
+    assert (await store.rebuild_read_models(only_if_stale=True)).rebuilt is False
+    assert (await verify(store)).problems == []
+
+
+async def test_verify_names_a_read_model_that_differs(store: EventStore) -> None:
+    await store.append("vm", [announce(), milestone()], actor="a")
+    async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
+        await tx.run(
+            "UPDATE facets SET value = 'umbrella' WHERE kind = 'party' AND value = 'vodafone'", [()]
+        )
+        await tx.run("UPDATE calendar_items SET sequence = 7", [()])
+    problems = (await verify(store)).problems
+    assert any("lacks facet party 'vodafone'" in p for p in problems), problems
+    assert any("extra facet party 'umbrella'" in p for p in problems), problems
+    assert any("calendar item vm.milestone.iot@partnership-timeline differs" in p for p in problems)
+
+
+async def test_an_interrupted_rebuild_leaves_the_old_rows_serving(store: EventStore) -> None:
+    """Rows a killed rebuild wrote for the next generation are invisible, then swept."""
+    await store.append("vm", [announce()], actor="a")
+    async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
+        await tx.run(
+            "INSERT INTO facets (generation, stream, kind, value, valid_from, recorded_from)"
+            " SELECT generation + 1, 'ghost', 'summary', 'active', valid_from, recorded_from"
+            " FROM facets",
+            [()],
+        )
+    assert await ids(store, "2024-02-01") == ["vm"]
+    await store.rebuild_read_models()
+    assert await ids(store, "2024-02-01") == ["vm"]
+    assert (await verify(store)).problems == []
