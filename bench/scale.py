@@ -1,0 +1,327 @@
+"""Read models at our users' size: N partnerships x M events, served, next to raw sqlite3.
+
+For each size: generate valid synthetic partnerships (`synthetic.py`), import
+them with `timeline import`, rebuild the read models with `timeline
+projections rebuild`, serve with `timeline serve`, and time each kind of read
+right after a restart (cold, every request a different target) and again
+(warm), beside raw `sqlite3` reading the same rows with the same SQL (the
+physical floor). Then stream `all.ics` and watch the server's memory.
+
+Run:  .venv/bin/python bench/scale.py [--partnerships 1000,10000] [--events 100] [--samples 40]
+      (defaults: 10,000 x 100 = 1,000,000 events; --data DIR keeps the databases between runs)
+Prints one JSON line per measurement, then one table with the sizes side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import synthetic
+from endpoints import ROOT, free_port, wait_up
+
+from timeline.store import read_models
+from timeline.store.read_models import ListFilters
+from timeline.store.sqlite import DIALECT
+
+TIMELINE = str(ROOT / ".venv" / "bin" / "timeline")
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, stdout) of a command run to completion."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode})")
+    return time.monotonic() - started, usage.ru_maxrss / 1024, out
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            pids += _tree(int(child))
+    return pids
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """`field` of /proc/PID/status summed over the process and its children (granian's worker)."""
+    total = 0
+    for each in _tree(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+class Served:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = env | {"TIMELINE_PORT": str(self.port), "TIMELINE_LOG_LEVEL": "warning"}
+        self.process = subprocess.Popen(
+            [TIMELINE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_up(f"{self.base}/health/ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def get(url: str) -> tuple[float, int, int]:
+    """(milliseconds to the whole body, status, body bytes)."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - loopback
+        body = response.read()
+        status = response.status
+    return (time.perf_counter() - started) * 1000, status, len(body)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return round(statistics.median(ordered), 2), round(p99, 2)
+
+
+def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """For each kind of read, `samples` targets: each a URL and the raw query of the same rows."""
+    orgs = synthetic.organizations(max(20, partnerships // 20))
+    streams = [f"p{n:05d}" for n in rng.sample(range(partnerships), samples)]
+    picked_orgs = rng.sample(orgs, min(samples, len(orgs)))
+    days = [date(2021 + n % 5, 1 + n % 12, 1 + n % 28) for n in range(samples)]
+    out: dict[str, list[dict[str, Any]]] = {}
+
+    def listing(name: str, filters: ListFilters, query: dict[str, str]) -> None:
+        out.setdefault(name, []).append(
+            {
+                "url": "/partnerships?" + urllib.parse.urlencode(query | {"limit": "50"}),
+                "raw": [read_models.partnerships(DIALECT, filters, 51)],
+            }
+        )
+
+    for n in range(samples):
+        org, day = picked_orgs[n % len(picked_orgs)], days[n]
+        listing("list ?party=", ListFilters(day=day, party=org), {"party": org, "as_of": str(day)})
+        region = synthetic.REGIONS[n % len(synthetic.REGIONS)]
+        listing(
+            "list ?region=",
+            ListFilters(day=day, region=region),
+            {"region": region, "as_of": str(day)},
+        )
+        listing(
+            "list ?status=ended", ListFilters(day=day, status="ended"),
+            {"status": "ended", "as_of": str(day)},
+        )  # fmt: skip
+        after = streams[n]
+        listing(
+            "list (a page)", ListFilters(day=day, after=after),
+            {"cursor": base64.urlsafe_b64encode(after.encode()).decode().rstrip("="),
+             "as_of": str(day)},
+        )  # fmt: skip
+        known = datetime(2025, 1, 1, 0, 30, tzinfo=UTC)
+        listing(
+            "list ?party=&known_at=",
+            ListFilters(day=day, party=org, known_at=known),
+            {"party": org, "as_of": str(day), "known_at": known.isoformat().replace("+00:00", "Z")},
+        )
+        today = datetime.now(UTC).date()
+        out.setdefault("organization page", []).append(
+            {
+                "url": f"/organizations/{org}",
+                "raw": [read_models.memberships(DIALECT, org, today, None, 101)],
+            }
+        )
+        out.setdefault("organization .ics", []).append(
+            {
+                "url": f"/calendars/organizations/{org}.ics",
+                "raw": [
+                    read_models.calendar_items(
+                        DIALECT, kinds=("milestone", "phase"), window=read_models.Window(),
+                        org=org, day=today,
+                    )
+                ],
+            }
+        )  # fmt: skip
+        stream_rows = read_models.Query(
+            DIALECT, "SELECT body FROM events WHERE stream = ? ORDER BY version"
+        )
+        stream_rows.params = [streams[n]]
+        out.setdefault("state", []).append(
+            {"url": f"/partnerships/{streams[n]}", "raw": [stream_rows]}
+        )
+        out.setdefault("history", []).append(
+            {"url": f"/partnerships/{streams[n]}/events", "raw": [stream_rows]}
+        )
+    return out
+
+
+def raw_ms(db: Path, queries: list[read_models.Query]) -> tuple[float, int]:
+    """The physical floor: a fresh sqlite3 connection running the same SQL, reading every row."""
+    started = time.perf_counter()
+    connection = sqlite3.connect(db)
+    rows = 0
+    for query in queries:
+        rows += sum(1 for _ in connection.execute(query.sql, query.params))
+    connection.close()
+    return (time.perf_counter() - started) * 1000, rows
+
+
+def run_size(partnerships: int, events: int, samples: int, data: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"partnerships": partnerships, "events": partnerships * events}
+    source = data / f"synthetic-{partnerships}x{events}.ndjson"
+    db = data / f"timeline-{partnerships}x{events}.db"
+    env = os.environ | {
+        "TIMELINE_DATABASE_URL": f"sqlite:///{db}",
+        "TIMELINE_CURATED_DIR": "",
+        "TIMELINE_PUBLIC_URL": "http://bench.invalid",
+    }
+    if not db.exists():
+        if not source.exists():
+            synthetic.write(source, partnerships, events, batch=20)
+        seconds, rss, _ = measured([TIMELINE, "import", str(source)], env)
+        results["import"] = {
+            "seconds": round(seconds, 1),
+            "events_per_s": round(partnerships * events / seconds),
+            "peak_rss_mb": round(rss),
+        }
+        emit(results["partnerships"], "import", results["import"])
+    seconds, rss, _ = measured([TIMELINE, "projections", "rebuild"], env)
+    results["rebuild"] = {
+        "seconds": round(seconds, 1),
+        "events_per_s": round(partnerships * events / seconds),
+        "peak_rss_mb": round(rss),
+    }
+    emit(partnerships, "projections rebuild", results["rebuild"])
+
+    targets = cases(partnerships, samples, random.Random(partnerships))
+    for phase in ("cold", "warm"):
+        if phase == "cold":
+            server = Served(env)
+        for name, chosen in targets.items():
+            times = []
+            for target in chosen:
+                ms, status, _ = get(server.base + target["url"])
+                if status != 200:
+                    raise SystemExit(f"{target['url']}: {status}")
+                times.append(ms)
+            row = results.setdefault("reads", {}).setdefault(name, {})
+            row[phase] = percentiles(times)
+            if phase == "cold":
+                raws = [raw_ms(db, target["raw"]) for target in chosen]
+                row["raw"] = percentiles([ms for ms, _ in raws])
+                row["rows"] = round(statistics.mean(rows for _, rows in raws))
+            emit(
+                partnerships, f"{name} {phase}", {"p50_ms": row[phase][0], "p99_ms": row[phase][1]}
+            )
+    results["server_peak_rss_mb"] = round(memory_mb(server.process.pid, "VmHWM"))
+    server.stop()
+    server = Served(env)  # all.ics cold: nothing of it rendered or cached yet
+    results["all.ics"] = stream_all(server)
+    emit(partnerships, "all.ics", results["all.ics"])
+    results["server_peak_rss_mb"] = max(
+        results["server_peak_rss_mb"], round(memory_mb(server.process.pid, "VmHWM"))
+    )
+    server.stop()
+    return results
+
+
+def stream_all(server: Served) -> dict[str, float]:
+    """Time to first byte and to the end of `all.ics`, and the server's RSS growth meanwhile."""
+    pid = server.process.pid
+    before = memory_mb(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], memory_mb(pid))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.perf_counter()
+    size = 0
+    with urllib.request.urlopen(server.base + "/calendars/all.ics", timeout=600) as response:  # noqa: S310
+        first = response.read(1)
+        ttfb = time.perf_counter() - started
+        size = len(first)
+        while chunk := response.read(1 << 16):
+            size += len(chunk)
+    total = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    return {
+        "ttfb_s": round(ttfb, 3),
+        "total_s": round(total, 1),
+        "mb": round(size / 1e6, 1),
+        "rss_growth_mb": round(peak[0] - before, 1),
+    }
+
+
+def emit(size: int, case: str, figures: dict[str, Any]) -> None:
+    print(json.dumps({"partnerships": size, "case": case, **figures}), flush=True)
+
+
+def table(all_results: list[dict[str, Any]]) -> None:
+    sizes = [f"{r['events']:,} events" for r in all_results]
+    print()
+    print(f"{'':28}" + "".join(f"{s:>44}" for s in sizes))
+    print(
+        f"{'read (p50 / p99 ms)':28}" + f"{'cold':>14}{'warm':>14}{'raw sqlite3':>16}" * len(sizes)
+    )
+    for name in all_results[0]["reads"]:
+        line = f"{name:28}"
+        for r in all_results:
+            row = r["reads"][name]
+            cells = {k: f"{row[k][0]} / {row[k][1]}" for k in ("cold", "warm", "raw")}
+            line += f"{cells['cold']:>14}{cells['warm']:>14}{cells['raw']:>16}"
+        print(line)
+    for label, pick in (
+        ("all.ics first byte (s)", lambda r: r["all.ics"]["ttfb_s"]),
+        ("all.ics whole (s)", lambda r: r["all.ics"]["total_s"]),
+        ("all.ics size (MB)", lambda r: r["all.ics"]["mb"]),
+        ("all.ics RSS growth (MB)", lambda r: r["all.ics"]["rss_growth_mb"]),
+        ("server peak RSS (MB)", lambda r: r["server_peak_rss_mb"]),
+        ("rebuild events/s", lambda r: r["rebuild"]["events_per_s"]),
+        ("rebuild peak RSS (MB)", lambda r: r["rebuild"]["peak_rss_mb"]),
+    ):
+        print(f"{label:28}" + "".join(f"{pick(r):>44}" for r in all_results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--partnerships", default="10000", help="comma-separated sizes")
+    parser.add_argument("--events", type=int, default=100, help="events per partnership")
+    parser.add_argument("--samples", type=int, default=40, help="targets per kind of read")
+    parser.add_argument("--data", type=Path, help="folder kept between runs (default: temporary)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        data = args.data or Path(scratch)
+        data.mkdir(parents=True, exist_ok=True)
+        sizes = [int(s) for s in args.partnerships.split(",")]
+        table([run_size(size, args.events, args.samples, data) for size in sizes])
+
+
+if __name__ == "__main__":
+    main()
