@@ -27,7 +27,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str
     """(seconds, peak RSS in MB, stdout) of a command run to completion."""
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    out = process.stdout.read()
+    out = process.stdout.read() if process.stdout is not None else ""
     _pid, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:

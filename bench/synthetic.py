@@ -45,7 +45,9 @@ def _event(kind: str, effective: date | str, data: dict[str, Any], key: str) -> 
     }
 
 
-def partnership(n: int, events: int, orgs: list[str], rng: random.Random) -> list[dict[str, Any]]:
+def partnership(  # noqa: C901, PLR0912, PLR0915 - one branch per kind of fact
+    n: int, events: int, orgs: list[str], rng: random.Random
+) -> list[dict[str, Any]]:
     """`events` valid facts of partnership `n`, in effective order."""
     stream = f"p{n:05d}"
     day = START + timedelta(days=rng.randrange(0, 1500))

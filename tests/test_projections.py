@@ -1,4 +1,4 @@
-"""`timeline projections rebuild` as a process: its report, `kill -9` halfway, stale models on start."""
+"""`timeline projections rebuild` as a process: its report, `kill -9` halfway, stale on start."""
 
 from __future__ import annotations
 
