@@ -247,3 +247,17 @@ def test_advancing_from_stored_rows_equals_a_replay(steps, split) -> None:
     closed_now = {(k.row, k.recorded_from, k.recorded_to) for k in resumed.closed}
     closed_whole = {(k.row, k.recorded_from, k.recorded_to) for k in whole.closed}
     assert closed_now <= closed_whole
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS)
+def test_a_folding_kept_open_equals_folding_again(steps) -> None:
+    """`fold.Folding` after each batch: the state and outlines a full fold gives."""
+    events = history(steps)
+    folding = fold.Folding()
+    for count, _batch in readmodels.batches(events):
+        folding.advance(events[:count])
+        assert folding.state() == fold.fold(events[:count], as_of=fold.END_OF_TIME)
+        again = fold.Folding()
+        again.advance(events[:count])
+        assert folding.stages == again.stages

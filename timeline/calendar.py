@@ -11,14 +11,16 @@ feed as `STATUS:CANCELLED`, so subscribed calendars drop it too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import groupby
 from typing import Literal
 
 import msgspec
-from icalendar import Calendar, Event, vDuration, vText
+from icalendar import Calendar, vDuration, vText
 
+from timeline import ics
 from timeline.dates import PartialDate, Precision
 from timeline.events import (
     EventCorrected,
@@ -221,6 +223,14 @@ def _investment(state: PartnershipState, i: InvestmentState) -> ItemContent:
     )
 
 
+def _milestone_items(state: PartnershipState, m: MilestoneState) -> list[ItemContent]:
+    return [_milestone(state, m)]
+
+
+def _investment_items(state: PartnershipState, i: InvestmentState) -> list[ItemContent]:
+    return [_investment(state, i)]
+
+
 def _announcement(state: PartnershipState) -> ItemContent:
     lines = [f"Announced {_precision_words(state.announced, deadline=False)}."]
     if state.summary:
@@ -236,13 +246,31 @@ def _announcement(state: PartnershipState) -> ItemContent:
     )
 
 
-def items_of(state: PartnershipState, options: FeedOptions) -> dict[str, ItemContent]:
-    """The calendar items a state shows now."""
-    items = [_milestone(state, m) for m in state.milestones]
+ItemMemo = dict[tuple[object, ...], list[ItemContent]]
+"""Items already written, by what they are written from: a stream's context and the item."""
+
+
+def items_of(
+    state: PartnershipState, options: FeedOptions, memo: ItemMemo | None = None
+) -> dict[str, ItemContent]:
+    """The calendar items a state shows now; `memo` saves rewriting items that did not change."""
+    memo = {} if memo is None else memo
+    context = (state.id, state.title, tuple((p.org, p.name, p.role) for p in state.parties))
+
+    def written(key: object, write: Callable[[], list[ItemContent]]) -> list[ItemContent]:
+        found = memo.get((context, key))
+        if found is None:
+            found = memo[(context, key)] = write()
+        return found
+
+    items: list[ItemContent] = []
+    for m in state.milestones:
+        items.extend(written(m, partial(_milestone_items, state, m)))
     for phase in state.phases:
-        items.extend(_phase_markers(state, phase))
+        items.extend(written(phase, partial(_phase_markers, state, phase)))
     if options.investments:
-        items.extend(_investment(state, i) for i in state.investments)
+        for i in state.investments:
+            items.extend(written(i, partial(_investment_items, state, i)))
     if options.announcements:
         items.append(_announcement(state))
     return {item.uid: item for item in items}
@@ -294,25 +322,24 @@ def stream_items(events: Sequence[StoredEvent], options: FeedOptions) -> list[Ca
 
 
 def render_event(item: CalendarItem, base_url: str) -> bytes:
-    """One VEVENT: an all-day event (exclusive DTEND), transparent, with its UID for life."""
+    """One VEVENT: an all-day event (exclusive DTEND), transparent, with its UID for life.
+
+    No day follows 9999-12-31: there RFC 5545 lets `DURATION:P1D` stand for
+    the exclusive end. Written by `ics.vevent`, byte for byte as icalendar
+    writes it.
+    """
     content = item.content
     url = f"{base_url}{content.path}"
-    event = Event()
-    event.add("uid", content.uid)
-    event.add("dtstamp", item.changed_at)
-    event.add("last-modified", item.changed_at)
-    event.add("sequence", item.sequence)
-    event.add("dtstart", content.day)
-    if content.day < date.max:
-        event.add("dtend", content.day + timedelta(days=1))
-    else:  # no day follows 9999-12-31: RFC 5545 lets a duration stand for the exclusive end
-        event.add("duration", timedelta(days=1))
-    event.add("transp", "TRANSPARENT")
-    event.add("status", content.status)
-    event.add("summary", content.summary)
-    event.add("description", f"{content.description}\nAPI: {url}")
-    event.add("url", url)
-    return bytes(event.to_ical())
+    return ics.vevent(
+        uid=content.uid,
+        changed_at=item.changed_at,
+        sequence=item.sequence,
+        day=content.day,
+        status=content.status,
+        summary=content.summary,
+        description=f"{content.description}\nAPI: {url}",
+        url=url,
+    )
 
 
 END = b"END:VCALENDAR\r\n"

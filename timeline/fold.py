@@ -12,7 +12,7 @@ the end of time, a stream must raise no `DomainError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import groupby
@@ -474,14 +474,25 @@ def fold(
     if not recorded:
         return None
     p = _run(resolve(recorded), as_of)
+    basis = Basis(
+        as_of=as_of,
+        known_at=known_at,
+        version=max(e.version for e in recorded),
+        last_position=recorded[-1].position,
+    )
+    return _state(p, recorded[0].stream, basis)
+
+
+def _state(p: _Partnership, stream: str, basis: Basis) -> PartnershipState | None:
     if p.announced is None:
         return None
+    as_of = basis.as_of
     announcement = p.announced.event
     assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
     data = announcement.data
     ending = p.ended.event if p.ended is not None else None
     return PartnershipState(
-        id=recorded[0].stream,
+        id=stream,
         title=data.title,
         kind=data.kind,
         status="ended" if ending is not None else "active",
@@ -505,32 +516,83 @@ def fold(
         risks=tuple(p.risks.values()),
         governance=tuple(p.governance.values()),
         sources=tuple(p.sources.values()),
-        basis=Basis(
-            as_of=as_of,
-            known_at=known_at,
-            version=max(e.version for e in recorded),
-            last_position=recorded[-1].position,
-        ),
+        basis=basis,
     )
 
 
-def outlines(events: Sequence[StoredEvent]) -> Iterator[tuple[date, Outline]]:
-    """The outline from each effective day on, as known now: every `as_of` in one pass.
+_OUTLINED = (PartnershipAnnounced, PartyJoined, PartyLeft, PartnershipEnded)
+"""Facts that change an outline (corrections and retractions fold again from the start)."""
 
-    One fold in effective order, read after each day's events; consecutive days
-    with equal outlines are one. The list's read model is built from this.
+
+class Folding:
+    """A fold kept open while a stream grows, for the read models.
+
+    New facts that take effect on or after everything folded so far are
+    applied to the working state; a late fact, a retraction or a correction
+    folds the stream again from its start. Either way the result is what
+    `fold` and `outlines` give for the whole stream.
     """
-    p = _Partnership()
-    last: Outline | None = None
-    for day, applied in groupby(
-        resolve(known(events, None)), lambda a: a.event.effective.first_day
-    ):
-        for item in applied:
-            _apply(p, item)
-        outline = _outline(p)
-        if outline is not None and outline != last:
-            yield day, outline
-            last = outline
+
+    def __init__(self) -> None:
+        self.stages: list[tuple[date, Outline]] = []
+        """(day, outline) from which each outline holds, as `outlines` gives them."""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._p = _Partnership()
+        self._count = 0
+        self._key: tuple[date, int] | None = None
+        self._stream = ""
+        self._last_position = 0
+        self.stages = []
+
+    def advance(self, events: Sequence[StoredEvent]) -> None:
+        """Take in `events`: the whole stream so far (the folding remembers what it has seen)."""
+        new = events[self._count :]
+        if not new:
+            return
+        key = self._key
+        if key is None or any(
+            isinstance(e.event, EventRetracted | EventCorrected)
+            or (e.event.effective.first_day, e.position) < key
+            for e in new
+        ):
+            self._reset()
+            applied = resolve(known(events, None))
+        else:
+            applied = [_Applied(e.event, e.position) for e in new]
+            applied.sort(key=lambda a: (a.event.effective.first_day, a.position))
+        for day, on_day in groupby(applied, lambda a: a.event.effective.first_day):
+            outlined = False
+            for item in on_day:
+                _apply(self._p, item)
+                self._key = (day, item.position)
+                outlined = outlined or isinstance(item.event, _OUTLINED)
+            if outlined:  # other facts leave the outline as it was
+                self._outline_from(day)
+        self._count = len(events)
+        self._stream = events[0].stream
+        self._last_position = events[-1].position
+
+    def _outline_from(self, day: date) -> None:
+        outline = _outline(self._p)
+        if outline is None:
+            return
+        stages = self.stages
+        if stages and stages[-1][0] == day:  # more facts of the day folded last time
+            stages.pop()
+        if not stages or stages[-1][1] != outline:
+            stages.append((day, outline))
+
+    def state(self) -> PartnershipState | None:
+        """The state at the end of time of everything taken in."""
+        basis = Basis(
+            as_of=END_OF_TIME,
+            known_at=None,
+            version=self._count,
+            last_position=self._last_position,
+        )
+        return _state(self._p, self._stream, basis)
 
 
 def _outline(p: _Partnership) -> Outline | None:

@@ -81,9 +81,8 @@ def decode_outline(detail: bytes) -> Outline:
     return _outline_decoder.decode(detail)
 
 
-def facet_rows(events: Sequence[StoredEvent]) -> list[FacetRow]:
-    """The stream's facets over world time, as known from `events`."""
-    stages = list(fold.outlines(events))
+def facet_rows(stages: Sequence[tuple[date, Outline]]) -> list[FacetRow]:
+    """The stream's facets over world time, from its outlines (`fold.outlines`)."""
     rows: list[FacetRow] = []
     runs: dict[tuple[FacetKind, str], date] = {}
     for index, (day, outline) in enumerate(stages):
@@ -138,14 +137,19 @@ class StreamModel:
     items: dict[str, CalendarItem] = field(default_factory=dict)
     closed: list[KnownFacet] = field(default_factory=list)
     changed: dict[str, CalendarItem] = field(default_factory=dict)
+    folding: fold.Folding = field(default_factory=fold.Folding, repr=False)
+    memo: calendar.ItemMemo = field(default_factory=dict, repr=False)
+    """Calendar items already written for this stream (`calendar.items_of`)."""
+    """The stream folded so far: each batch after the first costs what it adds."""
 
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""
         at = batch[-1].recorded_at
+        self.folding.advance(events)
         if any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch):
-            self._advance_facets(facet_rows(events), at)
+            self._advance_facets(facet_rows(self.folding.stages), at)
         if any(isinstance(stored.event, CALENDAR_TYPES) for stored in batch):
-            self._advance_items(events, at)
+            self._advance_items(at)
 
     def _advance_facets(self, fresh: list[FacetRow], at: datetime) -> None:
         keep = set(fresh)
@@ -157,10 +161,11 @@ class StreamModel:
             if row not in self.open:
                 self.open[row] = KnownFacet(row, at)
 
-    def _advance_items(self, events: Sequence[StoredEvent], at: datetime) -> None:
-        state = fold.fold(events, as_of=fold.END_OF_TIME)
+    def _advance_items(self, at: datetime) -> None:
+        state = self.folding.state()
         before = dict(self.items)
-        calendar.advance(self.items, calendar.items_of(state, EVERY_ITEM) if state else {}, at)
+        now = calendar.items_of(state, EVERY_ITEM, self.memo) if state else {}
+        calendar.advance(self.items, now, at)
         for uid, item in self.items.items():
             if before.get(uid) is not item:
                 self.changed[uid] = item

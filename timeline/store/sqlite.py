@@ -132,8 +132,12 @@ DIALECT = Dialect(
 )
 
 
+ROWS_PER_HOP = 1024
+"""Rows fetched per trip to the connection's thread while a query streams (aiosqlite: 64)."""
+
+
 async def _connect(path: str | Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await aiosqlite.connect(path, isolation_level=None, iter_chunk_size=ROWS_PER_HOP)
     try:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = FULL")
