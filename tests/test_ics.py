@@ -18,7 +18,9 @@ TEXT = st.text(
     max_size=300,
 )
 INSTANTS = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    min_value=datetime(1900, 1, 1),  # noqa: DTZ001 - hypothesis takes naive bounds
+    max_value=datetime(2200, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 DAYS = st.one_of(st.dates(min_value=date(1, 1, 1)), st.just(date.max))
 URLS = st.sampled_from(

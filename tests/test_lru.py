@@ -26,3 +26,15 @@ def test_none_values_are_kept_and_a_size_below_one_is_refused() -> None:
     assert cache["x"] is None
     with pytest.raises(ValueError, match="at least one"):
         LRU(0)
+
+
+def test_a_weighed_cache_is_bounded_by_what_its_entries_hold() -> None:
+    """Streams weighed by their events: old ones go until the total fits; the newest stays."""
+    cache: LRU[str, tuple[int, ...]] = LRU(10, weight=len)
+    cache["a"], cache["b"] = (1,) * 4, (1,) * 5
+    assert cache.weight == 9
+    cache["a"] = (1,) * 6  # a stream grew: re-weighed, the older "b" goes
+    assert ("a" in cache, "b" in cache, cache.weight) == (True, False, 6)
+    cache["big"] = (1,) * 50
+    assert list(cache._entries) == ["big"]  # noqa: SLF001 - the bound, seen from inside
+    assert cache.weight == 50

@@ -18,8 +18,9 @@ from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
 
-STREAMS_KEPT = 4096
-STATES_KEPT = 4096
+EVENTS_KEPT = 60_000
+"""Decoded events kept across streams (~1.6 KB each: about 100 MB at most)."""
+STATES_KEPT = 1024
 
 
 class NotKnownError(LookupError):
@@ -39,7 +40,7 @@ class NotKnownError(LookupError):
 class Projector:
     def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._streams: LRU[str, tuple[StoredEvent, ...]] = LRU(STREAMS_KEPT)
+        self._streams: LRU[str, tuple[StoredEvent, ...]] = LRU(EVENTS_KEPT, weight=len)
         self._states: LRU[tuple[str, int, date], PartnershipState | None] = LRU(STATES_KEPT)
 
     async def events(self, info: StreamInfo) -> tuple[StoredEvent, ...]:

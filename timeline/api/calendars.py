@@ -24,7 +24,7 @@ from litestar.response import Stream
 
 from timeline import calendar
 from timeline.api.auth import feed_guard
-from timeline.api.calendar_cache import CalendarCache, RenderedCalendar
+from timeline.api.calendar_cache import RenderedCalendar
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
 from timeline.api.http import partial_date_param, valid_stream_id
 from timeline.api.services import Services
@@ -38,10 +38,8 @@ ICS = "text/calendar"  # litestar adds "; charset=utf-8" to text types
 SUFFIX = ".ics"
 
 
-def _build(
-    cache: CalendarCache, info: CalendarInfo, items: list[CalendarItem], base: str
-) -> RenderedCalendar:
-    body = calendar.render_calendar(info, (cache.event_bytes(item, base) for item in items))
+def _build(info: CalendarInfo, items: list[CalendarItem], base: str) -> RenderedCalendar:
+    body = calendar.render_calendar(info, (calendar.render_event(item, base) for item in items))
     return RenderedCalendar(
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest()[:40] + '"',
@@ -106,16 +104,16 @@ async def _streamed(
     headers = _headers(etag, last_modified)
     if _unchanged(request, etag, last_modified):
         return Response(b"", status_code=304, headers=headers, media_type=ICS)
-    return Stream(_body(svc.calendars, models, feed, base, today), media_type=ICS, headers=headers)
+    return Stream(_body(models, feed, base, today), media_type=ICS, headers=headers)
 
 
 async def _body(
-    cache: CalendarCache, models: ReadModels, feed: LargeFeed, base: str, today: date
+    models: ReadModels, feed: LargeFeed, base: str, today: date
 ) -> AsyncIterator[bytes]:
     yield calendar.calendar_head(feed.info)
     kinds = shown(feed.options)
     async for chunk in models.calendar(kinds, feed.window, org=feed.org, day=today):
-        yield b"".join(cache.event_bytes(item, base) for item in chunk)
+        yield b"".join(calendar.render_event(item, base) for item in chunk)
     yield calendar.END
 
 
@@ -236,7 +234,7 @@ class Calendars(Controller):
                 async for chunk in models.calendar(shown(options), window, stream=stream)
                 for item in chunk
             ]
-            feed = _build(cache, _partnership_info(stream, outline), items, key[2])
+            feed = _build(_partnership_info(stream, outline), items, key[2])
             cache.keep(key, view.version, feed)
         return _answer(request, feed)
 

@@ -31,7 +31,8 @@ from timeline.store.base import AppendOptions, AppendResult, StoreError
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
-CACHED_STREAMS = 4096
+CACHED_EVENTS = 60_000
+"""Decoded events of recently written streams (~1.6 KB each), so a group rarely reads a stream."""
 
 
 class WriteTransaction(Protocol):
@@ -77,7 +78,7 @@ class GroupWriter:
         self._begin = begin
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
-        self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_STREAMS)
+        self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_EVENTS, weight=len)
         self._task = asyncio.create_task(self._loop(), name="event-writer")
         self._closed = False
 
