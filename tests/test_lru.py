@@ -36,5 +36,5 @@ def test_a_weighed_cache_is_bounded_by_what_its_entries_hold() -> None:
     cache["a"] = (1,) * 6  # a stream grew: re-weighed, the older "b" goes
     assert ("a" in cache, "b" in cache, cache.weight) == (True, False, 6)
     cache["big"] = (1,) * 50
-    assert list(cache._entries) == ["big"]  # noqa: SLF001 - the bound, seen from inside
+    assert list(cache._entries) == ["big"]
     assert cache.weight == 50
