@@ -151,6 +151,15 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
                 "raw": [read_models.memberships(DIALECT, org, today, None, 101)],
             }
         )
+        first = base64.urlsafe_b64encode(org.encode()).decode().rstrip("=")
+        page = read_models.organizations(DIALECT, today, org, 21)
+        following = orgs[orgs.index(org) + 1 : orgs.index(org) + 21] or [org]
+        out.setdefault("organizations (20 a page)", []).append(
+            {
+                "url": f"/organizations?limit=20&cursor={first}",
+                "raw": [page, read_models.organization_memberships(DIALECT, following, today)],
+            }
+        )
         out.setdefault("organization .ics", []).append(
             {
                 "url": f"/calendars/organizations/{org}.ics",

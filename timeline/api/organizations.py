@@ -82,7 +82,7 @@ class Organizations(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 20,
         cursor: Cursor = None,
     ) -> Response[Any]:
         after = decode_cursor(cursor)
