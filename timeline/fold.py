@@ -584,6 +584,11 @@ class Folding:
         if not stages or stages[-1][1] != outline:
             stages.append((day, outline))
 
+    @property
+    def version(self) -> int:
+        """How many events it has taken in."""
+        return self._count
+
     def state(self) -> PartnershipState | None:
         """The state at the end of time of everything taken in."""
         basis = Basis(

@@ -33,6 +33,13 @@ class LRU(Generic[K, V]):
             self._entries.move_to_end(key)
         return value
 
+    def pop(self, key: K) -> V | None:
+        """Take an entry out (None if absent)."""
+        value = self._entries.pop(key, None)
+        if self._weight is not None:
+            self._total -= self._weights.pop(key, 0)
+        return value
+
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 

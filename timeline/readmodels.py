@@ -116,12 +116,16 @@ def shown(options: FeedOptions) -> tuple[str, ...]:
 
 @dataclass(slots=True)
 class KnownFacet:
-    """A facet row with the recording instants it was known over; `id` once stored."""
+    """A facet row with the recording instants it was known over.
+
+    While open (`recorded_to` None), (kind, value, valid_from) names it among
+    its stream's rows, so a stored row is closed by that key.
+    """
 
     row: FacetRow
     recorded_from: datetime
     recorded_to: datetime | None = None
-    id: int | None = None
+    stored: bool = False
 
 
 @dataclass(slots=True)
@@ -129,7 +133,8 @@ class StreamModel:
     """One stream's read-model rows, moved forward one recording instant at a time.
 
     Load it with what is stored (open facets, every calendar item), `advance`
-    it, then write `closed`, the new entries of `open` (`id` None) and `changed`.
+    it, then write `closed`, the entries of `open` not yet `stored`, and
+    `changed`. Kept between appends, it costs each append what it adds.
     """
 
     stream: str
@@ -141,6 +146,11 @@ class StreamModel:
     memo: calendar.ItemMemo = field(default_factory=dict, repr=False)
     """Calendar items already written for this stream (`calendar.items_of`)."""
     """The stream folded so far: each batch after the first costs what it adds."""
+
+    @property
+    def version(self) -> int:
+        """How many events of the stream it has taken in."""
+        return self.folding.version
 
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""

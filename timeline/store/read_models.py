@@ -75,11 +75,11 @@ async def load(
     models = {stream: StreamModel(stream) for stream in streams}
     q = Query(dialect)
     q.sql = (
-        "SELECT id, stream, kind, value, valid_from, valid_to, recorded_from, detail FROM facets"
+        "SELECT stream, kind, value, valid_from, valid_to, recorded_from, detail FROM facets"
         f" WHERE generation = {q.param(generation)}"
         f" AND stream {dialect.any_text(q.param, streams)} AND recorded_to IS NULL"
     )
-    for row_id, stream, kind, value, valid_from, valid_to, recorded_from, detail in await fetch(q):
+    for stream, kind, value, valid_from, valid_to, recorded_from, detail in await fetch(q):
         row = FacetRow(
             kind=kind,
             value=value,
@@ -87,9 +87,7 @@ async def load(
             valid_to=None if valid_to is None else dialect.read_day(valid_to),
             detail=None if detail is None else bytes(detail),
         )
-        models[stream].open[row] = KnownFacet(
-            row, dialect.read_instant(recorded_from), id=int(row_id)
-        )
+        models[stream].open[row] = KnownFacet(row, dialect.read_instant(recorded_from), stored=True)
     q = Query(dialect)
     q.sql = (
         "SELECT stream, sequence, changed_at, content FROM calendar_items"
@@ -147,6 +145,15 @@ class _Writes:
     items: list[tuple[Any, ...]]
 
 
+def _open_key(dialect: Dialect, generation: int, stream: str, known: KnownFacet) -> tuple[Any, ...]:
+    row = known.row
+    return (generation, stream, row.kind, row.value, dialect.day(row.valid_from))
+
+
+OPEN_ROW = "generation = {} AND stream = {} AND kind = {} AND value = {} AND valid_from = {}"
+"""An open facet row by its key (unique among its stream's open rows)."""
+
+
 def _writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> _Writes:
     """The rows `advance` changed, as statements' parameters; the models forget them."""
     w = _Writes([], [], [], [])
@@ -154,17 +161,17 @@ def _writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) ->
         for known in model.closed:
             at = known.recorded_to
             if at is None or at == known.recorded_from:  # an empty range: never visible
-                if known.id is not None:
-                    w.deletes.append((known.id,))
-            elif known.id is None:
+                if known.stored:
+                    w.deletes.append(_open_key(dialect, generation, model.stream, known))
+            elif not known.stored:
                 w.inserts.append(_facet_values(dialect, generation, model.stream, known))
             else:
-                w.closes.append((dialect.instant(at), known.id))
-        w.inserts.extend(
-            _facet_values(dialect, generation, model.stream, known)
-            for known in model.open.values()
-            if known.id is None
-        )
+                key = _open_key(dialect, generation, model.stream, known)
+                w.closes.append((dialect.instant(at), *key))
+        for known in model.open.values():
+            if not known.stored:
+                w.inserts.append(_facet_values(dialect, generation, model.stream, known))
+                known.stored = True
         w.items.extend(
             _item_values(dialect, generation, model.stream, item) for item in model.changed.values()
         )
@@ -181,9 +188,13 @@ async def save(
     closes, deletes, inserts, items = w.closes, w.deletes, w.inserts, w.items
     p = dialect.placeholder
     if closes:
-        await execute(f"UPDATE facets SET recorded_to = {p(1)} WHERE id = {p(2)}", closes)
+        where = OPEN_ROW.format(*(p(n) for n in range(2, 7)))
+        await execute(
+            f"UPDATE facets SET recorded_to = {p(1)} WHERE {where} AND recorded_to IS NULL", closes
+        )
     if deletes:
-        await execute(f"DELETE FROM facets WHERE id = {p(1)}", deletes)
+        where = OPEN_ROW.format(*(p(n) for n in range(1, 6)))
+        await execute(f"DELETE FROM facets WHERE {where} AND recorded_to IS NULL", deletes)
     if inserts:
         await execute(
             f"INSERT INTO facets ({FACET_COLUMNS}) VALUES ({_placeholders(dialect, 9)})", inserts

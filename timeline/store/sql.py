@@ -83,17 +83,20 @@ class SQLTransaction:
         if self._after_insert is not None:
             await self._after_insert(events[-1].position)
 
-    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
+    async def generation(self) -> int:
+        """The live generation of the read models (a rebuild switches it)."""
         if self._generation is None:
-            self._generation = (
-                await read_models.model_state(self._fetch, self._dialect)
-            ).generation
-        return await read_models.load(self._fetch, self._dialect, self._generation, streams)
+            state = await read_models.model_state(self._fetch, self._dialect)
+            self._generation = state.generation
+        return self._generation
+
+    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
+        generation = await self.generation()
+        return await read_models.load(self._fetch, self._dialect, generation, streams)
 
     async def save_models(self, models: Iterable[StreamModel]) -> None:
-        if self._generation is None:
-            raise StoreError("read models are saved after they are loaded")
-        await read_models.save(self._insert_rows, self._dialect, self._generation, models)
+        generation = await self.generation()
+        await read_models.save(self._insert_rows, self._dialect, generation, models)
 
 
 class Recorder(Protocol):

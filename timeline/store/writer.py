@@ -52,6 +52,10 @@ class WriteTransaction(Protocol):
 
     async def insert(self, events: Sequence[StoredEvent]) -> None: ...
 
+    async def generation(self) -> int:
+        """The read models' live generation."""
+        ...
+
     async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
         """The read-model rows of these streams, as stored."""
         ...
@@ -79,6 +83,10 @@ class GroupWriter:
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_EVENTS, weight=len)
+        self._models: LRU[str, tuple[int, StreamModel]] = LRU(
+            CACHED_EVENTS, weight=lambda kept: kept[1].version
+        )
+        """Each recently written stream's read models, by the generation they belong to."""
         self._task = asyncio.create_task(self._loop(), name="event-writer")
         self._closed = False
 
@@ -155,10 +163,46 @@ class GroupWriter:
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
             last_position, latest = await tx.last()
             results, new = _decide(group, existing, stored_by_id, last_position + 1, latest)
+            models: dict[str, StreamModel] = {}
+            generation = 0
             if new:
                 await tx.insert(new)
-                await _update_models(tx, existing, new)
+                generation = await tx.generation()
+                models = await self._update_models(tx, generation, existing, new)
+        for stream, model in models.items():  # committed: they match the database again
+            self._models[stream] = (generation, model)
         return results, existing, (new[-1].position if new else None)
+
+    async def _update_models(
+        self,
+        tx: WriteTransaction,
+        generation: int,
+        existing: dict[str, list[StoredEvent]],
+        new: list[StoredEvent],
+    ) -> dict[str, StreamModel]:
+        """Move the read models of the streams `new` lands on, in the same transaction.
+
+        A stream's model is kept between groups (taken out while a group uses
+        it, put back once that group commits), so an append costs what it adds.
+        """
+        by_stream: dict[str, list[StoredEvent]] = {}
+        for stored in new:
+            by_stream.setdefault(stored.stream, []).append(stored)
+        models: dict[str, StreamModel] = {}
+        for stream, added in by_stream.items():
+            cached = self._models.pop(stream)
+            fits = cached is not None and cached[0] == generation
+            if cached is not None and fits and cached[1].version == added[0].version - 1:
+                models[stream] = cached[1]
+        missing = sorted(by_stream.keys() - models.keys())
+        if missing:
+            models.update(await tx.load_models(missing))
+        for stream, added in by_stream.items():
+            before = added[0].version - 1
+            for count, batch in batches(added):
+                models[stream].advance(existing[stream][: before + count], batch)
+        await tx.save_models(models.values())
+        return models
 
     async def _load_streams(
         self, tx: WriteTransaction, streams: list[str]
@@ -177,21 +221,6 @@ class GroupWriter:
             for stored in await tx.stream_events(stale):
                 existing[stored.stream].append(stored)
         return existing
-
-
-async def _update_models(
-    tx: WriteTransaction, existing: dict[str, list[StoredEvent]], new: list[StoredEvent]
-) -> None:
-    """Move the read models of the streams `new` lands on, in the same transaction."""
-    by_stream: dict[str, list[StoredEvent]] = {}
-    for stored in new:
-        by_stream.setdefault(stored.stream, []).append(stored)
-    models = await tx.load_models(sorted(by_stream))
-    for stream, added in by_stream.items():
-        before = added[0].version - 1
-        for count, batch in batches(added):
-            models[stream].advance(existing[stream][: before + count], batch)
-    await tx.save_models(models.values())
 
 
 def _decide(
