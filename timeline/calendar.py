@@ -257,10 +257,13 @@ def items_of(
     memo = {} if memo is None else memo
     context = (state.id, state.title, tuple((p.org, p.name, p.role) for p in state.parties))
 
+    used: set[tuple[object, ...]] = set()
+
     def written(key: object, write: Callable[[], list[ItemContent]]) -> list[ItemContent]:
         found = memo.get((context, key))
         if found is None:
             found = memo[(context, key)] = write()
+        used.add((context, key))
         return found
 
     items: list[ItemContent] = []
@@ -273,6 +276,8 @@ def items_of(
             items.extend(written(i, partial(_investment_items, state, i)))
     if options.announcements:
         items.append(_announcement(state))
+    for stale in memo.keys() - used:  # the memo holds what the state shows now, no more
+        del memo[stale]
     return {item.uid: item for item in items}
 
 

@@ -31,8 +31,10 @@ from timeline.store.base import AppendOptions, AppendResult, StoreError
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
-CACHED_EVENTS = 60_000
-"""Decoded events of recently written streams (~1.6 KB each), so a group rarely reads a stream."""
+CACHED_EVENTS = 100_000
+"""Events of recently written streams kept decoded (~1.6 KB each) and folded into their read
+models, so a group rarely reads or refolds a stream; an import interleaving more streams than
+this holds reads them again (#12: snapshots)."""
 
 
 class WriteTransaction(Protocol):
