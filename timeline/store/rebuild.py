@@ -46,24 +46,43 @@ class RebuildReport:
     rebuilt: bool = True
 
 
-def by_stream(dialect: mapper.Dialect, up_to: int) -> Query:
+READ_ROWS = 5_000
+"""Events read per query: each read is short, so SQLite can checkpoint its log meanwhile."""
+
+
+def by_stream(dialect: mapper.Dialect, up_to: int, after: tuple[str, int] | None) -> Query:
+    """Up to `READ_ROWS` events at or below position `up_to`, in (stream, version) order."""
     q = Query(dialect)
+    where = [f"position <= {q.param(up_to)}"]
+    if after is not None:
+        where.append(f"(stream, version) > ({q.param(after[0])}, {q.param(after[1])})")
     q.sql = (
-        f"SELECT {mapper.COLUMNS} FROM events WHERE position <= {q.param(up_to)}"
-        " ORDER BY stream, version"
+        f"SELECT {mapper.COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY stream, version LIMIT {q.param(READ_ROWS)}"
     )
     return q
 
 
 async def streams_in_order(recorder: Recorder, up_to: int) -> AsyncIterator[list[StoredEvent]]:
-    """Every stream's events up to position `up_to`, one stream at a time, by stream id."""
+    """Every stream's events up to position `up_to`, one stream at a time, by stream id.
+
+    Read a page at a time by (stream, version): events are immutable and
+    positions only grow, so the pages together are the store as of `up_to`,
+    and no read transaction stays open (SQLite's log would grow meanwhile).
+    """
     current: list[StoredEvent] = []
-    async for row in recorder.rows(by_stream(recorder.dialect, up_to)):
-        stored = mapper.from_row(row, recorder.dialect)
-        if current and current[0].stream != stored.stream:
-            yield current
-            current = []
-        current.append(stored)
+    after: tuple[str, int] | None = None
+    while True:
+        rows = await recorder.fetch(by_stream(recorder.dialect, up_to, after))
+        for row in rows:
+            stored = mapper.from_row(row, recorder.dialect)
+            if current and current[0].stream != stored.stream:
+                yield current
+                current = []
+            current.append(stored)
+        if len(rows) < READ_ROWS:
+            break
+        after = (current[-1].stream, current[-1].version)
     if current:
         yield current
 

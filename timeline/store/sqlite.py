@@ -132,6 +132,8 @@ DIALECT = Dialect(
 )
 
 
+WAL_KEPT_BYTES = 64 * 1024 * 1024
+"""How large the write-ahead log file may stay after a checkpoint."""
 ROWS_PER_HOP = 1024
 """Rows fetched per trip to the connection's thread while a query streams (aiosqlite: 64)."""
 
@@ -142,6 +144,8 @@ async def _connect(path: str | Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA busy_timeout = 10000")
+        # a rebuild writes much at once; after a checkpoint the log shrinks back to this
+        await conn.execute(f"PRAGMA journal_size_limit = {WAL_KEPT_BYTES}")
     except BaseException:
         with contextlib.suppress(Exception):
             await conn.close()
