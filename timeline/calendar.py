@@ -80,7 +80,7 @@ class FeedOptions(msgspec.Struct, frozen=True, kw_only=True):
     investments: bool = False
 
 
-class ItemContent(msgspec.Struct, frozen=True, kw_only=True):
+class ItemContent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What an item says now; `path` is the API resource it links to."""
 
     uid: str
@@ -96,7 +96,7 @@ class ItemContent(msgspec.Struct, frozen=True, kw_only=True):
         return (self.day, self.status, self.progress)
 
 
-class CalendarItem(msgspec.Struct, frozen=True, kw_only=True):
+class CalendarItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     content: ItemContent
     sequence: int
     changed_at: datetime

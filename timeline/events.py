@@ -48,7 +48,7 @@ def _check_language(tag: str) -> None:
         raise ValueError(f"{tag!r} is not an ISO 639 language tag")
 
 
-class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Shared configuration: immutable, keyword-only, compact on the wire.
 
     Defaults are only None, False and (): msgspec omits a default by identity,
@@ -385,7 +385,7 @@ def type_name(event: Event) -> str:
     return type(event).__name__
 
 
-class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
+class StoredEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An event as the store keeps it: where it stands, when and by whom it was recorded."""
 
     stream: str

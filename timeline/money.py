@@ -35,7 +35,7 @@ def _check_currency(code: str) -> None:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
 
 
-class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An amount in one currency; `approximate` when the source says "about"."""
 
     amount: Decimal
@@ -47,7 +47,7 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         _check_currency(self.currency)
 
 
-class Range(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Range(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """From `min` to `max`: money when `currency` is set, a count of `unit` otherwise."""
 
     min: Decimal

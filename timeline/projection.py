@@ -18,8 +18,8 @@ from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
 
-EVENTS_KEPT = 60_000
-"""Decoded events kept across streams (~1.6 KB each: about 100 MB at most)."""
+EVENTS_KEPT = 30_000
+"""Decoded events kept across streams (~1.6 KB each: about 50 MB at most)."""
 STATES_KEPT = 1024
 
 

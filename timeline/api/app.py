@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -92,6 +93,10 @@ def create_app(settings: Settings) -> Litestar:
             )
             app.state.services = svc
             _end_streams_on_stop(svc)
+            # The ~70,000 objects of a started app live as long as the process: out of the
+            # collector's sight they cost no full collection (~35 ms each) in a request.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await store.close()  # finishes every append already accepted
