@@ -298,16 +298,15 @@ def emit(size: int, case: str, figures: dict[str, Any]) -> None:
 def table(all_results: list[dict[str, Any]]) -> None:
     sizes = [f"{r['events']:,} events" for r in all_results]
     print()
-    print(f"{'':28}" + "".join(f"{s:>44}" for s in sizes))
-    print(
-        f"{'read (p50 / p99 ms)':28}" + f"{'cold':>14}{'warm':>14}{'raw sqlite3':>16}" * len(sizes)
-    )
+    print(f"{'':28}" + "".join(f"{s:>51}" for s in sizes))
+    header = f"{'cold':>17}{'warm':>17}{'raw sqlite3':>17}"
+    print(f"{'read (p50 / p99 ms)':28}" + header * len(sizes))
     for name in all_results[0]["reads"]:
         line = f"{name:28}"
         for r in all_results:
             row = r["reads"][name]
             cells = {k: f"{row[k][0]} / {row[k][1]}" for k in ("cold", "warm", "raw")}
-            line += f"{cells['cold']:>14}{cells['warm']:>14}{cells['raw']:>16}"
+            line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}"
         print(line)
     for label, pick in (
         ("all.ics first byte (s)", lambda r: r["all.ics"]["ttfb_s"]),
@@ -318,7 +317,7 @@ def table(all_results: list[dict[str, Any]]) -> None:
         ("rebuild events/s", lambda r: r["rebuild"]["events_per_s"]),
         ("rebuild peak RSS (MB)", lambda r: r["rebuild"]["peak_rss_mb"]),
     ):
-        print(f"{label:28}" + "".join(f"{pick(r):>44}" for r in all_results))
+        print(f"{label:28}" + "".join(f"{pick(r):>51}" for r in all_results))
 
 
 def main() -> None:
