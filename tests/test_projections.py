@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +59,31 @@ def _timeline(db: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _all_gone(pids: list[int], seconds: float = 10) -> bool:
+    """Whether these processes exit (a killed rebuild's workers watch for their parent)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _events(db: Path) -> tuple[int, int, str]:
     conn = sqlite3.connect(db)
     try:
@@ -91,12 +117,15 @@ def test_a_rebuild_killed_halfway_leaves_the_old_models_and_the_next_starts_over
     assert rebuild.stdout is not None
     first = rebuild.stdout.readline()  # the first progress line comes after the first batch
     assert "rebuilding read models:" in first, first
+    workers = _children(rebuild.pid)
+    assert workers  # 30,000 events: replayed by worker processes
     rebuild.send_signal(signal.SIGKILL)
     rebuild.wait(10)
     rebuild.stdout.close()
     live, stored = _generations(db)
     assert live == 1
     assert stored == [1, 2]  # half a next generation, invisible
+    assert _all_gone(workers)
 
     assert asyncio.run(_listed_and_verified(url)) == (listed, [])
 

@@ -199,7 +199,7 @@ async def test_appends_during_a_rebuild_are_in_the_new_generation(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Streams that grow while a rebuild reads are replayed again before it switches."""
-    monkeypatch.setattr(rebuild, "BATCH_EVENTS", 1)  # a progress call after every stream
+    monkeypatch.setattr(rebuild, "READ_ROWS", 1)  # pages of one event: progress between them
     for n in range(3):
         await store.append(f"p{n}", [announce()], actor="a")
     appended: list[asyncio.Task[object]] = []
@@ -223,4 +223,26 @@ async def test_appends_during_a_rebuild_are_in_the_new_generation(
     assert report.events == 3  # what it read up to its basis; the rest was caught up
     assert await ids(store, "2024-07-01", party="initech") == ["p0"]
     assert await ids(store, "2024-07-01") == ["late", "p0", "p1", "p2"]
+    assert (await verify(store)).problems == []
+
+
+async def test_a_rebuild_in_worker_processes_writes_the_same_rows(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages replayed by worker processes, a stream longer than a page carried whole."""
+    monkeypatch.setattr(rebuild, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(rebuild, "READ_ROWS", 2)
+    moved = MilestoneRescheduled(
+        effective=d("2024-03-01"), data=MilestoneChange(id="iot", due=d("2024-06-30"))
+    )
+    await store.append(
+        "vm", [announce(), milestone("iot", "2024-04"), joined("x", "2024-05")], actor="a"
+    )
+    await store.append("vm", [moved], actor="a")
+    for n in range(3):
+        await store.append(f"p{n}", [announce()], actor="a")
+    before = await _snapshot(store)
+    report = await store.rebuild_read_models()
+    assert (report.events, report.streams) == (7, 4)
+    assert await _snapshot(store) == before
     assert (await verify(store)).problems == []

@@ -1,3 +1,4 @@
 from timeline.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process of a rebuild imports it
+    main()

@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> Litestar:
         store = await open_store(settings.database_url, settings.migrate_url or None)
         try:
             await load_curated(store, settings.curated_path)
-            report = await store.rebuild_read_models(only_if_stale=True)
+            report = await store.rebuild_read_models(only_if_stale=True, workers=0)
             if report.rebuilt:  # `timeline serve` does it first, with progress on stdout
                 log.warning("rebuilt stale read models from %d events", report.events)
             svc = Services(

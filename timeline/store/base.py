@@ -135,7 +135,11 @@ class EventStore(Protocol):
     """Lists, organizations and calendar rows, kept by the appends themselves."""
 
     async def rebuild_read_models(
-        self, progress: Progress | None = None, *, only_if_stale: bool = False
+        self,
+        progress: Progress | None = None,
+        *,
+        only_if_stale: bool = False,
+        workers: int = ...,
     ) -> RebuildReport:
         """Rebuild the read models from the events while the old ones serve (`rebuild.py`)."""
         ...

@@ -138,7 +138,9 @@ def _item_values(
 
 
 @dataclass(slots=True)
-class _Writes:
+class Writes:
+    """The statements' parameters of one save (plain values: they cross processes)."""
+
     inserts: list[tuple[Any, ...]]
     closes: list[tuple[Any, ...]]
     deletes: list[tuple[Any, ...]]
@@ -154,9 +156,9 @@ OPEN_ROW = "generation = {} AND stream = {} AND kind = {} AND value = {} AND val
 """An open facet row by its key (unique among its stream's open rows)."""
 
 
-def _writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> _Writes:
+def writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> Writes:
     """The rows `advance` changed, as statements' parameters; the models forget them."""
-    w = _Writes([], [], [], [])
+    w = Writes([], [], [], [])
     for model in models:
         for known in model.closed:
             at = known.recorded_to
@@ -184,7 +186,11 @@ async def save(
     execute: Execute, dialect: Dialect, generation: int, models: Iterable[StreamModel]
 ) -> bool:
     """Write what `advance` changed; True when anything did (the feeds' ETags move)."""
-    w = _writes(dialect, generation, models)
+    return await write(execute, dialect, writes(dialect, generation, models))
+
+
+async def write(execute: Execute, dialect: Dialect, w: Writes) -> bool:
+    """Run the statements of `writes`; True when there were any."""
     closes, deletes, inserts, items = w.closes, w.deletes, w.inserts, w.items
     p = dialect.placeholder
     if closes:

@@ -28,7 +28,7 @@ from timeline.store.base import (
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.notify import Notifier
 from timeline.store.read_models import ReadModels
-from timeline.store.rebuild import Progress, RebuildReport, rebuild, streams_in_order
+from timeline.store.rebuild import WORKERS, Progress, RebuildReport, rebuild, streams_in_order
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
@@ -151,9 +151,13 @@ class SQLEventStore:
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
 
     async def rebuild_read_models(
-        self, progress: Progress | None = None, *, only_if_stale: bool = False
+        self,
+        progress: Progress | None = None,
+        *,
+        only_if_stale: bool = False,
+        workers: int = WORKERS,
     ) -> RebuildReport:
-        return await rebuild(self.recorder, progress, only_if_stale=only_if_stale)
+        return await rebuild(self.recorder, progress, only_if_stale=only_if_stale, workers=workers)
 
     async def close(self) -> None:
         """Finish every append already accepted, then close the backend."""
