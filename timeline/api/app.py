@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> Litestar:
             gc.freeze()
             yield
         finally:
+            gc.unfreeze()  # an app made and stopped again in one process (tests) leaves nothing
             await store.close()  # finishes every append already accepted
 
     reads = Router(
