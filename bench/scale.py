@@ -296,17 +296,20 @@ def emit(size: int, case: str, figures: dict[str, Any]) -> None:
 
 
 def table(all_results: list[dict[str, Any]]) -> None:
+    """Reads side by side per size: ours cold and warm, raw sqlite3, and warm p50 / raw p50."""
     sizes = [f"{r['events']:,} events" for r in all_results]
+    width = 17 * 3 + 8
     print()
-    print(f"{'':28}" + "".join(f"{s:>51}" for s in sizes))
-    header = f"{'cold':>17}{'warm':>17}{'raw sqlite3':>17}"
+    print(f"{'':28}" + "".join(f"{s:>{width}}" for s in sizes))
+    header = f"{'cold':>17}{'warm':>17}{'raw sqlite3':>17}{'ratio':>8}"
     print(f"{'read (p50 / p99 ms)':28}" + header * len(sizes))
     for name in all_results[0]["reads"]:
         line = f"{name:28}"
         for r in all_results:
             row = r["reads"][name]
             cells = {k: f"{row[k][0]} / {row[k][1]}" for k in ("cold", "warm", "raw")}
-            line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}"
+            ratio = f"{row['warm'][0] / max(row['raw'][0], 0.01):.1f}x"
+            line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}{ratio:>8}"
         print(line)
     for label, pick in (
         ("all.ics first byte (s)", lambda r: r["all.ics"]["ttfb_s"]),
@@ -317,7 +320,7 @@ def table(all_results: list[dict[str, Any]]) -> None:
         ("rebuild events/s", lambda r: r["rebuild"]["events_per_s"]),
         ("rebuild peak RSS (MB)", lambda r: r["rebuild"]["peak_rss_mb"]),
     ):
-        print(f"{label:28}" + "".join(f"{pick(r):>51}" for r in all_results))
+        print(f"{label:28}" + "".join(f"{pick(r):>{width}}" for r in all_results))
 
 
 def main() -> None:
