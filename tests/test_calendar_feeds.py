@@ -137,6 +137,7 @@ async def test_windows_choose_items_by_day(client: AsyncTestClient[Any]) -> None
     """`from`/`to` keep the items whose day is inside, in every feed; the calendar stays whole."""
     every = _starts((await client.get(FEEDS["all.ics"])).content)
     assert len(every) > 3
+    assert 0 < len([d for d in every if "20240501" <= d <= "20251231"]) < len(every)
     for url in (FEEDS["all.ics"], FEEDS["organization-microsoft.ics"], VODAFONE_FEED):
         whole = _starts((await client.get(url)).content)
         inside = await client.get(url, params={"from": "2024-05", "to": "2025"})

@@ -265,8 +265,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     logs.configure(settings.log_level)
     _refuse_taken_port(settings.host, settings.port)
     _raise_open_files_limit()
-    created = with_store(_first_token)
-    with_store(_rebuild_if_stale)
+    created = with_store(_prepare_to_serve)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
     click.echo(f"Partnership Timeline {__version__} on {_safe_url(settings.database_url)}")
     click.echo(f"listening on {base} (links point to {settings.base_url})")
@@ -366,6 +365,12 @@ async def _first_token(store: EventStore) -> str | None:
         return await registry.create_token(FIRST_TOKEN, ("append", "read"))
     except TokenError:  # another replica starting at the same moment made it
         return None
+
+
+async def _prepare_to_serve(store: EventStore) -> str | None:
+    """Read models current, and a first token on a first start (returned to hand out)."""
+    await _rebuild_if_stale(store)
+    return await _first_token(store)
 
 
 async def _rebuild_if_stale(store: EventStore) -> None:

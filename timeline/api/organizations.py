@@ -43,7 +43,8 @@ def organization(
             for party in parties:
                 if party.org != org:
                     continue
-                name = name if members else party.name
+                if not members:
+                    name = party.name
                 members.append(
                     Membership(
                         id=stream,

@@ -177,6 +177,27 @@ def stream_events(dialect: Dialect, streams: Sequence[str]) -> Query:
     return q
 
 
+def by_stream(dialect: Dialect, up_to: int, after: tuple[str, int] | None, limit: int) -> Query:
+    """Up to `limit` events at or below position `up_to`, in (stream, version) order after
+    `after`: a store read a page at a time, as it stood at `up_to`."""
+    q = Query(dialect)
+    where = [f"position <= {q.param(up_to)}"]
+    if after is not None:
+        where.append(f"(stream, version) > ({q.param(after[0])}, {q.param(after[1])})")
+    q.sql = (
+        f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY stream, version LIMIT {q.param(limit)}"
+    )
+    return q
+
+
+def streams_after(dialect: Dialect, position: int) -> Query:
+    """The streams that have events after `position`."""
+    q = Query(dialect)
+    q.sql = f"SELECT DISTINCT stream FROM events WHERE position > {q.param(position)}"
+    return q
+
+
 def events_by_id(dialect: Dialect, ids: Sequence[UUID]) -> Query:
     q = Query(dialect)
     q.sql = f"SELECT {COLUMNS} FROM events WHERE id {dialect.any_id(q.param, ids)}"

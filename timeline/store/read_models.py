@@ -68,6 +68,33 @@ async def model_state(fetch: Fetch, dialect: Dialect) -> ModelState:
     return ModelState(int(generation), int(version), int(changes))
 
 
+FACET_READ = "stream, kind, value, valid_from, valid_to, recorded_from, recorded_to, detail"
+ITEM_READ = "stream, uid, sequence, changed_at, content"
+
+
+def known_facet(row: Row, dialect: Dialect) -> tuple[str, KnownFacet]:
+    """A stored facet (`FACET_READ` columns) with the stream it belongs to."""
+    stream, kind, value, valid_from, valid_to, recorded_from, recorded_to, detail = row
+    facet = FacetRow(
+        kind=kind,
+        value=value,
+        valid_from=dialect.read_day(valid_from),
+        valid_to=None if valid_to is None else dialect.read_day(valid_to),
+        detail=None if detail is None else bytes(detail),
+    )
+    until = None if recorded_to is None else dialect.read_instant(recorded_to)
+    return str(stream), KnownFacet(facet, dialect.read_instant(recorded_from), until, stored=True)
+
+
+def calendar_item(row: Row, dialect: Dialect) -> CalendarItem:
+    """A stored calendar item (`ITEM_READ` columns)."""
+    return CalendarItem(
+        content=_content.decode(bytes(row[4])),
+        sequence=int(row[2]),
+        changed_at=dialect.read_instant(row[3]),
+    )
+
+
 async def load(
     fetch: Fetch, dialect: Dialect, generation: int, streams: Sequence[str]
 ) -> dict[str, StreamModel]:
@@ -75,32 +102,20 @@ async def load(
     models = {stream: StreamModel(stream) for stream in streams}
     q = Query(dialect)
     q.sql = (
-        "SELECT stream, kind, value, valid_from, valid_to, recorded_from, detail FROM facets"
-        f" WHERE generation = {q.param(generation)}"
+        f"SELECT {FACET_READ} FROM facets WHERE generation = {q.param(generation)}"
         f" AND stream {dialect.any_text(q.param, streams)} AND recorded_to IS NULL"
     )
-    for stream, kind, value, valid_from, valid_to, recorded_from, detail in await fetch(q):
-        row = FacetRow(
-            kind=kind,
-            value=value,
-            valid_from=dialect.read_day(valid_from),
-            valid_to=None if valid_to is None else dialect.read_day(valid_to),
-            detail=None if detail is None else bytes(detail),
-        )
-        models[stream].open[row] = KnownFacet(row, dialect.read_instant(recorded_from), stored=True)
+    for row in await fetch(q):
+        stream, known = known_facet(row, dialect)
+        models[stream].open[known.row] = known
     q = Query(dialect)
     q.sql = (
-        "SELECT stream, sequence, changed_at, content FROM calendar_items"
-        f" WHERE generation = {q.param(generation)}"
+        f"SELECT {ITEM_READ} FROM calendar_items WHERE generation = {q.param(generation)}"
         f" AND stream {dialect.any_text(q.param, streams)}"
     )
-    for stream, sequence, changed_at, content in await fetch(q):
-        item = CalendarItem(
-            content=_content.decode(bytes(content)),
-            sequence=int(sequence),
-            changed_at=dialect.read_instant(changed_at),
-        )
-        models[stream].items[item.content.uid] = item
+    for row in await fetch(q):
+        item = calendar_item(row, dialect)
+        models[str(row[0])].items[item.content.uid] = item
     return models
 
 
@@ -428,20 +443,12 @@ def calendar_items(
             f"({stream_after} OR (c.stream = {q.param(after[0])} AND c.uid > {q.param(after[1])}))"
         )
     q.sql = (
-        f"SELECT c.stream, c.uid, c.sequence, c.changed_at, c.content FROM calendar_items c"
+        f"SELECT {ITEM_READ} FROM calendar_items c"
         f" WHERE {' AND '.join(where)} ORDER BY c.stream, c.uid"
     )
     if limit is not None:
         q.sql += f" LIMIT {q.param(limit)}"
     return q
-
-
-def calendar_item(row: Row, dialect: Dialect) -> CalendarItem:
-    return CalendarItem(
-        content=_content.decode(bytes(row[4])),
-        sequence=int(row[2]),
-        changed_at=dialect.read_instant(row[3]),
-    )
 
 
 def last_change(dialect: Dialect, org: str | None, day: date) -> Query:
@@ -547,28 +554,10 @@ class ReadModels:
         """Every facet (with its ranges) and calendar item stored for a stream: for `verify`."""
         q = Query(self._dialect)
         q.sql = (
-            "SELECT kind, value, valid_from, valid_to, recorded_from, recorded_to, detail"
-            f" FROM facets WHERE generation = {GENERATION} AND stream = {q.param(stream)}"
+            f"SELECT {FACET_READ} FROM facets"
+            f" WHERE generation = {GENERATION} AND stream = {q.param(stream)}"
         )
-        d = self._dialect
-        facets = {
-            facet_key(
-                KnownFacet(
-                    FacetRow(
-                        kind=kind,
-                        value=value,
-                        valid_from=d.read_day(valid_from),
-                        valid_to=None if valid_to is None else d.read_day(valid_to),
-                        detail=None if detail is None else bytes(detail),
-                    ),
-                    d.read_instant(recorded_from),
-                    None if recorded_to is None else d.read_instant(recorded_to),
-                )
-            )
-            for kind, value, valid_from, valid_to, recorded_from, recorded_to, detail in (
-                await self._fetch(q)
-            )
-        }
+        facets = {facet_key(known_facet(row, self._dialect)[1]) for row in await self._fetch(q)}
         every = ("milestone", "phase", "investment", "announcement")
         items = [
             item async for chunk in self.calendar(every, Window(), stream=stream) for item in chunk

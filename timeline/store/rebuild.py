@@ -3,9 +3,10 @@
 1. Under the backend's `exclusive("rebuild")` lock (one rebuild at a time,
    released if the process dies), drop what an interrupted rebuild left and
    note the last position P.
-2. Read the events up to P stream by stream (one stream in memory at a
-   time) and write the next generation's rows in transactions of a few
-   thousand events, each short, so appends go on in between.
+2. Read the events up to P a page at a time in (stream, version) order, have
+   worker processes replay the pages' streams, and write the next
+   generation's rows in a short transaction per page, so appends go on in
+   between.
 3. In one write transaction (appends wait): redo the streams that grew after
    P, then switch `read_model_state` to the new generation. Readers see the
    old rows until that commit and the new ones after it, never a mixture.
@@ -24,7 +25,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,19 +60,6 @@ READ_ROWS = 5_000
 """Events read per query: each read is short, so SQLite can checkpoint its log meanwhile."""
 
 
-def by_stream(dialect: mapper.Dialect, up_to: int, after: tuple[str, int] | None) -> Query:
-    """Up to `READ_ROWS` events at or below position `up_to`, in (stream, version) order."""
-    q = Query(dialect)
-    where = [f"position <= {q.param(up_to)}"]
-    if after is not None:
-        where.append(f"(stream, version) > ({q.param(after[0])}, {q.param(after[1])})")
-    q.sql = (
-        f"SELECT {mapper.COLUMNS} FROM events WHERE {' AND '.join(where)}"
-        f" ORDER BY stream, version LIMIT {q.param(READ_ROWS)}"
-    )
-    return q
-
-
 async def row_pages(recorder: Recorder, up_to: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Every event row up to position `up_to` in (stream, version) order, a page at a time,
     each page ending where a stream ends.
@@ -83,9 +71,8 @@ async def row_pages(recorder: Recorder, up_to: int) -> AsyncIterator[list[tuple[
     carried: list[tuple[Any, ...]] = []
     after: tuple[str, int] | None = None
     while True:
-        rows = [
-            tuple(row) for row in await recorder.fetch(by_stream(recorder.dialect, up_to, after))
-        ]
+        query = mapper.by_stream(recorder.dialect, up_to, after, READ_ROWS)
+        rows = [tuple(row) for row in await recorder.fetch(query)]
         if len(rows) < READ_ROWS:
             if carried or rows:
                 yield carried + rows
@@ -141,9 +128,12 @@ BACKENDS = {"sqlite": "timeline.store.sqlite", "postgresql": "timeline.store.pos
 """Where a worker finds each backend's `DIALECT` (dialects hold functions: they are not sent)."""
 
 
-async def _delete(tx: SQLTransaction, where: str, params: Sequence[object]) -> None:
+async def _delete(tx: SQLTransaction, where: Callable[[Query], str]) -> None:
+    """Delete read-model rows; `where` writes the condition, adding its parameters."""
     for table in ("facets", "calendar_items"):
-        await tx.run(f"DELETE FROM {table} WHERE {where}", [tuple(params)])
+        q = Query(tx.dialect)
+        q.sql = f"DELETE FROM {table} WHERE {where(q)}"
+        await tx.run(q.sql, [tuple(q.params)])
 
 
 async def rebuild(
@@ -160,21 +150,29 @@ async def rebuild(
     """
     started = time.monotonic()
     dialect = recorder.dialect
-    p = dialect.placeholder
+    if only_if_stale:  # the usual start: one small query, no lock
+        state = await read_models.model_state(recorder.fetch, dialect)
+        if state.version == readmodels.VERSION:
+            return RebuildReport(0, 0, state.generation, 0.0, rebuilt=False)
     async with recorder.exclusive("rebuild"):
         async with recorder.transaction() as tx:
             state = await read_models.model_state(tx.fetch, dialect)
-            if only_if_stale and state.version == readmodels.VERSION:
+            if only_if_stale and state.version == readmodels.VERSION:  # another just did it
                 return RebuildReport(0, 0, state.generation, 0.0, rebuilt=False)
-            await _delete(tx, f"generation > {p(1)}", [state.generation])
+            live = state.generation
+            await _delete(tx, lambda q: f"generation > {q.param(live)}")
             basis, _ = await tx.last()
-        target = state.generation + 1
+        target = live + 1
         done, streams = await _build(recorder, target, basis, progress, workers)
         async with recorder.transaction() as tx:
-            grown = [str(row[0]) for row in await tx.fetch(_grown(dialect, basis))]
+            grown = [str(row[0]) for row in await tx.fetch(mapper.streams_after(dialect, basis))]
             if grown:
                 await _delete(
-                    tx, f"generation = {p(1)} AND stream {_in(grown, dialect)}", [target, *grown]
+                    tx,
+                    lambda q: (
+                        f"generation = {q.param(target)}"
+                        f" AND stream {dialect.any_text(q.param, grown)}"
+                    ),
                 )
                 events = await tx.stream_events(grown)
                 models = [
@@ -182,6 +180,7 @@ async def rebuild(
                     for name in grown
                 ]
                 await read_models.save(tx.run, dialect, target, models)
+            p = dialect.placeholder
             await tx.run(
                 f"UPDATE read_model_state SET generation = {p(1)}, version = {p(2)},"
                 " changes = changes + 1",
@@ -190,7 +189,7 @@ async def rebuild(
         if progress is not None:
             progress(done, basis)
         async with recorder.transaction() as tx:
-            await _delete(tx, f"generation <> {p(1)}", [target])
+            await _delete(tx, lambda q: f"generation <> {q.param(target)}")
     return RebuildReport(done, streams, target, time.monotonic() - started)
 
 
@@ -219,10 +218,8 @@ async def _build(
     in_flight: deque[tuple[asyncio.Future[read_models.Writes], int]] = deque()
     written = streams = 0
 
-    async def write_oldest() -> None:
+    async def write(w: read_models.Writes, events: int) -> None:
         nonlocal written
-        pending, events = in_flight.popleft()
-        w = await pending
         async with recorder.transaction() as tx:
             await read_models.write(tx.run, recorder.dialect, w)
         written += events
@@ -233,28 +230,17 @@ async def _build(
         async for page in row_pages(recorder, basis):
             streams += len({row[1] for row in page})
             if pool is None:
-                done: asyncio.Future[read_models.Writes] = loop.create_future()
-                done.set_result(replay_rows(recorder.backend, target, page))
-                in_flight.append((done, len(page)))
-            else:
-                job = loop.run_in_executor(pool, replay_rows, recorder.backend, target, page)
-                in_flight.append((job, len(page)))
-            if len(in_flight) > 2 * max(workers, 1):
-                await write_oldest()
+                await write(replay_rows(recorder.backend, target, page), len(page))
+                continue
+            job = loop.run_in_executor(pool, replay_rows, recorder.backend, target, page)
+            in_flight.append((job, len(page)))
+            if len(in_flight) > 2 * workers:
+                job, events = in_flight.popleft()
+                await write(await job, events)
         while in_flight:
-            await write_oldest()
+            job, events = in_flight.popleft()
+            await write(await job, events)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     return written, streams
-
-
-def _grown(dialect: mapper.Dialect, basis: int) -> Query:
-    q = Query(dialect)
-    q.sql = f"SELECT DISTINCT stream FROM events WHERE position > {q.param(basis)}"
-    return q
-
-
-def _in(values: Sequence[str], dialect: mapper.Dialect) -> str:
-    """`IN (…)` with placeholders numbered after the first parameter."""
-    return "IN (" + ", ".join(dialect.placeholder(n) for n in range(2, len(values) + 2)) + ")"

@@ -51,6 +51,10 @@ class SQLTransaction:
         self._after_insert = after_insert
         self._generation: int | None = None
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
     async def fetch(self, query: Query) -> list[Row]:
         return await self._fetch(query)
 

@@ -193,9 +193,11 @@ class GroupWriter:
         models: dict[str, StreamModel] = {}
         for stream, added in by_stream.items():
             cached = self._models.pop(stream)
-            fits = cached is not None and cached[0] == generation
-            if cached is not None and fits and cached[1].version == added[0].version - 1:
-                models[stream] = cached[1]
+            if cached is None:
+                continue
+            kept_in, model = cached
+            if kept_in == generation and model.version == added[0].version - 1:
+                models[stream] = model
         missing = sorted(by_stream.keys() - models.keys())
         if missing:
             models.update(await tx.load_models(missing))
