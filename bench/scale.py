@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import random
+import shlex
 import sqlite3
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime
@@ -39,7 +41,8 @@ from timeline.store import read_models
 from timeline.store.read_models import ListFilters
 from timeline.store.sqlite import DIALECT
 
-TIMELINE = str(ROOT / ".venv" / "bin" / "timeline")
+TIMELINE = [str(ROOT / ".venv" / "bin" / "timeline")]
+"""The command measured; `--timeline` names another (an earlier checkout, to compare)."""
 
 
 def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -79,7 +82,7 @@ class Served:
         self.base = f"http://127.0.0.1:{self.port}"
         env = env | {"TIMELINE_PORT": str(self.port), "TIMELINE_LOG_LEVEL": "warning"}
         self.process = subprocess.Popen(
-            [TIMELINE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*TIMELINE, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_up(f"{self.base}/health/ready")
 
@@ -195,7 +198,9 @@ def raw_ms(db: Path, queries: list[read_models.Query]) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, rows
 
 
-def run_size(partnerships: int, events: int, samples: int, data: Path) -> dict[str, Any]:
+def run_size(
+    partnerships: int, events: int, samples: int, data: Path, *, rebuild: bool = True
+) -> dict[str, Any]:
     results: dict[str, Any] = {"partnerships": partnerships, "events": partnerships * events}
     source = data / f"synthetic-{partnerships}x{events}.ndjson"
     db = data / f"timeline-{partnerships}x{events}.db"
@@ -211,20 +216,22 @@ def run_size(partnerships: int, events: int, samples: int, data: Path) -> dict[s
                  "--partnerships", str(partnerships), "--events", str(events)],
                 check=True, stdout=subprocess.DEVNULL,
             )  # fmt: skip
-        seconds, rss, _ = measured([TIMELINE, "import", str(source)], env)
+        seconds, rss, _ = measured([*TIMELINE, "import", str(source)], env)
         results["import"] = {
             "seconds": round(seconds, 1),
             "events_per_s": round(partnerships * events / seconds),
             "peak_rss_mb": round(rss),
         }
         emit(results["partnerships"], "import", results["import"])
-    seconds, rss, _ = measured([TIMELINE, "projections", "rebuild"], env)
-    results["rebuild"] = {
-        "seconds": round(seconds, 1),
-        "events_per_s": round(partnerships * events / seconds),
-        "peak_rss_mb": round(rss),
-    }
-    emit(partnerships, "projections rebuild", results["rebuild"])
+    results["rebuild"] = {"events_per_s": "n/a", "peak_rss_mb": "n/a"}
+    if rebuild:
+        seconds, rss, _ = measured([*TIMELINE, "projections", "rebuild"], env)
+        results["rebuild"] = {
+            "seconds": round(seconds, 1),
+            "events_per_s": round(partnerships * events / seconds),
+            "peak_rss_mb": round(rss),
+        }
+        emit(partnerships, "projections rebuild", results["rebuild"])
 
     targets = cases(partnerships, samples, random.Random(partnerships))
     for phase in ("cold", "warm"):
@@ -233,12 +240,14 @@ def run_size(partnerships: int, events: int, samples: int, data: Path) -> dict[s
         for name, chosen in targets.items():
             times = []
             for target in chosen:
-                ms, status, _ = get(server.base + target["url"])
-                if status != 200:
-                    raise SystemExit(f"{target['url']}: {status}")
+                try:
+                    ms, _status, _ = get(server.base + target["url"])
+                except urllib.error.HTTPError as error:  # an earlier version may lack the read
+                    emit(partnerships, f"{name} {phase}", {"status": error.code})
+                    break
                 times.append(ms)
             row = results.setdefault("reads", {}).setdefault(name, {})
-            row[phase] = percentiles(times)
+            row[phase] = percentiles(times) if len(times) == len(chosen) else ("n/a", "n/a")
             if phase == "cold":
                 raws = [raw_ms(db, target["raw"]) for target in chosen]
                 row["raw"] = percentiles([ms for ms, _ in raws])
@@ -308,7 +317,8 @@ def table(all_results: list[dict[str, Any]]) -> None:
         for r in all_results:
             row = r["reads"][name]
             cells = {k: f"{row[k][0]} / {row[k][1]}" for k in ("cold", "warm", "raw")}
-            ratio = f"{row['warm'][0] / max(row['raw'][0], 0.01):.1f}x"
+            warm = row["warm"][0]
+            ratio = f"{warm / max(row['raw'][0], 0.01):.1f}x" if warm != "n/a" else "n/a"
             line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}{ratio:>8}"
         print(line)
     for label, pick in (
@@ -329,12 +339,23 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100, help="events per partnership")
     parser.add_argument("--samples", type=int, default=40, help="targets per kind of read")
     parser.add_argument("--data", type=Path, help="folder kept between runs (default: temporary)")
+    parser.add_argument(
+        "--timeline",
+        help="the command to measure instead of this checkout's, e.g. 'env "
+        "PYTHONPATH=/tmp/before .venv/bin/python -m timeline' for an earlier version",
+    )
+    parser.add_argument(
+        "--no-rebuild", action="store_true", help="skip `projections rebuild` (before it existed)"
+    )
     args = parser.parse_args()
+    if args.timeline:
+        TIMELINE[:] = shlex.split(args.timeline)
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or Path(scratch)
         data.mkdir(parents=True, exist_ok=True)
         sizes = [int(s) for s in args.partnerships.split(",")]
-        table([run_size(size, args.events, args.samples, data) for size in sizes])
+        rebuild = not args.no_rebuild
+        table([run_size(s, args.events, args.samples, data, rebuild=rebuild) for s in sizes])
 
 
 if __name__ == "__main__":

@@ -176,6 +176,31 @@ async def test_streamed_feeds_have_validators_that_move_with_the_data(
     assert b"DTSTART;VALUE=DATE:20240930" in fresh.content
 
 
+async def test_a_small_streamed_feed_is_kept_by_its_etag(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    """Sent whole once, an organization's feed is answered from memory until the data moves."""
+    url = FEEDS["organization-microsoft.ics"]
+    first = await client.get(url)
+    kept = services_of(client).calendars.streamed
+    assert kept.get(first.headers["etag"]) == first.content
+    again = await client.get(url)
+    assert (again.headers["etag"], again.content) == (first.headers["etag"], first.content)
+    moved = {
+        "type": "MilestoneRescheduled",
+        "effective": "2024-04-01",
+        "data": {"id": "iot-platform-independent", "due": "2024-09"},
+    }
+    posted = await client.post(
+        "/partnerships/vodafone-microsoft/events", json={"events": [moved]}, headers=auth
+    )
+    assert posted.status_code == 201
+    fresh = await client.get(url)
+    assert fresh.headers["etag"] != first.headers["etag"]
+    assert b"DTSTART;VALUE=DATE:20240930" in fresh.content
+    assert kept.get(fresh.headers["etag"]) == fresh.content
+
+
 async def test_update_story(client: AsyncTestClient[Any], auth: dict[str, str]) -> None:
     """Reschedule: same UID, SEQUENCE+1, new ETag, old ETag gets 200; cancel: CANCELLED."""
     old = await client.get(VODAFONE_FEED)

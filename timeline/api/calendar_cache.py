@@ -1,9 +1,11 @@
-"""What the partnership feeds keep between requests: each feed's bytes with its strong ETag and
-Last-Modified, by (feed, options, base URL, window) and the stream's version.
+"""What the feeds keep between requests.
 
-Streamed feeds (`all.ics`, organizations) keep nothing: a VEVENT costs ~11 µs
-to write (`ics.py`), and a cache of them grew the server by 130 MB while
-`all.ics` streamed at 1,000,000 events.
+- A partnership's feed: its bytes with strong ETag and Last-Modified, by
+  (feed, options, base URL, window) and the stream's version.
+- A streamed feed (`all.ics`, an organization's) of at most `STREAMED_KEPT`
+  bytes: its bytes by ETag, so a repeat is a lookup, not ~100 ms of rows
+  and rendering (an organization's ~6,000 items at 1,000,000 events). Larger
+  ones are rendered each time: `all.ics` at that size is 344 MB.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from timeline.lru import LRU
 from timeline.store.read_models import Window
 
 FEEDS_KEPT = 256
+STREAMED_KEPT = 8 * 1024 * 1024
+"""The largest streamed feed kept whole."""
+STREAMED_TOTAL = 64 * 1024 * 1024
+"""What all kept streamed feeds may hold together."""
 
 
 FeedKey = tuple[str, FeedOptions, str, Window]
@@ -34,6 +40,8 @@ class CalendarCache:
 
     def __init__(self) -> None:
         self.feeds: LRU[FeedKey, tuple[object, RenderedCalendar]] = LRU(FEEDS_KEPT)
+        self.streamed: LRU[str, bytes] = LRU(STREAMED_TOTAL, weight=len)
+        """Streamed feeds' bytes by their ETag (which names the feed and the data)."""
 
     def feed(self, key: FeedKey, marker: object) -> RenderedCalendar | None:
         cached = self.feeds.get(key)

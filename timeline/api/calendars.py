@@ -10,10 +10,11 @@ costs two small queries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -24,7 +25,7 @@ from litestar.response import Stream
 
 from timeline import calendar
 from timeline.api.auth import feed_guard
-from timeline.api.calendar_cache import RenderedCalendar
+from timeline.api.calendar_cache import STREAMED_KEPT, CalendarCache, RenderedCalendar
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
 from timeline.api.http import partial_date_param, valid_stream_id
 from timeline.api.services import Services
@@ -104,17 +105,41 @@ async def _streamed(
     headers = _headers(etag, last_modified)
     if _unchanged(request, etag, last_modified):
         return Response(b"", status_code=304, headers=headers, media_type=ICS)
-    return Stream(_body(models, feed, base, today), media_type=ICS, headers=headers)
+    kept = svc.calendars.streamed.get(etag)
+    if kept is not None:
+        return Response(kept, media_type=ICS, headers=headers)
+    body = _body(models, feed, base, today, partial(_keep, svc.calendars, etag))
+    return Stream(body, media_type=ICS, headers=headers)
+
+
+def _keep(cache: CalendarCache, etag: str, body: bytes) -> None:
+    cache.streamed[etag] = body
 
 
 async def _body(
-    models: ReadModels, feed: LargeFeed, base: str, today: date
+    models: ReadModels,
+    feed: LargeFeed,
+    base: str,
+    today: date,
+    keep: Callable[[bytes], None],
 ) -> AsyncIterator[bytes]:
-    yield calendar.calendar_head(feed.info)
+    """The feed a chunk at a time; one that stays small is also handed to `keep` at its end."""
+    head = calendar.calendar_head(feed.info)
+    yield head
+    pieces: list[bytes] | None = [head]
+    size = len(head)
     kinds = shown(feed.options)
     async for chunk in models.calendar(kinds, feed.window, org=feed.org, day=today):
-        yield b"".join(calendar.render_event(item, base) for item in chunk)
+        piece = b"".join(calendar.render_event(item, base) for item in chunk)
+        size += len(piece)
+        if pieces is not None and size <= STREAMED_KEPT:
+            pieces.append(piece)
+        else:
+            pieces = None  # too large to keep: rendered again next time
+        yield piece
     yield calendar.END
+    if pieces is not None:  # sent whole: a client that left early keeps nothing
+        keep(b"".join([*pieces, calendar.END]))
 
 
 ANNOUNCEMENTS = Annotated[bool, QueryParameter(description="Also announcements, as single days")]
