@@ -77,13 +77,27 @@ OrgPath = Annotated[
 ]
 
 
-def valid_stream_id(value: str, name: str = "stream_id") -> str:
+def valid_stream_id(value: str, name: str = "stream_id", where: str = "path") -> str:
+    """A stream or organization id (the catalogue's `Slug`), from the path or the query."""
     if len(value) > STREAM_ID_MAX or STREAM_ID.fullmatch(value) is None:
         shown = value if len(value) <= STREAM_ID_MAX else value[:STREAM_ID_MAX] + "…"
         raise bad_request(
             f"{shown!r} is not a stream id: lowercase letters, digits and single hyphens, "
             f"at most {STREAM_ID_MAX} characters",
-            f"path.{name}",
+            f"{where}.{name}",
+        )
+    return value
+
+
+TEXT_PARAM_MAX = 200
+
+
+def text_param(value: str, name: str) -> str:
+    """Free text from the query: no control characters (a database refuses NUL), not too long."""
+    if len(value) > TEXT_PARAM_MAX or any(char < " " or char == "\x7f" for char in value):
+        raise bad_request(
+            f"{name} is text without control characters, at most {TEXT_PARAM_MAX} characters",
+            f"query.{name}",
         )
     return value
 

@@ -45,6 +45,7 @@ from timeline.api.http import (
     partial_date_param,
     partial_date_query,
     require_json,
+    text_param,
     valid_stream_id,
 )
 from timeline.api.models import (
@@ -109,7 +110,12 @@ class Partnerships(Controller):
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
         filters = ListFilters(
-            day=day, known_at=instant, party=party, region=region, status=status, after=after
+            day=day,
+            known_at=instant,
+            party=None if party is None else valid_stream_id(party, "party", "query"),
+            region=None if region is None else text_param(region, "region"),
+            status=status,
+            after=after,
         )
         page = await svc.store.read_models.partnerships(filters, limit + 1)
         chosen = [_summary(stream, outline, version) for stream, outline, version in page[:limit]]
