@@ -147,7 +147,7 @@ CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
     ("feed to not a date", "GET", "/calendars/partnerships/vodafone-microsoft.ics?to=2024-13", None, 400, "to"),
     ("feed window reversed", "GET", "/calendars/all.ics?from=2025&to=2024-06", None, 400, "query.to"),
     ("org feed window reversed", "GET", "/calendars/organizations/microsoft.ics?from=2024-02-02&to=2024-02-01", None, 400, "ends (2024-02-01) before it starts (2024-02-02)"),
-    ("list party not an organization id", "GET", "/partnerships?party=%00", None, 400, "query.party"),
+    ("list party not an organization id", "GET", "/partnerships?party=%00", None, 400, "is not an organization id"),
     ("list region with a control character", "GET", "/partnerships?region=a%00b", None, 400, "query.region"),
     ("organization page limit", "GET", "/organizations/microsoft?limit=0", None, 400, "limit"),
     ("organization page cursor", "GET", "/organizations/microsoft?cursor=%%%", None, 400, "cursor"),

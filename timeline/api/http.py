@@ -77,13 +77,17 @@ OrgPath = Annotated[
 ]
 
 
+ORG_NAMES = ("org", "party")
+"""Parameters that name an organization (the same grammar as a stream id)."""
+
+
 def valid_stream_id(value: str, name: str = "stream_id", where: str = "path") -> str:
     """A stream or organization id (the catalogue's `Slug`), from the path or the query."""
     if len(value) > STREAM_ID_MAX or STREAM_ID.fullmatch(value) is None:
         shown = value if len(value) <= STREAM_ID_MAX else value[:STREAM_ID_MAX] + "…"
         raise bad_request(
-            f"{shown!r} is not a stream id: lowercase letters, digits and single hyphens, "
-            f"at most {STREAM_ID_MAX} characters",
+            f"{shown!r} is not {'an organization' if name in ORG_NAMES else 'a stream'} id:"
+            f" lowercase letters, digits and single hyphens, at most {STREAM_ID_MAX} characters",
             f"{where}.{name}",
         )
     return value
