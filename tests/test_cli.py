@@ -221,6 +221,7 @@ STATEMENT = (
             '{"stream": "ok", "x": ' + "[" * 5000 + "]" * 5000 + ", " + ANNOUNCED,
             "nested too deeply",
         ),
+        ('{"stream": "ok", "actor": "\udcff", ' + ANNOUNCED, "not UTF-8"),
     ],
     ids=[
         "empty stream",
@@ -233,6 +234,7 @@ STATEMENT = (
         "forged newer schema_version",
         "forged older schema_version",
         "deep JSON",
+        "invalid UTF-8",
     ],
 )
 def test_import_refuses_what_the_store_must_not_keep(
@@ -241,7 +243,7 @@ def test_import_refuses_what_the_store_must_not_keep(
     """Each bad line is one error naming file, line and field, and nothing is stored."""
     assert run("tokens", "create", "reader", "--scope", "read").exit_code == 0
     path = tmp_path / "bad.ndjson"
-    path.write_text(line + "\n")
+    path.write_bytes(line.encode("utf-8", "surrogateescape") + b"\n")  # \udcff is byte 0xff
     result = run("import", str(path))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"timeline: error: {path}:1: ")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from timeline import wire
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
 from timeline.formats import ImportHead, decode_import, encode_export
@@ -57,12 +58,10 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
             continue
         try:
             head, event = decode_import(line)
-        except msgspec.DecodeError as error:
-            raise ImportLineError(f"{origin}:{number}: {error}") from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            raise ImportLineError(f"{origin}:{number}: {wire.why_not(line, error)}") from None
         except RecursionError:
             raise ImportLineError(f"{origin}:{number}: JSON nested too deeply") from None
-        except UnicodeDecodeError:
-            raise ImportLineError(f"{origin}:{number}: not UTF-8") from None
         if run is not None and run.continues(head):
             expected = None if run.head.version is None else run.head.version + len(run.events)
             if head.version is not None and head.version != expected:

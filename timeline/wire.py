@@ -30,6 +30,16 @@ def dec_hook(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot decode {kind.__name__}")
 
 
+def why_not(text: bytes, error: Exception) -> str:
+    """Why `text` did not decode as JSON; invalid UTF-8 is named as such (msgspec reports it
+    as a `UnicodeDecodeError` or, from 0.23, a `DecodeError` of its own wording)."""
+    try:
+        text.decode()
+    except UnicodeDecodeError:
+        return "it is not UTF-8"
+    return str(error)
+
+
 def schema_hook(kind: type) -> dict[str, Any]:
     if kind is PartialDate:
         return {

@@ -279,10 +279,9 @@ class Partnerships(Controller):
             appended = _append_decoder.decode(body)
         except msgspec.ValidationError as error:
             raise validation_problem(error) from None
-        except msgspec.DecodeError as error:
-            raise ProblemError(400, f"the body is not valid JSON: {error}") from None
-        except UnicodeDecodeError:
-            raise ProblemError(400, "the body is not valid JSON: it is not UTF-8") from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            why = wire.why_not(body, error)
+            raise ProblemError(400, f"the body is not valid JSON: {why}") from None
         except RecursionError:
             raise ProblemError(400, "the body is nested too deeply to be events") from None
         if len(appended.events) > svc.settings.max_batch:
