@@ -11,9 +11,9 @@ feed as `STATUS:CANCELLED`, so subscribed calendars drop it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
 from itertools import groupby
 from typing import Literal
 
@@ -125,8 +125,28 @@ def _status(day: PartialDate, *, cancelled: bool) -> Status:
     return "CONFIRMED" if day.precision is Precision.DAY else "TENTATIVE"
 
 
-def _label(state: PartnershipState) -> str:
-    return EN_DASH.join(party.name for party in state.parties) or state.title
+class _Frame(msgspec.Struct, frozen=True, gc=False):
+    """What every item of one state repeats, worked out once per state."""
+
+    id: str
+    label: str
+    context: list[str]
+    path: str
+    names: dict[str, str]
+    """Party names by organization id."""
+
+    @classmethod
+    def of(cls, state: PartnershipState) -> _Frame:
+        parties = ", ".join(
+            f"{party.name} ({party.role})" if party.role else party.name for party in state.parties
+        )
+        return cls(
+            id=state.id,
+            label=EN_DASH.join(party.name for party in state.parties) or state.title,
+            context=[f"Partnership: {state.title} ({state.id})", f"Parties: {parties}"],
+            path=f"/partnerships/{state.id}",
+            names={party.org: party.name for party in state.parties},
+        )
 
 
 def _sources(sources: Iterable[Source]) -> list[str]:
@@ -138,18 +158,11 @@ def _sources(sources: Iterable[Source]) -> list[str]:
     return ["Sources:", *lines] if lines else []
 
 
-def _context(state: PartnershipState) -> list[str]:
-    parties = ", ".join(
-        f"{party.name} ({party.role})" if party.role else party.name for party in state.parties
-    )
-    return [f"Partnership: {state.title} ({state.id})", f"Parties: {parties}"]
-
-
 def _uid(stream: str, *parts: str) -> str:
     return ".".join((stream, *parts)) + f"@{UID_DOMAIN}"
 
 
-def _milestone(state: PartnershipState, m: MilestoneState) -> ItemContent:
+def _milestone(frame: _Frame, m: MilestoneState) -> ItemContent:
     progress = {"achieved": "achieved", "cancelled": "cancelled"}.get(m.status, "scheduled")
     lines = [f"Milestone: {m.title}", f"Due {_precision_words(m.due, deadline=True)}."]
     if m.achieved is not None:
@@ -162,17 +175,17 @@ def _milestone(state: PartnershipState, m: MilestoneState) -> ItemContent:
         lines.append(m.description)
     suffix = f" ({progress})" if progress != "scheduled" else ""
     return ItemContent(
-        uid=_uid(state.id, "milestone", m.id),
+        uid=_uid(frame.id, "milestone", m.id),
         day=m.deadline,
         status=_status(m.due, cancelled=m.status == "cancelled"),
         progress=progress,
-        summary=f"{_label(state)}: {m.title}{suffix}",
-        description="\n".join([*lines, *_context(state), *_sources(m.sources)]),
-        path=f"/partnerships/{state.id}",
+        summary=f"{frame.label}: {m.title}{suffix}",
+        description="\n".join([*lines, *frame.context, *_sources(m.sources)]),
+        path=frame.path,
     )
 
 
-def _phase_markers(state: PartnershipState, p: PhaseState) -> list[ItemContent]:
+def _phase_markers(frame: _Frame, p: PhaseState) -> list[ItemContent]:
     markers = [("start", p.period.start, p.period.first_day, "starts")]
     if p.period.end is not None and p.period.last_day is not None:
         markers.append(("end", p.period.end, p.period.last_day, "ends"))
@@ -187,13 +200,13 @@ def _phase_markers(state: PartnershipState, p: PhaseState) -> list[ItemContent]:
             lines.append(f"Reason: {p.reason}")
         items.append(
             ItemContent(
-                uid=_uid(state.id, "phase", p.id, marker),
+                uid=_uid(frame.id, "phase", p.id, marker),
                 day=day,
                 status=_status(bound, cancelled=p.status == "cancelled"),
                 progress=p.status,
-                summary=f"{_label(state)}: {p.name} (phase {verb})",
-                description="\n".join([*lines, *_context(state), *_sources(p.sources)]),
-                path=f"/partnerships/{state.id}",
+                summary=f"{frame.label}: {p.name} (phase {verb})",
+                description="\n".join([*lines, *frame.context, *_sources(p.sources)]),
+                path=frame.path,
             )
         )
     return items
@@ -204,8 +217,8 @@ def _money(amount: Money) -> str:
     return f"{about}{amount.currency} {amount.amount:,}"
 
 
-def _investment(state: PartnershipState, i: InvestmentState) -> ItemContent:
-    investor = next((p.name for p in state.parties if p.org == i.investor), i.investor)
+def _investment(frame: _Frame, i: InvestmentState) -> ItemContent:
+    investor = frame.names.get(i.investor, i.investor)
     what = "an undisclosed amount" if isinstance(i.amount, str) else _money(i.amount)
     lines = [f"{investor} commits {what}: {i.purpose}."]
     if i.equivalents:
@@ -213,71 +226,62 @@ def _investment(state: PartnershipState, i: InvestmentState) -> ItemContent:
     if i.period is not None:
         lines.append(f"Period: {i.period.describe()}.")
     return ItemContent(
-        uid=_uid(state.id, "investment", i.id),
+        uid=_uid(frame.id, "investment", i.id),
         day=i.since.first_day,
         status=_status(i.since, cancelled=False),
         progress="committed",
-        summary=f"{_label(state)}: {investor} invests {what}",
-        description="\n".join([*lines, *_context(state), *_sources(i.sources)]),
-        path=f"/partnerships/{state.id}",
+        summary=f"{frame.label}: {investor} invests {what}",
+        description="\n".join([*lines, *frame.context, *_sources(i.sources)]),
+        path=frame.path,
     )
 
 
-def _milestone_items(state: PartnershipState, m: MilestoneState) -> list[ItemContent]:
-    return [_milestone(state, m)]
-
-
-def _investment_items(state: PartnershipState, i: InvestmentState) -> list[ItemContent]:
-    return [_investment(state, i)]
-
-
-def _announcement(state: PartnershipState) -> ItemContent:
+def _announcement(frame: _Frame, state: PartnershipState) -> ItemContent:
     lines = [f"Announced {_precision_words(state.announced, deadline=False)}."]
     if state.summary:
         lines.append(state.summary)
     return ItemContent(
-        uid=_uid(state.id, "announcement"),
+        uid=_uid(frame.id, "announcement"),
         day=state.announced.first_day,
         status=_status(state.announced, cancelled=False),
         progress=state.status,
-        summary=f"{_label(state)}: partnership announced",
-        description="\n".join([*lines, *_context(state), *_sources(state.sources)]),
-        path=f"/partnerships/{state.id}",
+        summary=f"{frame.label}: partnership announced",
+        description="\n".join([*lines, *frame.context, *_sources(state.sources)]),
+        path=frame.path,
     )
 
 
-ItemMemo = dict[tuple[object, ...], list[ItemContent]]
-"""Items already written, by what they are written from: a stream's context and the item."""
+@dataclass(slots=True)
+class ItemMemo:
+    """Items already written for one stream, by what each is written from; all are
+    rewritten when what every item repeats (title, parties) changes."""
+
+    context: tuple[object, ...] = ()
+    frame: _Frame | None = None
+    written: dict[object, list[ItemContent]] = field(default_factory=dict)
 
 
 def items_of(
     state: PartnershipState, options: FeedOptions, memo: ItemMemo | None = None
 ) -> dict[str, ItemContent]:
     """The calendar items a state shows now; `memo` saves rewriting items that did not change."""
-    memo = {} if memo is None else memo
+    memo = ItemMemo() if memo is None else memo
     context = (state.id, state.title, tuple((p.org, p.name, p.role) for p in state.parties))
-
-    used: set[tuple[object, ...]] = set()
-
-    def written(key: object, write: Callable[[], list[ItemContent]]) -> list[ItemContent]:
-        found = memo.get((context, key))
-        if found is None:
-            found = memo[(context, key)] = write()
-        used.add((context, key))
-        return found
-
-    items: list[ItemContent] = []
+    if memo.frame is None or context != memo.context:
+        memo.context, memo.frame, memo.written = context, _Frame.of(state), {}
+    frame, before = memo.frame, memo.written
+    now: dict[object, list[ItemContent]] = {}
     for m in state.milestones:
-        items.extend(written(m, partial(_milestone_items, state, m)))
+        now[m] = before.get(m) or [_milestone(frame, m)]
     for phase in state.phases:
-        items.extend(written(phase, partial(_phase_markers, state, phase)))
+        now[phase] = before.get(phase) or _phase_markers(frame, phase)
     if options.investments:
         for i in state.investments:
-            items.extend(written(i, partial(_investment_items, state, i)))
+            now[i] = before.get(i) or [_investment(frame, i)]
+    items = [item for written in now.values() for item in written]
     if options.announcements:
-        items.append(_announcement(state))
-    for stale in memo.keys() - used:  # the memo holds what the state shows now, no more
-        del memo[stale]
+        items.append(_announcement(frame, state))
+    memo.written = now  # the memo holds what the state shows now, no more
     return {item.uid: item for item in items}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -34,6 +34,7 @@ def is_currency(code: str) -> bool:
     return code in _currencies()
 
 
+@lru_cache(maxsize=4096)
 def is_language(tag: str) -> bool:
     """True for a BCP 47 tag whose primary subtag is an ISO 639 code (`fr`, `en-GB`)."""
     if _LANGUAGE.fullmatch(tag) is None:

@@ -24,6 +24,24 @@ PERIOD_PATTERN = (
     r"(/([0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?|\.\.))?$"
 )
 
+MONTHS = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+"""English month names, whatever the process's locale (`calendar.month_name` follows it, and
+formats a date on every lookup)."""
+
 _PARTIAL = re.compile(r"(\d{4})(?:-Q([1-4])|-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
 
 
@@ -48,11 +66,12 @@ class PartialDate:
     dataclass so that msgspec hands it to our hooks and writes it as text.
     """
 
-    __slots__ = ("first_day", "precision")
+    __slots__ = ("_hash", "first_day", "precision")
 
     def __init__(self, first_day: date, precision: Precision) -> None:
         self.first_day = first_day
         self.precision = precision
+        self._hash = hash((first_day, precision))  # hashed often: memo keys of calendar items
 
     def _key(self) -> tuple[date, Precision]:
         return (self.first_day, self.precision)
@@ -66,7 +85,7 @@ class PartialDate:
         return self._key() < other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return self._hash
 
     @classmethod
     def parse(cls, text: str) -> PartialDate:
@@ -128,8 +147,8 @@ class PartialDate:
         if self.precision is Precision.QUARTER:
             return f"Q{(start.month + 2) // 3} {start.year}"
         if self.precision is Precision.MONTH:
-            return f"{calendar.month_name[start.month]} {start.year}"
-        return f"{start.day} {calendar.month_name[start.month]} {start.year}"
+            return f"{MONTHS[start.month]} {start.year}"
+        return f"{start.day} {MONTHS[start.month]} {start.year}"
 
 
 class Period:

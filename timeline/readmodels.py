@@ -143,7 +143,7 @@ class StreamModel:
     closed: list[KnownFacet] = field(default_factory=list)
     changed: dict[str, CalendarItem] = field(default_factory=dict)
     folding: fold.Folding = field(default_factory=fold.Folding, repr=False)
-    memo: calendar.ItemMemo = field(default_factory=dict, repr=False)
+    memo: calendar.ItemMemo = field(default_factory=calendar.ItemMemo, repr=False)
     """Calendar items already written for this stream (`calendar.items_of`)."""
     """The stream folded so far: each batch after the first costs what it adds."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,8 +27,15 @@ def dec_hook(kind: type, value: object) -> object:
     if kind is PartialDate or kind is Period:
         if not isinstance(value, str):
             raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
-        return kind.parse(value)
+        return _parsed(kind, value)
     raise NotImplementedError(f"cannot decode {kind.__name__}")
+
+
+@lru_cache(maxsize=1 << 16)
+def _parsed(kind: type[PartialDate | Period], text: str) -> PartialDate | Period:
+    """Dates are immutable values and few distinct ones recur across events, so each text
+    is parsed once: a stored event decodes with a lookup per date instead of a regex."""
+    return kind.parse(text)
 
 
 def why_not(text: bytes, error: Exception) -> str:
