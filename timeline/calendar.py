@@ -11,9 +11,10 @@ feed as `STATUS:CANCELLED`, so subscribed calendars drop it too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import groupby
 from typing import Literal
 
@@ -130,7 +131,8 @@ class _Frame(msgspec.Struct, frozen=True, gc=False):
 
     id: str
     label: str
-    context: list[str]
+    context: str
+    """The description's lines about the partnership, between an item's own and its sources."""
     path: str
     names: dict[str, str]
     """Party names by organization id."""
@@ -143,26 +145,51 @@ class _Frame(msgspec.Struct, frozen=True, gc=False):
         return cls(
             id=state.id,
             label=EN_DASH.join(party.name for party in state.parties) or state.title,
-            context=[f"Partnership: {state.title} ({state.id})", f"Parties: {parties}"],
+            context=f"Partnership: {state.title} ({state.id})\nParties: {parties}",
             path=f"/partnerships/{state.id}",
             names={party.org: party.name for party in state.parties},
         )
 
 
-def _sources(sources: Iterable[Source]) -> list[str]:
+class _Draft(msgspec.Struct, frozen=True, gc=False):
+    """An item without what its state's frame adds: written once, framed again when the
+    title or the parties change."""
+
+    key: str
+    """The UID between the stream and the domain (`milestone.<id>`)."""
+    day: date
+    status: Status
+    progress: str
+    headline: str
+    """The summary after the label."""
+    lines: str
+    """The description before the partnership's context."""
+    sources: str
+    """The description after it; empty when nothing is cited."""
+
+    def framed(self, frame: _Frame) -> ItemContent:
+        tail = f"\n{self.sources}" if self.sources else ""
+        return ItemContent(
+            uid=f"{frame.id}.{self.key}@{UID_DOMAIN}",
+            day=self.day,
+            status=self.status,
+            progress=self.progress,
+            summary=f"{frame.label}: {self.headline}",
+            description=f"{self.lines}\n{frame.context}{tail}",
+            path=frame.path,
+        )
+
+
+def _sources(sources: Iterable[Source]) -> str:
     lines = []
     for source in sources:
         where = f", {source.publisher}" if source.publisher else ""
         link = f" <{source.url}>" if source.url else ""
         lines.append(f"- {source.title}{where} [{source.language}]{link}")
-    return ["Sources:", *lines] if lines else []
+    return "\n".join(["Sources:", *lines]) if lines else ""
 
 
-def _uid(stream: str, *parts: str) -> str:
-    return ".".join((stream, *parts)) + f"@{UID_DOMAIN}"
-
-
-def _milestone(frame: _Frame, m: MilestoneState) -> ItemContent:
+def _milestone(m: MilestoneState) -> list[_Draft]:
     progress = {"achieved": "achieved", "cancelled": "cancelled"}.get(m.status, "scheduled")
     lines = [f"Milestone: {m.title}", f"Due {_precision_words(m.due, deadline=True)}."]
     if m.achieved is not None:
@@ -174,22 +201,24 @@ def _milestone(frame: _Frame, m: MilestoneState) -> ItemContent:
     if m.description:
         lines.append(m.description)
     suffix = f" ({progress})" if progress != "scheduled" else ""
-    return ItemContent(
-        uid=_uid(frame.id, "milestone", m.id),
+    draft = _Draft(
+        key=f"milestone.{m.id}",
         day=m.deadline,
         status=_status(m.due, cancelled=m.status == "cancelled"),
         progress=progress,
-        summary=f"{frame.label}: {m.title}{suffix}",
-        description="\n".join([*lines, *frame.context, *_sources(m.sources)]),
-        path=frame.path,
+        headline=f"{m.title}{suffix}",
+        lines="\n".join(lines),
+        sources=_sources(m.sources),
     )
+    return [draft]
 
 
-def _phase_markers(frame: _Frame, p: PhaseState) -> list[ItemContent]:
+def _phase_markers(p: PhaseState) -> list[_Draft]:
     markers = [("start", p.period.start, p.period.first_day, "starts")]
     if p.period.end is not None and p.period.last_day is not None:
         markers.append(("end", p.period.end, p.period.last_day, "ends"))
-    items = []
+    sources = _sources(p.sources)
+    drafts = []
     for marker, bound, day, verb in markers:
         when = _precision_words(bound, deadline=marker == "end")
         lines = [f"Phase {verb}: {p.name}", f"The phase {verb} {when}; period {p.period}."]
@@ -198,18 +227,18 @@ def _phase_markers(frame: _Frame, p: PhaseState) -> list[ItemContent]:
             lines.append("Goals: " + "; ".join(p.goals))
         if p.reason:
             lines.append(f"Reason: {p.reason}")
-        items.append(
-            ItemContent(
-                uid=_uid(frame.id, "phase", p.id, marker),
+        drafts.append(
+            _Draft(
+                key=f"phase.{p.id}.{marker}",
                 day=day,
                 status=_status(bound, cancelled=p.status == "cancelled"),
                 progress=p.status,
-                summary=f"{frame.label}: {p.name} (phase {verb})",
-                description="\n".join([*lines, *frame.context, *_sources(p.sources)]),
-                path=frame.path,
+                headline=f"{p.name} (phase {verb})",
+                lines="\n".join(lines),
+                sources=sources,
             )
         )
-    return items
+    return drafts
 
 
 def _money(amount: Money) -> str:
@@ -217,48 +246,54 @@ def _money(amount: Money) -> str:
     return f"{about}{amount.currency} {amount.amount:,}"
 
 
-def _investment(frame: _Frame, i: InvestmentState) -> ItemContent:
-    investor = frame.names.get(i.investor, i.investor)
+def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
     what = "an undisclosed amount" if isinstance(i.amount, str) else _money(i.amount)
     lines = [f"{investor} commits {what}: {i.purpose}."]
     if i.equivalents:
         lines.append("Stated equivalents: " + ", ".join(_money(e) for e in i.equivalents))
     if i.period is not None:
         lines.append(f"Period: {i.period.describe()}.")
-    return ItemContent(
-        uid=_uid(frame.id, "investment", i.id),
+    draft = _Draft(
+        key=f"investment.{i.id}",
         day=i.since.first_day,
         status=_status(i.since, cancelled=False),
         progress="committed",
-        summary=f"{frame.label}: {investor} invests {what}",
-        description="\n".join([*lines, *frame.context, *_sources(i.sources)]),
-        path=frame.path,
+        headline=f"{investor} invests {what}",
+        lines="\n".join(lines),
+        sources=_sources(i.sources),
     )
+    return [draft]
 
 
-def _announcement(frame: _Frame, state: PartnershipState) -> ItemContent:
+def _announcement(state: PartnershipState) -> _Draft:
     lines = [f"Announced {_precision_words(state.announced, deadline=False)}."]
     if state.summary:
         lines.append(state.summary)
-    return ItemContent(
-        uid=_uid(frame.id, "announcement"),
+    return _Draft(
+        key="announcement",
         day=state.announced.first_day,
         status=_status(state.announced, cancelled=False),
         progress=state.status,
-        summary=f"{frame.label}: partnership announced",
-        description="\n".join([*lines, *frame.context, *_sources(state.sources)]),
-        path=frame.path,
+        headline="partnership announced",
+        lines="\n".join(lines),
+        sources=_sources(state.sources),
     )
 
 
 @dataclass(slots=True)
 class ItemMemo:
-    """Items already written for one stream, by what each is written from; all are
-    rewritten when what every item repeats (title, parties) changes."""
+    """One stream's items already written, by the state they were written from.
+
+    Keyed by identity: a `fold.Folding` hands out the same phase, milestone and
+    investment objects while they do not change, so a lookup hashes nothing.
+    Drafts outlive a change of what every item repeats (title, parties); the
+    framed items do not.
+    """
 
     context: tuple[object, ...] = ()
     frame: _Frame | None = None
-    written: dict[object, list[ItemContent]] = field(default_factory=dict)
+    drafts: dict[tuple[int, str], tuple[object, list[_Draft]]] = field(default_factory=dict)
+    written: dict[tuple[int, str], tuple[object, list[ItemContent]]] = field(default_factory=dict)
 
 
 def items_of(
@@ -269,19 +304,35 @@ def items_of(
     context = (state.id, state.title, tuple((p.org, p.name, p.role) for p in state.parties))
     if memo.frame is None or context != memo.context:
         memo.context, memo.frame, memo.written = context, _Frame.of(state), {}
-    frame, before = memo.frame, memo.written
-    now: dict[object, list[ItemContent]] = {}
+    frame, drafted, written = memo.frame, memo.drafts, memo.written
+    drafts: dict[tuple[int, str], tuple[object, list[_Draft]]] = {}
+    now: dict[tuple[int, str], tuple[object, list[ItemContent]]] = {}
+
+    def take(source: object, detail: str, draft: Callable[[], list[_Draft]]) -> None:
+        key = (id(source), detail)
+        found = written.get(key)
+        if found is not None and found[0] is source:
+            drafts[key] = drafted[key]
+            now[key] = found
+            return
+        chosen = drafted.get(key)
+        if chosen is None or chosen[0] is not source:
+            chosen = (source, draft())
+        drafts[key] = chosen
+        now[key] = (source, [each.framed(frame) for each in chosen[1]])
+
     for m in state.milestones:
-        now[m] = before.get(m) or [_milestone(frame, m)]
+        take(m, "", partial(_milestone, m))
     for phase in state.phases:
-        now[phase] = before.get(phase) or _phase_markers(frame, phase)
+        take(phase, "", partial(_phase_markers, phase))
     if options.investments:
         for i in state.investments:
-            now[i] = before.get(i) or [_investment(frame, i)]
-    items = [item for written in now.values() for item in written]
+            investor = frame.names.get(i.investor, i.investor)
+            take(i, investor, partial(_investment, i, investor))
+    items = [item for _source, each in now.values() for item in each]
     if options.announcements:
-        items.append(_announcement(frame, state))
-    memo.written = now  # the memo holds what the state shows now, no more
+        items.append(_announcement(state).framed(frame))
+    memo.drafts, memo.written = drafts, now  # the memo holds what the state shows now, no more
     return {item.uid: item for item in items}
 
 

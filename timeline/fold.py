@@ -483,7 +483,39 @@ def fold(
     return _state(p, recorded[0].stream, basis)
 
 
-def _state(p: _Partnership, stream: str, basis: Basis) -> PartnershipState | None:
+class _StateMemo:
+    """Phase and milestone states of a `Folding`, kept while their record's revision holds:
+    a state that did not change is the same object from one batch to the next."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[_Phase | _Milestone, int, PhaseState | MilestoneState]] = {}
+
+    def phase(self, phase: _Phase, as_of: date) -> PhaseState:
+        made = self._get(phase)
+        if not isinstance(made, PhaseState):
+            made = self._put(phase, _phase_state(phase, as_of))
+        return made
+
+    def milestone(self, milestone: _Milestone, as_of: date) -> MilestoneState:
+        made = self._get(milestone)
+        if not isinstance(made, MilestoneState):
+            made = self._put(milestone, _milestone_state(milestone, as_of))
+        return made
+
+    def _get(self, record: _Phase | _Milestone) -> PhaseState | MilestoneState | None:
+        found = self._made.get(id(record))
+        if found is None or found[0] is not record or found[1] != record.revision:
+            return None
+        return found[2]
+
+    def _put(self, record: _Phase | _Milestone, made: S) -> S:
+        self._made[id(record)] = (record, record.revision, made)  # type: ignore[assignment]
+        return made
+
+
+def _state(
+    p: _Partnership, stream: str, basis: Basis, memo: _StateMemo | None = None
+) -> PartnershipState | None:
     if p.announced is None:
         return None
     as_of = basis.as_of
@@ -491,6 +523,8 @@ def _state(p: _Partnership, stream: str, basis: Basis) -> PartnershipState | Non
     assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
     data = announcement.data
     ending = p.ended.event if p.ended is not None else None
+    phase_state = _phase_state if memo is None else memo.phase
+    milestone_state = _milestone_state if memo is None else memo.milestone
     return PartnershipState(
         id=stream,
         title=data.title,
@@ -509,8 +543,8 @@ def _state(p: _Partnership, stream: str, basis: Basis) -> PartnershipState | Non
         investments=tuple(p.investments.values()),
         commitments=tuple(p.commitments.values()),
         targets=tuple(p.targets.values()),
-        phases=tuple(_phase_state(phase, as_of) for phase in p.phases.values()),
-        milestones=tuple(_milestone_state(m, as_of) for m in p.milestones.values()),
+        phases=tuple(phase_state(phase, as_of) for phase in p.phases.values()),
+        milestones=tuple(milestone_state(m, as_of) for m in p.milestones.values()),
         statements=tuple(p.statements),
         forecasts=tuple(p.forecasts),
         risks=tuple(p.risks.values()),
@@ -540,6 +574,7 @@ class Folding:
 
     def _reset(self) -> None:
         self._p = _Partnership()
+        self._memo = _StateMemo()
         self._count = 0
         self._key: tuple[date, int] | None = None
         self._stream = ""
@@ -597,7 +632,7 @@ class Folding:
             version=self._count,
             last_position=self._last_position,
         )
-        return _state(self._p, self._stream, basis)
+        return _state(self._p, self._stream, basis, self._memo)
 
 
 def _outline(p: _Partnership) -> Outline | None:
