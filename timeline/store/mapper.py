@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Protocol, Unpack
 from uuid import UUID
 
@@ -67,8 +68,13 @@ class Query:
         return self.dialect.placeholder(len(self.params))
 
 
+@lru_cache(maxsize=1 << 14)
 def format_instant(instant: datetime) -> str:
-    """Fixed-width UTC text, so that text order is time order (SQLite keeps instants as text)."""
+    """Fixed-width UTC text, so that text order is time order (SQLite keeps instants as text).
+
+    Cached: a store has few distinct recording instants, and every read-model
+    row written repeats one (strftime was a tenth of a replay's writing).
+    """
     if instant.tzinfo is None:
         raise ValueError("instants are timezone-aware")
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -188,6 +194,33 @@ def by_stream(dialect: Dialect, up_to: int, after: tuple[str, int] | None, limit
         f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
         f" ORDER BY stream, version LIMIT {q.param(limit)}"
     )
+    return q
+
+
+def page_end(dialect: Dialect, up_to: int, after: str | None, size: int) -> Query:
+    """The stream of the `size`-th event at or below position `up_to` in stream order, after
+    stream `after`: where a page of whole streams ends (read from the (stream, version) index)."""
+    q = Query(dialect)
+    where = [f"position <= {q.param(up_to)}"]
+    if after is not None:
+        where.append(f"stream > {q.param(after)}")
+    q.sql = (
+        f"SELECT stream FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY stream, version LIMIT 1 OFFSET {q.param(size - 1)}"
+    )
+    return q
+
+
+def streams_between(dialect: Dialect, after: str | None, last: str | None, up_to: int) -> Query:
+    """The events at or below position `up_to` of the streams after `after` up to and
+    including `last` (None: no bound), in (stream, version) order."""
+    q = Query(dialect)
+    where = [f"position <= {q.param(up_to)}"]
+    if after is not None:
+        where.append(f"stream > {q.param(after)}")
+    if last is not None:
+        where.append(f"stream <= {q.param(last)}")
+    q.sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY stream, version"
     return q
 
 
