@@ -29,6 +29,7 @@ from timeline.events import (
 )
 from timeline.readmodels import shown
 from timeline.store import EventStore, rebuild, verify
+from timeline.store.mapper import Query
 from timeline.store.read_models import ListFilters, Window
 
 
@@ -179,20 +180,28 @@ async def test_verify_names_a_read_model_that_differs(store: EventStore) -> None
     assert any("calendar item vm.milestone.iot@partnership-timeline differs" in p for p in problems)
 
 
+GHOST = (
+    "INSERT INTO facets (generation, stream, kind, value, valid_from, recorded_from)"
+    " SELECT GENERATION, 'ghost', 'summary', 'active', valid_from, recorded_from"
+    " FROM facets WHERE stream = 'vm'"
+)
+
+
 async def test_an_interrupted_rebuild_leaves_the_old_rows_serving(store: EventStore) -> None:
-    """Rows a killed rebuild wrote for the next generation are invisible, then swept."""
+    """Rows a rebuild killed before its switch wrote for the next generation are invisible,
+    and so are those of the generation before one killed after it; the next rebuild sweeps
+    both."""
     await store.append("vm", [announce()], actor="a")
     async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
-        await tx.run(
-            "INSERT INTO facets (generation, stream, kind, value, valid_from, recorded_from)"
-            " SELECT generation + 1, 'ghost', 'summary', 'active', valid_from, recorded_from"
-            " FROM facets",
-            [()],
-        )
+        for generation in ("generation + 1", "generation - 1"):
+            await tx.run(GHOST.replace("GENERATION", generation), [()])
     assert await ids(store, "2024-02-01") == ["vm"]
     await store.rebuild_read_models()
     assert await ids(store, "2024-02-01") == ["vm"]
     assert (await verify(store)).problems == []
+    async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
+        left = await tx.fetch(Query(tx.dialect, "SELECT generation FROM facets"))
+    assert {row[0] for row in left} == {2}
 
 
 async def test_appends_during_a_rebuild_are_in_the_new_generation(

@@ -167,6 +167,7 @@ class PostgresRecorder:
     """A pool for appends and reads, one LISTEN connection for other replicas' commits."""
 
     backend = "postgresql"
+    local_file: str | None = None
     dialect = DIALECT
 
     def __init__(self, pool: asyncpg.Pool, schema: str, url: str) -> None:

@@ -19,18 +19,18 @@ serving; the next rebuild starts over.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import multiprocessing
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from timeline import readmodels
+from timeline import collector, readmodels
 from timeline.events import StoredEvent
 from timeline.store import mapper, read_models
 from timeline.store.mapper import Query
@@ -88,6 +88,21 @@ async def row_pages(recorder: Recorder, up_to: int) -> AsyncIterator[list[tuple[
         after = (str(rows[-1][1]), int(rows[-1][2]))
 
 
+async def stream_ranges(
+    recorder: Recorder, up_to: int, size: int
+) -> AsyncIterator[tuple[str | None, str | None]]:
+    """(after, last): the store as of position `up_to` cut into runs of whole streams of about
+    `size` events, from an index alone; None is an open end."""
+    after: str | None = None
+    while True:
+        rows = await recorder.fetch(mapper.page_end(recorder.dialect, up_to, after, size))
+        last = str(rows[0][0]) if rows else None
+        yield after, last
+        if last is None:
+            return
+        after = last
+
+
 async def streams_in_order(recorder: Recorder, up_to: int) -> AsyncIterator[list[StoredEvent]]:
     """Every stream's events up to position `up_to`, one stream at a time, by stream id."""
     async for page in row_pages(recorder, up_to):
@@ -106,15 +121,38 @@ def _streams(rows: list[tuple[Any, ...]], dialect: mapper.Dialect) -> list[list[
     return streams
 
 
-def replay_rows(backend: str, generation: int, rows: list[tuple[Any, ...]]) -> read_models.Writes:
+class Replayed(NamedTuple):
+    """A page replayed: its read-model rows, and how many events and streams it held."""
+
+    writes: read_models.Writes
+    events: int
+    streams: int
+
+
+def replay_rows(backend: str, generation: int, rows: list[tuple[Any, ...]]) -> Replayed:
     """Rows of whole streams → the read-model rows of a replay (run in a worker process)."""
     dialect = importlib.import_module(BACKENDS[backend]).DIALECT
-    models = [readmodels.replay(events[0].stream, events) for events in _streams(rows, dialect)]
-    return read_models.writes(dialect, generation, models)
+    with collector.paused():  # each model is dropped once written: nothing is left to collect
+        streams = _streams(rows, dialect)
+        models = (readmodels.replay(events[0].stream, events) for events in streams)
+        return Replayed(read_models.writes(dialect, generation, models), len(rows), len(streams))
 
 
-def _leave_with_parent(parent: int) -> None:
-    """In a worker: exit when the rebuild's process is gone (`kill -9` leaves no one to say so)."""
+def replay_file(
+    path: str, generation: int, after: str | None, last: str | None, up_to: int
+) -> Replayed:
+    """In a worker: read the streams after `after` up to `last` from a SQLite file and replay
+    them. Reading here spares the rebuild's process reading every row and piping it over."""
+    sqlite = importlib.import_module(BACKENDS["sqlite"])
+    rows = sqlite.file_rows(path, mapper.streams_between(sqlite.DIALECT, after, last, up_to))
+    return replay_rows("sqlite", generation, rows)
+
+
+def _start_worker(parent: int) -> None:
+    """In a worker: no cyclic collection (replays make no cycles; re-enabling it after each page
+    cost a collection over the page's rows), and exit when the rebuild's process is gone
+    (`kill -9` leaves no one to say so)."""
+    gc.disable()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -160,7 +198,8 @@ async def rebuild(
             if only_if_stale and state.version == readmodels.VERSION:  # another just did it
                 return RebuildReport(0, 0, state.generation, 0.0, rebuilt=False)
             live = state.generation
-            await _delete(tx, lambda q: f"generation > {q.param(live)}")
+            # what a rebuild killed before (next generation) or after (old one) its switch left
+            await _delete(tx, lambda q: f"generation <> {q.param(live)}")
             basis, _ = await tx.last()
         target = live + 1
         done, streams = await _build(recorder, target, basis, progress, workers)
@@ -188,9 +227,43 @@ async def rebuild(
             )
         if progress is not None:
             progress(done, basis)
-        async with recorder.transaction() as tx:
-            await _delete(tx, lambda q: f"generation <> {q.param(target)}")
+        async with recorder.transaction() as tx:  # by the index on generation, not a scan
+            await _delete(tx, lambda q: f"generation = {q.param(live)}")
     return RebuildReport(done, streams, target, time.monotonic() - started)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+
+
+async def _replayed_pages(
+    recorder: Recorder, target: int, basis: int, pool: ProcessPoolExecutor | None
+) -> AsyncIterator[Awaitable[Replayed]]:
+    """Each page's replay, in stream order: done here, or under way in a worker.
+
+    Workers on a file of this machine read their pages themselves; otherwise
+    this process reads each page and sends its rows.
+    """
+    loop = asyncio.get_running_loop()
+    if pool is not None and recorder.local_file is not None:
+        async for after, last in stream_ranges(recorder, basis, READ_ROWS):
+            args = (recorder.local_file, target, after, last, basis)
+            yield loop.run_in_executor(pool, replay_file, *args)
+        return
+    async for page in row_pages(recorder, basis):
+        if pool is None:
+            yield _ready(replay_rows(recorder.backend, target, page))
+        else:
+            yield loop.run_in_executor(pool, replay_rows, recorder.backend, target, page)
+
+
+async def _ready(replayed: Replayed) -> Replayed:
+    return replayed
 
 
 async def _build(
@@ -198,48 +271,40 @@ async def _build(
 ) -> tuple[int, int]:
     """Generation `target` from the events up to `basis`: (events, streams) replayed.
 
-    Pages of rows go to worker processes (replaying is pure CPU: one core
-    each) and their rows are written here as they come back, a few pages in
-    flight at most. A small store is replayed in this process: a worker
-    costs more to start than a few thousand events to replay.
+    Pages go to worker processes (replaying is pure CPU: one core each) and
+    their rows are written here in order as they come back, while the next
+    pages are read and replayed; a few pages in flight at most. A small
+    store is replayed in this process: a worker costs more to start than a
+    few thousand events to replay.
     """
     workers = min(workers, os.cpu_count() or 1) if basis >= PARALLEL_FROM else 0
-    pool = (
-        ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_leave_with_parent,
-            initargs=(os.getpid(),),
-        )
-        if workers
-        else None
-    )
-    loop = asyncio.get_running_loop()
-    in_flight: deque[tuple[asyncio.Future[read_models.Writes], int]] = deque()
+    pool = _pool(workers) if workers else None
+    done: asyncio.Queue[Awaitable[Replayed] | None] = asyncio.Queue(2 * max(workers, 1))
     written = streams = 0
 
-    async def write(w: read_models.Writes, events: int) -> None:
-        nonlocal written
-        async with recorder.transaction() as tx:
-            await read_models.write(tx.run, recorder.dialect, w)
-        written += events
-        if progress is not None:
-            progress(written, basis)
+    async def dispatch() -> None:
+        """Pages to replay; waits only when the writing is `done.maxsize` pages behind."""
+        async for job in _replayed_pages(recorder, target, basis, pool):
+            await done.put(job)
+        await done.put(None)
+
+    async def collect() -> None:
+        nonlocal written, streams
+        while (job := await done.get()) is not None:
+            replayed = await job
+            async with recorder.transaction() as tx:
+                await read_models.write(tx.run, recorder.dialect, replayed.writes)
+            written += replayed.events
+            streams += replayed.streams
+            if progress is not None:
+                progress(written, basis)
 
     try:
-        async for page in row_pages(recorder, basis):
-            streams += len({row[1] for row in page})
-            if pool is None:
-                await write(replay_rows(recorder.backend, target, page), len(page))
-                continue
-            job = loop.run_in_executor(pool, replay_rows, recorder.backend, target, page)
-            in_flight.append((job, len(page)))
-            if len(in_flight) > 2 * workers:
-                job, events = in_flight.popleft()
-                await write(await job, events)
-        while in_flight:
-            job, events = in_flight.popleft()
-            await write(await job, events)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(dispatch())
+            tasks.create_task(collect())
+    except BaseExceptionGroup as group:  # the first failure, as a sequential build would raise
+        raise group.exceptions[0] from None
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -112,6 +112,8 @@ class Recorder(Protocol):
 
     backend: str
     dialect: Dialect
+    local_file: str | None
+    """The database file, when other processes on this machine may open it (SQLite)."""
 
     @property
     def registry(self) -> TokenRegistry:

@@ -206,6 +206,20 @@ class _Connection:
         return cursor.rowcount
 
 
+_files: dict[str, sqlite3.Connection] = {}
+"""Read-only connections of this process by file (`file_rows`)."""
+
+
+def file_rows(path: str, query: Query) -> list[tuple[Any, ...]]:
+    """A query's rows read from a SQLite file without an event loop, as a rebuild's worker
+    process does: one read-only connection per file, each query its own snapshot."""
+    conn = _files.get(path)
+    if conn is None:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        conn = _files[path] = sqlite3.connect(uri, uri=True, isolation_level=None)
+    return conn.execute(query.sql, query.params).fetchall()
+
+
 class SQLiteRecorder:
     """Three connections to one file: the writer's, a reader's, and one for token changes."""
 
@@ -220,6 +234,7 @@ class SQLiteRecorder:
         path: str | Path = ":memory:",
     ) -> None:
         self.path = Path(path)
+        self.local_file = None if str(path) == ":memory:" else str(self.path)
         self._writing = asyncio.Lock()
         """The writer connection holds one transaction at a time (appends, rebuild steps)."""
         self.writer = writer
