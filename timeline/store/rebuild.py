@@ -1,12 +1,13 @@
 """`timeline projections rebuild`: the read models again from the events, while the old serve.
 
 1. Under the backend's `exclusive("rebuild")` lock (one rebuild at a time,
-   released if the process dies), drop what an interrupted rebuild left and
-   note the last position P.
-2. Read the events up to P a page at a time in (stream, version) order, have
-   worker processes replay the pages' streams, and write the next
-   generation's rows in a short transaction per page, so appends go on in
-   between.
+   released if the process dies), drop every generation but the live one
+   (what an interrupted rebuild left) and note the last position P.
+2. Read the events up to P a page of whole streams at a time in (stream,
+   version) order, have worker processes replay the pages' streams (on a
+   SQLite file they read their pages themselves), and write the next
+   generation's rows in a short transaction per page while the next pages
+   are read and replayed, so appends go on in between.
 3. In one write transaction (appends wait): redo the streams that grew after
    P, then switch `read_model_state` to the new generation. Readers see the
    old rows until that commit and the new ones after it, never a mixture.
