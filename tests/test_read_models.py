@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from itertools import product
 
 from helpers import SOURCE, T0, d, recorded
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from timeline import calendar, fold, readmodels
@@ -266,3 +266,43 @@ def test_a_folding_kept_open_equals_folding_again(steps) -> None:
         again = fold.Folding()
         again.advance(events[:count])
         assert folding.stages == again.stages
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(1, 4))
+def test_checking_an_append_incrementally_says_what_a_full_check_says(steps, batch) -> None:
+    """`fold.check_append` with a kept folding and `fold.check` of the whole stream: the same
+    error (rule and event) for every candidate append, valid or not, late facts, retractions and
+    corrections included; and the same state after every accepted one."""
+    first = history([])[0].event
+    accepted: list[AnyEvent] = [first]
+    folding = fold.Folding()
+    folding.advance(recorded(accepted, stream="ag"))
+    errors = 0
+    for start in range(0, len(steps), batch):
+        offset = 10 * start
+        candidates = [
+            _event(kind, arg, max(0, offset + delta), accepted)
+            for kind, arg, delta, _same in steps[start : start + batch]
+        ]
+        trial = recorded([*accepted, *candidates], stream="ag")
+        existing, new = trial[: len(accepted)], trial[len(accepted) :]
+        try:
+            fold.check(trial)
+            full = None
+        except fold.DomainError as error:
+            full = (error.rule, error.event_id)
+        try:
+            fold.check_append(existing, new, folding)
+            incremental = None
+        except fold.DomainError as error:
+            incremental = (error.rule, error.event_id)
+        assert incremental == full
+        if full is None:
+            accepted.extend(candidates)
+            assert folding.state() == fold.fold(trial, as_of=fold.END_OF_TIME)
+        else:
+            errors += 1
+            assert folding.version == 0  # cleared: the next check folds from the start
+            folding.advance(existing)
+    event("rules broken", errors)

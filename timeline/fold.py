@@ -572,6 +572,10 @@ class Folding:
         """(day, outline) from which each outline holds, as `outlines` gives them."""
         self._reset()
 
+    def clear(self) -> None:
+        """Forget everything taken in (after a failed advance left the working state spoiled)."""
+        self._reset()
+
     def _reset(self) -> None:
         self._p = _Partnership()
         self._memo = _StateMemo()
@@ -676,6 +680,26 @@ def check(events: Sequence[StoredEvent]) -> None:
             recorded[0].event.id,
         )
     _run(resolve(recorded), END_OF_TIME)
+
+
+def check_append(
+    existing: Sequence[StoredEvent], new: Sequence[StoredEvent], folding: Folding | None = None
+) -> None:
+    """`check` of the stream with `new` appended. Given a `folding` that has taken in exactly
+    `existing`, only what the append adds is folded (a late fact, a retraction or a correction
+    still folds from the start); the folding then holds `new` too, or is cleared by the
+    `DomainError` (its next advance folds from the start).
+    """
+    if folding is None or folding.version != len(existing):
+        check([*existing, *new])
+        return
+    if not existing and not isinstance(new[0].event, PartnershipAnnounced):
+        check(new)  # says so as `check` does
+    try:
+        folding.advance([*existing, *new])
+    except DomainError:
+        folding.clear()
+        raise
 
 
 def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> None:

@@ -143,19 +143,18 @@ class StreamModel:
     closed: list[KnownFacet] = field(default_factory=list)
     changed: dict[str, CalendarItem] = field(default_factory=dict)
     folding: fold.Folding = field(default_factory=fold.Folding, repr=False)
+    """The stream folded so far: each batch after the first costs what it adds. An append's
+    domain check may take it past `version` (`fold.check_append`)."""
     memo: calendar.ItemMemo = field(default_factory=calendar.ItemMemo, repr=False)
     """Calendar items already written for this stream (`calendar.items_of`)."""
-    """The stream folded so far: each batch after the first costs what it adds."""
-
-    @property
-    def version(self) -> int:
-        """How many events of the stream it has taken in."""
-        return self.folding.version
+    version: int = 0
+    """How many events of the stream its rows take in."""
 
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""
         at = batch[-1].recorded_at
         self.folding.advance(events)
+        self.version = len(events)
         if any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch):
             self._advance_facets(facet_rows(self.folding.stages), at)
         if any(isinstance(stored.event, CALENDAR_TYPES) for stored in batch):

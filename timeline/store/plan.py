@@ -37,8 +37,13 @@ def plan_append(
     recorded_at: datetime,
     actor: str,
     expected_version: int | None,
+    folding: fold.Folding | None = None,
 ) -> AppendResult:
-    """The events to store, or the original result of a replay; raises if nothing may be stored."""
+    """The events to store, or the original result of a replay; raises if nothing may be stored.
+
+    `folding`, the stream folded up to `existing` and kept open, makes the
+    domain check cost what the append adds (`fold.check_append`).
+    """
     if not events:
         raise EmptyAppendError
     if len(stream) > MAX_NAME or not re.fullmatch(SLUG_PATTERN, stream):
@@ -76,7 +81,7 @@ def plan_append(
         for offset, event in enumerate(events, start=1)
     )
     fold.check_new(existing, new)
-    fold.check([*existing, *new])
+    fold.check_append(existing, new, folding)
     return AppendResult(stream=stream, events=new)
 
 

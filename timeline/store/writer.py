@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol, Unpack
 from uuid import UUID
 
+from timeline import fold
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
@@ -164,23 +165,44 @@ class GroupWriter:
             ids = sorted({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
             last_position, latest = await tx.last()
-            results, new = _decide(group, existing, stored_by_id, last_position + 1, latest)
+            generation = await tx.generation()
+            taken = self._take_models(generation, existing)
+            foldings = {stream: model.folding for stream, model in taken.items()}
+            results, new = _decide(
+                group, existing, stored_by_id, last_position + 1, latest, foldings=foldings
+            )
             models: dict[str, StreamModel] = {}
-            generation = 0
             if new:
                 await tx.insert(new)
-                generation = await tx.generation()
-                models = await self._update_models(tx, generation, existing, new)
+                models = await self._update_models(tx, existing, new, taken)
+        for stream, model in taken.items():  # nothing landed on them: as they were
+            if stream not in models and model.folding.version == model.version:
+                self._models[stream] = (generation, model)
         for stream, model in models.items():  # committed: they match the database again
             self._models[stream] = (generation, model)
         return results, existing, (new[-1].position if new else None)
 
+    def _take_models(
+        self, generation: int, existing: dict[str, list[StoredEvent]]
+    ) -> dict[str, StreamModel]:
+        """The kept models of these streams that match the database, taken out while a group
+        uses them: their foldings check the appends (`fold.check_append`)."""
+        taken: dict[str, StreamModel] = {}
+        for stream, events in existing.items():
+            kept = self._models.pop(stream)
+            if kept is None:
+                continue
+            kept_in, model = kept
+            if kept_in == generation and model.version == model.folding.version == len(events):
+                taken[stream] = model
+        return taken
+
     async def _update_models(
         self,
         tx: WriteTransaction,
-        generation: int,
         existing: dict[str, list[StoredEvent]],
         new: list[StoredEvent],
+        taken: dict[str, StreamModel],
     ) -> dict[str, StreamModel]:
         """Move the read models of the streams `new` lands on, in the same transaction.
 
@@ -192,11 +214,9 @@ class GroupWriter:
             by_stream.setdefault(stored.stream, []).append(stored)
         models: dict[str, StreamModel] = {}
         for stream, added in by_stream.items():
-            cached = self._models.pop(stream)
-            if cached is None:
-                continue
-            kept_in, model = cached
-            if kept_in == generation and model.version == added[0].version - 1:
+            model = taken.get(stream)
+            # its folding is at its rows, past them by the first append it checked, or cleared
+            if model is not None and model.version == added[0].version - 1:
                 models[stream] = model
         missing = sorted(by_stream.keys() - models.keys())
         if missing:
@@ -233,12 +253,19 @@ def _decide(
     stored_by_id: dict[UUID, StoredEvent],
     next_position: int,
     latest: datetime | None,
+    *,
+    foldings: dict[str, fold.Folding],
 ) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
-    """Each append on its own, in queue order, each seeing the ones accepted before it."""
+    """Each append on its own, in queue order, each seeing the ones accepted before it.
+
+    A stream's kept folding checks the first append to it only: rows are
+    written per recording instant, so it must not run past a second one.
+    """
     now = datetime.now(UTC)
     results: list[AppendResult | BaseException] = []
     new: list[StoredEvent] = []
     for item in group:
+        folding = foldings.pop(item.stream, None)
         try:
             recorded_at = item.recorded_at or recording_time(None, now, latest)
             result = plan_append(
@@ -250,10 +277,13 @@ def _decide(
                 recorded_at=recorded_at,
                 actor=item.actor,
                 expected_version=item.expected_version,
+                folding=folding,
             )
             if not result.replayed:
                 recording_time(item.recorded_at, now, latest)
         except (StoreError, DomainError) as error:
+            if folding is not None:  # it may hold what was refused: fold again from the start
+                folding.clear()
             results.append(error)
             continue
         results.append(result)

@@ -1,0 +1,115 @@
+"""Appends to one long stream: what an append costs when the stream already holds N events.
+
+Builds a stream of N events (milestones scheduled and achieved, statements), then
+times single-event appends to it through the store (SQLite, synchronous=FULL),
+and beside them, in the same run, the full domain check every append made before
+streams kept their folding: `fold.check` of the whole stream (the reference).
+
+Run:  .venv/bin/python bench/long_stream.py [--events 20000] [--appends 200]
+Prints one JSON line per case, then a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from timeline import fold
+from timeline.dates import PartialDate
+from timeline.events import (
+    Announcement,
+    AnyEvent,
+    Milestone,
+    MilestoneAchieved,
+    MilestoneScheduled,
+    MilestoneStep,
+    PartnershipAnnounced,
+    Party,
+    Statement,
+    StatementMade,
+)
+from timeline.store.sqlite import SQLiteStore
+
+START = date(2000, 1, 1)
+STREAM = "long-stream"
+
+
+def _on(n: int) -> PartialDate:
+    return PartialDate.of(START + timedelta(days=n // 4))
+
+
+def fact(n: int) -> AnyEvent:
+    """The n-th fact: effective dates rise, so each append is checked by what it adds."""
+    match n % 3:
+        case 0:
+            data = Milestone(id=f"m{n}", title=f"Milestone {n}", due=_on(n + 400))
+            return MilestoneScheduled(effective=_on(n), data=data)
+        case 1:
+            return MilestoneAchieved(effective=_on(n), data=MilestoneStep(id=f"m{n - 1}"))
+        case _:
+            said = Statement(speaker="A spokesperson", text=f"Statement {n}.", language="en")
+            return StatementMade(effective=_on(n), data=said)
+
+
+def announcement() -> PartnershipAnnounced:
+    parties = (Party(org="a", name="A"), Party(org="b", name="B"))
+    data = Announcement(title="Long", kind="strategic", parties=parties)
+    return PartnershipAnnounced(effective=_on(0), data=data)
+
+
+def ms(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
+    }
+
+
+async def run(events: int, appends: int) -> dict[str, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        store = await SQLiteStore.open(Path(scratch) / "long.db")
+        try:
+            await store.append(STREAM, [announcement()], actor="bench")
+            for start in range(0, events - 1, 500):
+                batch = [fact(n) for n in range(start, min(start + 500, events - 1))]
+                await store.append(STREAM, batch, actor="bench")
+            ours = []
+            for n in range(events - 1, events - 1 + appends):
+                started = time.perf_counter()
+                await store.append(STREAM, [fact(n)], actor="bench")
+                ours.append(time.perf_counter() - started)
+            stream = [e async for e in store.read_stream(STREAM)]
+        finally:
+            await store.close()
+    reference = []
+    for _ in range(min(appends, 20)):
+        started = time.perf_counter()
+        fold.check(stream)
+        reference.append(time.perf_counter() - started)
+    return {"append (ours)": ms(ours), "full check of the stream (before)": ms(reference)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--appends", type=int, default=200)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.events, args.appends))
+    for case, figures in results.items():
+        print(json.dumps({"events": args.events, "case": case, **figures}))
+    ours = results["append (ours)"]["p50_ms"]
+    before = results["full check of the stream (before)"]["p50_ms"]
+    print(f"\n{'one append to a stream of':34}{args.events:>10,} events")
+    for case, figures in results.items():
+        print(f"{case:34}{figures['p50_ms']:>10} ms p50 {figures['p99_ms']:>10} ms p99")
+    print(f"{'ratio (before / ours, p50)':34}{before / max(ours, 0.001):>10.1f}x")
+
+
+if __name__ == "__main__":
+    main()
