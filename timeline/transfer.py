@@ -8,6 +8,8 @@ so exporting what was imported gives the same bytes back.
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +17,11 @@ from pathlib import Path
 
 import msgspec
 
-from timeline import wire
+from timeline import collector, wire
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
 from timeline.formats import ImportHead, decode_import, encode_export
-from timeline.store import EventStore, StoreError, token_registry
+from timeline.store import AppendChain, AppendResult, EventStore, StoreError, token_registry
 
 DEFAULT_ACTOR = "import"
 
@@ -77,46 +79,102 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
         yield run
 
 
+IN_FLIGHT = 512
+"""Runs an import keeps queued: the store's writer takes them in groups, one transaction each."""
+
+
 async def import_lines(
     store: EventStore, lines: Iterable[bytes], *, origin: str = "<input>"
 ) -> ImportReport:
     """Append every line, in order; stops at the first line that cannot be stored.
 
-    Runs already appended stay; importing the same lines again replays them
-    (idempotency by event id), so a fixed file can simply be imported again.
+    Each run of lines (one stream, one recording, one actor) is one atomic
+    append. Up to `IN_FLIGHT` runs are queued at once, so the writer stores
+    many in each transaction; they form one `AppendChain`, so once a run is
+    refused none after it is stored. Runs already appended stay; importing
+    the same lines again replays them (idempotency by event id), so a fixed
+    file can simply be imported again.
     """
-    report = ImportReport()
-    streams: set[str] = set()
-    token_names = {token.name for token in await token_registry(store).tokens()}
-    for run in _runs(lines, origin):
-        head = run.head
+    names = {token.name for token in await token_registry(store).tokens()}
+    importer = _Importer(store, origin, names)
+    with collector.paused():  # the writer's kept streams are many long-lived objects
+        try:
+            for number, run in enumerate(_runs(lines, origin), start=1):
+                await importer.admit(run)
+                importer.queue(run)
+                await importer.settle(IN_FLIGHT)
+                if importer.refused:
+                    break
+                if number % IN_FLIGHT == 0:
+                    gc.collect(1)  # what these runs left in cycles, not every kept object
+        except ImportLineError as error:
+            await importer.settle(0)  # a run before this line may have been refused first
+            importer.refused.append(error)
+        finally:
+            importer.chain.broken = importer.chain.broken or bool(importer.refused)
+            await importer.settle(0)
+    if importer.refused:
+        raise importer.refused[0]
+    importer.report.streams = len(importer.streams)
+    return importer.report
+
+
+class _Importer:
+    """The runs of one import queued on the store, and what became of them."""
+
+    def __init__(self, store: EventStore, origin: str, token_names: set[str]) -> None:
+        self.store = store
+        self.origin = origin
+        self.token_names = token_names
+        self.chain = AppendChain()
+        self.queued: deque[tuple[_Run, asyncio.Future[AppendResult]]] = deque()
+        self.refused: list[ImportLineError] = []
+        self.report = ImportReport()
+        self.streams: set[str] = set()
+
+    async def admit(self, run: _Run) -> None:
+        """Raise `ImportLineError` for a run no store may take from an import."""
+        head, where = run.head, f"{self.origin}:{run.first_line}"
         if head.recorded_at is not None and head.recorded_at > datetime.now(UTC):
             raise ImportLineError(
-                f"{origin}:{run.first_line}: recorded_at {head.recorded_at.isoformat()} "
-                "is in the future; a store cannot have learned it yet"
+                f"{where}: recorded_at {head.recorded_at.isoformat()} is in the future; "
+                "a store cannot have learned it yet"
             )
-        if head.actor in token_names and not await _stored_before(store, run):
-            raise ImportLineError(
-                f"{origin}:{run.first_line}: actor {head.actor!r} is the name of a token of this "
-                "store; an import cannot append in a token's name"
-            )
-        try:
-            result = await store.append(
-                head.stream,
-                run.events,
-                actor=head.actor or DEFAULT_ACTOR,
-                expected_version=None if head.version is None else head.version - 1,
-                recorded_at=head.recorded_at,
-            )
-        except (StoreError, DomainError) as error:
-            raise ImportLineError(f"{origin}:{run.first_line}: {error}") from None
-        streams.add(head.stream)
-        if result.replayed:
-            report.replayed += len(result.events)
-        else:
-            report.appended += len(result.events)
-    report.streams = len(streams)
-    return report
+        if head.actor in self.token_names:
+            await self.settle(0)  # what is queued may be what makes this run a replay
+            if not self.refused and not await _stored_before(self.store, run):
+                raise ImportLineError(
+                    f"{where}: actor {head.actor!r} is the name of a token of this store; "
+                    "an import cannot append in a token's name"
+                )
+
+    def queue(self, run: _Run) -> None:
+        head = run.head
+        appended = self.store.append(
+            head.stream,
+            run.events,
+            actor=head.actor or DEFAULT_ACTOR,
+            expected_version=None if head.version is None else head.version - 1,
+            recorded_at=head.recorded_at,
+            chain=self.chain,
+        )
+        self.queued.append((run, asyncio.ensure_future(appended)))
+
+    async def settle(self, until: int) -> None:
+        """Await the oldest queued runs until at most `until` are left."""
+        while len(self.queued) > until:
+            run, appended = self.queued.popleft()
+            try:
+                result = await appended
+            except (StoreError, DomainError) as error:
+                if not self.refused:  # the ones after it were skipped because of it
+                    self.refused.append(ImportLineError(f"{self.origin}:{run.first_line}: {error}"))
+                continue
+            self.streams.add(run.head.stream)
+            if result.replayed:
+                self.report.replayed += len(result.events)
+            else:
+                self.report.appended += len(result.events)
 
 
 async def _stored_before(store: EventStore, run: _Run) -> bool:

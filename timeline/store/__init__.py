@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from timeline.store.base import (
+    AppendChain,
     AppendResult,
     ConcurrencyError,
     EmptyAppendError,
@@ -12,6 +13,7 @@ from timeline.store.base import (
     IdempotencyError,
     InvalidAppendError,
     RecordingTimeError,
+    SkippedAppendError,
     StoreError,
     StoreFullError,
     StoreStats,
@@ -21,6 +23,7 @@ from timeline.store.verify import Findings, verify
 from timeline.tokens import TokenRegistry
 
 __all__ = [
+    "AppendChain",
     "AppendResult",
     "ConcurrencyError",
     "EmptyAppendError",
@@ -29,6 +32,7 @@ __all__ = [
     "IdempotencyError",
     "InvalidAppendError",
     "RecordingTimeError",
+    "SkippedAppendError",
     "StoreError",
     "StoreFullError",
     "StoreStats",

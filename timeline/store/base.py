@@ -43,6 +43,17 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     last_position: int
 
 
+class AppendChain:
+    """Appends that stand or fall in order, as an import's runs do: once one is refused, every
+    later append of the chain is refused unwritten (`SkippedAppendError`), even those already
+    queued behind it."""
+
+    __slots__ = ("broken",)
+
+    def __init__(self) -> None:
+        self.broken = False
+
+
 class AppendOptions(TypedDict, total=False):
     """Who appends, and the checks an append asks for."""
 
@@ -52,6 +63,8 @@ class AppendOptions(TypedDict, total=False):
     """The stream's version the writer saw (0: must not exist); None or left out: any."""
     recorded_at: datetime | None
     """Only for restoring exported history; otherwise the store's clock."""
+    chain: AppendChain | None
+    """Refuse this append unwritten if an earlier one of the chain was refused."""
 
 
 class StreamFilters(TypedDict, total=False):
@@ -114,6 +127,13 @@ class StoreFullError(StoreError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"the store cannot write: {reason}")
+
+
+class SkippedAppendError(StoreError):
+    """Not tried: an earlier append of the same chain was refused."""
+
+    def __init__(self) -> None:
+        super().__init__("not tried: an earlier append of the same import was refused")
 
 
 class EmptyAppendError(StoreError):

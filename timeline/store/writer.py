@@ -28,7 +28,13 @@ from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
 from timeline.readmodels import StreamModel, batches
-from timeline.store.base import AppendOptions, AppendResult, StoreError
+from timeline.store.base import (
+    AppendChain,
+    AppendOptions,
+    AppendResult,
+    SkippedAppendError,
+    StoreError,
+)
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
@@ -77,6 +83,7 @@ class _Append:
     actor: str
     expected_version: int | None
     recorded_at: datetime | None
+    chain: AppendChain | None
     done: asyncio.Future[AppendResult] = field(repr=False)
 
 
@@ -105,6 +112,7 @@ class GroupWriter:
             options["actor"],
             options.get("expected_version"),
             options.get("recorded_at"),
+            options.get("chain"),
             done,
         )
         self._queue.put_nowait(append)
@@ -134,25 +142,24 @@ class GroupWriter:
             await self._write_group(group)
 
     async def _write_group(self, group: list[_Append]) -> None:
+        chains = {item.chain: item.chain.broken for item in group if item.chain is not None}
         try:
             results, streams, last = await self._decide_and_write(group)
         except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
+            for chain, broken in chains.items():  # as they were: nothing of the group was written
+                chain.broken = broken
             if len(group) > 1:
                 for item in group:
                     await self._write_group([item])
                 return
             results, streams, last = [error], {}, None
+            if group[0].chain is not None:
+                group[0].chain.broken = True
         for name, events in streams.items():
             self._remember(name, tuple(events))
         if last is not None and self._on_commit is not None:
             self._on_commit(last)
-        for item, result in zip(group, results, strict=True):
-            if item.done.done():
-                continue
-            if isinstance(result, BaseException):
-                item.done.set_exception(result)
-            else:
-                item.done.set_result(result)
+        _answer(group, results)
 
     def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
         self._cache[stream] = events
@@ -162,7 +169,7 @@ class GroupWriter:
     ) -> tuple[list[AppendResult | BaseException], dict[str, list[StoredEvent]], int | None]:
         async with self._begin() as tx:
             existing = await self._load_streams(tx, sorted({item.stream for item in group}))
-            ids = sorted({event.id for item in group for event in item.events})
+            ids = list({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
             last_position, latest = await tx.last()
             generation = await tx.generation()
@@ -247,6 +254,16 @@ class GroupWriter:
         return existing
 
 
+def _answer(group: list[_Append], results: list[AppendResult | BaseException]) -> None:
+    for item, result in zip(group, results, strict=True):
+        if item.done.done():
+            continue
+        if isinstance(result, BaseException):
+            item.done.set_exception(result)
+        else:
+            item.done.set_result(result)
+
+
 def _decide(
     group: list[_Append],
     existing: dict[str, list[StoredEvent]],
@@ -265,6 +282,9 @@ def _decide(
     results: list[AppendResult | BaseException] = []
     new: list[StoredEvent] = []
     for item in group:
+        if item.chain is not None and item.chain.broken:
+            results.append(SkippedAppendError())
+            continue
         folding = foldings.pop(item.stream, None)
         try:
             recorded_at = item.recorded_at or recording_time(None, now, latest)
@@ -284,6 +304,8 @@ def _decide(
         except (StoreError, DomainError) as error:
             if folding is not None:  # it may hold what was refused: fold again from the start
                 folding.clear()
+            if item.chain is not None:
+                item.chain.broken = True
             results.append(error)
             continue
         results.append(result)
