@@ -81,6 +81,9 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
 
 IN_FLIGHT = 512
 """Runs an import keeps queued: the store's writer takes them in groups, one transaction each."""
+COLLECT_EVERY = 8
+"""Young objects are collected every `IN_FLIGHT` runs; everything every this many times that
+(settled appends in cycles that lived long enough to grow old)."""
 
 
 async def import_lines(
@@ -105,8 +108,8 @@ async def import_lines(
                 await importer.settle(IN_FLIGHT)
                 if importer.refused:
                     break
-                if number % IN_FLIGHT == 0:
-                    gc.collect(1)  # what these runs left in cycles, not every kept object
+                if number % IN_FLIGHT == 0:  # what these runs left in cycles
+                    gc.collect(1 if number % (COLLECT_EVERY * IN_FLIGHT) else 2)
         except ImportLineError as error:
             await importer.settle(0)  # a run before this line may have been refused first
             importer.refused.append(error)

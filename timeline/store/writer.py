@@ -39,9 +39,13 @@ from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
 CACHED_EVENTS = 100_000
-"""Events of recently written streams kept decoded (~1.6 KB each) and folded into their read
-models, so a group rarely reads or refolds a stream; an import interleaving more streams than
-this holds reads them again (#12: snapshots)."""
+"""Events of recently written streams kept decoded (~1.6 KB each), so a group rarely reads a
+stream again; an import interleaving more streams than this holds reads them again (#12:
+snapshots)."""
+MODELLED_EVENTS = 20_000
+"""Events of recently written streams whose read models are kept folded: a model holds its
+stream's state, items and their text, ~3 KB an event (100,000 of them made an import of
+10,000 interleaved streams peak at 520 MB)."""
 
 
 class WriteTransaction(Protocol):
@@ -94,7 +98,7 @@ class GroupWriter:
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
         self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_EVENTS, weight=len)
         self._models: LRU[str, tuple[int, StreamModel]] = LRU(
-            CACHED_EVENTS, weight=lambda kept: kept[1].version
+            MODELLED_EVENTS, weight=lambda kept: kept[1].version
         )
         """Each recently written stream's read models, by the generation they belong to."""
         self._task = asyncio.create_task(self._loop(), name="event-writer")
