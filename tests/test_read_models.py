@@ -41,10 +41,13 @@ from timeline.events import (
     PartyLeft,
     Phase,
     PhaseCancelled,
+    PhaseChange,
+    PhaseRescheduled,
     PhaseScheduled,
     PhaseStarted,
     PhaseStep,
     Retraction,
+    Source,
     StoredEvent,
 )
 
@@ -90,6 +93,14 @@ def _event(kind: int, arg: int, offset: int, earlier: list[AnyEvent]) -> AnyEven
             return PhaseStarted(effective=on, sources=(SOURCE,), data=PhaseStep(id=f"p{arg % 2}"))
         case 8:
             return PhaseCancelled(effective=on, sources=(SOURCE,), data=PhaseStep(id=f"p{arg % 2}"))
+        case 12:  # open-ended on odd args: the end marker goes; cited by another source
+            end = ".." if arg % 2 else _day(offset + 120)
+            source = Source(title=f"Report {arg}", language="en")
+            return PhaseRescheduled(
+                effective=on,
+                sources=(source,),
+                data=PhaseChange(id=f"p{arg % 2}", period=Period.parse(f"{_day(offset)}/{end}")),
+            )
         case 9 if arg == 0:
             return PartnershipEnded(effective=on, sources=(SOURCE,), data=Ending(reason="done"))
         case 9:
@@ -119,7 +130,7 @@ def _announcement(regions: tuple[str, ...]) -> dict[str, object]:
     }
 
 
-KINDS = (0, 0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 10, 10, 11, 11, 9)
+KINDS = (0, 0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 10, 10, 11, 11, 9, 12, 12)
 """Weighted: joins, milestones and meta events often, an ending (which closes the stream) rarely."""
 
 STEPS = st.lists(

@@ -265,18 +265,27 @@ def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
     return [draft]
 
 
-def _announcement(state: PartnershipState) -> _Draft:
-    lines = [f"Announced {_precision_words(state.announced, deadline=False)}."]
-    if state.summary:
-        lines.append(state.summary)
+class Headline(msgspec.Struct, frozen=True, gc=False):
+    """What the announcement item says: when, the summary, the status, every source so far."""
+
+    announced: PartialDate
+    summary: str | None
+    status: str
+    sources: tuple[Source, ...]
+
+
+def _announcement(headline: Headline) -> _Draft:
+    lines = [f"Announced {_precision_words(headline.announced, deadline=False)}."]
+    if headline.summary:
+        lines.append(headline.summary)
     return _Draft(
         key="announcement",
-        day=state.announced.first_day,
-        status=_status(state.announced, cancelled=False),
-        progress=state.status,
+        day=headline.announced.first_day,
+        status=_status(headline.announced, cancelled=False),
+        progress=headline.status,
         headline="partnership announced",
         lines="\n".join(lines),
-        sources=_sources(state.sources),
+        sources=_sources(headline.sources),
     )
 
 
@@ -331,7 +340,8 @@ def items_of(
             take(i, investor, partial(_investment, i, investor))
     items = [item for _source, each in now.values() for item in each]
     if options.announcements:
-        items.append(_announcement(state).framed(frame))
+        headline = Headline(state.announced, state.summary, state.status, state.sources)
+        items.append(_announcement(headline).framed(frame))
     memo.drafts, memo.written = drafts, now  # the memo holds what the state shows now, no more
     return {item.uid: item for item in items}
 
@@ -339,7 +349,53 @@ def items_of(
 # --- history: sequence and last change -----------------------------------------------------
 
 
-def advance(records: dict[str, CalendarItem], now: dict[str, ItemContent], at: datetime) -> None:
+def touched_items(
+    memo: ItemMemo,
+    milestones: Iterable[MilestoneState],
+    phases: Iterable[PhaseState],
+    investments: Iterable[InvestmentState],
+    headline: Headline,
+) -> tuple[dict[str, ItemContent], list[str]]:
+    """The items of these phases, milestones and investments and the announcement, written
+    in the frame `memo` last saw (the caller knows the title and parties did not change since),
+    and the UIDs of markers a phase no longer has (its end, when it became open-ended)."""
+    frame = memo.frame
+    if frame is None:
+        raise ValueError("touched_items needs a memo that has seen the whole state once")
+    drafts = [draft for m in milestones for draft in _milestone(m)]
+    gone: list[str] = []
+    for phase in phases:
+        markers = _phase_markers(phase)
+        drafts += markers
+        if len(markers) == 1:
+            gone.append(f"{frame.id}.phase.{phase.id}.end@{UID_DOMAIN}")
+    for i in investments:
+        drafts += _investment(i, frame.names.get(i.investor, i.investor))
+    drafts.append(_announcement(headline))
+    now = {item.uid: item for item in (draft.framed(frame) for draft in drafts)}
+    return now, gone
+
+
+def advance(
+    records: dict[str, CalendarItem], now: dict[str, ItemContent], at: datetime
+) -> set[str]:
+    """Records moved to what the state shows `now`; an item no longer shown is withdrawn.
+    Returns the UIDs whose record changed."""
+    changed = advance_some(records, now, (), at)
+    for uid, before in records.items():
+        if uid not in now and before.content.status != "CANCELLED":
+            changed.add(uid)
+    for uid in changed - now.keys():
+        _withdraw(records, uid, at)
+    return changed
+
+
+def advance_some(
+    records: dict[str, CalendarItem], now: dict[str, ItemContent], gone: Iterable[str], at: datetime
+) -> set[str]:
+    """Records of the items in `now` moved to it, those in `gone` withdrawn; the rest as they
+    were. Returns the UIDs whose record changed."""
+    changed: set[str] = set()
     for uid, content in now.items():
         before = records.get(uid)
         if before is None:
@@ -349,18 +405,27 @@ def advance(records: dict[str, CalendarItem], now: dict[str, ItemContent], at: d
             records[uid] = CalendarItem(
                 content=content, sequence=before.sequence + bump, changed_at=at
             )
-    for uid, before in list(records.items()):
-        if uid not in now and before.content.status != "CANCELLED":
-            withdrawn = msgspec.structs.replace(
-                before.content,
-                status="CANCELLED",
-                progress="withdrawn",
-                description="Withdrawn from the record (retracted or corrected away).\n"
-                + before.content.description,
-            )
-            records[uid] = CalendarItem(
-                content=withdrawn, sequence=before.sequence + 1, changed_at=at
-            )
+        else:
+            continue
+        changed.add(uid)
+    for uid in gone:
+        before = records.get(uid)
+        if before is not None and before.content.status != "CANCELLED":
+            _withdraw(records, uid, at)
+            changed.add(uid)
+    return changed
+
+
+def _withdraw(records: dict[str, CalendarItem], uid: str, at: datetime) -> None:
+    before = records[uid]
+    withdrawn = msgspec.structs.replace(
+        before.content,
+        status="CANCELLED",
+        progress="withdrawn",
+        description="Withdrawn from the record (retracted or corrected away).\n"
+        + before.content.description,
+    )
+    records[uid] = CalendarItem(content=withdrawn, sequence=before.sequence + 1, changed_at=at)
 
 
 def stream_items(events: Sequence[StoredEvent], options: FeedOptions) -> list[CalendarItem]:

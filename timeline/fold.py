@@ -557,6 +557,18 @@ def _state(
 _OUTLINED = (PartnershipAnnounced, PartyJoined, PartyLeft, PartnershipEnded)
 """Facts that change an outline (corrections and retractions fold again from the start)."""
 
+_ITEM_KINDS: dict[type, str] = {
+    **dict.fromkeys(
+        (MilestoneScheduled, MilestoneRescheduled, MilestoneAchieved, MilestoneCancelled),
+        "milestone",
+    ),
+    **dict.fromkeys(
+        (PhaseScheduled, PhaseRescheduled, PhaseStarted, PhaseCompleted, PhaseCancelled), "phase"
+    ),
+    InvestmentCommitted: "investment",
+}
+"""Facts that change one phase, milestone or investment, by the kind they change."""
+
 
 class Folding:
     """A fold kept open while a stream grows, for the read models.
@@ -579,6 +591,8 @@ class Folding:
     def _reset(self) -> None:
         self._p = _Partnership()
         self._memo = _StateMemo()
+        self._everything = True
+        self._touched: set[tuple[str, str]] = set()
         self._count = 0
         self._key: tuple[date, int] | None = None
         self._stream = ""
@@ -607,6 +621,10 @@ class Folding:
                 _apply(self._p, item)
                 self._key = (day, item.position)
                 outlined = outlined or isinstance(item.event, _OUTLINED)
+                kind = _ITEM_KINDS.get(type(item.event))
+                if kind is not None:
+                    self._touched.add((kind, item.event.data.id))  # type: ignore[union-attr]
+            self._everything = self._everything or outlined
             if outlined:  # other facts leave the outline as it was
                 self._outline_from(day)
         self._count = len(events)
@@ -627,6 +645,36 @@ class Folding:
     def version(self) -> int:
         """How many events it has taken in."""
         return self._count
+
+    def changes(self) -> tuple[bool, set[tuple[str, str]]]:
+        """What changed since the last call: (True, _) when anything may have (a fold from the
+        start, or a fact that changes the outline); else the (kind, id) of each phase,
+        milestone and investment a fact touched. Calendar items are rewritten by this."""
+        everything, touched = self._everything, self._touched
+        self._everything, self._touched = False, set()
+        return everything, touched
+
+    def touched_states(
+        self, touched: Iterable[tuple[str, str]]
+    ) -> tuple[list[MilestoneState], list[PhaseState], list[InvestmentState]]:
+        """The states at the end of time of these phases, milestones and investments."""
+        p, memo = self._p, self._memo
+        milestones = [
+            memo.milestone(p.milestones[i], END_OF_TIME) for k, i in touched if k == "milestone"
+        ]
+        phases = [memo.phase(p.phases[i], END_OF_TIME) for k, i in touched if k == "phase"]
+        investments = [p.investments[i] for k, i in touched if k == "investment"]
+        return milestones, phases, investments
+
+    def headline(self) -> tuple[PartialDate, str | None, str, tuple[Source, ...]] | None:
+        """(announced, summary, status, sources) at the end of time; None before an announcement."""
+        p = self._p
+        if p.announced is None:
+            return None
+        announcement = p.announced.event
+        assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
+        status = "ended" if p.ended is not None else "active"
+        return announcement.effective, announcement.data.summary, status, tuple(p.sources.values())
 
     def state(self) -> PartnershipState | None:
         """The state at the end of time of everything taken in."""

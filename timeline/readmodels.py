@@ -171,13 +171,21 @@ class StreamModel:
                 self.open[row] = KnownFacet(row, at)
 
     def _advance_items(self, at: datetime) -> None:
-        state = self.folding.state()
-        before = dict(self.items)
-        now = calendar.items_of(state, EVERY_ITEM, self.memo) if state else {}
-        calendar.advance(self.items, now, at)
-        for uid, item in self.items.items():
-            if before.get(uid) is not item:
-                self.changed[uid] = item
+        """Every item again after anything that may change them all (a fold from the start,
+        the title or parties); otherwise only those of the facts taken in since last time."""
+        everything, touched = self.folding.changes()
+        headline = self.folding.headline()
+        if everything or self.memo.frame is None or headline is None:
+            state = self.folding.state()
+            now = calendar.items_of(state, EVERY_ITEM, self.memo) if state else {}
+            changed = calendar.advance(self.items, now, at)
+        else:
+            now, gone = calendar.touched_items(
+                self.memo, *self.folding.touched_states(touched), calendar.Headline(*headline)
+            )
+            changed = calendar.advance_some(self.items, now, gone, at)
+        for uid in changed:
+            self.changed[uid] = self.items[uid]
 
 
 def batches(events: Sequence[StoredEvent]) -> Iterable[tuple[int, list[StoredEvent]]]:
