@@ -38,10 +38,10 @@ from timeline.store.base import (
 from timeline.store.plan import plan_append, recording_time
 
 GROUP_LIMIT = 512
-CACHED_EVENTS = 100_000
+CACHED_EVENTS = 30_000
 """Events of recently written streams kept decoded (~1.6 KB each), so a group rarely reads a
-stream again; an import interleaving more streams than this holds reads them again (#12:
-snapshots)."""
+stream again: hundreds of busy streams. An import interleaving more streams than this holds
+reads them again whatever the size (#12: snapshots), so a larger cache only costs memory."""
 MODELLED_EVENTS = 20_000
 """Events of recently written streams whose read models are kept folded: a model holds its
 stream's state, items and their text, ~3 KB an event (100,000 of them made an import of
