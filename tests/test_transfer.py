@@ -27,7 +27,7 @@ def lines(streams: list[str], *, refused_at: int | None = None) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("in_flight", [1, 512])
+@pytest.mark.parametrize("in_flight", [1, 128])
 async def test_an_import_stops_at_the_refused_run_with_runs_queued_behind_it(
     store: EventStore, monkeypatch: pytest.MonkeyPatch, in_flight: int
 ) -> None:
