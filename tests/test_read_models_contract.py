@@ -11,9 +11,9 @@ from datetime import date, datetime
 from itertools import product
 
 import pytest
-from helpers import SOURCE, announce, correct, d, milestone, retract
+from helpers import SOURCE, achieved, announce, correct, d, milestone, retract
 
-from timeline import calendar
+from timeline import calendar, fold
 from timeline.calendar import CalendarItem, FeedOptions
 from timeline.events import (
     Ending,
@@ -254,4 +254,24 @@ async def test_a_rebuild_in_worker_processes_writes_the_same_rows(
     report = await store.rebuild_read_models()
     assert (report.events, report.streams) == (7, 4)
     assert await _snapshot(store) == before
+    assert (await verify(store)).problems == []
+
+
+async def test_a_refused_append_leaves_the_kept_fold_and_rows_right(store: EventStore) -> None:
+    """The writer checks appends with the fold it keeps of the stream; one the domain refuses
+    changes nothing, and the appends after it are checked and written as a fresh fold says."""
+    await store.append("vm", [announce(), milestone("iot", "2024-04")], actor="a")
+    with pytest.raises(fold.DomainError, match="unknown-milestone"):
+        await store.append("vm", [achieved("never")], actor="a")
+    with pytest.raises(fold.DomainError, match="milestone-closed"):
+        await store.append("vm", [achieved("iot"), achieved("iot", "2024-05-03")], actor="a")
+    await store.append("vm", [achieved("iot")], actor="a")
+    with pytest.raises(fold.DomainError, match="milestone-closed"):  # the fold holds the success
+        await store.append("vm", [achieved("iot", "2024-06-01")], actor="a")
+    assert [info.version for info in await store.streams()] == [3]
+    _facets, items = await store.read_models.stream_rows("vm")
+    assert {uid: item.content.progress for uid, item in items.items()} == {
+        "vm.announcement@partnership-timeline": "active",
+        "vm.milestone.iot@partnership-timeline": "achieved",
+    }
     assert (await verify(store)).problems == []

@@ -176,44 +176,44 @@ class GroupWriter:
             ids = list({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
             last_position, latest = await tx.last()
-            generation = await tx.generation()
-            taken = self._take_models(generation, existing)
-            foldings = {stream: model.folding for stream, model in taken.items()}
+            taken = self._take_models(existing)
+            foldings = {stream: model.folding for stream, (_, model) in taken.items()}
             results, new = _decide(
                 group, existing, stored_by_id, last_position + 1, latest, foldings=foldings
             )
             models: dict[str, StreamModel] = {}
+            generation = 0
             if new:
                 await tx.insert(new)
-                models = await self._update_models(tx, existing, new, taken)
-        for stream, model in taken.items():  # nothing landed on them: as they were
+                generation = await tx.generation()
+                models = await self._update_models(tx, generation, existing, new, taken)
+        for stream, (kept_in, model) in taken.items():  # nothing landed on them: as they were
             if stream not in models and model.folding.version == model.version:
-                self._models[stream] = (generation, model)
+                self._models[stream] = (kept_in, model)
         for stream, model in models.items():  # committed: they match the database again
             self._models[stream] = (generation, model)
         return results, existing, (new[-1].position if new else None)
 
     def _take_models(
-        self, generation: int, existing: dict[str, list[StoredEvent]]
-    ) -> dict[str, StreamModel]:
-        """The kept models of these streams that match the database, taken out while a group
-        uses them: their foldings check the appends (`fold.check_append`)."""
-        taken: dict[str, StreamModel] = {}
+        self, existing: dict[str, list[StoredEvent]]
+    ) -> dict[str, tuple[int, StreamModel]]:
+        """The kept models of these streams that hold all their events, with the generation
+        of their rows, taken out while a group uses them: their foldings check the appends
+        (`fold.check_append`), whatever generation their rows are of."""
+        taken: dict[str, tuple[int, StreamModel]] = {}
         for stream, events in existing.items():
             kept = self._models.pop(stream)
-            if kept is None:
-                continue
-            kept_in, model = kept
-            if kept_in == generation and model.version == model.folding.version == len(events):
-                taken[stream] = model
+            if kept is not None and kept[1].version == kept[1].folding.version == len(events):
+                taken[stream] = kept
         return taken
 
     async def _update_models(
         self,
         tx: WriteTransaction,
+        generation: int,
         existing: dict[str, list[StoredEvent]],
         new: list[StoredEvent],
-        taken: dict[str, StreamModel],
+        taken: dict[str, tuple[int, StreamModel]],
     ) -> dict[str, StreamModel]:
         """Move the read models of the streams `new` lands on, in the same transaction.
 
@@ -225,9 +225,13 @@ class GroupWriter:
             by_stream.setdefault(stored.stream, []).append(stored)
         models: dict[str, StreamModel] = {}
         for stream, added in by_stream.items():
-            model = taken.get(stream)
+            kept_in, model = taken.get(stream, (0, None))
             # its folding is at its rows, past them by the first append it checked, or cleared
-            if model is not None and model.version == added[0].version - 1:
+            if (
+                model is not None
+                and kept_in == generation
+                and model.version == added[0].version - 1
+            ):
                 models[stream] = model
         missing = sorted(by_stream.keys() - models.keys())
         if missing:
