@@ -31,11 +31,12 @@ from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
 from timeline.api.partnerships import Partnerships
+from timeline.api.replay import Answers
 from timeline.api.services import Services, provide_services
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
-from timeline.store import open_store, token_registry
+from timeline.store import EventStore, open_store, token_registry
 from timeline.transfer import load_curated
 
 log = logging.getLogger("timeline.api")
@@ -154,7 +155,12 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    app.asgi_handler = edge(app.asgi_handler, route_methods(app))
+
+    def kept() -> tuple[Answers, EventStore] | None:
+        svc: Services | None = app.state.get("services")
+        return None if svc is None else (svc.answers, svc.store)
+
+    app.asgi_handler = edge(app.asgi_handler, route_methods(app), kept)
     return app
 
 

@@ -17,9 +17,11 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from timeline import metrics
+from timeline.api.replay import Answers, Recording, request_key
+from timeline.store import EventStore
 
 access = logging.getLogger("timeline.access")
 
@@ -46,12 +48,17 @@ def request_id(scope: Scope) -> str:
     return f"{_PROCESS}{next(_COUNT):016x}"
 
 
-def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
+def edge(
+    app: ASGIApp,
+    allowed: Callable[[str], str | None],
+    kept: Callable[[], tuple[Answers, EventStore] | None] = lambda: None,
+) -> ASGIApp:
     """`app` answering HEAD like GET without a body, with one access line per request.
 
     `allowed` names the methods of a path template, for `Allow` on OPTIONS and
     405 answers (litestar's own OPTIONS handler forgets methods registered after
-    the first one of a path).
+    the first one of a path). `kept` gives the answers kept for replay (`replay.py`)
+    and the store whose position they rest on, once the app has opened it.
     """
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,40 +71,37 @@ def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
-        status = 0
-        ended = False
-
-        async def reply(message: Message) -> None:
-            nonlocal status, ended
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
-                if scope["method"] == "OPTIONS" or status == HTTPStatus.METHOD_NOT_ALLOWED:
-                    methods = allowed(scope.get("path_template", ""))
-                    if methods is not None:
-                        headers = [(k, v) for k, v in headers if k.lower() != b"allow"]
-                        headers.append((b"allow", methods.encode()))
-                message["headers"] = headers
-            elif head and message["type"] == "http.response.body":
-                if ended:  # the rest of a streamed body, which HEAD never sends
-                    return
-                ended = True
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
-
+        answer = _Answer(scope, head, rid)
         try:
-            await app(scope, receive, reply)
+            found = kept() if scope["method"] == "GET" else None
+            if found is None:
+                await app(scope, receive, answer.sender(send, allowed, None))
+            else:
+                answers, store = found
+                key, fresh = request_key(scope)
+                replayed = None
+                if key is not None and not fresh:
+                    replayed = await answers.replay(
+                        key, store.known_position, send, head=head, request_id=answer.request_id
+                    )
+                if replayed is None:
+                    recording = None if key is None else Recording(answers, key, scope)
+                    await app(scope, receive, answer.sender(send, allowed, recording))
+                else:
+                    answer.status, answer.route = replayed.status, replayed.route
         finally:
             seconds = time.perf_counter() - started
             method = "HEAD" if head else scope["method"]
-            route = _PARAM_TYPE.sub(r"{\1}", scope.get("path_template") or "unmatched")
-            metrics.observe_request(method, route, status, seconds)
+            route = _PARAM_TYPE.sub(
+                r"{\1}", answer.route or scope.get("path_template") or "unmatched"
+            )
+            metrics.observe_request(method, route, answer.status, seconds)
             access.info(
                 "request",
                 extra={
                     "method": method,
                     "path": scope["path"],
-                    "status": status,
+                    "status": answer.status,
                     "duration_ms": round(seconds * 1000, 3),
                     "request_id": rid,
                     "client": _client(scope),
@@ -105,6 +109,46 @@ def edge(app: ASGIApp, allowed: Callable[[str], str | None]) -> ASGIApp:
             )
 
     return handle
+
+
+class _Answer:
+    """One request's answer as the edge sends it on: its status, its id, HEAD without a body."""
+
+    __slots__ = ("head", "request_id", "route", "scope", "status")
+
+    def __init__(self, scope: HTTPScope, head: bool, request_id: str) -> None:  # noqa: FBT001
+        self.scope = scope
+        self.head = head
+        self.request_id = request_id.encode()
+        self.status = 0
+        self.route: str | None = None
+
+    def sender(
+        self, send: Send, allowed: Callable[[str], str | None], recording: Recording | None
+    ) -> Send:
+        scope, ended = self.scope, False
+
+        async def reply(message: Message) -> None:
+            nonlocal ended
+            if recording is not None:
+                recording.see(message)
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                headers = [*message.get("headers", ()), (b"x-request-id", self.request_id)]
+                if scope["method"] == "OPTIONS" or self.status == HTTPStatus.METHOD_NOT_ALLOWED:
+                    methods = allowed(scope.get("path_template", ""))
+                    if methods is not None:
+                        headers = [(k, v) for k, v in headers if k.lower() != b"allow"]
+                        headers.append((b"allow", methods.encode()))
+                message["headers"] = headers
+            elif self.head and message["type"] == "http.response.body":
+                if ended:  # the rest of a streamed body, which HEAD never sends
+                    return
+                ended = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        return reply
 
 
 def _client(scope: Scope) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 import prometheus_client
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from timeline import metrics, schemas
 from timeline.api.errors import ProblemError, not_found, problem
 from timeline.api.models import Health, SchemaEntry, SchemaIndex
+from timeline.api.replay import replayable
 from timeline.api.services import Services
 from timeline.events import BY_TYPE
 
@@ -72,13 +73,13 @@ class HealthController(Controller):
         summary="Backend, event count, last position (always public)",
         responses={200: ResponseSpec(Health, description="Up")},
     )
-    async def health(self, svc: NamedDependency[Services]) -> Health:
-        stats = await svc.store.stats()
+    async def health(
+        self, request: Request[Any, Any, Any], svc: NamedDependency[Services]
+    ) -> Health:
+        position = await svc.store.known_position()
+        replayable(request.scope, position)
         return Health(
-            status="ok",
-            backend=stats.backend,
-            events=stats.events,
-            last_position=stats.last_position,
+            status="ok", backend=svc.store.backend, events=position, last_position=position
         )
 
     @get(

@@ -57,6 +57,7 @@ from timeline.api.models import (
     PartnershipView,
 )
 from timeline.api.openapi import AppendOperation
+from timeline.api.replay import replayable
 from timeline.api.services import Services
 from timeline.events import BY_TYPE
 from timeline.projection import NotKnownError, select
@@ -154,13 +155,18 @@ class Partnerships(Controller):
         stream = valid_stream_id(stream_id)
         day = as_of_param(as_of)
         instant = known_at_param(known_at)
+        position = await svc.store.known_position()  # before reading: the answer is this new
         view = await svc.projector.view(stream, instant)
         if view is None:
             raise NotKnownError.unknown(stream, instant)
         tag = etag("state", stream, day, view.version, view.last_position)
+        today = None if as_of else day
         if matches(request.headers.get("if-none-match"), tag):
+            replayable(request.scope, position, today)
             return not_modified(tag)
-        state = await svc.projector.state(view, as_of=day, known_at=instant or datetime.now(UTC))
+        now = datetime.now(UTC)
+        state = await svc.projector.state(view, as_of=day, known_at=instant or now)
+        replayable(request.scope, position, today, None if instant else now)
         if state is None:
             raise NotKnownError.unannounced(stream, day)
         feed = feed_links(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from litestar.datastructures import State
 
 from timeline.api.calendar_cache import CalendarCache
+from timeline.api.replay import Answers
 from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import EventStore
@@ -25,6 +26,8 @@ class Services:
     tokens: TokenRegistry
     projector: Projector
     calendars: CalendarCache = field(default_factory=CalendarCache)
+    answers: Answers = field(default_factory=Answers)
+    """Answers the edge replays while the store's position holds (`replay.py`)."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server is asked to stop: live event streams end so it can."""
     write_failure: tuple[float, str] | None = None

@@ -210,4 +210,9 @@ class EventStore(Protocol):
         """The last position this process has heard of, without asking the database."""
         ...
 
+    async def known_position(self) -> int:
+        """The store's last position, asking the database only when what this process heard
+        of is older than `TRUSTED_SECONDS` (commits it cannot hear of lag by at most that)."""
+        ...
+
     async def close(self) -> None: ...

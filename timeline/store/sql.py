@@ -8,6 +8,7 @@ small module; the grouping writer, the notifier and the mapper are here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -33,6 +34,14 @@ from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
 Fetch = Callable[[Query], Awaitable[list[Row]]]
+
+TRUSTED_SECONDS = 1.0
+"""How long a process answers from the last position it heard of before asking the database.
+
+Its own commits and, on PostgreSQL, other replicas' NOTIFY reach it at once; this bounds how
+long a commit it cannot hear of (another process on the same SQLite file, a notification lost
+with its connection) can go unseen by the reads that trust it (`/health`, replayed answers).
+"""
 
 
 class SQLTransaction:
@@ -154,6 +163,7 @@ class SQLEventStore:
             recorder.transaction, on_commit=self.notifier.publish
         )
         recorder.listen(self.notifier.publish)
+        self._asked_at = float("-inf")
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
 
     async def rebuild_read_models(
@@ -191,6 +201,14 @@ class SQLEventStore:
     def notified_position(self) -> int:
         return self.notifier.last
 
+    async def known_position(self) -> int:
+        asked_at = time.monotonic()
+        if asked_at - self._asked_at < TRUSTED_SECONDS:
+            return self.notifier.last
+        await self.stats()
+        self._asked_at = max(self._asked_at, asked_at)
+        return self.notifier.last
+
     # --- reads -------------------------------------------------------------------
 
     async def _stored(self, query: Query) -> AsyncIterator[StoredEvent]:
@@ -221,4 +239,5 @@ class SQLEventStore:
     async def stats(self) -> StoreStats:
         rows = await self.recorder.fetch(Query(self.dialect, mapper.LAST_POSITION))
         last = int(rows[0][0])
+        self.notifier.publish(last)
         return StoreStats(backend=self.backend, events=last, last_position=last)

@@ -1,0 +1,188 @@
+"""Answers replayed at the edge: the same bytes as litestar's, and never past what they rest on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import msgspec
+import pytest
+from api_helpers import running, services_of, settings_for
+from litestar.testing import AsyncTestClient
+
+from timeline.api.replay import Answers, Replayable
+from timeline.store import open_store, sql
+
+VODAFONE = "/partnerships/vodafone-microsoft"
+PLAIN = {"Accept-Encoding": "identity"}
+"""httpx asks for gzip by default; a compressed "now" answer is computed each time."""
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with running(settings_for(tmp_path)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def routed(client: AsyncTestClient[Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The streams whose state requests reached the handler (were not replayed)."""
+    projector = services_of(client).projector
+    seen: list[str] = []
+    original = projector.view
+
+    async def view(stream: str, known_at: Any) -> Any:
+        seen.append(stream)
+        return await original(stream, known_at)
+
+    monkeypatch.setattr(projector, "view", view)
+    return seen
+
+
+async def append_milestone(client: AsyncTestClient[Any], item: str) -> None:
+    secret = await services_of(client).tokens.create_token(f"writer-{item}", ("append",))
+    response = await client.post(
+        f"{VODAFONE}/events",
+        json={
+            "events": [
+                {
+                    "type": "MilestoneScheduled",
+                    "effective": "2024-03-01",
+                    "data": {"id": item, "title": f"Milestone {item}", "due": "2025-06"},
+                    "sources": [{"title": "Press release", "language": "en"}],
+                }
+            ]
+        },
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_repeated_state_is_replayed_with_its_own_now(
+    client: AsyncTestClient[Any], routed: list[str]
+) -> None:
+    """The second answer is the first one's bytes, except `known_at`, which is the new now."""
+    first = await client.get(VODAFONE, params={"as_of": "2024-02-01"}, headers=PLAIN)
+    second = await client.get(VODAFONE, params={"as_of": "2024-02-01"}, headers=PLAIN)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert routed == ["vodafone-microsoft"]
+    one, two = first.json(), second.json()
+    assert two["basis"]["known_at"] > one["basis"]["known_at"]
+    one["basis"].pop("known_at")
+    two["basis"].pop("known_at")
+    assert one == two
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["content-length"] == str(len(second.content))
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+    drop = {"x-request-id", "content-length", "date"}
+    assert {k: v for k, v in first.headers.items() if k not in drop} == {
+        k: v for k, v in second.headers.items() if k not in drop
+    }
+
+
+async def test_an_append_ends_the_replay(client: AsyncTestClient[Any], routed: list[str]) -> None:
+    """An append through this process is seen by the very next read: state and health."""
+    before = await client.get(VODAFONE, headers=PLAIN)
+    events = (await client.get("/health")).json()["events"]
+    assert (await client.get("/health")).json()["events"] == events
+    await append_milestone(client, "fresh")
+    after = await client.get(VODAFONE, headers=PLAIN)
+    assert after.json()["basis"]["version"] == before.json()["basis"]["version"] + 1
+    assert "fresh" in [m["id"] for m in after.json()["milestones"]]
+    assert (await client.get("/health")).json()["events"] == events + 1
+    assert routed == ["vodafone-microsoft", "vodafone-microsoft"]
+
+
+async def test_another_process_append_is_seen_within_the_trusted_time(
+    client: AsyncTestClient[Any], routed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit this process cannot hear of (another process on the SQLite file) shows once
+    what it heard is older than `TRUSTED_SECONDS`."""
+    monkeypatch.setattr(sql, "TRUSTED_SECONDS", 0.2)
+    events = (await client.get("/health")).json()["events"]
+    before = (await client.get(VODAFONE, headers=PLAIN)).json()["basis"]["version"]
+    other = await open_store(f"sqlite:///{tmp_path / 'api.db'}")
+    try:
+        first = [e async for e in other.read_stream("vodafone-microsoft", limit=1)].pop()
+        await other.append(
+            "elsewhere", [msgspec.structs.replace(first.event, id=uuid4())], actor="elsewhere"
+        )
+    finally:
+        await other.close()
+    await asyncio.sleep(0.25)
+    assert (await client.get("/health")).json()["events"] == events + 1
+    assert (await client.get("/partnerships/elsewhere", headers=PLAIN)).status_code == 200
+    assert (await client.get(VODAFONE, headers=PLAIN)).json()["basis"]["version"] == before
+    assert routed.count("vodafone-microsoft") == 2  # asked again: the position moved
+
+
+async def test_conditional_and_head_requests_are_replayed(
+    client: AsyncTestClient[Any], routed: list[str]
+) -> None:
+    """A 304 is kept for its `If-None-Match`, and HEAD gets the GET's headers without a body."""
+    tag = (await client.get(VODAFONE, headers=PLAIN)).headers["etag"]
+    for _ in range(2):
+        response = await client.get(VODAFONE, headers={**PLAIN, "If-None-Match": tag})
+        assert (response.status_code, response.headers["etag"], response.content) == (
+            304,
+            tag,
+            b"",
+        )
+    full = await client.get(VODAFONE, headers=PLAIN)
+    head = await client.head(VODAFONE, headers=PLAIN)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(len(full.content))
+    assert routed == ["vodafone-microsoft", "vodafone-microsoft"]
+
+
+async def test_personal_fresh_and_compressed_requests_are_routed(
+    client: AsyncTestClient[Any], routed: list[str]
+) -> None:
+    """`Authorization` never shares an answer, `no-cache` asks for a fresh one, and a gzip
+    answer that says "now" cannot be replayed with another instant in it."""
+    await client.get(VODAFONE, headers=PLAIN)
+    await client.get(VODAFONE, headers={**PLAIN, "Authorization": "Bearer x"})
+    await client.get(VODAFONE, headers={**PLAIN, "Cache-Control": "no-cache"})
+    for _ in range(2):
+        zipped = await client.get(VODAFONE, headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.json()["id"] == "vodafone-microsoft"
+    assert len(routed) == 5
+    instant = zipped.json()["basis"]["known_at"]
+    past = await client.get(
+        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "gzip"}
+    )
+    again = await client.get(
+        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert past.status_code == 200
+    assert again.content == past.content
+    assert len(routed) == 6  # an explicit known_at is the same bytes each time: kept compressed
+
+
+async def test_a_kept_answer_for_today_ends_with_the_day() -> None:
+    """`as_of` left out means today: the answer kept yesterday is not replayed today."""
+    answers = Answers()
+    key = ("/partnerships/x", b"", (b"", b"", b"", b""))
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def position() -> int:
+        return 7
+
+    start = [(b"content-type", b"application/json")]
+    answers.keep(
+        key, Replayable(7, date(2000, 1, 1)), status=200, headers=start, body=b"{}", route="r"
+    )
+    assert await answers.replay(key, position, send, head=False, request_id=b"1") is None
+    answers.keep(key, Replayable(7), status=200, headers=start, body=b"{}", route="r")
+    assert await answers.replay(key, position, send, head=False, request_id=b"1") is not None
+    assert sent[-1]["body"] == b"{}"
+    answers.keep(key, Replayable(6), status=200, headers=start, body=b"{}", route="r")
+    assert await answers.replay(key, position, send, head=False, request_id=b"1") is None

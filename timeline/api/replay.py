@@ -1,0 +1,198 @@
+"""Answers kept as the bytes litestar sent, replayed at the edge while what they rest on holds.
+
+A handler whose answer depends only on the store's position (and on the day, when `as_of`
+defaults to today) marks it with `replayable`. The edge keeps the status, headers and body it
+sent, by everything in the request that can change them, and answers the same request again
+without routing it while the store's position is unchanged: a repeated state or `/health`
+costs a dictionary lookup and no database round trip.
+
+An answer that says "as known now" keeps its body in two parts around that instant, and each
+replay puts the current instant between them, so `basis.known_at` stays true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import msgspec
+from litestar.types import Message, Scope, Send
+
+from timeline.lru import LRU
+
+KEPT_BYTES = 32 * 1024 * 1024
+"""What the kept answers may weigh together."""
+LARGEST = 256 * 1024
+"""A larger answer is not kept: it would push out many small ones."""
+VARIES = (b"accept", b"accept-encoding", b"origin", b"if-none-match")
+"""Request headers an answer may depend on: each is part of the key."""
+PERSONAL = (b"authorization", b"cookie")
+"""Requests carrying these are neither answered from nor kept: who asks may change the answer,
+and a revoked token must not go on reading."""
+FRESH = (b"cache-control", b"pragma")
+"""`no-cache` in these asks for a fresh answer (RFC 9111): it is computed, then kept."""
+DROPPED = frozenset({b"content-length", b"x-request-id"})
+"""Set again on each replay."""
+KEPT_STATUSES = (200, 304)
+REPLAYABLE = "replayable"
+"""The key of a handler's mark in the request's scope state."""
+
+Key = tuple[str, bytes, tuple[bytes, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayable:
+    """A handler's word that its answer holds while the store's last position is `position`
+    (and, for a default `as_of`, while the day is `day`)."""
+
+    position: int
+    day: date | None = None
+    now: bytes | None = None
+    """The instant the body gives as "now", encoded as in the body: each replay puts its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    parts: tuple[bytes, ...]
+    """The body, split where the current instant goes (one part when nothing is)."""
+    position: int
+    day: date | None
+    route: str
+
+    @property
+    def weight(self) -> int:
+        return sum(map(len, self.parts)) + 64 * len(self.headers) + 256
+
+
+def replayable(
+    scope: Scope, position: int, day: date | None = None, now: datetime | None = None
+) -> None:
+    """Mark the answer being made for `scope` as replayable on these terms."""
+    said = msgspec.json.encode(now)[1:-1] if now is not None else None
+    scope["state"][REPLAYABLE] = Replayable(position, day, said)
+
+
+def now_bytes() -> tuple[datetime, bytes]:
+    now = datetime.now(UTC)
+    return now, msgspec.json.encode(now)[1:-1]
+
+
+class Answers:
+    """The kept answers of one app, bounded by what they weigh."""
+
+    def __init__(self, size: int = KEPT_BYTES) -> None:
+        self._kept: LRU[Key, Kept] = LRU(size, weight=lambda kept: kept.weight)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def clear(self) -> None:
+        self._kept = LRU(self._kept.size, weight=lambda kept: kept.weight)
+
+    async def replay(
+        self,
+        key: Key,
+        known_position: Callable[[], Awaitable[int]],
+        send: Send,
+        *,
+        head: bool,
+        request_id: bytes,
+    ) -> Kept | None:
+        """Send the kept answer to `key` if it still holds; None (nothing sent) if not."""
+        kept = self._kept.get(key)
+        if kept is None:
+            return None
+        now, said = now_bytes()
+        if kept.day is not None and kept.day != now.date():
+            return None
+        if kept.position != await known_position():
+            return None
+        body = said.join(kept.parts)
+        headers = [
+            *kept.headers,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id),
+        ]
+        await send({"type": "http.response.start", "status": kept.status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if head else body, "more_body": False}
+        )
+        return kept
+
+    def keep(
+        self,
+        key: Key,
+        mark: Replayable,
+        *,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        route: str,
+    ) -> None:
+        """Keep what litestar sent, if it can be replayed exactly."""
+        if status not in KEPT_STATUSES or len(body) > LARGEST:
+            return
+        kept_headers = tuple(
+            (name, value) for name, value in headers if name.lower() not in DROPPED
+        )
+        if any(name.lower() == b"set-cookie" for name, _ in kept_headers):
+            return
+        parts = (body,) if mark.now is None else tuple(body.split(mark.now))
+        if len(parts) != (1 if mark.now is None else 2):  # compressed, or "now" not there once
+            return
+        self._kept[key] = Kept(status, kept_headers, parts, mark.position, mark.day, route)
+
+
+class Recording:
+    """What litestar sends for one request, gathered to be kept if its handler marked it."""
+
+    __slots__ = ("_answers", "_body", "_headers", "_key", "_scope", "_status")
+
+    def __init__(self, answers: Answers, key: Key, scope: Scope) -> None:
+        self._answers = answers
+        self._key = key
+        self._scope = scope
+        self._status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+
+    def see(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self._status = message["status"]
+            self._headers = list(message.get("headers", ()))
+        elif message["type"] == "http.response.body":
+            self._body.append(message.get("body", b""))
+            mark = self._scope["state"].get(REPLAYABLE)
+            if not message.get("more_body", False) and isinstance(mark, Replayable):
+                route = self._scope.get("path_template") or "unmatched"
+                body = b"".join(self._body)
+                self._answers.keep(
+                    self._key,
+                    mark,
+                    status=self._status,
+                    headers=self._headers,
+                    body=body,
+                    route=route,
+                )
+
+
+def request_key(scope: Scope) -> tuple[Key | None, bool]:
+    """The key of a GET's answer, and whether the client asked for a fresh one.
+
+    No key for a request that must not share answers (it says who asks).
+    """
+    found: dict[bytes, bytes] = {}
+    fresh = False
+    for name, value in scope.get("headers", ()):
+        lowered = name.lower()
+        if lowered in PERSONAL:
+            return None, True
+        if lowered in FRESH and b"no-cache" in value.lower():
+            fresh = True
+        elif lowered in VARIES:
+            found[lowered] = found[lowered] + b"," + value if lowered in found else value
+    varies = tuple(found.get(name, b"") for name in VARIES)
+    return (scope["path"], scope.get("query_string", b""), varies), fresh
