@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import queue
+import threading
+import time
+
+import pytest
 
 from timeline import logs
 
@@ -28,13 +32,50 @@ def test_a_record_is_one_json_line_with_time_and_extras() -> None:
     }
 
 
-def test_a_full_queue_drops_lines_instead_of_blocking() -> None:
+class _Stuck(io.StringIO):
+    """A stderr that does not take a line until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_a_full_queue_drops_lines_instead_of_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
     """When stderr does not keep up, the request path drops and counts a line, never waits."""
-    full: queue.Queue[logging.LogRecord] = queue.Queue(1)
-    handler = logs._KeepExtras(full)
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    monkeypatch.setattr(logs, "QUEUED_LINES", 1)
+    stream = _Stuck()
+    writer = logs._Writer(stream)
     before = logs.DROPPED._value.get()
-    handler.emit(record)
-    handler.emit(record)
-    assert full.qsize() == 1
+    writer.put(b"first\n")  # taken by the writer, whose write is stuck
+    deadline = time.monotonic() + 5
+    while writer._queue.qsize() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.put(b"second\n")  # queued
+    writer.put(b"third\n")  # dropped: the queue is full
     assert logs.DROPPED._value.get() == before + 1
+    stream.release.set()
+    writer.stop()
+    assert stream.getvalue() == "first\nsecond\n"
+
+
+def test_an_access_line_says_what_its_record_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access line encoded on the request path is the line its log record renders to."""
+    stream = io.StringIO()
+    writer = logs._Writer(stream)
+    monkeypatch.setattr(logs, "_writer", writer)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [writer.handler])
+    monkeypatch.setattr(logs.ACCESS, "level", logging.INFO)
+    fields = {"method": "GET", "path": "/health", "status": 200, "duration_ms": 0.5, "client": None}
+    logs.access_line(fields)  # bytes, encoded on the spot
+    logs.ACCESS.info("request", extra=fields)  # a record, rendered by the writer
+    writer.stop()
+    fast, record = (json.loads(line) for line in stream.getvalue().splitlines())
+    times = fast.pop("time"), record.pop("time")
+    assert [(len(t), t[-6:]) for t in times] == [(29, "+00:00")] * 2
+    assert fast == record == {"level": "info", "logger": "timeline.access", "message": "request",
+                              **fields}  # fmt: skip

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
-import logging.handlers
 import queue
 import sys
+import threading
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 from prometheus_client import Counter
@@ -37,38 +39,96 @@ class JsonLines(logging.Formatter):
 def configure(level: str = "info") -> None:
     """Every logger (ours, litestar's) writes JSON lines to stderr, from a thread of its own.
 
-    The event loop only puts records on a queue: a write to a slow pipe or
-    terminal never holds up requests (it cost a sixth of the loop's time).
+    The event loop only puts records (or, for access lines, their bytes) on a queue: a write
+    to a slow pipe or terminal never holds up requests (it cost a sixth of the loop's time),
+    and the thread writes whatever has queued up in one call.
     """
-    global _listener  # noqa: PLW0603 - one listener per process, replaced on reconfiguration
-    if _listener is not None:
-        _listener.stop()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUED_LINES)
-    _listener = logging.handlers.QueueListener(records, handler)
-    _listener.start()
-    atexit.register(_listener.stop)
+    global _writer  # noqa: PLW0603 - one writer per process, replaced on reconfiguration
+    if _writer is not None:
+        _writer.stop()
+    _writer = _Writer(sys.stderr)
+    atexit.register(_writer.stop)
     root = logging.getLogger()
-    root.handlers[:] = [_KeepExtras(records)]
+    root.handlers[:] = [_writer.handler]
     root.setLevel(level.upper())
 
 
-class _KeepExtras(logging.handlers.QueueHandler):
-    """Hand the record over as it is (the listener's JSON formatter renders it); when stderr
+def access_line(fields: dict[str, Any]) -> None:
+    """One `timeline.access` line: encoded here and queued as bytes when `configure` set the
+    process up (a log record costs several times more), else logged as a record."""
+    writer = _writer
+    if (
+        writer is None
+        or not ACCESS.isEnabledFor(logging.INFO)
+        or _ROOT.handlers != [writer.handler]
+    ):
+        ACCESS.info("request", extra=fields)
+        return
+    now = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
+    line = {"time": now, "level": "info", "logger": ACCESS.name, "message": "request", **fields}
+    writer.put(_encode(line) + b"\n")
+
+
+class _Writer:
+    """The thread that renders records and writes every line to `stream`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._queue: queue.SimpleQueue[logging.LogRecord | bytes | None] = queue.SimpleQueue()
+        self._format = JsonLines()
+        self.handler = _Enqueue(self)
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, item: logging.LogRecord | bytes) -> None:
+        if self._queue.qsize() >= QUEUED_LINES:
+            DROPPED.inc()
+            return
+        self._queue.put(item)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < QUEUED_LINES:
+                    batch.append(self._queue.get_nowait())
+            lines = [self._render(item) for item in batch if item is not None]
+            with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: drop
+                self._stream.write("".join(lines))
+                self._stream.flush()
+            if None in batch:
+                return
+
+    def _render(self, item: logging.LogRecord | bytes) -> str:
+        if isinstance(item, bytes):
+            return item.decode()
+        try:
+            return self._format.format(item) + "\n"
+        except Exception:  # noqa: BLE001 - a record that cannot be rendered must not stop logging
+            return f'{{"level": "error", "message": "unrenderable log record from {item.name}"}}\n'
+
+
+class _Enqueue(logging.Handler):
+    """Hand the record over as it is (the writer's JSON formatter renders it); when stderr
     is stuck and the queue full, drop the line and count it rather than block or grow."""
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
+    def __init__(self, writer: _Writer) -> None:
+        super().__init__()
+        self._writer = writer
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            DROPPED.inc()
+    def emit(self, record: logging.LogRecord) -> None:
+        self._writer.put(record)
 
 
-_listener: logging.handlers.QueueListener | None = None
+_writer: _Writer | None = None
+_encode = msgspec.json.Encoder(enc_hook=str).encode
+ACCESS = logging.getLogger("timeline.access")
+_ROOT = logging.getLogger()
 QUEUED_LINES = 10_000
 DROPPED = Counter(
     "timeline_log_lines_dropped_total", "Log lines dropped because stderr did not keep up"

@@ -7,7 +7,6 @@ middleware after routing, so these live around its ASGI handler instead.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import time
@@ -19,11 +18,9 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-from timeline import metrics
+from timeline import logs, metrics
 from timeline.api.replay import Answers, Recording, request_key
 from timeline.store import EventStore
-
-access = logging.getLogger("timeline.access")
 
 _PARAM_TYPE = re.compile(r"\{(\w+):\w+\}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
@@ -96,16 +93,15 @@ def edge(
                 r"{\1}", answer.route or scope.get("path_template") or "unmatched"
             )
             metrics.observe_request(method, route, answer.status, seconds)
-            access.info(
-                "request",
-                extra={
+            logs.access_line(
+                {
                     "method": method,
                     "path": scope["path"],
                     "status": answer.status,
                     "duration_ms": round(seconds * 1000, 3),
                     "request_id": rid,
                     "client": _client(scope),
-                },
+                }
             )
 
     return handle
