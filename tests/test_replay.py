@@ -186,3 +186,19 @@ async def test_a_kept_answer_for_today_ends_with_the_day() -> None:
     assert sent[-1]["body"] == b"{}"
     answers.keep(key, Replayable(6), status=200, headers=start, body=b"{}", route="r")
     assert await answers.replay(key, position, send, head=False, request_id=b"1") is None
+
+
+async def test_a_history_is_replayed_until_its_stream_grows(
+    client: AsyncTestClient[Any], routed: list[str]
+) -> None:
+    """A history page, compressed or not, is kept; an append shows on the next read."""
+    path = f"{VODAFONE}/events"
+    first = await client.get(path, params={"limit": 5}, headers={"Accept-Encoding": "gzip"})
+    second = await client.get(path, params={"limit": 5}, headers={"Accept-Encoding": "gzip"})
+    assert second.content == first.content
+    assert second.headers["content-encoding"] == "gzip"
+    assert routed == ["vodafone-microsoft"]
+    await append_milestone(client, "later")
+    third = await client.get(path, params={"limit": 5}, headers={"Accept-Encoding": "gzip"})
+    assert third.headers["etag"] != first.headers["etag"]  # the stream's version moved on
+    assert routed == ["vodafone-microsoft"] * 2
