@@ -69,11 +69,16 @@ def test_an_access_line_says_what_its_record_would(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(logs, "_writer", writer)
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [writer.handler])
-    monkeypatch.setattr(logs.ACCESS, "level", logging.INFO)
+    access = logging.getLogger("timeline.access")
+    previous = access.level
+    access.setLevel(logging.INFO)  # setLevel, not the attribute: it clears the loggers' caches
     fields = {"method": "GET", "path": "/health", "status": 200, "duration_ms": 0.5, "client": None}
-    logs.access_line(fields)  # bytes, encoded on the spot
-    logs.ACCESS.info("request", extra=fields)  # a record, rendered by the writer
-    writer.stop()
+    try:
+        logs.info(access, "request", fields)  # bytes, encoded on the spot
+        access.info("request", extra=fields)  # a record, rendered by the writer
+    finally:
+        access.setLevel(previous)
+        writer.stop()
     fast, record = (json.loads(line) for line in stream.getvalue().splitlines())
     times = fast.pop("time"), record.pop("time")
     assert [(len(t), t[-6:]) for t in times] == [(29, "+00:00")] * 2

@@ -25,9 +25,11 @@ from timeline.store import (
     IdempotencyError,
     StoreStats,
     open_store,
+    sql,
     token_registry,
     verify,
 )
+from timeline.store import tokens as store_tokens
 from timeline.tokens import TokenError
 
 
@@ -284,6 +286,28 @@ async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore)
     renewed = await tokens.create_token("pipeline", ("append",))
     assert (await tokens.find_token(renewed)) is not None
     assert [t.name for t in await tokens.tokens()] == ["pipeline"]
+
+
+async def test_a_revocation_elsewhere_takes_effect_within_the_trusted_time(
+    store: EventStore, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token found is trusted for `TRUSTED_SECONDS`; a revocation by another process (the
+    CLI) is seen once that has passed, and the known position likewise."""
+    monkeypatch.setattr(store_tokens, "TRUSTED_SECONDS", 0.2)
+    monkeypatch.setattr(sql, "TRUSTED_SECONDS", 0.2)
+    tokens = token_registry(store)
+    secret = await tokens.create_token("pipeline", ("append",))
+    assert await tokens.find_token(secret) is not None
+    position = await store.known_position()
+    other = await open_store(store_url)
+    try:
+        assert await token_registry(other).revoke_token("pipeline")
+        await other.append("elsewhere", [announce()], actor="a")
+    finally:
+        await other.close()
+    await asyncio.sleep(0.25)
+    assert await tokens.find_token(secret) is None
+    assert await store.known_position() == position + 1
 
 
 async def test_verify_finds_gaps_versions_and_broken_rules(store: EventStore) -> None:

@@ -53,19 +53,24 @@ def configure(level: str = "info") -> None:
     root.setLevel(level.upper())
 
 
-def access_line(fields: dict[str, Any]) -> None:
-    """One `timeline.access` line: encoded here and queued as bytes when `configure` set the
-    process up (a log record costs several times more), else logged as a record."""
+def info(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """One info line with `fields` as keys: encoded here and queued as bytes when `configure`
+    set the process up (a log record costs several times more), else logged as a record.
+
+    For the lines every request writes (access, audit); the line is the one its record
+    would render to.
+    """
     writer = _writer
     if (
         writer is None
-        or not ACCESS.isEnabledFor(logging.INFO)
+        or not logger.isEnabledFor(logging.INFO)
+        or logger.handlers
         or _ROOT.handlers != [writer.handler]
     ):
-        ACCESS.info("request", extra=fields)
+        logger.info(message, extra=fields)
         return
     now = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
-    line = {"time": now, "level": "info", "logger": ACCESS.name, "message": "request", **fields}
+    line = {"time": now, "level": "info", "logger": logger.name, "message": message, **fields}
     writer.put(_encode(line) + b"\n")
 
 
@@ -127,7 +132,6 @@ class _Enqueue(logging.Handler):
 
 _writer: _Writer | None = None
 _encode = msgspec.json.Encoder(enc_hook=str).encode
-ACCESS = logging.getLogger("timeline.access")
 _ROOT = logging.getLogger()
 QUEUED_LINES = 10_000
 DROPPED = Counter(

@@ -10,6 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 
+from timeline import logs
 from timeline.api.errors import ProblemError
 from timeline.api.services import Services
 from timeline.tokens import Scope, Token, TokenRegistry
@@ -50,9 +51,8 @@ async def authenticate(
             "the token is unknown or revoked",
             headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
         )
-    audit.info(
-        "token used",
-        extra={"token": token.name, "scope": scope, "granted": scope in token.scopes},
+    logs.info(
+        audit, "token used", {"token": token.name, "scope": scope, "granted": scope in token.scopes}
     )
     if scope not in token.scopes:
         raise ProblemError(

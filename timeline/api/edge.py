@@ -7,6 +7,7 @@ middleware after routing, so these live around its ASGI handler instead.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import time
@@ -21,6 +22,8 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from timeline import logs, metrics
 from timeline.api.replay import Answers, Recording, request_key
 from timeline.store import EventStore
+
+access = logging.getLogger("timeline.access")
 
 _PARAM_TYPE = re.compile(r"\{(\w+):\w+\}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
@@ -93,7 +96,9 @@ def edge(
                 r"{\1}", answer.route or scope.get("path_template") or "unmatched"
             )
             metrics.observe_request(method, route, answer.status, seconds)
-            logs.access_line(
+            logs.info(
+                access,
+                "request",
                 {
                     "method": method,
                     "path": scope["path"],
@@ -101,7 +106,7 @@ def edge(
                     "duration_ms": round(seconds * 1000, 3),
                     "request_id": rid,
                     "client": _client(scope),
-                }
+                },
             )
 
     return handle

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 
-from timeline import metrics, wire
+from timeline import logs, metrics, wire
 from timeline.api import examples
 from timeline.api.auth import append_token, reader_secret
 from timeline.api.bodies import with_events
@@ -316,9 +316,10 @@ class Partnerships(Controller):
         metrics.APPENDS.labels("replayed" if result.replayed else "stored").inc()
         if not result.replayed:
             metrics.EVENTS.inc(len(result.events))
-        audit.info(
+        logs.info(
+            audit,
             "append",
-            extra={
+            {
                 "actor": token.name,
                 "stream": stream,
                 "events": len(result.events),

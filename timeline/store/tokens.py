@@ -6,15 +6,21 @@ with it and the CLI manages it, and neither needs the other's methods.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
+from timeline.lru import LRU
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 COLUMNS = "name, scopes, created_at, revoked_at"
+TRUSTED_SECONDS = 1.0
+"""How long a token found is trusted without asking again: a revocation through another
+process (the CLI) takes effect within it; through this one, at once."""
+KEPT_TOKENS = 1024
 
 
 class TokenConnection(Protocol):
@@ -38,6 +44,8 @@ class SQLTokens:
         self._dialect = dialect
         self._connection = connection
         self._exclusive = exclusive
+        self._found: LRU[str, tuple[float, Token]] = LRU(KEPT_TOKENS)
+        """Tokens found lately, by hash, with when: an append asks the database once a second."""
 
     def _query(self) -> Query:
         return Query(self._dialect)
@@ -60,6 +68,7 @@ class SQLTokens:
                 f" VALUES ({', '.join(q.param(v) for v in values)})"
             )
             await conn.execute(q)
+        self._found = LRU(KEPT_TOKENS)
         return secret
 
     async def revoke_token(self, name: str) -> bool:
@@ -68,16 +77,28 @@ class SQLTokens:
             f"UPDATE tokens SET revoked_at = {q.param(self._now())}"
             f" WHERE name = {q.param(name)} AND revoked_at IS NULL"
         )
-        return await self._connection().execute(q) > 0
+        revoked = await self._connection().execute(q) > 0
+        self._found = LRU(KEPT_TOKENS)
+        return revoked
 
     async def find_token(self, secret: str) -> Token | None:
+        """Unknown secrets are asked for each time: guessing must not fill the memory."""
+        hashed = digest(secret)
+        found = self._found.get(hashed)
+        asked_at = time.monotonic()
+        if found is not None and asked_at - found[0] < TRUSTED_SECONDS:
+            return found[1]
         q = self._query()
         q.sql = (
-            f"SELECT {COLUMNS} FROM tokens"
-            f" WHERE hash = {q.param(digest(secret))} AND revoked_at IS NULL"
+            f"SELECT {COLUMNS} FROM tokens WHERE hash = {q.param(hashed)} AND revoked_at IS NULL"
         )
         rows = await self._connection().fetch(q)
-        return self._token(rows[0]) if rows else None
+        if not rows:
+            self._found.pop(hashed)
+            return None
+        token = self._token(rows[0])
+        self._found[hashed] = (asked_at, token)
+        return token
 
     async def tokens(self) -> list[Token]:
         rows = await self._connection().fetch(
