@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 import sqlite3
@@ -196,3 +197,24 @@ async def test_a_database_of_the_first_release_is_migrated_in_place(tmp_path: Pa
 async def migrate_again(db: Path) -> int:
     async with aiosqlite.connect(db, isolation_level=None) as conn:
         return await migrate(conn)
+
+
+async def test_an_append_waits_off_the_loop_for_a_lock_another_process_holds(db: Path) -> None:
+    """The writer takes the write lock on the loop only when it is free; while another process
+    holds it, the append waits on the connection's thread and the loop goes on serving."""
+    store = await SQLiteStore.open(db)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        append = asyncio.create_task(store.append("vm", [milestone("m1")], actor="a"))
+        ticks = 0
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert (ticks, append.done()) == (10, False)
+        other.execute("COMMIT")
+        result = await asyncio.wait_for(append, 10)
+        assert result.version == 2
+    finally:
+        other.close()
+        await store.close()

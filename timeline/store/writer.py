@@ -234,6 +234,10 @@ class GroupWriter:
             ):
                 models[stream] = model
         missing = sorted(by_stream.keys() - models.keys())
+        for stream in missing:  # a stream that begins here has no rows yet: nothing to read
+            if by_stream[stream][0].version == 1:
+                models[stream] = StreamModel(stream)
+        missing = [stream for stream in missing if stream not in models]
         if missing:
             models.update(await tx.load_models(missing))
         for stream, added in by_stream.items():
