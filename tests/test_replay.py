@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -12,9 +13,11 @@ from uuid import uuid4
 import msgspec
 import pytest
 from api_helpers import running, services_of, settings_for
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
-from timeline.api.replay import Answers, Replayable
+from timeline.api.replay import Answers, Gzipped, Replayable, accepts_gzip
 from timeline.store import open_store, sql
 
 VODAFONE = "/partnerships/vodafone-microsoft"
@@ -139,29 +142,65 @@ async def test_conditional_and_head_requests_are_replayed(
     assert routed == ["vodafone-microsoft", "vodafone-microsoft"]
 
 
-async def test_personal_fresh_and_compressed_requests_are_routed(
+async def test_personal_and_fresh_requests_are_routed(
     client: AsyncTestClient[Any], routed: list[str]
 ) -> None:
-    """`Authorization` never shares an answer, `no-cache` asks for a fresh one, and a gzip
-    answer that says "now" cannot be replayed with another instant in it."""
+    """`Authorization` never shares an answer, and `no-cache` asks for a fresh one."""
     await client.get(VODAFONE, headers=PLAIN)
     await client.get(VODAFONE, headers={**PLAIN, "Authorization": "Bearer x"})
     await client.get(VODAFONE, headers={**PLAIN, "Cache-Control": "no-cache"})
+    await client.get(VODAFONE, headers=PLAIN)
+    assert len(routed) == 3
+
+
+async def test_a_compressed_state_is_replayed_as_gzip_with_its_own_now(
+    client: AsyncTestClient[Any], routed: list[str]
+) -> None:
+    """A client that takes gzip gets the kept parts as one gzip stream around the new instant;
+    one that takes brotli alone gets a state made afresh each time."""
+    answers = []
+    for _ in range(3):
+        response = await client.get(VODAFONE, headers={"Accept-Encoding": "br, gzip"})
+        assert response.status_code == 200
+        answers.append(response)
+    assert [a.headers["content-encoding"] for a in answers] == ["br", "gzip", "gzip"]
+    assert routed == ["vodafone-microsoft"]
+    first, *later = (a.json() for a in answers)
+    for answer in later:
+        assert answer["basis"]["known_at"] > first["basis"]["known_at"]
+        assert {**answer, "basis": None} == {**first, "basis": None}
+    assert answers[2].headers["vary"] == answers[0].headers["vary"]
     for _ in range(2):
-        zipped = await client.get(VODAFONE, headers={"Accept-Encoding": "gzip"})
-        assert zipped.headers["content-encoding"] == "gzip"
-        assert zipped.json()["id"] == "vodafone-microsoft"
-    assert len(routed) == 5
-    instant = zipped.json()["basis"]["known_at"]
+        brotli = await client.get(VODAFONE, headers={"Accept-Encoding": "br"})
+        assert brotli.headers["content-encoding"] == "br"
+    assert len(routed) == 3
+    instant = first["basis"]["known_at"]
     past = await client.get(
-        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "gzip"}
+        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "br"}
     )
     again = await client.get(
-        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "gzip"}
+        VODAFONE, params={"known_at": instant}, headers={"Accept-Encoding": "br"}
     )
-    assert past.status_code == 200
-    assert again.content == past.content
-    assert len(routed) == 6  # an explicit known_at is the same bytes each time: kept compressed
+    assert (past.status_code, again.content) == (200, past.content)
+    assert len(routed) == 4  # an explicit known_at is the same bytes each time: kept compressed
+
+
+@given(head=st.binary(max_size=3000), middle=st.binary(max_size=300), tail=st.binary(max_size=3000))
+def test_a_gzip_stream_around_any_bytes_decompresses_to_them(
+    head: bytes, middle: bytes, tail: bytes
+) -> None:
+    """The spliced stream is valid gzip (CRC and size included) for any parts."""
+    assert gzip.decompress(Gzipped.of(head, tail).around(middle)) == head + middle + tail
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [(b"gzip", True), (b"br, gzip;q=0.5", True), (b"*", True), (b"GZIP", True),
+     (b"br", False), (b"gzip;q=0", False), (b"identity", False), (b"", False),
+     (b"gzip;q=x", False)],
+)  # fmt: skip
+def test_accept_encoding_is_read_with_its_weights(value: bytes, *, accepted: bool) -> None:
+    assert accepts_gzip(value) is accepted
 
 
 async def test_a_kept_answer_for_today_ends_with_the_day() -> None:

@@ -166,7 +166,6 @@ class Partnerships(Controller):
             return not_modified(tag)
         now = datetime.now(UTC)
         state = await svc.projector.state(view, as_of=day, known_at=instant or now)
-        replayable(request.scope, position, today, None if instant else now)
         if state is None:
             raise NotKnownError.unannounced(stream, day)
         feed = feed_links(
@@ -174,8 +173,9 @@ class Partnerships(Controller):
             f"/calendars/partnerships/{stream}.ics",
             reader_secret(request, svc),
         )
-        view_body = PartnershipView(**msgspec.structs.asdict(state), calendar=feed)
-        return Response(view_body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        body = wire.encode(PartnershipView(**msgspec.structs.asdict(state), calendar=feed))
+        replayable(request.scope, position, today, None if instant else now, body)
+        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
     @get(
         "/{stream_id:str}/events",

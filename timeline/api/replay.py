@@ -7,11 +7,16 @@ without routing it while the store's position is unchanged: a repeated state or 
 costs a dictionary lookup and no database round trip.
 
 An answer that says "as known now" keeps its body in two parts around that instant, and each
-replay puts the current instant between them, so `basis.known_at` stays true.
+replay puts the current instant between them, so `basis.known_at` stays true. When the client
+took it compressed, the two parts are kept deflated apart, and each replay is a gzip stream of
+the first, the instant in a stored block, and the second (`Gzipped`): no compression per
+request, which cost ~0.3 ms for a 12 KB state.
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +32,7 @@ LARGEST = 256 * 1024
 """A larger answer is not kept: it would push out many small ones."""
 VARIES = (b"accept", b"accept-encoding", b"origin", b"if-none-match")
 """Request headers an answer may depend on: each is part of the key."""
+ACCEPT_ENCODING = VARIES.index(b"accept-encoding")
 PERSONAL = (b"authorization", b"cookie")
 """Requests carrying these are neither answered from nor kept: who asks may change the answer,
 and a revoked token must not go on reading."""
@@ -50,6 +56,8 @@ class Replayable:
     day: date | None = None
     now: bytes | None = None
     """The instant the body gives as "now", encoded as in the body: each replay puts its own."""
+    body: bytes | None = None
+    """The body before compression (with `now` in it), for an answer litestar compresses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +69,87 @@ class Kept:
     position: int
     day: date | None
     route: str
+    gzipped: Gzipped | None = None
+    """Set when the answer goes out compressed: the parts, deflated apart."""
 
     @property
     def weight(self) -> int:
-        return sum(map(len, self.parts)) + 64 * len(self.headers) + 256
+        size = sum(map(len, self.parts)) + 64 * len(self.headers) + 256
+        return size + (
+            0 if self.gzipped is None else len(self.gzipped.head) + len(self.gzipped.tail)
+        )
+
+    def body(self, said: bytes) -> bytes:
+        if self.gzipped is not None:
+            return self.gzipped.around(said)
+        return said.join(self.parts)
+
+
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+"""RFC 1952: deflate, no name, no time, unknown system."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gzipped:
+    """A body of two deflated parts, to be sent as one gzip stream with bytes put between.
+
+    The head ends in a full flush (byte-aligned, no history carried on), the middle goes in a
+    stored block, and the tail is deflated on its own, so the three are one valid deflate
+    stream; the trailer's CRC-32 runs over the middle and tail each time (microseconds).
+    """
+
+    head: bytes
+    tail: bytes
+    head_crc: int
+    head_size: int
+    tail_plain: bytes
+
+    @classmethod
+    def of(cls, head: bytes, tail: bytes) -> Gzipped:
+        first = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        second = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return cls(
+            head=first.compress(head) + first.flush(zlib.Z_FULL_FLUSH),
+            tail=second.compress(tail) + second.flush(zlib.Z_FINISH),
+            head_crc=zlib.crc32(head),
+            head_size=len(head),
+            tail_plain=tail,
+        )
+
+    def around(self, middle: bytes) -> bytes:
+        stored = b"\x00" + struct.pack("<HH", len(middle), len(middle) ^ 0xFFFF) + middle
+        crc = zlib.crc32(self.tail_plain, zlib.crc32(middle, self.head_crc))
+        size = (self.head_size + len(middle) + len(self.tail_plain)) & 0xFFFFFFFF
+        return b"".join((GZIP_HEADER, self.head, stored, self.tail, struct.pack("<II", crc, size)))
+
+
+def accepts_gzip(accept_encoding: bytes) -> bool:
+    """Whether an `Accept-Encoding` value admits gzip (RFC 9110: `gzip` or `*`, q above 0)."""
+    for entry in accept_encoding.lower().split(b","):
+        name, _, params = entry.partition(b";")
+        if name.strip() not in (b"gzip", b"*"):
+            continue
+        weight = params.strip()
+        if not weight.startswith(b"q="):
+            return True
+        try:
+            return float(weight[2:]) > 0
+        except ValueError:
+            return False
+    return False
 
 
 def replayable(
-    scope: Scope, position: int, day: date | None = None, now: datetime | None = None
+    scope: Scope,
+    position: int,
+    day: date | None = None,
+    now: datetime | None = None,
+    body: bytes | None = None,
 ) -> None:
-    """Mark the answer being made for `scope` as replayable on these terms."""
+    """Mark the answer being made for `scope` as replayable on these terms; `body` is what the
+    handler sends, before litestar may compress it."""
     said = msgspec.json.encode(now)[1:-1] if now is not None else None
-    scope["state"][REPLAYABLE] = Replayable(position, day, said)
+    scope["state"][REPLAYABLE] = Replayable(position, day, said, body)
 
 
 def now_bytes() -> tuple[datetime, bytes]:
@@ -110,7 +187,7 @@ class Answers:
             return None
         if kept.position != await known_position():
             return None
-        body = said.join(kept.parts)
+        body = kept.body(said)
         headers = [
             *kept.headers,
             (b"content-length", str(len(body)).encode()),
@@ -132,7 +209,7 @@ class Answers:
         body: bytes,
         route: str,
     ) -> None:
-        """Keep what litestar sent, if it can be replayed exactly."""
+        """Keep what litestar sent, if it can be replayed exactly (or, compressed, as gzip)."""
         if status not in KEPT_STATUSES or len(body) > LARGEST:
             return
         kept_headers = tuple(
@@ -140,10 +217,21 @@ class Answers:
         )
         if any(name.lower() == b"set-cookie" for name, _ in kept_headers):
             return
+        gzipped = None
         parts = (body,) if mark.now is None else tuple(body.split(mark.now))
         if len(parts) != (1 if mark.now is None else 2):  # compressed, or "now" not there once
-            return
-        self._kept[key] = Kept(status, kept_headers, parts, mark.position, mark.day, route)
+            if mark.now is None or mark.body is None or not accepts_gzip(key[2][ACCEPT_ENCODING]):
+                return
+            parts = tuple(mark.body.split(mark.now))
+            if len(parts) != 2:  # noqa: PLR2004 - before and after "now"
+                return
+            gzipped = Gzipped.of(*parts)
+            kept_headers = tuple(
+                (name, b"gzip" if name.lower() == b"content-encoding" else value)
+                for name, value in kept_headers
+            )
+        kept = Kept(status, kept_headers, parts, mark.position, mark.day, route, gzipped)
+        self._kept[key] = kept
 
 
 class Recording:
