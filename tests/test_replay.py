@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
+from timeline.api import replay
 from timeline.api.replay import Answers, Gzipped, Replayable, accepts_gzip
 from timeline.store import open_store, sql
 
@@ -241,3 +242,28 @@ async def test_a_history_is_replayed_until_its_stream_grows(
     third = await client.get(path, params={"limit": 5}, headers={"Accept-Encoding": "gzip"})
     assert third.headers["etag"] != first.headers["etag"]  # the stream's version moved on
     assert routed == ["vodafone-microsoft"] * 2
+
+
+def test_only_a_marked_answer_within_bounds_is_gathered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live stream (unmarked) passes through without being held; a marked answer over
+    `LARGEST` is dropped as it grows, not kept."""
+    monkeypatch.setattr(replay, "LARGEST", 10)
+    answers = Answers()
+    key = ("/events/stream", b"", (b"", b"", b"", b""))
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    chunk = {"type": "http.response.body", "body": b"data: 123456\n\n", "more_body": True}
+    unmarked = replay.Recording(answers, key, {"state": {}})  # type: ignore[arg-type]
+    unmarked.see(start)  # type: ignore[arg-type]
+    for _ in range(100):
+        unmarked.see(chunk)  # type: ignore[arg-type]
+    assert unmarked._body == []
+    scope = {"state": {replay.REPLAYABLE: Replayable(1)}}
+    large = replay.Recording(answers, key, scope)  # type: ignore[arg-type]
+    large.see(start)  # type: ignore[arg-type]
+    large.see(chunk)  # type: ignore[arg-type]
+    large.see({"type": "http.response.body", "body": b"", "more_body": False})  # type: ignore[arg-type]
+    assert (large._body, len(answers)) == ([], 0)
+    small = replay.Recording(answers, key, scope)  # type: ignore[arg-type]
+    small.see(start)  # type: ignore[arg-type]
+    small.see({"type": "http.response.body", "body": b"{}", "more_body": False})  # type: ignore[arg-type]
+    assert len(answers) == 1

@@ -235,36 +235,45 @@ class Answers:
 
 
 class Recording:
-    """What litestar sends for one request, gathered to be kept if its handler marked it."""
+    """What litestar sends for one request, gathered to be kept if its handler marked it.
 
-    __slots__ = ("_answers", "_body", "_headers", "_key", "_scope", "_status")
+    Only a marked answer is gathered, and only up to `LARGEST`: a live event stream or a
+    calendar feed passes through untouched.
+    """
+
+    __slots__ = ("_answers", "_body", "_headers", "_key", "_mark", "_scope", "_size", "_status")
 
     def __init__(self, answers: Answers, key: Key, scope: Scope) -> None:
         self._answers = answers
         self._key = key
         self._scope = scope
+        self._mark: Replayable | None = None
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
+        self._size = 0
 
     def see(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            mark = self._scope["state"].get(REPLAYABLE)
+            self._mark = mark if isinstance(mark, Replayable) else None
             self._status = message["status"]
             self._headers = list(message.get("headers", ()))
-        elif message["type"] == "http.response.body":
-            self._body.append(message.get("body", b""))
-            mark = self._scope["state"].get(REPLAYABLE)
-            if not message.get("more_body", False) and isinstance(mark, Replayable):
-                route = self._scope.get("path_template") or "unmatched"
-                body = b"".join(self._body)
-                self._answers.keep(
-                    self._key,
-                    mark,
-                    status=self._status,
-                    headers=self._headers,
-                    body=body,
-                    route=route,
-                )
+            return
+        if message["type"] != "http.response.body" or self._mark is None:
+            return
+        chunk = message.get("body", b"")
+        self._size += len(chunk)
+        if self._size > LARGEST:
+            self._mark, self._body = None, []
+            return
+        self._body.append(chunk)
+        if not message.get("more_body", False):
+            route = self._scope.get("path_template") or "unmatched"
+            body, mark, self._mark, self._body = b"".join(self._body), self._mark, None, []
+            self._answers.keep(
+                self._key, mark, status=self._status, headers=self._headers, body=body, route=route
+            )
 
 
 def request_key(scope: Scope) -> tuple[Key | None, bool]:
