@@ -1,8 +1,9 @@
 """The embedded default: one SQLite file, WAL, durable commits, one grouping writer.
 
 Three connections: the writer's (one `BEGIN IMMEDIATE` transaction per group
-of appends), a reader's (WAL lets it read while the writer writes) and one for
-token changes, so those never land inside the writer's open transaction.
+of appends, its statements on the loop's thread: `WriterConnection`), a reader's
+(WAL lets it read while the writer writes) and one for token changes, so those
+never land inside the writer's open transaction.
 The schema is numbered migrations recorded in `PRAGMA user_version`.
 """
 
