@@ -11,6 +11,8 @@ import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
+from timeline.api.app import create_app
+from timeline.api.auth import feed_guard, read_guard
 from timeline.store import token_registry
 
 VODAFONE = "/partnerships/vodafone-microsoft"
@@ -319,3 +321,24 @@ async def test_unknown_route_and_method_are_problems(client: AsyncTestClient[Any
     assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
     wrong = await client.delete(VODAFONE)
     assert (wrong.status_code, wrong.headers["content-type"]) == (405, PROBLEM)
+
+
+def test_every_read_of_ours_is_guarded(tmp_path: Path) -> None:
+    """Every GET handler of ours but health and metrics runs `read_guard` (the calendars
+    `feed_guard`): the guard sits on each read, not on a router, so a new read without it
+    would be public in a private deployment, and this says so."""
+    app = create_app(settings_for(tmp_path))
+    checked = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if "GET" not in handler.http_methods or not handler.fn.__module__.startswith(
+                "timeline."
+            ):
+                continue
+            if route.path.startswith(("/health", "/metrics")):
+                continue
+            guards = handler.resolve_guards()
+            assert read_guard in guards or feed_guard in guards, route.path
+            checked.append(route.path)
+    assert len(checked) >= 10
+    assert "/partnerships/{stream_id:str}/events" in checked

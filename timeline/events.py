@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, get_type_hints
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
 
 from timeline.codes import LANGUAGE_PATTERN, is_language
 from timeline.dates import PartialDate, Period
+from timeline.ids import new_id
 from timeline.money import UNDISCLOSED, Money, Range, check_quantity
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -248,7 +249,7 @@ class Event(Model, frozen=True, tag_field="type", kw_only=True):
 
     SCHEMA_VERSION: ClassVar[int] = 1
 
-    id: UUID = msgspec.field(default_factory=uuid4)
+    id: UUID = msgspec.field(default_factory=new_id)
     effective: PartialDate
     sources: tuple[Source, ...] = ()
 

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from timeline.api import examples
+from timeline.api.auth import read_guard
 from timeline.api.bodies import with_events
 from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, etag, matches, not_modified
@@ -20,6 +21,7 @@ from timeline.api.services import Services
 class Feed(Controller):
     path = "/events"
     tags = ["events"]  # noqa: RUF012 - litestar reads it as a class attribute
+    guards = [read_guard]  # noqa: RUF012 - reads are private when TIMELINE_PUBLIC_READ=false
 
     @get(
         "/",

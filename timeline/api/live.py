@@ -23,6 +23,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
+from timeline.api.auth import read_guard
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.http import MAX_POSITION, StreamIdPath, position_header, valid_stream_id
 from timeline.api.services import Services
@@ -112,6 +113,7 @@ async def _follow(svc: Services, after: int, stream: str | None, key: int) -> As
 
 class Live(Controller):
     tags = ["events"]  # noqa: RUF012 - litestar reads it as a class attribute
+    guards = [read_guard]  # noqa: RUF012 - reads are private when TIMELINE_PUBLIC_READ=false
 
     @get(
         "/events/stream",

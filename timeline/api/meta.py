@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from timeline import metrics, schemas
+from timeline.api.auth import read_guard
 from timeline.api.errors import ProblemError, not_found, problem
 from timeline.api.models import Health, SchemaEntry, SchemaIndex
 from timeline.api.replay import replayable
@@ -26,6 +27,7 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # litestar adds "; charset=utf-8"
 class Schemas(Controller):
     path = "/schemas"
     tags = ["schemas"]  # noqa: RUF012 - litestar reads it as a class attribute
+    guards = [read_guard]  # noqa: RUF012 - reads are private when TIMELINE_PUBLIC_READ=false
 
     @get(
         "/",

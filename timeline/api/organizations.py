@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
-from timeline.api.auth import reader_secret
+from timeline.api.auth import read_guard, reader_secret
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import (
     Cursor,
@@ -68,6 +68,7 @@ def organization(
 class Organizations(Controller):
     path = "/organizations"
     tags = ["organizations"]  # noqa: RUF012 - litestar reads it as a class attribute
+    guards = [read_guard]  # noqa: RUF012 - reads are private when TIMELINE_PUBLIC_READ=false
 
     @get(
         "/",

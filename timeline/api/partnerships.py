@@ -16,7 +16,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from timeline import logs, metrics, wire
 from timeline.api import examples
-from timeline.api.auth import append_token, reader_secret
+from timeline.api.auth import append_token, read_guard, reader_secret
 from timeline.api.bodies import with_events
 from timeline.api.errors import (
     BAD_REQUEST,
@@ -80,6 +80,7 @@ class Partnerships(Controller):
 
     @get(
         "/",
+        guards=[read_guard],
         summary="Partnerships on a date as known at an instant, filtered and paginated",
         responses={
             200: ResponseSpec(PartnershipPage, description="One page, ordered by id"),
@@ -128,6 +129,7 @@ class Partnerships(Controller):
 
     @get(
         "/{stream_id:str}",
+        guards=[read_guard],
         summary="A partnership on a date, as known at an instant",
         description="The answer states its basis (`as_of`, `known_at`, `version`, "
         "`last_position`); its ETag changes exactly when the answer can.",
@@ -179,6 +181,7 @@ class Partnerships(Controller):
 
     @get(
         "/{stream_id:str}/events",
+        guards=[read_guard],
         summary="The sourced history of a partnership",
         responses={
             200: ResponseSpec(
