@@ -195,19 +195,56 @@ def _count(infos: list[StreamInfo], stream: str | None) -> int:
 
 @contextlib.contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr (never stdout, which may carry NDJSON), for long work.
+    """A progress bar on stderr (never stdout, which may carry NDJSON), for long work: how far
+    (of `total`, in the caller's unit), events so far, events/s and the time left.
 
-    Shown only when stderr is a terminal and there is enough to wait for.
+    Shown only when stderr is a terminal and there is enough to wait for. Each call of the
+    callback is one event and `amount` units of `total`.
     """
     if total < PROGRESS_THRESHOLD or not sys.stderr.isatty():
         yield lambda _amount: None
         return
     from rich.console import Console  # noqa: PLC0415 - only for terminals
-    from rich.progress import Progress  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda amount: progress.advance(task, amount)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=16),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[events]:,} events, {task.fields[rate]:,.0f}/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
+        yield _Bar(progress, progress.add_task(label, total=total, events=0, rate=0.0))
+
+
+class _Bar:
+    """Feeds a rich task at most ten times a second: an update per line cost more than a
+    line's import."""
+
+    SECONDS = 0.1
+
+    def __init__(self, progress: Any, task: Any) -> None:  # noqa: ANN401 - rich's types, imported late
+        self.progress = progress
+        self.task = task
+        self.started = self.shown = time.monotonic()
+        self.pending = 0
+        self.events = 0
+
+    def __call__(self, amount: int) -> None:
+        self.pending += amount
+        self.events += 1
+        now = time.monotonic()
+        if now - self.shown >= self.SECONDS:
+            rate = self.events / (now - self.started)
+            self.progress.update(self.task, advance=self.pending, events=self.events, rate=rate)
+            self.pending, self.shown = 0, now
 
 
 @cli.command("state")
