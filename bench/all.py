@@ -71,13 +71,15 @@ def imports(partnerships: int, folder: Path) -> Results:
          "--partnerships", str(partnerships), "--events", "100"],
         check=True, capture_output=True,
     )  # fmt: skip
-    lines = source.read_bytes().splitlines()
     env = {
         "TIMELINE_DATABASE_URL": f"sqlite:///{folder / 'import.db'}",
         "TIMELINE_CURATED_DIR": "",  # the synthetic history only, recorded in its own order
         "PATH": "/usr/bin:/bin",
     }
+    # before this process reads the lines: a child forked from a large parent counts the
+    # parent's pages in its peak RSS until it execs
     seconds, rss, _ = measured([*TIMELINE, "import", str(source)], env)
+    lines = source.read_bytes().splitlines()
     ours = {"events_per_s": round(len(lines) / seconds), "peak_rss_mb": round(rss)}
     started = time.perf_counter()
     conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
