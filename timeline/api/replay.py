@@ -85,6 +85,8 @@ class Kept:
         return said.join(self.parts)
 
 
+STORED_MAX = 0xFFFF
+"""What one stored deflate block holds (an instant is some 30 bytes)."""
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 """RFC 1952: deflate, no name, no time, unknown system."""
 
@@ -117,6 +119,8 @@ class Gzipped:
         )
 
     def around(self, middle: bytes) -> bytes:
+        if len(middle) > STORED_MAX:
+            raise ValueError(f"{len(middle)} bytes do not fit one stored block")
         stored = b"\x00" + struct.pack("<HH", len(middle), len(middle) ^ 0xFFFF) + middle
         crc = zlib.crc32(self.tail_plain, zlib.crc32(middle, self.head_crc))
         size = (self.head_size + len(middle) + len(self.tail_plain)) & 0xFFFFFFFF
