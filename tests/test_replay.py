@@ -204,8 +204,10 @@ def test_accept_encoding_is_read_with_its_weights(value: bytes, *, accepted: boo
     assert accepts_gzip(value) is accepted
 
 
-async def test_a_kept_answer_for_today_ends_with_the_day() -> None:
-    """`as_of` left out means today: the answer kept yesterday is not replayed today."""
+async def test_a_kept_answer_ends_with_its_day_and_position() -> None:
+    """`as_of` left out means today: the answer kept yesterday is not replayed today; nor one
+    kept at another position; and when the store does not answer, nothing is sent and the
+    request goes on to its handler, which answers with a problem."""
     answers = Answers()
     key = ("/partnerships/x", b"", (b"", b"", b"", b""))
     sent: list[Any] = []
@@ -226,6 +228,14 @@ async def test_a_kept_answer_for_today_ends_with_the_day() -> None:
     assert sent[-1]["body"] == b"{}"
     answers.keep(key, Replayable(6), status=200, headers=start, body=b"{}", route="r")
     assert await answers.replay(key, position, send, head=False, request_id=b"1") is None
+
+    async def unreachable() -> int:
+        raise OSError("connection refused")
+
+    answers.keep(key, Replayable(7), status=200, headers=start, body=b"{}", route="r")
+    sent.clear()
+    assert await answers.replay(key, unreachable, send, head=False, request_id=b"1") is None
+    assert sent == []  # nothing sent: the request goes on to its handler
 
 
 async def test_a_history_is_replayed_until_its_stream_grows(
