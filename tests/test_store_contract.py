@@ -25,11 +25,10 @@ from timeline.store import (
     IdempotencyError,
     StoreStats,
     open_store,
-    sql,
     token_registry,
     verify,
 )
-from timeline.store import tokens as store_tokens
+from timeline.store import base as store_base
 from timeline.tokens import TokenError
 
 
@@ -293,8 +292,7 @@ async def test_a_revocation_elsewhere_takes_effect_within_the_trusted_time(
 ) -> None:
     """A token found is trusted for `TRUSTED_SECONDS`; a revocation by another process (the
     CLI) is seen once that has passed, and the known position likewise."""
-    monkeypatch.setattr(store_tokens, "TRUSTED_SECONDS", 0.2)
-    monkeypatch.setattr(sql, "TRUSTED_SECONDS", 0.2)
+    monkeypatch.setattr(store_base, "TRUSTED_SECONDS", 0.2)
     tokens = token_registry(store)
     secret = await tokens.create_token("pipeline", ("append",))
     assert await tokens.find_token(secret) is not None

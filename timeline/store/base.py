@@ -15,6 +15,14 @@ if TYPE_CHECKING:
     from timeline.store.rebuild import Progress, RebuildReport
 
 
+TRUSTED_SECONDS = 1.0
+"""How long a process trusts what it learnt from the database before asking again: the last
+position (its own commits and, on PostgreSQL, other replicas' NOTIFY reach it at once) and a
+token found. It bounds how long a commit or a token revocation this process cannot hear of
+(another process on the same SQLite file, the CLI, a notification lost with its connection)
+goes unseen by what trusts it (`/health`, replayed answers, appends' tokens)."""
+
+
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     """What an append stored, or, on an idempotent replay, what the original append stored."""
 

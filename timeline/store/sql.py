@@ -17,7 +17,7 @@ from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.readmodels import StreamModel
-from timeline.store import mapper, read_models
+from timeline.store import base, mapper, read_models
 from timeline.store.base import (
     AppendOptions,
     AppendResult,
@@ -34,14 +34,6 @@ from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
 Fetch = Callable[[Query], Awaitable[list[Row]]]
-
-TRUSTED_SECONDS = 1.0
-"""How long a process answers from the last position it heard of before asking the database.
-
-Its own commits and, on PostgreSQL, other replicas' NOTIFY reach it at once; this bounds how
-long a commit it cannot hear of (another process on the same SQLite file, a notification lost
-with its connection) can go unseen by the reads that trust it (`/health`, replayed answers).
-"""
 
 
 class SQLTransaction:
@@ -203,7 +195,7 @@ class SQLEventStore:
 
     async def known_position(self) -> int:
         asked_at = time.monotonic()
-        if asked_at - self._asked_at < TRUSTED_SECONDS:
+        if asked_at - self._asked_at < base.TRUSTED_SECONDS:
             return self.notifier.last
         await self.stats()
         self._asked_at = max(self._asked_at, asked_at)

@@ -167,10 +167,11 @@ class WriterConnection:
     """The writer's connection: its statements run on the event loop's own thread.
 
     Each takes microseconds, while a trip to a connection's thread waits for the loop's next
-    turn: under 64 concurrent appends over HTTP a trip took ~1.5 ms, and the dozen of a group
-    of appends made it take 19 ms. What may wait runs on a thread of its own (`waiting`):
-    taking the write lock (another process may hold it) and committing (fsync). The writer
-    holds one transaction at a time, so the two threads never use the connection at once.
+    turn: under 64 concurrent appends over HTTP a trip took ~1.5 to 4 ms, and the dozen of a
+    group of appends made it take 17 to 19 ms. What may wait runs on a thread of its own
+    (`waiting`): taking the write lock (another process may hold it) and committing (fsync).
+    The writer holds one transaction at a time, so the two threads never use the connection
+    at once.
     """
 
     def __init__(self, raw: sqlite3.Connection) -> None:

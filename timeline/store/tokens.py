@@ -13,13 +13,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from timeline.lru import LRU
+from timeline.store import base
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.tokens import Token, TokenError, check_name, check_scopes, digest, new_secret
 
 COLUMNS = "name, scopes, created_at, revoked_at"
-TRUSTED_SECONDS = 1.0
-"""How long a token found is trusted without asking again: a revocation through another
-process (the CLI) takes effect within it; through this one, at once."""
 KEPT_TOKENS = 1024
 
 
@@ -86,7 +84,7 @@ class SQLTokens:
         hashed = digest(secret)
         found = self._found.get(hashed)
         asked_at = time.monotonic()
-        if found is not None and asked_at - found[0] < TRUSTED_SECONDS:
+        if found is not None and asked_at - found[0] < base.TRUSTED_SECONDS:
             return found[1]
         q = self._query()
         q.sql = (
