@@ -317,3 +317,92 @@ def test_checking_an_append_incrementally_says_what_a_full_check_says(steps, bat
             assert folding.version == 0  # cleared: the next check folds from the start
             folding.advance(existing)
     event("rules broken", errors)
+
+
+def _restored(folding: fold.Folding, events: list[StoredEvent]) -> fold.Folding:
+    """The folding through its stored bytes, as a writer or reader starting cold gets it. A
+    stream whose every fact was retracted has no snapshot: it is folded from its events."""
+    body = folding.snapshot()
+    if body is None:
+        assert folding.state() is None
+        again = fold.Folding()
+        again.advance(events)
+        return again
+    restored = fold.Folding.restore(body)
+    assert restored is not None
+    return restored
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(1, 25))
+def test_a_snapshot_restored_goes_on_as_the_folding_would_have(steps, split) -> None:
+    """A folding stored after any batch and restored: the same state on every day it covers,
+    the same outlines, and the same state and outlines after the later batches."""
+    events = history(steps)
+    counts = [count for count, _batch in readmodels.batches(events)]
+    cut = counts[min(split, len(counts)) - 1]
+    kept = fold.Folding()
+    kept.advance(events[:cut])
+    resumed = _restored(kept, events[:cut])
+    assert resumed.stages == kept.stages
+    assert resumed.state() == kept.state()
+    firsts = {e.event.effective.first_day for e in events}
+    days = sorted({day + timedelta(days=k) for day in firsts for k in (-1, 0)})
+    covered = [day for day in days if resumed.covers(day)]
+    assert bool(covered) == (kept.state() is not None), "the last fact's own day is covered"
+    for day in covered:
+        assert resumed.state_on(day) == fold.fold(events[:cut], as_of=day)
+    for count in counts:
+        if count > cut:
+            resumed.advance(events[:count])
+    whole = fold.Folding()
+    whole.advance(events)
+    assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
+    assert resumed.stages == whole.stages
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(1, 4))
+def test_checking_an_append_from_a_snapshot_says_what_a_full_check_says(steps, batch) -> None:
+    """`fold.check_append` with a folding restored from its snapshot before every append: the
+    same error (rule and event) as `fold.check` of the whole stream, and the same state."""
+    accepted: list[AnyEvent] = [history([])[0].event]
+    folding = fold.Folding()
+    folding.advance(recorded(accepted, stream="ag"))
+    for start in range(0, len(steps), batch):
+        offset = 10 * start
+        candidates = [
+            _event(kind, arg, max(0, offset + delta), accepted)
+            for kind, arg, delta, _same in steps[start : start + batch]
+        ]
+        trial = recorded([*accepted, *candidates], stream="ag")
+        existing, new = trial[: len(accepted)], trial[len(accepted) :]
+        try:
+            fold.check(trial)
+            full = None
+        except fold.DomainError as error:
+            full = (error.rule, error.event_id)
+        folding = _restored(folding, existing)
+        try:
+            fold.check_append(existing, new, folding)
+            incremental = None
+        except fold.DomainError as error:
+            incremental = (error.rule, error.event_id)
+        assert incremental == full
+        if full is None:
+            accepted.extend(candidates)
+            assert folding.state() == fold.fold(trial, as_of=fold.END_OF_TIME)
+        else:
+            folding.advance(existing)
+
+
+def test_a_snapshot_of_another_shape_is_not_restored() -> None:
+    folding = fold.Folding()
+    folding.advance(history([]))
+    body = folding.snapshot()
+    assert body is not None
+    other = body.replace(b'"shape":1', b'"shape":99', 1)
+    assert other != body
+    assert fold.Folding.restore(other) is None
+    assert fold.Folding.restore(b'{"shape":1}') is None
+    assert fold.Folding().snapshot() is None

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import groupby
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -686,6 +686,51 @@ class Folding:
         )
         return _state(self._p, self._stream, basis, self._memo)
 
+    def covers(self, as_of: date) -> bool:
+        """Whether every fact taken in took effect by `as_of`: then `state_on(as_of)` is what
+        `fold` gives for that day (phases and milestones judged on it)."""
+        return self._key is not None and self._key[0] <= as_of
+
+    def state_on(self, as_of: date) -> PartnershipState | None:
+        """The state on `as_of` of everything taken in; only where `covers(as_of)`."""
+        basis = Basis(
+            as_of=as_of, known_at=None, version=self._count, last_position=self._last_position
+        )
+        return _state(self._p, self._stream, basis)
+
+    def snapshot(self) -> bytes | None:
+        """What it has folded, as stored bytes (`restore`); None before it has taken in a fact."""
+        if self._key is None:
+            return None
+        frozen = _freeze(
+            self._p,
+            stream=self._stream,
+            version=self._count,
+            last_position=self._last_position,
+            key=self._key,
+            stages=tuple(self.stages),
+        )
+        return wire.encoder.encode(frozen)
+
+    @classmethod
+    def restore(cls, body: bytes) -> Folding | None:
+        """The folding `snapshot` stored, going on from there; None when the bytes are of
+        another shape (or hold events of an older schema): fold the stream from its events."""
+        try:
+            s = _snapshot_decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if s.shape != SNAPSHOT_SHAPE:
+            return None
+        folding = cls()
+        folding._p = _thaw(s)
+        folding._key = s.key
+        folding._count = s.version
+        folding._stream = s.stream
+        folding._last_position = s.last_position
+        folding.stages = list(s.stages)
+        return folding
+
 
 def _outline(p: _Partnership) -> Outline | None:
     if p.announced is None:
@@ -772,3 +817,166 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
                 f"corrected data has fields {target} does not have: {', '.join(unknown[:5])}",
                 event.id,
             )
+
+
+# --- a folding at rest ---------------------------------------------------------------------
+
+SNAPSHOT_SHAPE = 1
+"""The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
+from its events). Raise it when `_Partnership`, `_Phase` or `_Milestone` change."""
+
+
+class _AppliedRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    event: AnyEvent
+    position: int
+
+
+class _PhaseRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    applied: _AppliedRecord
+    id: str
+    period: Period
+    status: PhaseStatus
+    started: PartialDate | None
+    completed: PartialDate | None
+    cancelled: PartialDate | None
+    reason: str | None
+    revision: int
+
+
+class _MilestoneRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    applied: _AppliedRecord
+    id: str
+    due: PartialDate
+    achieved: PartialDate | None
+    cancelled: PartialDate | None
+    reason: str | None
+    revision: int
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A `Folding` at rest: what a stream folds to at the end of time, and what the domain
+    checks and the facets need to go on from there (`Folding.restore`)."""
+
+    shape: int = SNAPSHOT_SHAPE
+    stream: str
+    version: int
+    last_position: int
+    key: tuple[date, int]
+    """(first day, position) of the last fact folded: a new fact before it folds from the start."""
+    announced: _AppliedRecord | None
+    ended: _AppliedRecord | None
+    parties: dict[str, PartyState]
+    former: dict[str, PartyState]
+    focus_areas: dict[str, FocusAreaState]
+    investments: dict[str, InvestmentState]
+    commitments: dict[str, CommitmentState]
+    targets: dict[str, TargetState]
+    risks: dict[str, RiskState]
+    governance: dict[str, GovernanceState]
+    phases: tuple[_PhaseRecord, ...]
+    milestones: tuple[_MilestoneRecord, ...]
+    statements: tuple[StatementState, ...]
+    forecasts: tuple[ForecastState, ...]
+    sources: tuple[Source, ...]
+    stages: tuple[tuple[date, Outline], ...]
+
+
+_snapshot_decoder = msgspec.json.Decoder(Snapshot, dec_hook=wire.dec_hook)
+
+
+def _record(applied: _Applied | None) -> _AppliedRecord | None:
+    return None if applied is None else _AppliedRecord(applied.event, applied.position)
+
+
+def _applied(record: _AppliedRecord | None) -> _Applied | None:
+    return None if record is None else _Applied(record.event, record.position)
+
+
+def _freeze(p: _Partnership, **folded: Any) -> Snapshot:  # noqa: ANN401 - Snapshot's own fields
+    """The working state `p` at rest, with the folding's `folded` fields."""
+    return Snapshot(
+        **folded,
+        announced=_record(p.announced),
+        ended=_record(p.ended),
+        parties=p.parties,
+        former=p.former,
+        focus_areas=p.focus_areas,
+        investments=p.investments,
+        commitments=p.commitments,
+        targets=p.targets,
+        risks=p.risks,
+        governance=p.governance,
+        phases=tuple(
+            _PhaseRecord(
+                _AppliedRecord(ph.applied.event, ph.applied.position),
+                ph.id,
+                ph.period,
+                ph.status,
+                ph.started,
+                ph.completed,
+                ph.cancelled,
+                ph.reason,
+                ph.revision,
+            )
+            for ph in p.phases.values()
+        ),
+        milestones=tuple(
+            _MilestoneRecord(
+                _AppliedRecord(m.applied.event, m.applied.position),
+                m.id,
+                m.due,
+                m.achieved,
+                m.cancelled,
+                m.reason,
+                m.revision,
+            )
+            for m in p.milestones.values()
+        ),
+        statements=tuple(p.statements),
+        forecasts=tuple(p.forecasts),
+        sources=tuple(p.sources.values()),
+    )
+
+
+def _thaw(s: Snapshot) -> _Partnership:
+    return _Partnership(
+        announced=_applied(s.announced),
+        ended=_applied(s.ended),
+        parties=s.parties,
+        former=s.former,
+        focus_areas=s.focus_areas,
+        investments=s.investments,
+        commitments=s.commitments,
+        targets=s.targets,
+        risks=s.risks,
+        governance=s.governance,
+        phases={
+            r.id: _Phase(
+                _Applied(r.applied.event, r.applied.position),
+                r.id,
+                r.period,
+                r.status,
+                r.started,
+                r.completed,
+                r.cancelled,
+                r.reason,
+                r.revision,
+            )
+            for r in s.phases
+        },
+        milestones={
+            r.id: _Milestone(
+                _Applied(r.applied.event, r.applied.position),
+                r.id,
+                r.due,
+                r.achieved,
+                r.cancelled,
+                r.reason,
+                r.revision,
+            )
+            for r in s.milestones
+        },
+        statements=list(s.statements),
+        forecasts=list(s.forecasts),
+        sources={(source.title, source.url): source for source in s.sources},
+    )
