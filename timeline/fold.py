@@ -604,17 +604,34 @@ class Folding:
         new = events[self._count :]
         if not new:
             return
+        if self._from_start(new):
+            self._reset()
+            self._take(resolve(known(events, None)), events)
+        else:
+            self._take(_in_effective_order(new), events)
+
+    def extend(self, tail: Sequence[StoredEvent]) -> bool:
+        """Take in `tail`, the stream's events after those taken in, unless they need the stream
+        from its start (a late fact, a retraction, a correction): False, and nothing taken."""
+        if not tail:
+            return True
+        if self._from_start(tail):
+            return False
+        self._take(_in_effective_order(tail), tail, before=self._count)
+        return True
+
+    def _from_start(self, new: Sequence[StoredEvent]) -> bool:
         key = self._key
-        if key is None or any(
+        return key is None or any(
             isinstance(e.event, EventRetracted | EventCorrected)
             or (e.event.effective.first_day, e.position) < key
             for e in new
-        ):
-            self._reset()
-            applied = resolve(known(events, None))
-        else:
-            applied = [_Applied(e.event, e.position) for e in new]
-            applied.sort(key=lambda a: (a.event.effective.first_day, a.position))
+        )
+
+    def _take(
+        self, applied: list[_Applied], events: Sequence[StoredEvent], before: int = 0
+    ) -> None:
+        """Apply facts in effective order; `events` ends the stream, after `before` others."""
         for day, on_day in groupby(applied, lambda a: a.event.effective.first_day):
             outlined = False
             for item in on_day:
@@ -627,7 +644,7 @@ class Folding:
             self._everything = self._everything or outlined
             if outlined:  # other facts leave the outline as it was
                 self._outline_from(day)
-        self._count = len(events)
+        self._count = before + len(events)
         self._stream = events[0].stream
         self._last_position = events[-1].position
 
@@ -730,6 +747,12 @@ class Folding:
         folding._last_position = s.last_position
         folding.stages = list(s.stages)
         return folding
+
+
+def _in_effective_order(events: Sequence[StoredEvent]) -> list[_Applied]:
+    applied = [_Applied(e.event, e.position) for e in events]
+    applied.sort(key=lambda a: (a.event.effective.first_day, a.position))
+    return applied
 
 
 def _outline(p: _Partnership) -> Outline | None:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import msgspec
 
 from timeline.events import StoredEvent
-from timeline.fold import fold, known
+from timeline.fold import Folding, fold, known
 from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
@@ -21,6 +21,13 @@ from timeline.store import EventStore, StreamInfo
 EVENTS_KEPT = 30_000
 """Decoded events kept across streams (~1.6 KB each: about 50 MB at most)."""
 STATES_KEPT = 1024
+
+
+class _Fold:
+    """Said by `Projector._from_snapshot` when a stream must be folded from its first event."""
+
+
+_FOLD = _Fold()
 
 
 class NotKnownError(LookupError):
@@ -66,8 +73,11 @@ class Projector:
         if key in self._states:
             state = self._states[key]
         else:
-            events = known(await self.events(view), None)
-            state = fold(events, as_of=as_of)
+            restored = await self._from_snapshot(view, as_of)
+            if isinstance(restored, _Fold):
+                state = fold(known(await self.events(view), None), as_of=as_of)
+            else:
+                state = restored
             self._states[key] = state
         if state is None:
             return None
@@ -75,6 +85,32 @@ class Projector:
             as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
         )
         return msgspec.structs.replace(state, basis=basis)
+
+    async def _from_snapshot(
+        self, view: StreamInfo, as_of: date
+    ) -> PartnershipState | _Fold | None:
+        """The state from the stream's stored snapshot and the events after it, when the events
+        are not kept here already; `_FOLD` when it must be folded from the first event: no
+        snapshot, one past `view`, an event after it that comes late (or retracts or corrects),
+        or a fact that takes effect after `as_of`."""
+        cached = self._streams.get(view.stream)
+        if cached is not None and len(cached) >= view.version:
+            return _FOLD
+        found = await self._store.read_models.snapshot(view.stream)
+        if found is None or found[0] > view.version:
+            return _FOLD
+        folding = Folding.restore(found[1])
+        if folding is None or folding.version != found[0]:
+            return _FOLD
+        tail = [
+            e
+            async for e in self._store.read_stream(
+                view.stream, from_version=folding.version + 1, to_version=view.version
+            )
+        ]
+        if not folding.extend(tail) or not folding.covers(as_of):
+            return _FOLD
+        return folding.state_on(as_of)
 
     async def answer(
         self, stream: str, *, as_of: date, known_at: datetime | None

@@ -149,10 +149,14 @@ class StreamModel:
     """Calendar items already written for this stream (`calendar.items_of`)."""
     version: int = 0
     """How many events of the stream its rows take in."""
+    snapshot_version: int = 0
+    """How many events the stream's stored snapshot takes in (0: none stored)."""
 
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""
         at = batch[-1].recorded_at
+        if self.folding.version > len(events):  # a snapshot past these events: not theirs
+            self.folding.clear()
         self.folding.advance(events)
         self.version = len(events)
         if any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch):
@@ -186,6 +190,23 @@ class StreamModel:
             changed = calendar.advance_some(self.items, now, gone, at)
         for uid in changed:
             self.changed[uid] = self.items[uid]
+
+
+SNAPSHOT_EVERY = 64
+"""Events a stream takes in before its snapshot is stored again: a cold read or append folds
+at most this many events after decoding the snapshot, and a stream of fewer has none."""
+
+
+def snapshot_due(model: StreamModel) -> bytes | None:
+    """The model's folding as a snapshot to store, when it has gone `SNAPSHOT_EVERY` events
+    past the stored one (and is at the model's rows, not past them by an unsaved check)."""
+    folding = model.folding
+    if folding.version != model.version or model.version - model.snapshot_version < SNAPSHOT_EVERY:
+        return None
+    body = folding.snapshot()
+    if body is not None:
+        model.snapshot_version = model.version
+    return body
 
 
 def batches(events: Sequence[StoredEvent]) -> Iterable[tuple[int, list[StoredEvent]]]:

@@ -123,6 +123,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX calendar_by_change ON calendar_items (generation, changed_at);
         """,
     ),
+    (
+        3,
+        # a stream's fold at rest (fold.Folding.snapshot), one per stream and generation
+        """
+        CREATE TABLE snapshots (
+            generation integer NOT NULL,
+            stream     text COLLATE "C" NOT NULL,
+            version    integer NOT NULL,
+            body       bytea NOT NULL,
+            PRIMARY KEY (generation, stream)
+        );
+        """,
+    ),
 )
 
 
@@ -311,7 +324,10 @@ APP_PRIVILEGES = (
     "GRANT SELECT, INSERT ON events TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
     "GRANT SELECT ON schema_migrations TO {role}",
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON facets, calendar_items, read_model_state TO {role}",
+    (
+        "GRANT SELECT, INSERT, UPDATE, DELETE"
+        " ON facets, calendar_items, snapshots, read_model_state TO {role}"
+    ),
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
 )
 """What the app's role needs: read and append events, manage tokens and read models; never own

@@ -16,6 +16,7 @@ import msgspec
 
 from timeline import wire
 from timeline.calendar import CalendarItem, ItemContent
+from timeline.fold import Folding
 from timeline.readmodels import (
     FacetKind,
     FacetRow,
@@ -23,6 +24,7 @@ from timeline.readmodels import (
     StreamModel,
     decode_outline,
     item_kind,
+    snapshot_due,
 )
 from timeline.state import Outline
 from timeline.store.mapper import Dialect, Query, Row
@@ -116,6 +118,15 @@ async def load(
     for row in await fetch(q):
         item = calendar_item(row, dialect)
         models[str(row[0])].items[item.content.uid] = item
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT stream, version, body FROM snapshots WHERE generation = {q.param(generation)}"
+        f" AND stream {dialect.any_text(q.param, streams)}"
+    )
+    for stream, version, body in await fetch(q):
+        model = models[str(stream)]
+        model.snapshot_version = int(version)
+        model.folding = Folding.restore(bytes(body)) or model.folding
     return models
 
 
@@ -160,6 +171,7 @@ class Writes:
     closes: list[tuple[Any, ...]]
     deletes: list[tuple[Any, ...]]
     items: list[tuple[Any, ...]]
+    snapshots: list[tuple[Any, ...]]
 
 
 def _open_key(dialect: Dialect, generation: int, stream: str, known: KnownFacet) -> tuple[Any, ...]:
@@ -173,7 +185,7 @@ OPEN_ROW = "generation = {} AND stream = {} AND kind = {} AND value = {} AND val
 
 def writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> Writes:
     """The rows `advance` changed, as statements' parameters; the models forget them."""
-    w = Writes([], [], [], [])
+    w = Writes([], [], [], [], [])
     for model in models:
         for known in model.closed:
             at = known.recorded_to
@@ -194,6 +206,9 @@ def writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> 
         )
         model.closed.clear()
         model.changed.clear()
+        snapshot = snapshot_due(model)
+        if snapshot is not None:
+            w.snapshots.append((generation, model.stream, model.version, snapshot))
     return w
 
 
@@ -228,7 +243,14 @@ async def write(execute: Execute, dialect: Dialect, w: Writes) -> bool:
             " changed_at = excluded.changed_at, content = excluded.content",
             items,
         )
-    changed = bool(closes or deletes or inserts or items)
+    if w.snapshots:
+        await execute(
+            f"INSERT INTO snapshots (generation, stream, version, body)"
+            f" VALUES ({_placeholders(dialect, 4)}) ON CONFLICT (generation, stream)"
+            " DO UPDATE SET version = excluded.version, body = excluded.body",
+            w.snapshots,
+        )
+    changed = bool(closes or deletes or inserts or items)  # a snapshot changes no answer
     if changed:
         await execute("UPDATE read_model_state SET changes = changes + 1", [()])
     return changed
@@ -563,6 +585,16 @@ class ReadModels:
             item async for chunk in self.calendar(every, Window(), stream=stream) for item in chunk
         ]
         return facets, {item.content.uid: item for item in items}
+
+    async def snapshot(self, stream: str) -> tuple[int, bytes] | None:
+        """(version, body) of the stream's stored snapshot (`fold.Folding.snapshot`), if any."""
+        q = Query(self._dialect)
+        q.sql = (
+            "SELECT version, body FROM snapshots"
+            f" WHERE generation = {GENERATION} AND stream = {q.param(stream)}"
+        )
+        rows = await self._fetch(q)
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     async def last_change(self, org: str | None, day: date) -> datetime | None:
         rows = await self._fetch(last_change(self._dialect, org, day))

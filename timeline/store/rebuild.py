@@ -169,7 +169,7 @@ BACKENDS = {"sqlite": "timeline.store.sqlite", "postgresql": "timeline.store.pos
 
 async def _delete(tx: SQLTransaction, where: Callable[[Query], str]) -> None:
     """Delete read-model rows; `where` writes the condition, adding its parameters."""
-    for table in ("facets", "calendar_items"):
+    for table in ("facets", "calendar_items", "snapshots"):
         q = Query(tx.dialect)
         q.sql = f"DELETE FROM {table} WHERE {where(q)}"
         await tx.run(q.sql, [tuple(q.params)])

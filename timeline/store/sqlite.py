@@ -111,6 +111,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX calendar_by_change ON calendar_items (generation, changed_at);
         """,
     ),
+    (
+        4,
+        # a stream's fold at rest (fold.Folding.snapshot), one per stream and generation
+        """
+        CREATE TABLE snapshots (
+            generation INTEGER NOT NULL,
+            stream     TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            body       BLOB NOT NULL,
+            PRIMARY KEY (generation, stream)
+        ) STRICT;
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 

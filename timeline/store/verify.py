@@ -66,10 +66,34 @@ async def _read_model_differences(
     ]
     for uid in sorted(expected.items.keys() | items.keys()):
         differences += _item_difference(uid, expected.items.get(uid), items.get(uid))
+    differences += await _snapshot_difference(store, stream, events)
     named = [f"{stream}: {difference}" for difference in differences[:SHOWN_DIFFERENCES]]
     if len(differences) > SHOWN_DIFFERENCES:
         named.append(f"{stream}: … and {len(differences) - SHOWN_DIFFERENCES} more differences")
     return named
+
+
+async def _snapshot_difference(
+    store: EventStore, stream: str, events: list[StoredEvent]
+) -> list[str]:
+    """A stored snapshot must be what its events fold to (one of another shape is ignored by
+    every reader, so it is no problem)."""
+    found = await store.read_models.snapshot(stream)
+    if found is None:
+        return []
+    version, body = found
+    if version > len(events):
+        return [f"snapshot at version {version} is past the stream's {len(events)} events"]
+    restored = fold.Folding.restore(body)
+    if restored is None:
+        return []
+    folded = fold.Folding()
+    folded.advance(events[:version])
+    if restored.version != version or restored.state() != folded.state():
+        return [f"snapshot at version {version} differs from what its events fold to"]
+    if restored.stages != folded.stages:
+        return [f"snapshot at version {version} has other outlines than its events give"]
+    return []
 
 
 def _facet(key: tuple[object, ...]) -> str:
