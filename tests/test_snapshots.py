@@ -3,16 +3,25 @@ models, equal to the fold of their events, used by cold reads and appends, rebui
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import NoReturn
+from uuid import uuid4
 
+import msgspec
 import pytest
-from helpers import SOURCE, announce, d, milestone, retract
+from helpers import SOURCE, T0, achieved, announce, d, milestone, recorded, retract
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_read_models import STEPS, _event
 
 from timeline import fold, readmodels
-from timeline.events import Statement, StatementMade, StoredEvent
+from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
 from timeline.projection import Projector
 from timeline.store import EventStore, open_store, verify
+from timeline.store.sql import SQLTransaction
 
 EVERY = 4
 
@@ -84,7 +93,7 @@ async def test_a_cold_state_comes_from_the_snapshot_and_the_events_after_it(
     assert state.statements == expected.statements
     assert len(state.statements) == 9
     assert state.basis.version == 10
-    assert state == fold.msgspec.structs.replace(expected, basis=state.basis)
+    assert state == msgspec.structs.replace(expected, basis=state.basis)
 
 
 @pytest.mark.parametrize(
@@ -164,3 +173,151 @@ async def test_a_rebuild_writes_the_snapshots_again_and_verify_names_a_wrong_one
         )
     problems = (await verify(store)).problems
     assert problems == ["vm: snapshot at version 5 differs from what its events fold to"]
+
+
+async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forward append reads the tail; a late fact reads the whole stream and is decided
+    again, with the same answer a full check gives."""
+    first = await open_store(store_url)
+    try:
+        await _grow(first, "vm", 10)  # snapshot at 8
+    finally:
+        await first.close()
+    reads: list[tuple[str, object]] = []
+    tail, whole = SQLTransaction.stream_tail, SQLTransaction.stream_events
+
+    async def stream_tail(self: SQLTransaction, stream: str, after: int) -> list[StoredEvent]:
+        reads.append(("tail", after))
+        return await tail(self, stream, after)
+
+    async def stream_events(self: SQLTransaction, streams: Sequence[str]) -> list[StoredEvent]:
+        reads.append(("whole", list(streams)))
+        return await whole(self, streams)
+
+    monkeypatch.setattr(SQLTransaction, "stream_tail", stream_tail)
+    monkeypatch.setattr(SQLTransaction, "stream_events", stream_events)
+    again = await open_store(store_url)
+    try:
+        await again.append("vm", [statement(20, "2024-03-01")], actor="a")
+        assert reads == [("tail", 8)]
+        await again.append("vm", [statement(21, "2024-03-02")], actor="a")
+        assert reads == [("tail", 8)]  # the writer keeps what it read
+        late = await again.append("vm", [statement(22, "2024-01-20")], actor="a")
+        assert late.events[0].version == 13
+        assert reads == [("tail", 8), ("whole", ["vm"])]
+        assert (await verify(again)).problems == []
+    finally:
+        await again.close()
+
+
+async def test_appends_to_one_cold_stream_at_several_instants_in_one_group(
+    store_url: str,
+) -> None:
+    """The folding checks each append of a group; the rows move per recording instant, so
+    they are what a replay writes. One refused append in the middle changes nothing else."""
+    first = await open_store(store_url)
+    try:
+        await _grow(first, "vm", 9)
+    finally:
+        await first.close()
+    again = await open_store(store_url)
+    try:
+        base = (await _events(again, "vm"))[-1].recorded_at
+        moments = [base + timedelta(microseconds=n) for n in (1, 2, 2, 3)]
+        appends = [
+            [milestone("iot", "2024-06", "2024-03-01")],
+            [achieved("iot", "2024-03-05")],
+            [achieved("iot", "2024-03-06")],  # refused: achieved already
+            [statement(30, "2024-03-07")],
+        ]
+        results = await asyncio.gather(
+            *(
+                again.append("vm", events, actor="a", recorded_at=at)
+                for events, at in zip(appends, moments, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        assert [getattr(r, "rule", None) for r in results] == [None, None, "milestone-closed", None]
+        events = await _events(again, "vm")
+        assert [e.version for e in events][-3:] == [10, 11, 12]
+        assert (await verify(again)).problems == []
+        info = await again.stream_info("vm")
+        assert info is not None
+        state = await Projector(again).state(info, as_of=date(2024, 12, 31), known_at=base)
+        assert state == msgspec.structs.replace(
+            fold.fold(events, as_of=date(2024, 12, 31)),  # type: ignore[type-var]
+            basis=state.basis,  # type: ignore[union-attr]
+        )
+        assert state is not None
+        assert [(m.id, m.status) for m in state.milestones] == [("iot", "achieved")]
+    finally:
+        await again.close()
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=STEPS, together=st.integers(1, 4), reopen_every=st.integers(1, 4))
+def test_a_store_decides_every_append_as_a_full_check_would(
+    steps: list[tuple[int, int, int, bool]], together: int, reopen_every: int, tmp_path: Path
+) -> None:
+    """Random appends, valid or not (late facts, retractions, corrections), several at a
+    time in one group, the store reopened now and then so its writer starts from the
+    snapshots: each is accepted or refused as `fold.check` of the whole stream says, and the
+    rows and states are those of a replay."""
+    url = f"sqlite:///{tmp_path / f'{uuid4().hex}.db'}"
+    asyncio.run(_decide_randomly(url, steps, together, reopen_every))
+
+
+async def _decide_randomly(
+    url: str, steps: list[tuple[int, int, int, bool]], together: int, reopen_every: int
+) -> None:
+    store = await open_store(url)
+    try:
+        accepted: list[AnyEvent] = [announce("2024-01-01")]
+        await store.append("ag", accepted, actor="a", recorded_at=T0)
+        at = T0
+        for round_, start in enumerate(range(0, len(steps), together)):
+            if round_ % reopen_every == reopen_every - 1:
+                await store.close()
+                store = await open_store(url)
+            candidates, moments = [], []
+            for kind, arg, delta, same in steps[start : start + together]:
+                candidates.append(_event(kind, arg, max(0, 10 * start + delta), accepted))
+                at = at if same and moments else at + timedelta(minutes=1)
+                moments.append(at)
+            results = await asyncio.gather(
+                *(
+                    store.append("ag", [event], actor="a", recorded_at=moment)
+                    for event, moment in zip(candidates, moments, strict=True)
+                ),
+                return_exceptions=True,
+            )
+            for event, result in zip(candidates, results, strict=True):
+                try:
+                    trial = recorded([*accepted, event], stream="ag")
+                    fold.check(trial)
+                    fold.check_new(trial[:-1], trial[-1:])
+                    expected = None
+                except fold.DomainError as error:
+                    expected = error.rule
+                assert getattr(result, "rule", None) == expected, result
+                if expected is None:
+                    accepted.append(event)
+        stored = await _events(store, "ag")
+        assert [e.event for e in stored] == accepted
+        assert (await verify(store)).problems == []
+        info = await store.stream_info("ag")
+        assert info is not None
+        state = await Projector(store).state(info, as_of=date(2030, 1, 1), known_at=at)
+        expected = fold.fold(stored, as_of=date(2030, 1, 1))
+        if expected is None:  # the announcement retracted
+            assert state is None
+        else:
+            assert state == msgspec.structs.replace(expected, basis=state.basis)  # type: ignore[union-attr]
+    finally:
+        await store.close()

@@ -812,7 +812,8 @@ def check_append(
     if not existing and not isinstance(new[0].event, PartnershipAnnounced):
         check(new)  # says so as `check` does
     try:
-        folding.advance([*existing, *new])
+        if not folding.extend(new):  # a late fact, a retraction or a correction
+            folding.advance([*existing, *new])
     except DomainError:
         folding.clear()
         raise

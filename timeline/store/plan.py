@@ -56,7 +56,7 @@ def plan_append(
             f"{actor[:MAX_NAME]!r} is not an actor: letters, digits and . _ @ + -, "
             f"at most {MAX_NAME} characters, starting with a letter or digit"
         )
-    current = existing[-1].version if existing else 0
+    current = len(existing)  # versions run from 1 without gaps
     ids = [event.id for event in events]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)

@@ -71,6 +71,10 @@ class SQLTransaction:
         rows = await self._fetch(mapper.stream_events(self._dialect, streams))
         return [mapper.from_row(row, self._dialect) for row in rows]
 
+    async def stream_tail(self, stream: str, after: int) -> list[StoredEvent]:
+        rows = await self._fetch(mapper.read_stream(self._dialect, stream, from_version=after + 1))
+        return [mapper.from_row(row, self._dialect) for row in rows]
+
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         rows = await self._fetch(mapper.events_by_id(self._dialect, ids))
         return [mapper.from_row(row, self._dialect) for row in rows]

@@ -8,9 +8,13 @@ its own with `plan_append`, write all accepted events with one batched
 insert, commit. Awaited calls per group, not per event: each round trip to
 the database thread or server costs far more than the decision itself.
 
-Decoded streams are kept between groups and checked against the database's
-version of each stream inside the transaction, so another process writing
-to the same database is seen.
+A stream is held as the events after its stored snapshot (`Tail`) with its
+folding, kept between groups and checked against the database's version of
+each stream inside the transaction, so another process writing to the same
+database is seen. A stream the writer does not hold costs its snapshot and
+the events after it, not its history; an append that needs the history (a
+late fact, a retraction, a correction) reads it and the group is decided
+again.
 """
 
 from __future__ import annotations
@@ -23,11 +27,10 @@ from datetime import UTC, datetime
 from typing import Protocol, Unpack
 from uuid import UUID
 
-from timeline import fold
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
-from timeline.readmodels import StreamModel, batches
+from timeline.readmodels import StreamModel
 from timeline.store.base import (
     AppendChain,
     AppendOptions,
@@ -36,12 +39,13 @@ from timeline.store.base import (
     StoreError,
 )
 from timeline.store.plan import plan_append, recording_time
+from timeline.store.tail import HistoryNeededError, Tail
 
 GROUP_LIMIT = 512
 CACHED_EVENTS = 30_000
 """Events of recently written streams kept decoded (~1.6 KB each), so a group rarely reads a
-stream again: hundreds of busy streams. An import interleaving more streams than this holds
-reads them again whatever the size (#12: snapshots), so a larger cache only costs memory."""
+stream again: hundreds of busy streams. A stream read again costs its snapshot and the events
+after it (at most `readmodels.SNAPSHOT_EVERY` of them), so a larger cache only costs memory."""
 MODELLED_EVENTS = 20_000
 """Events of recently written streams whose read models are kept folded: a model holds its
 stream's state, items and their text, ~3 KB an event (100,000 of them made an import of
@@ -55,6 +59,10 @@ class WriteTransaction(Protocol):
 
     async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
         """Every event of these streams, in position order."""
+        ...
+
+    async def stream_tail(self, stream: str, after: int) -> list[StoredEvent]:
+        """The stream's events after version `after`, in order."""
         ...
 
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
@@ -96,7 +104,7 @@ class GroupWriter:
         self._begin = begin
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
-        self._cache: LRU[str, tuple[StoredEvent, ...]] = LRU(CACHED_EVENTS, weight=len)
+        self._cache: LRU[str, Tail] = LRU(CACHED_EVENTS, weight=lambda tail: 1 + len(tail.events))
         self._models: LRU[str, tuple[int, StreamModel]] = LRU(
             MODELLED_EVENTS, weight=lambda kept: kept[1].version
         )
@@ -148,7 +156,12 @@ class GroupWriter:
     async def _write_group(self, group: list[_Append]) -> None:
         chains = {item.chain: item.chain.broken for item in group if item.chain is not None}
         try:
-            results, streams, last = await self._decide_and_write(group)
+            try:
+                results, streams, last = await self._decide_and_write(group, whole=False)
+            except HistoryNeededError:  # rare: decide again with every event of the streams
+                for chain, broken in chains.items():
+                    chain.broken = broken
+                results, streams, last = await self._decide_and_write(group, whole=True)
         except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
             for chain, broken in chains.items():  # as they were: nothing of the group was written
                 chain.broken = broken
@@ -160,109 +173,95 @@ class GroupWriter:
             if group[0].chain is not None:
                 group[0].chain.broken = True
         for name, events in streams.items():
-            self._remember(name, tuple(events))
+            self._cache[name] = events
         if last is not None and self._on_commit is not None:
             self._on_commit(last)
         _answer(group, results)
 
-    def _remember(self, stream: str, events: tuple[StoredEvent, ...]) -> None:
-        self._cache[stream] = events
-
     async def _decide_and_write(
-        self, group: list[_Append]
-    ) -> tuple[list[AppendResult | BaseException], dict[str, list[StoredEvent]], int | None]:
+        self, group: list[_Append], *, whole: bool
+    ) -> tuple[list[AppendResult | BaseException], dict[str, Tail], int | None]:
+        """Decide and write one group in one transaction; `whole` reads every event of the
+        streams it lands on, instead of those after their snapshots."""
         async with self._begin() as tx:
-            existing = await self._load_streams(tx, sorted({item.stream for item in group}))
+            names = sorted({item.stream for item in group})
+            versions = await tx.stream_versions(names)
+            generation = await tx.generation()
+            models = await self._models_of(tx, generation, names, versions)
+            existing = await self._load_streams(tx, names, versions, models, whole=whole)
             ids = list({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
-            last_position, latest = await tx.last()
-            taken = self._take_models(existing)
-            foldings = {stream: model.folding for stream, (_, model) in taken.items()}
-            results, new = _decide(
-                group, existing, stored_by_id, last_position + 1, latest, foldings=foldings
-            )
-            models: dict[str, StreamModel] = {}
-            generation = 0
+            last = await tx.last()
+            results, new = _decide(group, existing, models, stored_by_id, last=last)
             if new:
                 await tx.insert(new)
-                generation = await tx.generation()
-                models = await self._update_models(tx, generation, existing, new, taken)
-        for stream, (kept_in, model) in taken.items():  # nothing landed on them: as they were
-            if stream not in models and model.folding.version == model.version:
-                self._models[stream] = (kept_in, model)
-        for stream, model in models.items():  # committed: they match the database again
-            self._models[stream] = (generation, model)
+                landed = {stored.stream for stored in new}
+                await tx.save_models(models[name] for name in sorted(landed))
+        for name, model in models.items():  # committed: they match the database
+            if model.version == model.folding.version == len(existing[name]):
+                self._models[name] = (generation, model)
         return results, existing, (new[-1].position if new else None)
 
-    def _take_models(
-        self, existing: dict[str, list[StoredEvent]]
-    ) -> dict[str, tuple[int, StreamModel]]:
-        """The kept models of these streams that hold all their events, with the generation
-        of their rows, taken out while a group uses them: their foldings check the appends
-        (`fold.check_append`), whatever generation their rows are of."""
-        taken: dict[str, tuple[int, StreamModel]] = {}
-        for stream, events in existing.items():
-            kept = self._models.pop(stream)
-            if kept is not None and kept[1].version == kept[1].folding.version == len(events):
-                taken[stream] = kept
-        return taken
-
-    async def _update_models(
-        self,
-        tx: WriteTransaction,
-        generation: int,
-        existing: dict[str, list[StoredEvent]],
-        new: list[StoredEvent],
-        taken: dict[str, tuple[int, StreamModel]],
+    async def _models_of(
+        self, tx: WriteTransaction, generation: int, names: list[str], versions: dict[str, int]
     ) -> dict[str, StreamModel]:
-        """Move the read models of the streams `new` lands on, in the same transaction.
-
-        A stream's model is kept between groups (taken out while a group uses
-        it, put back once that group commits), so an append costs what it adds.
-        """
-        by_stream: dict[str, list[StoredEvent]] = {}
-        for stored in new:
-            by_stream.setdefault(stored.stream, []).append(stored)
+        """Each stream's read models with its folding, at the stream's version: kept from the
+        last group that wrote it, else as stored (the folding from its snapshot); taken out
+        while the group uses them, put back once it commits."""
         models: dict[str, StreamModel] = {}
-        for stream, added in by_stream.items():
-            kept_in, model = taken.get(stream, (0, None))
-            # its folding is at its rows, past them by the first append it checked, or cleared
-            if (
-                model is not None
-                and kept_in == generation
-                and model.version == added[0].version - 1
-            ):
-                models[stream] = model
-        missing = sorted(by_stream.keys() - models.keys())
-        for stream in missing:  # a stream that begins here has no rows yet: nothing to read
-            if by_stream[stream][0].version == 1:
-                models[stream] = StreamModel(stream)
-        missing = [stream for stream in missing if stream not in models]
-        if missing:
-            models.update(await tx.load_models(missing))
-        for stream, added in by_stream.items():
-            before = added[0].version - 1
-            for count, batch in batches(added):
-                models[stream].advance(existing[stream][: before + count], batch)
-        await tx.save_models(models.values())
+        for name in names:
+            kept = self._models.pop(name)
+            if kept is None or kept[0] != generation:
+                continue
+            model = kept[1]
+            if model.version == model.folding.version == versions.get(name, 0):
+                models[name] = model
+        stored = [name for name in names if name not in models and versions.get(name, 0)]
+        if stored:
+            for name, model in (await tx.load_models(stored)).items():
+                model.version = versions[name]  # the rows take in every stored event
+                models[name] = model
+        for name in names:
+            models.setdefault(name, StreamModel(name))  # begins in this group: no rows yet
         return models
 
     async def _load_streams(
-        self, tx: WriteTransaction, streams: list[str]
-    ) -> dict[str, list[StoredEvent]]:
-        """The streams' events, from the cache where it still matches the database."""
-        versions = await tx.stream_versions(streams)
-        existing: dict[str, list[StoredEvent]] = {}
-        stale: list[str] = []
-        for name in streams:
-            cached = self._cache.get(name) or ()
-            existing[name] = list(cached)
-            if len(cached) != versions.get(name, 0):
-                stale.append(name)
-                existing[name] = []
-        if stale:
-            for stored in await tx.stream_events(stale):
-                existing[stored.stream].append(stored)
+        self,
+        tx: WriteTransaction,
+        names: list[str],
+        versions: dict[str, int],
+        models: dict[str, StreamModel],
+        *,
+        whole: bool,
+    ) -> dict[str, Tail]:
+        """Each stream's events after what its folding holds, from the cache where it still
+        matches the database; every event when `whole`. The folding is then brought to the
+        stream's version."""
+        existing: dict[str, Tail] = {}
+        for name in names:
+            version = versions.get(name, 0)
+            cached = self._cache.get(name)
+            folding = models[name].folding
+            if (
+                cached is not None
+                and len(cached) == version
+                and (cached.whole or (not whole and cached.start <= folding.version))
+            ):
+                existing[name] = cached.copy()
+                continue
+            start = 0 if whole or folding.version > version else folding.version
+            if start == version:
+                existing[name] = Tail(start)
+            elif start:
+                existing[name] = Tail(start, await tx.stream_tail(name, start))
+            else:
+                existing[name] = Tail(0, await tx.stream_events([name]))
+        for name, events in existing.items():
+            folding = models[name].folding
+            if folding.version > len(events):  # a snapshot past these events: not theirs
+                folding.clear()
+            if folding.version < len(events) and not folding.extend(events[folding.version :]):
+                folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
         return existing
 
 
@@ -278,54 +277,75 @@ def _answer(group: list[_Append], results: list[AppendResult | BaseException]) -
 
 def _decide(
     group: list[_Append],
-    existing: dict[str, list[StoredEvent]],
+    existing: dict[str, Tail],
+    models: dict[str, StreamModel],
     stored_by_id: dict[UUID, StoredEvent],
-    next_position: int,
-    latest: datetime | None,
     *,
-    foldings: dict[str, fold.Folding],
+    last: tuple[int, datetime | None],
 ) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
     """Each append on its own, in queue order, each seeing the ones accepted before it.
 
-    A stream's kept folding checks the first append to it only: rows are
-    written per recording instant, so it must not run past a second one.
+    A stream's folding checks its appends (`fold.check_append`: what each adds,
+    not the stream). Its rows move one recording instant at a time, as a
+    replay moves them: the events accepted at one instant are taken into the
+    rows before the folding checks an append recorded at another.
     """
-    now = datetime.now(UTC)
-    results: list[AppendResult | BaseException] = []
-    new: list[StoredEvent] = []
-    for item in group:
+    decision = _Decision(existing, models, stored_by_id, last[0] + 1, last[1])
+    results = [decision.take(item) for item in group]
+    for stream, held in decision.waiting.items():
+        models[stream].advance(existing[stream], held)
+    return results, decision.new
+
+
+@dataclass(slots=True)
+class _Decision:
+    """What one group's appends accepted so far, as each next one sees it."""
+
+    existing: dict[str, Tail]
+    models: dict[str, StreamModel]
+    stored_by_id: dict[UUID, StoredEvent]
+    next_position: int
+    latest: datetime | None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    new: list[StoredEvent] = field(default_factory=list)
+    waiting: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    """Each stream's accepted events not yet in its rows, all of one recording instant."""
+
+    def take(self, item: _Append) -> AppendResult | BaseException:
         if item.chain is not None and item.chain.broken:
-            results.append(SkippedAppendError())
-            continue
-        folding = foldings.pop(item.stream, None)
+            return SkippedAppendError()
+        events, model = self.existing[item.stream], self.models[item.stream]
+        recorded_at = item.recorded_at or recording_time(None, self.now, self.latest)
+        held = self.waiting.get(item.stream)
+        if held and held[-1].recorded_at != recorded_at:
+            model.advance(events, self.waiting.pop(item.stream))
+        folding = model.folding if model.folding.version == len(events) else None
         try:
-            recorded_at = item.recorded_at or recording_time(None, now, latest)
             result = plan_append(
                 item.stream,
                 item.events,
-                existing=existing[item.stream],
-                stored_by_id=stored_by_id,
-                next_position=next_position,
+                existing=events,
+                stored_by_id=self.stored_by_id,
+                next_position=self.next_position,
                 recorded_at=recorded_at,
                 actor=item.actor,
                 expected_version=item.expected_version,
                 folding=folding,
             )
             if not result.replayed:
-                recording_time(item.recorded_at, now, latest)
+                recording_time(item.recorded_at, self.now, self.latest)
         except (StoreError, DomainError) as error:
-            if folding is not None:  # it may hold what was refused: fold again from the start
+            if folding is not None and folding.version != len(events):  # holds what was refused
                 folding.clear()
             if item.chain is not None:
                 item.chain.broken = True
-            results.append(error)
-            continue
-        results.append(result)
+            return error
         if not result.replayed:
-            existing[item.stream].extend(result.events)
+            events.extend(result.events)
+            self.waiting.setdefault(item.stream, []).extend(result.events)
             for stored in result.events:
-                stored_by_id[stored.event.id] = stored
-            new.extend(result.events)
-            next_position += len(result.events)
-            latest = recorded_at
-    return results, new
+                self.stored_by_id[stored.event.id] = stored
+            self.new.extend(result.events)
+            self.next_position += len(result.events)
+            self.latest = recorded_at
+        return result
