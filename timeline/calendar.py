@@ -33,6 +33,7 @@ from timeline.events import (
     MilestoneScheduled,
     PartnershipAnnounced,
     PartnershipEnded,
+    Party,
     PartyJoined,
     PartyLeft,
     PhaseCancelled,
@@ -139,15 +140,19 @@ class _Frame(msgspec.Struct, frozen=True, gc=False):
 
     @classmethod
     def of(cls, state: PartnershipState) -> _Frame:
-        parties = ", ".join(
-            f"{party.name} ({party.role})" if party.role else party.name for party in state.parties
+        return cls.framing(state.id, state.title, state.parties)
+
+    @classmethod
+    def framing(cls, stream: str, title: str, parties: Sequence[Party]) -> _Frame:
+        named = ", ".join(
+            f"{party.name} ({party.role})" if party.role else party.name for party in parties
         )
         return cls(
-            id=state.id,
-            label=EN_DASH.join(party.name for party in state.parties) or state.title,
-            context=f"Partnership: {state.title} ({state.id})\nParties: {parties}",
-            path=f"/partnerships/{state.id}",
-            names={party.org: party.name for party in state.parties},
+            id=stream,
+            label=EN_DASH.join(party.name for party in parties) or title,
+            context=f"Partnership: {title} ({stream})\nParties: {named}",
+            path=f"/partnerships/{stream}",
+            names={party.org: party.name for party in parties},
         )
 
 
@@ -305,12 +310,23 @@ class ItemMemo:
     written: dict[tuple[int, str], tuple[object, list[ItemContent]]] = field(default_factory=dict)
 
 
+def _context(stream: str, title: str, parties: Sequence[Party]) -> tuple[object, ...]:
+    return (stream, title, tuple((p.org, p.name, p.role) for p in parties))
+
+
+def prime(memo: ItemMemo, stream: str, title: str, parties: Sequence[Party]) -> None:
+    """Give `memo` the frame of a state whose items are already written (read models loaded
+    with a folding restored from its snapshot), so the next change rewrites only its items."""
+    memo.context = _context(stream, title, parties)
+    memo.frame = _Frame.framing(stream, title, parties)
+
+
 def items_of(
     state: PartnershipState, options: FeedOptions, memo: ItemMemo | None = None
 ) -> dict[str, ItemContent]:
     """The calendar items a state shows now; `memo` saves rewriting items that did not change."""
     memo = ItemMemo() if memo is None else memo
-    context = (state.id, state.title, tuple((p.org, p.name, p.role) for p in state.parties))
+    context = _context(state.id, state.title, state.parties)
     if memo.frame is None or context != memo.context:
         memo.context, memo.frame, memo.written = context, _Frame.of(state), {}
     frame, drafted, written = memo.frame, memo.drafts, memo.written

@@ -746,7 +746,17 @@ class Folding:
         folding._stream = s.stream
         folding._last_position = s.last_position
         folding.stages = list(s.stages)
+        folding._everything = False  # what it folded is written: only what comes next changes
         return folding
+
+    def framing(self) -> tuple[str, str, tuple[PartyState, ...]] | None:
+        """(stream, title, parties) at the end of time: what every calendar item repeats."""
+        p = self._p
+        if p.announced is None:
+            return None
+        announcement = p.announced.event
+        assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
+        return self._stream, announcement.data.title, tuple(p.parties.values())
 
 
 def _in_effective_order(events: Sequence[StoredEvent]) -> list[_Applied]:

@@ -126,7 +126,9 @@ async def load(
     for stream, version, body in await fetch(q):
         model = models[str(stream)]
         model.snapshot_version = int(version)
-        model.folding = Folding.restore(bytes(body)) or model.folding
+        folding = Folding.restore(bytes(body))
+        if folding is not None:
+            model.resume(folding)
     return models
 
 

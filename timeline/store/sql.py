@@ -65,7 +65,7 @@ class SQLTransaction:
 
     async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
         rows = await self._fetch(mapper.stream_versions(self._dialect, streams))
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: row[1] for row in rows if row[1] is not None}
 
     async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
         rows = await self._fetch(mapper.stream_events(self._dialect, streams))

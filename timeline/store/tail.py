@@ -64,6 +64,3 @@ class Tail(Sequence[StoredEvent]):
 
     def extend(self, more: Iterable[StoredEvent]) -> None:
         self.events.extend(more)
-
-    def copy(self) -> Tail:
-        return Tail(self.start, self.events)

@@ -159,10 +159,12 @@ class GroupWriter:
             try:
                 results, streams, last = await self._decide_and_write(group, whole=False)
             except HistoryNeededError:  # rare: decide again with every event of the streams
+                self._forget(group)
                 for chain, broken in chains.items():
                     chain.broken = broken
                 results, streams, last = await self._decide_and_write(group, whole=True)
         except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
+            self._forget(group)
             for chain, broken in chains.items():  # as they were: nothing of the group was written
                 chain.broken = broken
             if len(group) > 1:
@@ -177,6 +179,11 @@ class GroupWriter:
         if last is not None and self._on_commit is not None:
             self._on_commit(last)
         _answer(group, results)
+
+    def _forget(self, group: list[_Append]) -> None:
+        """Drop the held events of a group that was not written: it extended them in place."""
+        for item in group:
+            self._cache.pop(item.stream)
 
     async def _decide_and_write(
         self, group: list[_Append], *, whole: bool
@@ -247,7 +254,7 @@ class GroupWriter:
                 and len(cached) == version
                 and (cached.whole or (not whole and cached.start <= folding.version))
             ):
-                existing[name] = cached.copy()
+                existing[name] = cached  # extended in place; dropped if the group fails
                 continue
             start = 0 if whole or folding.version > version else folding.version
             if start == version:
