@@ -30,8 +30,11 @@ request = function()
     '{"title":"Bench","kind":"test","parties":[{"org":"a","name":"A"},{"org":"b","name":"B"}]}}]}'
   return wrk.format("POST", "/partnerships/bench-" .. id .. "-" .. counter .. "/events", nil, body)
 end
-setup = function(thread) thread:set("id", math.random(1, 1000000000)) end
-init = function(args) id = math.random(1, 1000000000) end
+threads = 0
+setup = function(thread)  -- each thread its own streams (threads share math.random's seed)
+  threads = threads + 1
+  thread:set("id", os.time() .. "-" .. threads)
+end
 """
 
 
