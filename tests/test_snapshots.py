@@ -321,3 +321,16 @@ async def _decide_randomly(
             assert state == msgspec.structs.replace(expected, basis=state.basis)  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_refused_first_appends_leave_nothing_kept(store: EventStore) -> None:
+    """A stream whose first append is refused holds no events and no rows: the writer keeps
+    nothing of it (zero-weight entries would grow its caches without bound)."""
+    for n in range(50):
+        with pytest.raises(fold.DomainError):
+            await store.append(f"never-{n}", [statement(n)], actor="a")
+    writer = store._writer  # type: ignore[attr-defined]  # what it keeps
+    assert not any(name.startswith("never-") for name in writer._models._entries)
+    assert not any(name.startswith("never-") for name in writer._cache._entries)
+    await store.append("kept", [announce()], actor="a")
+    assert "kept" in writer._models._entries

@@ -174,11 +174,15 @@ class GroupWriter:
             results, streams, last = [error], {}, None
             if group[0].chain is not None:
                 group[0].chain.broken = True
-        for name, events in streams.items():
-            self._cache[name] = events
+        self._keep(streams)
         if last is not None and self._on_commit is not None:
             self._on_commit(last)
         _answer(group, results)
+
+    def _keep(self, streams: dict[str, Tail]) -> None:
+        for name, events in streams.items():
+            if events:  # a stream refused its first append holds nothing to keep
+                self._cache[name] = events
 
     def _forget(self, group: list[_Append]) -> None:
         """Drop the held events of a group that was not written: it extended them in place."""
@@ -205,8 +209,8 @@ class GroupWriter:
                 landed = {stored.stream for stored in new}
                 await tx.save_models(models[name] for name in sorted(landed))
         for name, model in models.items():  # committed: they match the database
-            if model.version == model.folding.version == len(existing[name]):
-                self._models[name] = (generation, model)
+            if 0 < model.version == model.folding.version == len(existing[name]):
+                self._models[name] = (generation, model)  # (a refused new stream is not kept)
         return results, existing, (new[-1].position if new else None)
 
     async def _models_of(
