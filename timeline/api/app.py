@@ -19,7 +19,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from timeline import __version__, logs
+from timeline import __version__, collector, logs
 from timeline.api import errors
 from timeline.api.calendars import Calendars
 from timeline.api.edge import edge, route_methods
@@ -30,12 +30,11 @@ from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
 from timeline.api.partnerships import Partnerships
-from timeline.api.replay import Answers
 from timeline.api.services import Services, provide_services
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
-from timeline.store import EventStore, open_store, token_registry
+from timeline.store import open_store, token_registry
 from timeline.transfer import load_curated
 
 log = logging.getLogger("timeline.api")
@@ -80,6 +79,7 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await open_store(settings.database_url, settings.migrate_url or None)
+        before = collector.thresholds()
         try:
             await load_curated(store, settings.curated_path)
             report = await store.rebuild_read_models(only_if_stale=True, workers=0)
@@ -97,9 +97,11 @@ def create_app(settings: Settings) -> Litestar:
             # collector's sight they cost no full collection (~35 ms each) in a request.
             gc.collect()
             gc.freeze()
+            collector.for_serving()
             yield
         finally:
-            gc.unfreeze()  # an app made and stopped again in one process (tests) leaves nothing
+            gc.set_threshold(*before)  # an app made and stopped again (tests) leaves them
+            gc.unfreeze()  # as they were, and nothing frozen
             await store.close()  # finishes every append already accepted
 
     # Each read handler carries `read_guard` itself (tests/test_api.py checks they all do):
@@ -154,11 +156,11 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
 
-    def kept() -> tuple[Answers, EventStore] | None:
+    def services() -> Services | None:
         svc: Services | None = app.state.get("services")
-        return None if svc is None else (svc.answers, svc.store)
+        return svc
 
-    app.asgi_handler = edge(app.asgi_handler, route_methods(app), kept)
+    app.asgi_handler = edge(app.asgi_handler, route_methods(app), services)
     return app
 
 

@@ -50,9 +50,7 @@ async def authenticate(
             "the token is unknown or revoked",
             headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
         )
-    logs.info(
-        audit, "token used", {"token": token.name, "scope": scope, "granted": scope in token.scopes}
-    )
+    token_used(token, scope)
     if scope not in token.scopes:
         raise ProblemError(
             403,
@@ -62,9 +60,23 @@ async def authenticate(
     return token
 
 
+def token_used(token: Token, scope: Scope) -> None:
+    logs.info(
+        audit, "token used", {"token": token.name, "scope": scope, "granted": scope in token.scopes}
+    )
+
+
+CHECKED_KEY = "append_token"
+"""Where in the request's scope state the edge leaves the append token it checked (and logged)
+before handing the request to litestar (`lean_append.py`): one check per request."""
+
+
 async def append_token(request: Request[Any, Any, Any], svc: Services) -> Token:
     """The token of an append, asked for first thing by its handler (resolved by injection
     it cost a twentieth of an append over HTTP)."""
+    checked = request.scope.get("state", {}).get(CHECKED_KEY)
+    if isinstance(checked, Token):
+        return checked
     return await authenticate(request, svc.tokens, "append")
 
 

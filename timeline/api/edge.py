@@ -20,8 +20,9 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from timeline import logs, metrics
-from timeline.api.replay import Answers, Recording, request_key
-from timeline.store import EventStore
+from timeline.api.lean_append import APPEND_PATH, APPEND_ROUTE, lean_append
+from timeline.api.replay import Recording, request_key
+from timeline.api.services import Services
 
 access = logging.getLogger("timeline.access")
 
@@ -51,14 +52,15 @@ def request_id(scope: Scope) -> str:
 def edge(
     app: ASGIApp,
     allowed: Callable[[str], str | None],
-    kept: Callable[[], tuple[Answers, EventStore] | None] = lambda: None,
+    services: Callable[[], Services | None] = lambda: None,
 ) -> ASGIApp:
     """`app` answering HEAD like GET without a body, with one access line per request.
 
     `allowed` names the methods of a path template, for `Allow` on OPTIONS and
     405 answers (litestar's own OPTIONS handler forgets methods registered after
-    the first one of a path). `kept` gives the answers kept for replay (`replay.py`)
-    and the store whose position they rest on, once the app has opened it.
+    the first one of a path). `services` gives, once the app has opened its store,
+    the answers kept for replay (`replay.py`) and the store whose position they
+    rest on, and takes appends on their lean path (`lean_append.py`).
     """
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,11 +75,20 @@ def edge(
             scope["method"] = "GET"
         answer = _Answer(scope, head, rid)
         try:
-            found = kept() if scope["method"] == "GET" else None
-            if found is None:
+            svc = services() if scope["method"] in {"GET", "POST"} else None
+            if svc is None:
                 await app(scope, receive, answer.sender(send, allowed, None))
+            elif scope["method"] == "POST":
+                if APPEND_PATH.fullmatch(scope["path"]):
+                    answer.route = APPEND_ROUTE
+                    await lean_append(
+                        scope, receive, answer.sender(send, allowed, None), app,
+                        svc=svc, request_id=rid,
+                    )  # fmt: skip
+                else:
+                    await app(scope, receive, answer.sender(send, allowed, None))
             else:
-                answers, store = found
+                answers, store = svc.answers, svc.store
                 key, fresh = request_key(scope)
                 replayed = None
                 if key is not None and not fresh:

@@ -62,7 +62,7 @@ from timeline.api.services import Services
 from timeline.events import BY_TYPE
 from timeline.projection import NotKnownError, select
 from timeline.state import Outline
-from timeline.store import StoreFullError
+from timeline.store import AppendResult, StoreFullError
 from timeline.store.read_models import ListFilters
 
 audit = logging.getLogger("timeline.audit")
@@ -313,33 +313,42 @@ class Partnerships(Controller):
         except Exception:
             metrics.APPENDS.labels("refused").inc()
             raise
-        svc.write_failure = None
-        metrics.APPENDS.labels("replayed" if result.replayed else "stored").inc()
-        if not result.replayed:
-            metrics.EVENTS.inc(len(result.events))
-        logs.info(
-            audit,
-            "append",
-            {
-                "actor": token.name,
-                "stream": stream,
-                "events": len(result.events),
-                "version": result.version,
-                "positions": [result.events[0].position, result.last_position],
-                "replayed": result.replayed,
-                "request_id": request.scope.get("state", {}).get("request_id"),
-            },
-        )
-        content = with_events(
-            {"stream": stream, "version": result.version, "last_position": result.last_position},
-            result.events,
+        status, content, location = appended_answer(
+            svc, token.name, stream, result, request.scope.get("state", {}).get("request_id")
         )
         return Response(
-            content,
-            status_code=200 if result.replayed else 201,
-            media_type=JSON,
-            headers={"Location": f"{_href(stream)}/events?from_version={result.events[0].version}"},
+            content, status_code=status, media_type=JSON, headers={"Location": location}
         )
+
+
+def appended_answer(
+    svc: Services, actor: str, stream: str, result: AppendResult, request_id: str | None
+) -> tuple[int, bytes, str]:
+    """What a stored (or replayed) append answers: (status, JSON body, `Location`), its
+    metrics and audit line counted; for this handler and the edge's lean path alike."""
+    svc.write_failure = None
+    metrics.APPENDS.labels("replayed" if result.replayed else "stored").inc()
+    if not result.replayed:
+        metrics.EVENTS.inc(len(result.events))
+    logs.info(
+        audit,
+        "append",
+        {
+            "actor": actor,
+            "stream": stream,
+            "events": len(result.events),
+            "version": result.version,
+            "positions": [result.events[0].position, result.last_position],
+            "replayed": result.replayed,
+            "request_id": request_id,
+        },
+    )
+    content = with_events(
+        {"stream": stream, "version": result.version, "last_position": result.last_position},
+        result.events,
+    )
+    location = f"{_href(stream)}/events?from_version={result.events[0].version}"
+    return (200 if result.replayed else 201), content, location
 
 
 def _summary(stream: str, outline: Outline, version: int) -> PartnershipSummary:
