@@ -605,7 +605,8 @@ class Folding:
         if not new:
             return
         if self._from_start(new):
-            self._reset()
+            if self._count or self._key is not None:  # one that took nothing in forgets nothing
+                self._reset()
             self._take(resolve(known(events, None)), events)
         else:
             self._take(_in_effective_order(new), events)

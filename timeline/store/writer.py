@@ -233,7 +233,8 @@ class GroupWriter:
                 model.version = versions[name]  # the rows take in every stored event
                 models[name] = model
         for name in names:
-            models.setdefault(name, StreamModel(name))  # begins in this group: no rows yet
+            if name not in models:  # begins in this group: no rows yet
+                models[name] = StreamModel(name)
         return models
 
     async def _load_streams(
