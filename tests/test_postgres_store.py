@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 from helpers import announce, invest
 
-from timeline.store import open_store, token_registry
+from timeline import readmodels
+from timeline.store import open_store, token_registry, verify
 from timeline.store.postgres import MIGRATIONS
 
 pytestmark = pytest.mark.postgres
@@ -132,6 +133,25 @@ async def test_the_app_role_cannot_bypass_immutability(
         assert await conn.fetchval("SELECT COUNT(*) FROM events") == 1
     finally:
         await conn.close()
+
+
+async def test_the_app_role_writes_snapshots_and_rebuilds(
+    role_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app role may write every read-model table, snapshots included."""
+    monkeypatch.setattr(readmodels, "SNAPSHOT_EVERY", 1)
+    owner_url, app_url = role_urls
+    store = await open_store(app_url, migrate_url=owner_url)
+    try:
+        await store.append("vm", [announce()], actor="a")
+        await store.append("vm", [invest()], actor="a")
+        found = await store.read_models.snapshot("vm")
+        assert found is not None
+        assert found[0] == 2
+        await store.rebuild_read_models()
+        assert (await verify(store)).problems == []
+    finally:
+        await store.close()
 
 
 async def test_an_owning_app_role_is_warned_about(

@@ -405,4 +405,7 @@ def test_a_snapshot_of_another_shape_is_not_restored() -> None:
     assert other != body
     assert fold.Folding.restore(other) is None
     assert fold.Folding.restore(b'{"shape":1}') is None
+    older = body.replace(b"StatementMade:2", b"StatementMade:1", 1)  # before an upcast
+    assert older != body
+    assert fold.Folding.restore(older) is None
     assert fold.Folding().snapshot() is None

@@ -24,6 +24,7 @@ import msgspec
 from timeline import wire
 from timeline.dates import PartialDate, Period
 from timeline.events import (
+    BY_TYPE,
     DATA_TYPES,
     AnyEvent,
     CommitmentMade,
@@ -738,7 +739,7 @@ class Folding:
             s = _snapshot_decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if s.shape != SNAPSHOT_SHAPE:
+        if s.shape != SNAPSHOT_SHAPE or s.schemas != EVENT_SCHEMAS:
             return None
         folding = cls()
         folding._p = _thaw(s)
@@ -858,7 +859,11 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 SNAPSHOT_SHAPE = 1
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
-from its events). Raise it when `_Partnership`, `_Phase` or `_Milestone` change."""
+from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
+EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
+"""The event types' schema versions a snapshot's events are in. A snapshot holds events in the
+shape of their day, and an upcast may rename or move a field that a newer type would decode
+without complaint but wrongly: a snapshot from other versions is ignored."""
 
 
 class _AppliedRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -893,6 +898,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     checks and the facets need to go on from there (`Folding.restore`)."""
 
     shape: int = SNAPSHOT_SHAPE
+    schemas: str = EVENT_SCHEMAS
     stream: str
     version: int
     last_position: int
