@@ -261,16 +261,31 @@ async def test_appends_to_one_cold_stream_at_several_instants_in_one_group(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(steps=STEPS, together=st.integers(1, 4), reopen_every=st.integers(1, 4))
+@given(
+    steps=STEPS,
+    together=st.integers(1, 4),
+    reopen_every=st.integers(1, 4),
+    snapshot_every=st.sampled_from([1, 4, 10_000]),
+)
 def test_a_store_decides_every_append_as_a_full_check_would(
-    steps: list[tuple[int, int, int, bool]], together: int, reopen_every: int, tmp_path: Path
+    steps: list[tuple[int, int, int, bool]],
+    together: int,
+    reopen_every: int,
+    snapshot_every: int,
+    tmp_path: Path,
 ) -> None:
     """Random appends, valid or not (late facts, retractions, corrections), several at a
     time in one group, the store reopened now and then so its writer starts from the
-    snapshots: each is accepted or refused as `fold.check` of the whole stream says, and the
-    rows and states are those of a replay."""
+    snapshots (or, with none, from the stream's events and its rows as stored): each is
+    accepted or refused as `fold.check` of the whole stream says, and the rows and states
+    are those of a replay."""
     url = f"sqlite:///{tmp_path / f'{uuid4().hex}.db'}"
-    asyncio.run(_decide_randomly(url, steps, together, reopen_every))
+    kept = readmodels.SNAPSHOT_EVERY
+    readmodels.SNAPSHOT_EVERY = snapshot_every
+    try:
+        asyncio.run(_decide_randomly(url, steps, together, reopen_every))
+    finally:
+        readmodels.SNAPSHOT_EVERY = kept
 
 
 async def _decide_randomly(

@@ -269,11 +269,15 @@ class GroupWriter:
             else:
                 existing[name] = Tail(0, await tx.stream_events([name]))
         for name, events in existing.items():
-            folding = models[name].folding
+            model = models[name]
+            folding = model.folding
             if folding.version > len(events):  # a snapshot past these events: not theirs
                 folding.clear()
             if folding.version < len(events) and not folding.extend(events[folding.version :]):
                 folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
+            if model.memo.frame is None and model.version == len(events) > 0:
+                folding.changes()  # rows as stored hold what it folded: only what comes next
+                model.resume(folding)  # rewrites items
         return existing
 
 
