@@ -8,13 +8,15 @@ its own with `plan_append`, write all accepted events with one batched
 insert, commit. Awaited calls per group, not per event: each round trip to
 the database thread or server costs far more than the decision itself.
 
-A stream is held as the events after its stored snapshot (`Tail`) with its
-folding, kept between groups and checked against the database's version of
-each stream inside the transaction, so another process writing to the same
-database is seen. A stream the writer does not hold costs its snapshot and
-the events after it, not its history; an append that needs the history (a
-late fact, a retraction, a correction) reads it and the group is decided
-again.
+A recently written stream's folding and read models are kept between groups
+and checked against the database's version of each stream inside the
+transaction, so another process writing to the same database is seen; an
+append to it reads no event. A stream the writer does not keep costs its
+rows, its snapshot and the events after it (`Tail`), not its history. An
+append that needs the history (a late fact, a retraction, a correction)
+reads it, and the group is decided again. No events are kept: a kept folding
+does not need them, and an import interleaving thousands of streams missed
+a cache of them every time (48 MB for nothing at 1,000,000 events).
 """
 
 from __future__ import annotations
@@ -42,10 +44,6 @@ from timeline.store.plan import plan_append, recording_time
 from timeline.store.tail import HistoryNeededError, Tail
 
 GROUP_LIMIT = 512
-CACHED_EVENTS = 30_000
-"""Events of recently written streams kept decoded (~1.6 KB each), so a group rarely reads a
-stream again: hundreds of busy streams. A stream read again costs its snapshot and the events
-after it (at most `readmodels.SNAPSHOT_EVERY` of them), so a larger cache only costs memory."""
 MODELLED_EVENTS = 20_000
 """Events of recently written streams whose read models are kept folded: a model holds its
 stream's state, items and their text, ~3 KB an event (100,000 of them made an import of
@@ -104,7 +102,6 @@ class GroupWriter:
         self._begin = begin
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
-        self._cache: LRU[str, Tail] = LRU(CACHED_EVENTS, weight=lambda tail: 1 + len(tail.events))
         self._models: LRU[str, tuple[int, StreamModel]] = LRU(
             MODELLED_EVENTS, weight=lambda kept: kept[1].version
         )
@@ -157,41 +154,28 @@ class GroupWriter:
         chains = {item.chain: item.chain.broken for item in group if item.chain is not None}
         try:
             try:
-                results, streams, last = await self._decide_and_write(group, whole=False)
+                results, last = await self._decide_and_write(group, whole=False)
             except HistoryNeededError:  # rare: decide again with every event of the streams
-                self._forget(group)
                 for chain, broken in chains.items():
                     chain.broken = broken
-                results, streams, last = await self._decide_and_write(group, whole=True)
+                results, last = await self._decide_and_write(group, whole=True)
         except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
-            self._forget(group)
             for chain, broken in chains.items():  # as they were: nothing of the group was written
                 chain.broken = broken
             if len(group) > 1:
                 for item in group:
                     await self._write_group([item])
                 return
-            results, streams, last = [error], {}, None
+            results, last = [error], None
             if group[0].chain is not None:
                 group[0].chain.broken = True
-        self._keep(streams)
         if last is not None and self._on_commit is not None:
             self._on_commit(last)
         _answer(group, results)
 
-    def _keep(self, streams: dict[str, Tail]) -> None:
-        for name, events in streams.items():
-            if events:  # a stream refused its first append holds nothing to keep
-                self._cache[name] = events
-
-    def _forget(self, group: list[_Append]) -> None:
-        """Drop the held events of a group that was not written: it extended them in place."""
-        for item in group:
-            self._cache.pop(item.stream)
-
     async def _decide_and_write(
         self, group: list[_Append], *, whole: bool
-    ) -> tuple[list[AppendResult | BaseException], dict[str, Tail], int | None]:
+    ) -> tuple[list[AppendResult | BaseException], int | None]:
         """Decide and write one group in one transaction; `whole` reads every event of the
         streams it lands on, instead of those after their snapshots."""
         async with self._begin() as tx:
@@ -211,7 +195,7 @@ class GroupWriter:
         for name, model in models.items():  # committed: they match the database
             if 0 < model.version == model.folding.version == len(existing[name]):
                 self._models[name] = (generation, model)  # (a refused new stream is not kept)
-        return results, existing, (new[-1].position if new else None)
+        return results, (new[-1].position if new else None)
 
     async def _models_of(
         self, tx: WriteTransaction, generation: int, names: list[str], versions: dict[str, int]
@@ -246,21 +230,13 @@ class GroupWriter:
         *,
         whole: bool,
     ) -> dict[str, Tail]:
-        """Each stream's events after what its folding holds, from the cache where it still
-        matches the database; every event when `whole`. The folding is then brought to the
-        stream's version."""
+        """Each stream's events after what its folding holds (none for a stream kept from the
+        last group, the events after the snapshot for one read again); every event when
+        `whole`. The folding is then brought to the stream's version."""
         existing: dict[str, Tail] = {}
         for name in names:
             version = versions.get(name, 0)
-            cached = self._cache.get(name)
             folding = models[name].folding
-            if (
-                cached is not None
-                and len(cached) == version
-                and (cached.whole or (not whole and cached.start <= folding.version))
-            ):
-                existing[name] = cached  # extended in place; dropped if the group fails
-                continue
             start = 0 if whole or folding.version > version else folding.version
             if start == version:
                 existing[name] = Tail(start)
