@@ -348,3 +348,23 @@ async def test_refused_first_appends_leave_nothing_kept(store: EventStore) -> No
     assert not any(name.startswith("never-") for name in writer._models._entries)
     await store.append("kept", [announce()], actor="a")
     assert "kept" in writer._models._entries
+
+
+async def test_an_append_refused_for_its_recording_time_leaves_the_folding_right(
+    store: EventStore,
+) -> None:
+    """An append checked by the folding, then refused because its `recorded_at` is older
+    than the store's latest, must leave nothing of itself in the folding the next append of
+    the same group is checked with."""
+    await _grow(store, "vm", 9)
+    late = milestone("iot", "2024-06", "2024-03-01")
+    results = await asyncio.gather(
+        store.append("vm", [late], actor="a", recorded_at=T0),  # before every recording
+        store.append("vm", [achieved("iot", "2024-03-05")], actor="a"),
+        return_exceptions=True,
+    )
+    assert type(results[0]).__name__ == "RecordingTimeError"
+    assert getattr(results[1], "rule", None) == "unknown-milestone"  # the milestone never was
+    again = await store.append("vm", [milestone("iot", "2024-06", "2024-03-01")], actor="a")
+    assert again.events[0].version == 10
+    assert (await verify(store)).problems == []
