@@ -401,10 +401,11 @@ def test_a_snapshot_of_another_shape_is_not_restored() -> None:
     folding.advance(history([]))
     body = folding.snapshot()
     assert body is not None
-    other = body.replace(b'"shape":1', b'"shape":99', 1)
+    shape = f'"shape":{fold.SNAPSHOT_SHAPE}'.encode()
+    other = body.replace(shape, b'"shape":99', 1)
     assert other != body
     assert fold.Folding.restore(other) is None
-    assert fold.Folding.restore(b'{"shape":1}') is None
+    assert fold.Folding.restore(b"{" + shape + b"}") is None
     older = body.replace(b"StatementMade:2", b"StatementMade:1", 1)  # before an upcast
     assert older != body
     assert fold.Folding.restore(older) is None

@@ -857,40 +857,13 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 1
+SNAPSHOT_SHAPE = 2
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
 """The event types' schema versions a snapshot's events are in. A snapshot holds events in the
 shape of their day, and an upcast may rename or move a field that a newer type would decode
 without complaint but wrongly: a snapshot from other versions is ignored."""
-
-
-class _AppliedRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    event: AnyEvent
-    position: int
-
-
-class _PhaseRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    applied: _AppliedRecord
-    id: str
-    period: Period
-    status: PhaseStatus
-    started: PartialDate | None
-    completed: PartialDate | None
-    cancelled: PartialDate | None
-    reason: str | None
-    revision: int
-
-
-class _MilestoneRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    applied: _AppliedRecord
-    id: str
-    due: PartialDate
-    achieved: PartialDate | None
-    cancelled: PartialDate | None
-    reason: str | None
-    revision: int
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -904,8 +877,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     last_position: int
     key: tuple[date, int]
     """(first day, position) of the last fact folded: a new fact before it folds from the start."""
-    announced: _AppliedRecord | None
-    ended: _AppliedRecord | None
+    announced: _Applied | None
+    ended: _Applied | None
     parties: dict[str, PartyState]
     former: dict[str, PartyState]
     focus_areas: dict[str, FocusAreaState]
@@ -914,8 +887,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     targets: dict[str, TargetState]
     risks: dict[str, RiskState]
     governance: dict[str, GovernanceState]
-    phases: tuple[_PhaseRecord, ...]
-    milestones: tuple[_MilestoneRecord, ...]
+    phases: tuple[_Phase, ...]
+    milestones: tuple[_Milestone, ...]
     statements: tuple[StatementState, ...]
     forecasts: tuple[ForecastState, ...]
     sources: tuple[Source, ...]
@@ -925,20 +898,13 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 _snapshot_decoder = msgspec.json.Decoder(Snapshot, dec_hook=wire.dec_hook)
 
 
-def _record(applied: _Applied | None) -> _AppliedRecord | None:
-    return None if applied is None else _AppliedRecord(applied.event, applied.position)
-
-
-def _applied(record: _AppliedRecord | None) -> _Applied | None:
-    return None if record is None else _Applied(record.event, record.position)
-
-
 def _freeze(p: _Partnership, **folded: Any) -> Snapshot:  # noqa: ANN401 - Snapshot's own fields
-    """The working state `p` at rest, with the folding's `folded` fields."""
+    """The working state `p` at rest, with the folding's `folded` fields. Its phase and
+    milestone records are dataclasses, which msgspec writes and reads as they are."""
     return Snapshot(
         **folded,
-        announced=_record(p.announced),
-        ended=_record(p.ended),
+        announced=p.announced,
+        ended=p.ended,
         parties=p.parties,
         former=p.former,
         focus_areas=p.focus_areas,
@@ -947,32 +913,8 @@ def _freeze(p: _Partnership, **folded: Any) -> Snapshot:  # noqa: ANN401 - Snaps
         targets=p.targets,
         risks=p.risks,
         governance=p.governance,
-        phases=tuple(
-            _PhaseRecord(
-                _AppliedRecord(ph.applied.event, ph.applied.position),
-                ph.id,
-                ph.period,
-                ph.status,
-                ph.started,
-                ph.completed,
-                ph.cancelled,
-                ph.reason,
-                ph.revision,
-            )
-            for ph in p.phases.values()
-        ),
-        milestones=tuple(
-            _MilestoneRecord(
-                _AppliedRecord(m.applied.event, m.applied.position),
-                m.id,
-                m.due,
-                m.achieved,
-                m.cancelled,
-                m.reason,
-                m.revision,
-            )
-            for m in p.milestones.values()
-        ),
+        phases=tuple(p.phases.values()),
+        milestones=tuple(p.milestones.values()),
         statements=tuple(p.statements),
         forecasts=tuple(p.forecasts),
         sources=tuple(p.sources.values()),
@@ -981,8 +923,8 @@ def _freeze(p: _Partnership, **folded: Any) -> Snapshot:  # noqa: ANN401 - Snaps
 
 def _thaw(s: Snapshot) -> _Partnership:
     return _Partnership(
-        announced=_applied(s.announced),
-        ended=_applied(s.ended),
+        announced=s.announced,
+        ended=s.ended,
         parties=s.parties,
         former=s.former,
         focus_areas=s.focus_areas,
@@ -991,32 +933,8 @@ def _thaw(s: Snapshot) -> _Partnership:
         targets=s.targets,
         risks=s.risks,
         governance=s.governance,
-        phases={
-            r.id: _Phase(
-                _Applied(r.applied.event, r.applied.position),
-                r.id,
-                r.period,
-                r.status,
-                r.started,
-                r.completed,
-                r.cancelled,
-                r.reason,
-                r.revision,
-            )
-            for r in s.phases
-        },
-        milestones={
-            r.id: _Milestone(
-                _Applied(r.applied.event, r.applied.position),
-                r.id,
-                r.due,
-                r.achieved,
-                r.cancelled,
-                r.reason,
-                r.revision,
-            )
-            for r in s.milestones
-        },
+        phases={phase.id: phase for phase in s.phases},
+        milestones={milestone.id: milestone for milestone in s.milestones},
         statements=list(s.statements),
         forecasts=list(s.forecasts),
         sources={(source.title, source.url): source for source in s.sources},
