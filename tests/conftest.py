@@ -6,9 +6,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from api_helpers import running, services_of, settings_for
+from litestar.testing import AsyncTestClient
 
 from timeline.store import EventStore, open_store
 
@@ -86,3 +89,17 @@ async def role_urls(postgres_url: str) -> tuple[str, str]:
         f"{scheme}://{OWNER}@{host}?search_path={schema}",
         f"{scheme}://{APP}@{host}?search_path={schema}",
     )
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The API on a temporary store with the curated data (`api_helpers.settings_for`)."""
+    async with running(settings_for(tmp_path)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
+    """Headers of a token named `pipeline` with the `append` scope."""
+    secret = await services_of(client).tokens.create_token("pipeline", ("append",))
+    return {"Authorization": f"Bearer {secret}"}

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
@@ -17,18 +15,6 @@ from timeline.store import token_registry
 
 VODAFONE = "/partnerships/vodafone-microsoft"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with running(settings_for(tmp_path)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).tokens.create_token("pipeline", ("append",))
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def milestone(item: str = "launch", due: str = "2025-06", **extra: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ rewrites tests/golden/*.ics from the curated data; review the diff before commit
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from datetime import date
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -31,18 +30,6 @@ FEEDS = {
 }
 VODAFONE_FEED = FEEDS["vodafone-microsoft.ics"]
 IOT = "vodafone-microsoft.milestone.iot-platform-independent@partnership-timeline"
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with running(settings_for(tmp_path)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).tokens.create_token("editor", ("append",))
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def icalendar_events(body: bytes) -> dict[str, tuple[date, date, int, str]]:

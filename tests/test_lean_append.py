@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,6 @@ def milestone(item: str = "launch", **extra: Any) -> dict[str, Any]:
         "sources": [{"title": "Press release", "language": "en"}],
         **extra,
     }
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with running(settings_for(tmp_path)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
-    secret = await services_of(client).tokens.create_token("pipeline", ("append",))
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

@@ -280,9 +280,12 @@ def test_a_folding_kept_open_equals_folding_again(steps) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(STEPS, st.integers(1, 4))
-def test_checking_an_append_incrementally_says_what_a_full_check_says(steps, batch) -> None:
-    """`fold.check_append` with a kept folding and `fold.check` of the whole stream: the same
+@given(STEPS, st.integers(1, 4), st.booleans())
+def test_checking_an_append_incrementally_says_what_a_full_check_says(
+    steps, batch, from_snapshot
+) -> None:
+    """`fold.check_append` with a kept folding (or one restored from its snapshot before each
+    append, as a writer starting cold has) and `fold.check` of the whole stream: the same
     error (rule and event) for every candidate append, valid or not, late facts, retractions and
     corrections included; and the same state after every accepted one."""
     first = history([])[0].event
@@ -303,6 +306,8 @@ def test_checking_an_append_incrementally_says_what_a_full_check_says(steps, bat
             full = None
         except fold.DomainError as error:
             full = (error.rule, error.event_id)
+        if from_snapshot:
+            folding = _restored(folding, existing)
         try:
             fold.check_append(existing, new, folding)
             incremental = None
@@ -359,41 +364,6 @@ def test_a_snapshot_restored_goes_on_as_the_folding_would_have(steps, split) -> 
     whole.advance(events)
     assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
     assert resumed.stages == whole.stages
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(STEPS, st.integers(1, 4))
-def test_checking_an_append_from_a_snapshot_says_what_a_full_check_says(steps, batch) -> None:
-    """`fold.check_append` with a folding restored from its snapshot before every append: the
-    same error (rule and event) as `fold.check` of the whole stream, and the same state."""
-    accepted: list[AnyEvent] = [history([])[0].event]
-    folding = fold.Folding()
-    folding.advance(recorded(accepted, stream="ag"))
-    for start in range(0, len(steps), batch):
-        offset = 10 * start
-        candidates = [
-            _event(kind, arg, max(0, offset + delta), accepted)
-            for kind, arg, delta, _same in steps[start : start + batch]
-        ]
-        trial = recorded([*accepted, *candidates], stream="ag")
-        existing, new = trial[: len(accepted)], trial[len(accepted) :]
-        try:
-            fold.check(trial)
-            full = None
-        except fold.DomainError as error:
-            full = (error.rule, error.event_id)
-        folding = _restored(folding, existing)
-        try:
-            fold.check_append(existing, new, folding)
-            incremental = None
-        except fold.DomainError as error:
-            incremental = (error.rule, error.event_id)
-        assert incremental == full
-        if full is None:
-            accepted.extend(candidates)
-            assert folding.state() == fold.fold(trial, as_of=fold.END_OF_TIME)
-        else:
-            folding.advance(existing)
 
 
 def test_a_snapshot_of_another_shape_is_not_restored() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from uuid import uuid4
 
 import msgspec
 import pytest
-from api_helpers import running, services_of, settings_for
+from api_helpers import services_of
 from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
@@ -25,12 +24,6 @@ from timeline.store import open_store
 VODAFONE = "/partnerships/vodafone-microsoft"
 PLAIN = {"Accept-Encoding": "identity"}
 """httpx asks for gzip by default; a compressed "now" answer is computed each time."""
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with running(settings_for(tmp_path)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

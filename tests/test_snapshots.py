@@ -45,6 +45,15 @@ async def _grow(store: EventStore, stream: str, appends: int) -> None:
         await store.append(stream, [statement(n)], actor="a")
 
 
+async def _grown_elsewhere(url: str, stream: str, appends: int) -> None:
+    """`_grow` in a store opened and closed again: what the next one opened reads cold."""
+    first = await open_store(url)
+    try:
+        await _grow(first, stream, appends)
+    finally:
+        await first.close()
+
+
 async def _events(store: EventStore, stream: str) -> list[StoredEvent]:
     return [e async for e in store.read_stream(stream)]
 
@@ -132,11 +141,7 @@ async def test_a_cold_state_the_snapshot_cannot_give_is_folded_from_the_first_ev
 async def test_a_writer_starting_cold_goes_on_from_the_snapshot(store_url: str) -> None:
     """A fresh process (no kept folding) checks the next appends from the stored snapshot,
     refuses what breaks a rule, and leaves rows a replay agrees with."""
-    first = await open_store(store_url)
-    try:
-        await _grow(first, "vm", 9)
-    finally:
-        await first.close()
+    await _grown_elsewhere(store_url, "vm", 9)
     again = await open_store(store_url)
     try:
         await again.append("vm", [milestone("iot", "2024-06")], actor="a")
@@ -180,11 +185,7 @@ async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
 ) -> None:
     """A forward append reads the tail; a late fact reads the whole stream and is decided
     again, with the same answer a full check gives."""
-    first = await open_store(store_url)
-    try:
-        await _grow(first, "vm", 10)  # snapshot at 8
-    finally:
-        await first.close()
+    await _grown_elsewhere(store_url, "vm", 10)  # snapshot at 8
     reads: list[tuple[str, object]] = []
     tail, whole = SQLTransaction.stream_tail, SQLTransaction.stream_events
 
@@ -217,11 +218,7 @@ async def test_appends_to_one_cold_stream_at_several_instants_in_one_group(
 ) -> None:
     """The folding checks each append of a group; the rows move per recording instant, so
     they are what a replay writes. One refused append in the middle changes nothing else."""
-    first = await open_store(store_url)
-    try:
-        await _grow(first, "vm", 9)
-    finally:
-        await first.close()
+    await _grown_elsewhere(store_url, "vm", 9)
     again = await open_store(store_url)
     try:
         base = (await _events(again, "vm"))[-1].recorded_at
