@@ -748,7 +748,6 @@ class Folding:
         folding._stream = s.stream
         folding._last_position = s.last_position
         folding.stages = list(s.stages)
-        folding._everything = False  # what it folded is written: only what comes next changes
         return folding
 
     def framing(self) -> tuple[str, str, tuple[PartyState, ...]] | None:

@@ -155,8 +155,6 @@ class StreamModel:
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""
         at = batch[-1].recorded_at
-        if self.folding.version > len(events):  # a snapshot past these events: not theirs
-            self.folding.clear()
         self.folding.advance(events)
         self.version = len(events)
         if any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch):
@@ -164,10 +162,12 @@ class StreamModel:
         if any(isinstance(stored.event, CALENDAR_TYPES) for stored in batch):
             self._advance_items(at)
 
-    def resume(self, folding: fold.Folding) -> None:
-        """Go on from `folding`, restored from the stream's snapshot, with the rows as stored:
-        the next appends rewrite only the items they touch."""
-        self.folding = folding
+    def resume(self) -> None:
+        """Go on with the rows as stored, once the folding holds the events they take in (from
+        the stream's snapshot and the events after it, or from every event): the next appends
+        rewrite only the items they touch."""
+        folding = self.folding
+        folding.changes()  # what it took in is in the rows already
         framing = folding.framing()
         if framing is not None:
             calendar.prime(self.memo, *framing)

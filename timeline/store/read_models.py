@@ -126,9 +126,7 @@ async def load(
     for stream, version, body in await fetch(q):
         model = models[str(stream)]
         model.snapshot_version = int(version)
-        folding = Folding.restore(bytes(body))
-        if folding is not None:
-            model.resume(folding)
+        model.folding = Folding.restore(bytes(body)) or model.folding
     return models
 
 

@@ -252,8 +252,7 @@ class GroupWriter:
             if folding.version < len(events) and not folding.extend(events[folding.version :]):
                 folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
             if model.memo.frame is None and model.version == len(events) > 0:
-                folding.changes()  # rows as stored hold what it folded: only what comes next
-                model.resume(folding)  # rewrites items
+                model.resume()  # rows as read: only what comes next rewrites items
         return existing
 
 
