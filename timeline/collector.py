@@ -38,7 +38,3 @@ def for_serving() -> None:
     """Collect rarely: what a request makes is freed by reference counting, save the odd
     cycle (an exception and its traceback), which a young collection still frees in time."""
     gc.set_threshold(*SERVER_THRESHOLDS)
-
-
-def thresholds() -> tuple[int, int, int]:
-    return gc.get_threshold()

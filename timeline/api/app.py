@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await open_store(settings.database_url, settings.migrate_url or None)
-        before = collector.thresholds()
+        before = gc.get_threshold()
         try:
             await load_curated(store, settings.curated_path)
             report = await store.rebuild_read_models(only_if_stale=True, workers=0)

@@ -19,7 +19,11 @@ audit = logging.getLogger("timeline.audit")
 
 
 def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
+    return bearer_secret(connection.headers.get("authorization"))
+
+
+def bearer_secret(header: str | None) -> str | None:
+    """The secret of an `Authorization: Bearer <secret>` header; None for any other."""
     if header is None:
         return None
     scheme, _, secret = header.partition(" ")

@@ -106,10 +106,16 @@ def text_param(value: str, name: str) -> str:
     return value
 
 
+def is_json(content_type: str) -> bool:
+    """Whether a body of this `Content-Type` is read as JSON (none said: it is)."""
+    media_type = content_type.split(";", 1)[0].strip()
+    return not media_type or JSON_TYPES.fullmatch(media_type) is not None
+
+
 def require_json(request: Request[Any, Any, Any]) -> None:
     """Bodies are JSON: say so with 415 rather than calling a form "malformed JSON"."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
-    if media_type and JSON_TYPES.fullmatch(media_type) is None:
+    if not is_json(media_type):
         raise ProblemError(
             415,
             f"the body is {media_type!r}; send events as application/json",

@@ -17,31 +17,26 @@ unless a client refuses it, and such a request goes to litestar).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
 import msgspec
-from litestar.types import Message, Receive, ReceiveMessage, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from timeline import wire
-from timeline.api.auth import CHECKED_KEY, token_used
-from timeline.api.http import JSON_TYPES
+from timeline.api.auth import CHECKED_KEY, bearer_secret, token_used
+from timeline.api.http import is_json
 from timeline.api.models import AppendRequest
-from timeline.api.partnerships import appended_answer
+from timeline.api.partnerships import append_decoder, appended_answer
 from timeline.api.services import Services
-from timeline.events import SLUG_MAX
+from timeline.events import SLUG_MAX, SLUG_PATTERN
 from timeline.tokens import Token
 
-APPEND_PATH = re.compile(r"/partnerships/([a-z0-9]+(?:-[a-z0-9]+)*)/events", re.ASCII)
+APPEND_PATH = re.compile(rf"/partnerships/({SLUG_PATTERN.strip('^$')})/events", re.ASCII)
 APPEND_ROUTE = "/partnerships/{stream_id}/events"
-_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
 _NOT_HERE = frozenset({b"origin", b"expect"})
 """Requests with these headers go to litestar: CORS is its to answer."""
 
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 
 async def lean_append(
-    scope: Scope, receive: Receive, send: Send, app: App, *, svc: Services, request_id: str
+    scope: Scope, receive: Receive, send: Send, app: ASGIApp, *, svc: Services, request_id: str
 ) -> int:
     """Answer the append in `scope`, or hand it to `app`; the status sent either way."""
     body, received = await _body(receive, svc.settings.max_body_bytes)
@@ -82,8 +77,8 @@ async def _taken(
     headers = _headers(scope)
     if found is None or headers is None or scope["query_string"] or len(found[1]) > SLUG_MAX:
         return None
-    secret = _bearer(headers.get(b"authorization"))
-    if secret is None or not _json(headers.get(b"content-type")):
+    secret = bearer_secret(_text(headers.get(b"authorization")))
+    if secret is None or not is_json(_text(headers.get(b"content-type")) or ""):
         return None
     if b"q=0" in headers.get(b"accept-encoding", b"").replace(b" ", b""):
         return None  # identity may be refused: litestar negotiates
@@ -105,21 +100,14 @@ def _headers(scope: Scope) -> dict[bytes, bytes] | None:
     return found
 
 
-def _bearer(header: bytes | None) -> str | None:
-    if header is None or header[:7].lower() != b"bearer ":
-        return None
-    secret = header[7:].strip()
-    return secret.decode("latin-1") if secret else None
-
-
-def _json(header: bytes | None) -> bool:
-    media_type = (header or b"").split(b";", 1)[0].strip().decode("latin-1")
-    return bool(media_type) and JSON_TYPES.fullmatch(media_type) is not None
+def _text(header: bytes | None) -> str | None:
+    """A header as litestar reads it."""
+    return None if header is None else header.decode("latin-1")
 
 
 def _decoded(body: bytes, max_batch: int) -> AppendRequest | None:
     try:
-        appended = _decoder.decode(body)
+        appended = append_decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
     return appended if len(appended.events) <= max_batch else None
@@ -144,7 +132,7 @@ async def _body(receive: Receive, limit: int) -> tuple[bytes | None, list[Receiv
 
 
 async def _hand_over(
-    scope: Scope, received: list[ReceiveMessage], receive: Receive, send: Send, app: App
+    scope: Scope, received: list[ReceiveMessage], receive: Receive, send: Send, app: ASGIApp
 ) -> int:
     """Route the request through `app`, its body read again from what was received."""
     pending = list(received)
