@@ -234,6 +234,7 @@ class GroupWriter:
         last group, the events after the snapshot for one read again); every event when
         `whole`. The folding is then brought to the stream's version."""
         existing: dict[str, Tail] = {}
+        read_whole: list[str] = []
         for name in names:
             version = versions.get(name, 0)
             folding = models[name].folding
@@ -243,7 +244,11 @@ class GroupWriter:
             elif start:
                 existing[name] = Tail(start, await tx.stream_tail(name, start))
             else:
-                existing[name] = Tail(0, await tx.stream_events([name]))
+                existing[name] = Tail(0)
+                read_whole.append(name)
+        if read_whole:  # one query for all of them (an import reads many such streams a group)
+            for stored in await tx.stream_events(read_whole):
+                existing[stored.stream].events.append(stored)
         for name, events in existing.items():
             model = models[name]
             folding = model.folding
