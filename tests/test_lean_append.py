@@ -3,7 +3,6 @@ handler would, and hands everything else to the handler, with the body, storing 
 
 from __future__ import annotations
 
-import gzip
 import logging
 from pathlib import Path
 from typing import Any
@@ -141,5 +140,4 @@ async def test_the_lean_answer_is_not_compressed(
     )
     assert refusing.status_code == 201
     assert handed_over == [f"{VODAFONE}/events"]
-    raw = refusing.content
-    assert raw[:1] == b"{" or gzip.decompress(raw)[:1] == b"{"
+    assert refusing.json()["version"] == 19  # stored once, answered by litestar's handler

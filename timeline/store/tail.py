@@ -27,10 +27,6 @@ class Tail(Sequence[StoredEvent]):
         self.start = start
         self.events = list(events)
 
-    @property
-    def whole(self) -> bool:
-        return self.start == 0
-
     def __len__(self) -> int:
         return self.start + len(self.events)
 
