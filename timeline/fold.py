@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import groupby
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -721,13 +721,28 @@ class Folding:
         """What it has folded, as stored bytes (`restore`); None before it has taken in a fact."""
         if self._key is None:
             return None
-        frozen = _freeze(
-            self._p,
+        p = self._p
+        frozen = Snapshot(
             stream=self._stream,
             version=self._count,
             last_position=self._last_position,
             key=self._key,
             stages=tuple(self.stages),
+            announced=p.announced,
+            ended=p.ended,
+            parties=p.parties,
+            former=p.former,
+            focus_areas=p.focus_areas,
+            investments=p.investments,
+            commitments=p.commitments,
+            targets=p.targets,
+            risks=p.risks,
+            governance=p.governance,
+            phases=tuple(p.phases.values()),  # dataclasses msgspec writes and reads as they are
+            milestones=tuple(p.milestones.values()),
+            statements=tuple(p.statements),
+            forecasts=tuple(p.forecasts),
+            sources=tuple(p.sources.values()),
         )
         return wire.encoder.encode(frozen)
 
@@ -895,29 +910,6 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 _snapshot_decoder = msgspec.json.Decoder(Snapshot, dec_hook=wire.dec_hook)
-
-
-def _freeze(p: _Partnership, **folded: Any) -> Snapshot:  # noqa: ANN401 - Snapshot's own fields
-    """The working state `p` at rest, with the folding's `folded` fields. Its phase and
-    milestone records are dataclasses, which msgspec writes and reads as they are."""
-    return Snapshot(
-        **folded,
-        announced=p.announced,
-        ended=p.ended,
-        parties=p.parties,
-        former=p.former,
-        focus_areas=p.focus_areas,
-        investments=p.investments,
-        commitments=p.commitments,
-        targets=p.targets,
-        risks=p.risks,
-        governance=p.governance,
-        phases=tuple(p.phases.values()),
-        milestones=tuple(p.milestones.values()),
-        statements=tuple(p.statements),
-        forecasts=tuple(p.forecasts),
-        sources=tuple(p.sources.values()),
-    )
 
 
 def _thaw(s: Snapshot) -> _Partnership:
