@@ -22,8 +22,9 @@ import click
 import msgspec
 
 from timeline import __version__, fold, logs, readmodels, schemas, wire
+from timeline.api.bodies import with_diff
 from timeline.dates import InvalidDateError, parse_day, parse_instant
-from timeline.projection import NotKnownError, Projector
+from timeline.projection import NotKnownError, Projector, knowledge_diff
 from timeline.settings import Settings, SettingsError
 from timeline.store import (
     EventStore,
@@ -265,6 +266,34 @@ def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
         except NotKnownError as error:
             raise Failure(str(error)) from None
         return msgspec.json.format(wire.encode(state))
+
+    click.echo(with_store(work).decode())
+
+
+@cli.command("changes")
+@click.argument("stream")
+@click.option("--since", required=True, help="Compare from what was known then, ISO 8601.")
+@click.option("--until", help="Compare up to what was known then (default: now).")
+@click.option("--as-of", help="Date in the world, YYYY-MM-DD (default: today, UTC).")
+def changes_command(stream: str, since: str, until: str | None, as_of: str | None) -> None:
+    """Print what changed in what was known of STREAM between two instants, as JSON."""
+    try:
+        start = parse_instant(since)
+        end = parse_instant(until) if until else None
+        day = parse_day(as_of) if as_of else datetime.now(UTC).date()
+    except InvalidDateError as error:
+        raise Failure(str(error)) from None
+    if start > (end or datetime.now(UTC)):
+        raise Failure(f"--since {since} is after --until ({until or 'now'})")
+
+    async def work(store: EventStore) -> bytes:
+        try:
+            found = await knowledge_diff(
+                Projector(store), stream, since=start, until=end, as_of=day
+            )
+        except NotKnownError as error:
+            raise Failure(str(error)) from None
+        return msgspec.json.format(with_diff(found, found.changes, None))
 
     click.echo(with_store(work).decode())
 

@@ -129,7 +129,12 @@ class _Applied:
 def _sourced(kind: type[S], data: Model, applied: _Applied, **extra: object) -> S:
     fields = msgspec.structs.asdict(data)
     fields.update(extra)
-    return kind(**fields, since=applied.event.effective, sources=applied.event.sources)
+    return kind(
+        **fields,
+        since=applied.event.effective,
+        event_id=applied.event.id,
+        sources=applied.event.sources,
+    )
 
 
 def resolve(events: Sequence[StoredEvent]) -> list[_Applied]:
@@ -165,7 +170,7 @@ def resolve(events: Sequence[StoredEvent]) -> list[_Applied]:
                     "retractions and corrections cannot be corrected; retract them instead",
                     event.id,
                 )
-            current[target.event.id] = _corrected(current[target.event.id], event)
+            current[target.event.id] = corrected(current[target.event.id], event)
         else:
             current[event.id] = event
     applied = [_Applied(current[i], by_id[i].position) for i in current]
@@ -184,7 +189,7 @@ def _target(
     return target
 
 
-def _corrected(target: AnyEvent, correction: EventCorrected) -> AnyEvent:
+def corrected(target: AnyEvent, correction: EventCorrected) -> AnyEvent:
     kind = DATA_TYPES[type_name(target)]
     try:
         data = wire.convert(correction.data.data, kind)
@@ -216,7 +221,7 @@ def _undo_correction(
             and other.data.event_id == target_id
             and other.id not in retracted
         ):
-            rebuilt = _corrected(rebuilt, other)
+            rebuilt = corrected(rebuilt, other)
     current[target_id] = rebuilt
 
 
@@ -871,7 +876,7 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 2
+SNAPSHOT_SHAPE = 3
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))

@@ -8,12 +8,14 @@ are cached by everything they depend on: stream, known version, `as_of`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import msgspec
 
 from timeline.events import StoredEvent
 from timeline.fold import Folding, fold, known
+from timeline.knowledge import ItemChange, diff
 from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
@@ -123,6 +125,65 @@ class Projector:
         if state is None:
             raise NotKnownError.unannounced(stream, as_of)
         return state
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeDiff:
+    """A partnership as known at `since` against as known at `until`, on `as_of`.
+
+    `window` is every event recorded in between; `until_recorded` is when the last event known
+    at `until` was recorded (the same answer as `until` itself, for a link that must not move).
+    """
+
+    stream: str
+    since: datetime
+    until: datetime | None
+    as_of: date
+    before: Basis | None
+    after: Basis
+    changes: list[ItemChange]
+    window: tuple[StoredEvent, ...]
+    until_recorded: datetime
+
+
+async def knowledge_diff(
+    projector: Projector,
+    stream: str,
+    *,
+    since: datetime,
+    until: datetime | None,
+    as_of: date,
+) -> KnowledgeDiff:
+    """What changed in what was known of `stream` between `since` and `until` (None: now)."""
+    later = await projector.view(stream, until)
+    if later is None:
+        raise NotKnownError.unknown(stream, until)
+    earlier = await projector.view(stream, since)
+    events = await projector.events(later)
+    after = await projector.state(later, as_of=as_of, known_at=until or datetime.now(UTC))
+    before = None
+    if earlier is not None:
+        before = await projector.state(earlier, as_of=as_of, known_at=since)
+    if after is None and before is None:
+        raise NotKnownError.unannounced(stream, as_of)
+    window = events[earlier.version if earlier is not None else 0 :]
+    return KnowledgeDiff(
+        stream=stream,
+        since=since,
+        until=until,
+        as_of=as_of,
+        before=None if earlier is None else _basis(earlier, as_of, since),
+        after=_basis(later, as_of, until),
+        changes=diff(stream, before, after, window, events),
+        window=window,
+        until_recorded=events[-1].recorded_at,
+    )
+
+
+def _basis(view: StreamInfo, as_of: date, known_at: datetime | None) -> Basis:
+    return Basis(
+        as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
+    )
 
 
 def select(

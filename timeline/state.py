@@ -1,15 +1,16 @@
 """What a partnership looked like at (`as_of`, `known_at`): the fold's answer.
 
 Answers keep every field, empty or not (`omit_defaults=False`), so that
-clients see one shape. Every item carries `since` (the effective date of the event that brought it)
-and the `sources` of that event; msgspec Structs take one base, so the two
-fields are repeated rather than mixed in.
+clients see one shape. Every item carries `since` (the effective date of the event that
+brought it), `event_id` (that event, to cite, link or retract it) and the `sources` of that
+event; msgspec Structs take one base, so these fields are repeated rather than mixed in.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
+from uuid import UUID
 
 from timeline.dates import PartialDate
 from timeline.events import (
@@ -47,46 +48,55 @@ class Basis(Model, frozen=True, kw_only=True, omit_defaults=False):
 
 class PartyState(Party, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class FocusAreaState(FocusArea, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class InvestmentState(Investment, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class CommitmentState(Commitment, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class TargetState(Target, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class StatementState(Statement, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class ForecastState(Forecast, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class RiskState(Risk, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
 class GovernanceState(Governance, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
 
 
@@ -94,6 +104,7 @@ class PhaseState(Phase, frozen=True, kw_only=True, omit_defaults=False):
     """`revision` counts changes of dates or status (a calendar's SEQUENCE)."""
 
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
     status: PhaseStatus
     schedule: PhaseSchedule
@@ -108,6 +119,7 @@ class MilestoneState(Milestone, frozen=True, kw_only=True, omit_defaults=False):
     """`deadline` is the last day of `due`; `revision` counts changes of date or status."""
 
     since: PartialDate
+    event_id: UUID
     sources: tuple[Source, ...] = ()
     deadline: date
     status: MilestoneStatus

@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from timeline import __version__, collector, logs
 from timeline.api import errors
 from timeline.api.calendars import Calendars
+from timeline.api.changes import Changes
 from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
 from timeline.api.http import refuse_unknown_query
@@ -107,7 +108,9 @@ def create_app(settings: Settings) -> Litestar:
     # Each read handler carries `read_guard` itself (tests/test_api.py checks they all do):
     # on a router it would run for appends too, and a guard costs litestar a copy of the
     # handler per request.
-    reads = Router(path="/", route_handlers=[Partnerships, Feed, Live, Organizations, Schemas])
+    reads = Router(
+        path="/", route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Schemas]
+    )
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics],
         lifespan=[lifespan],

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from timeline import wire
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
+from timeline.knowledge import ItemChange
+from timeline.projection import KnowledgeDiff
 
 
 def with_events(head: Mapping[str, object], events: Iterable[StoredEvent]) -> bytes:
@@ -14,3 +16,19 @@ def with_events(head: Mapping[str, object], events: Iterable[StoredEvent]) -> by
     fields = wire.encode(dict(head))[1:-1]
     listed = b",".join(encode_stored(e) for e in events)
     return b"{" + fields + (b"," if fields else b"") + b'"events":[' + listed + b"]}"
+
+
+def with_diff(found: KnowledgeDiff, changes: Sequence[ItemChange], next_link: str | None) -> bytes:
+    """A page of a knowledge diff, followed by the events its changes cite, in position order."""
+    cited = {event_id for change in changes for event_id in change.events}
+    head = {
+        "stream": found.stream,
+        "since": found.since,
+        "until": found.until,
+        "as_of": found.as_of,
+        "before": found.before,
+        "after": found.after,
+        "changes": changes,
+        "next": next_link,
+    }
+    return with_events(head, [e for e in found.window if e.event.id in cited])

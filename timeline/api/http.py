@@ -36,12 +36,17 @@ AsOf = Annotated[
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
     ),
 ]
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
+"""An ISO 8601 instant as the query takes it: documented, not checked by litestar, so that a
+malformed one is refused by `instant_param` with the accepted form rather than a regex."""
 KnownAt = Annotated[
     str | None,
     QueryParameter(
         description="The store's instant, ISO 8601 (default now; no offset means UTC)",
-        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?)?"
-        r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$",
+        schema_extra={"pattern": INSTANT_PATTERN},
     ),
 ]
 Cursor = Annotated[
@@ -143,12 +148,14 @@ def as_of_param(value: str | None) -> date:
 
 
 def known_at_param(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+    return None if value is None else instant_param(value, "known_at")
+
+
+def instant_param(value: str, name: str) -> datetime:
     try:
         return parse_instant(value)
     except InvalidDateError as error:
-        raise bad_request(str(error), "query.known_at") from None
+        raise bad_request(str(error), f"query.{name}") from None
 
 
 def partial_date_param(value: str | None, name: str) -> PartialDate | None:

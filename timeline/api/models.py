@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -10,7 +10,8 @@ import msgspec
 
 from timeline.dates import PartialDate
 from timeline.events import AnyEvent, Party, Source
-from timeline.state import PartnershipState
+from timeline.knowledge import ItemChange
+from timeline.state import Basis, PartnershipState
 
 MAX_EXPECTED_VERSION = 2**53
 
@@ -132,3 +133,38 @@ class AppendedDoc(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     last_position: int
     events: tuple[StoredEventDoc, ...]
+
+
+class ChangesDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """A knowledge diff: `before` and `after` are the two bases (None: nothing known at
+    `since`); each change names the ids of the `events` that caused it."""
+
+    stream: str
+    since: datetime
+    until: datetime | None
+    as_of: date
+    before: Basis | None
+    after: Basis
+    changes: tuple[ItemChange, ...]
+    next: str | None
+    events: tuple[StoredEventDoc, ...]
+
+
+class ChangedPartnership(msgspec.Struct, frozen=True, kw_only=True):
+    """A partnership with events recorded in the window, in a line; `changes` is its diff."""
+
+    id: str
+    title: str | None
+    events: int
+    first_position: int
+    last_position: int
+    summary: str
+    href: str
+    changes: str
+
+
+class ChangedPage(msgspec.Struct, frozen=True, kw_only=True):
+    since: datetime
+    until: datetime | None
+    partnerships: tuple[ChangedPartnership, ...]
+    next_cursor: str | None

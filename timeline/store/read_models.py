@@ -393,6 +393,53 @@ def memberships(dialect: Dialect, org: str, day: date, after: str | None, limit:
     return q
 
 
+def position_known_at(dialect: Dialect, instant: datetime) -> Query:
+    """The last position recorded at or before `instant`. Recording times rise with position,
+    so the scan runs back from the newest event only as far as `instant`."""
+    q = Query(dialect)
+    q.sql = (
+        f"SELECT position FROM events WHERE recorded_at <= {q.param(dialect.instant(instant))}"
+        " ORDER BY position DESC LIMIT 1"
+    )
+    return q
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedStream:
+    """A stream with events at positions in (`low`, `high`]: how many, first and last."""
+
+    stream: str
+    events: int
+    first_position: int
+    last_position: int
+
+
+def changed_streams(
+    dialect: Dialect,
+    low: int,
+    high: int,
+    *,
+    party: str | None,
+    day: date,
+    after: str | None,
+    limit: int,
+) -> Query:
+    """Streams with events at positions in (`low`, `high`], by stream id; with `party`, only
+    the partnerships it is or was in on `day`."""
+    q = Query(dialect)
+    where = [f"e.position > {q.param(low)}", f"e.position <= {q.param(high)}"]
+    if after is not None:
+        where.append(f"e.stream > {q.param(after)}")
+    if party is not None:
+        where.append(f"e.stream IN ({_member_streams(q, party, day)})")
+    q.sql = (
+        "SELECT e.stream, COUNT(*), MIN(e.position), MAX(e.position) FROM events e"
+        f" WHERE {' AND '.join(where)} GROUP BY e.stream ORDER BY e.stream"
+        f" LIMIT {q.param(limit)}"
+    )
+    return q
+
+
 def organizations(dialect: Dialect, day: date, after: str | None, limit: int) -> Query:
     """One page of organization ids that are or were parties on `day`."""
     q = Query(dialect)
@@ -585,6 +632,35 @@ class ReadModels:
             item async for chunk in self.calendar(every, Window(), stream=stream) for item in chunk
         ]
         return facets, {item.content.uid: item for item in items}
+
+    async def position_known_at(self, instant: datetime | None) -> int:
+        """The last position recorded at or before `instant` (None: now); 0 when none was."""
+        if instant is None:
+            q = Query(self._dialect)
+            q.sql = "SELECT MAX(position) FROM events"
+            rows = await self._fetch(q)
+        else:
+            rows = await self._fetch(position_known_at(self._dialect, instant))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    async def changed(
+        self,
+        low: int,
+        high: int,
+        *,
+        party: str | None,
+        day: date,
+        after: str | None,
+        limit: int,
+    ) -> list[ChangedStream]:
+        """One page of the streams with events at positions in (`low`, `high`]."""
+        query = changed_streams(
+            self._dialect, low, high, party=party, day=day, after=after, limit=limit
+        )
+        return [
+            ChangedStream(str(stream), int(count), int(first), int(last))
+            for stream, count, first, last in await self._fetch(query)
+        ]
 
     async def snapshot(self, stream: str) -> tuple[int, bytes] | None:
         """(version, body) of the stream's stored snapshot (`fold.Folding.snapshot`), if any."""

@@ -1,0 +1,210 @@
+"""Knowledge diffs: what changed in what we know of a partnership, and which ones changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+
+from timeline.api.auth import read_guard
+from timeline.api.bodies import with_diff
+from timeline.api.errors import BAD_REQUEST, JSON, NOT_FOUND, UNAUTHORIZED, bad_request
+from timeline.api.http import (
+    INSTANT_PATTERN,
+    AsOf,
+    Cursor,
+    StreamIdPath,
+    as_of_param,
+    decode_cursor,
+    encode_cursor,
+    etag,
+    instant_param,
+    matches,
+    not_modified,
+    valid_stream_id,
+)
+from timeline.api.models import ChangedPage, ChangedPartnership, ChangesDoc
+from timeline.api.services import Services
+from timeline.knowledge import SUMMARY_NAMED, summary
+from timeline.projection import knowledge_diff
+
+Since = Annotated[
+    str | None,
+    QueryParameter(
+        description="Compare from what the store knew at this instant, ISO 8601 (required)",
+        schema_extra={"pattern": INSTANT_PATTERN},
+    ),
+]
+Until = Annotated[
+    str | None,
+    QueryParameter(
+        description="Compare up to what the store knew at this instant (default now)",
+        schema_extra={"pattern": INSTANT_PATTERN},
+    ),
+]
+
+
+def window_params(since: str | None, until: str | None) -> tuple[datetime, datetime | None]:
+    """(`since`, `until` or None for now), refused when `since` is missing or after `until`."""
+    if since is None:
+        raise bad_request(
+            "since is required: the instant to compare from, ISO 8601 such as 2024-02-01T12:00:00Z",
+            "query.since",
+        )
+    start = instant_param(since, "since")
+    end = None if until is None else instant_param(until, "until")
+    if start > (end or datetime.now(UTC)):
+        said = "now" if end is None else end.isoformat()
+        raise bad_request(
+            f"since {start.isoformat()} is after until ({said}): the window runs from since to "
+            "until, which defaults to now",
+            "query.since",
+        )
+    return start, end
+
+
+def _offset(cursor: str | None) -> int:
+    text = decode_cursor(cursor)
+    if text is None:
+        return 0
+    if not text.isdigit():
+        raise bad_request(f"{cursor!r} is not a cursor this API gave out", "query.cursor")
+    return int(text)
+
+
+class Changes(Controller):
+    path = "/"
+    tags = ["changes"]  # noqa: RUF012 - litestar reads it as a class attribute
+
+    @get(
+        "/partnerships/{stream_id:str}/changes",
+        guards=[read_guard],
+        summary="What changed in what we know of a partnership between two instants",
+        description="The state as known at `since` against the state as known at `until`, "
+        "both on `as_of`: items added, removed and changed, field by field, each citing the "
+        "events recorded in between that caused it (with their sources). A retraction shows "
+        "as a removal citing it, a correction as a change citing it.",
+        responses={
+            200: ResponseSpec(ChangesDoc, description="One page of changes; follow `next`"),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            404: NOT_FOUND,
+        },
+    )
+    async def partnership_changes(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        stream_id: StreamIdPath,
+        *,
+        since: Since = None,
+        until: Until = None,
+        as_of: AsOf = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Cursor = None,
+    ) -> Response[Any]:
+        stream = valid_stream_id(stream_id)
+        start, end = window_params(since, until)
+        day = as_of_param(as_of)
+        offset = _offset(cursor)
+        found = await knowledge_diff(svc.projector, stream, since=start, until=end, as_of=day)
+        before = found.before
+        tag = etag(
+            "changes",
+            stream,
+            start,
+            day,
+            None if before is None else before.version,
+            found.after.version,
+            found.after.last_position,
+            offset,
+            limit,
+        )
+        if matches(request.headers.get("if-none-match"), tag):
+            return not_modified(tag)
+        page = found.changes[offset : offset + limit]
+        next_link = None
+        if len(found.changes) > offset + limit:
+            query = {
+                "since": start.isoformat(),
+                "until": (end or found.until_recorded).isoformat(),
+                "as_of": day.isoformat(),
+                "limit": limit,
+                "cursor": encode_cursor(str(offset + limit)),
+            }
+            next_link = f"/partnerships/{stream}/changes?{urlencode(query)}"
+        body = with_diff(found, page, next_link)
+        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+    @get(
+        "/changes",
+        guards=[read_guard],
+        summary="Which partnerships changed between two instants of the store: a digest",
+        description="Partnerships with events recorded after `since` and up to `until`, by "
+        "id, each with a line saying what was recorded and the address of its full diff.",
+        responses={
+            200: ResponseSpec(ChangedPage, description="One page, ordered by id"),
+            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+        },
+    )
+    async def changed(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        *,
+        since: Since = None,
+        until: Until = None,
+        party: Annotated[
+            str | None, QueryParameter(description="Organization id, e.g. microsoft")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: Cursor = None,
+    ) -> Response[Any]:
+        start, end = window_params(since, until)
+        org = None if party is None else valid_stream_id(party, "party", "query")
+        after = decode_cursor(cursor)
+        models = svc.store.read_models
+        low = await models.position_known_at(start)
+        high = await models.position_known_at(end)
+        today = datetime.now(UTC).date()  # titles and parties are today's
+        tag = etag("digest", request.url.query, low, high, today)
+        if matches(request.headers.get("if-none-match"), tag):
+            return not_modified(tag)
+        page = await models.changed(low, high, party=org, day=today, after=after, limit=limit + 1)
+        window = {"since": start.isoformat(), **({"until": end.isoformat()} if end else {})}
+        listed: list[ChangedPartnership] = []
+        for found in page[:limit]:
+            first = [
+                e
+                async for e in svc.store.read_stream(
+                    found.stream, after_position=low, known_at=end, limit=SUMMARY_NAMED
+                )
+            ]
+            outline = await models.outline(found.stream, today)
+            listed.append(
+                ChangedPartnership(
+                    id=found.stream,
+                    title=None if outline is None else outline.title,
+                    events=found.events,
+                    first_position=found.first_position,
+                    last_position=found.last_position,
+                    summary=summary(first, found.events),
+                    href=f"/partnerships/{found.stream}",
+                    changes=f"/partnerships/{found.stream}/changes?{urlencode(window)}",
+                )
+            )
+        next_cursor = encode_cursor(listed[-1].id) if len(page) > limit else None
+        return Response(
+            ChangedPage(
+                since=start, until=end, partnerships=tuple(listed), next_cursor=next_cursor
+            ),
+            headers={"ETag": tag, "Cache-Control": "no-cache"},
+        )

@@ -1,0 +1,299 @@
+"""What changed in what we know: a partnership as known at two instants, on one date.
+
+At one `as_of`, the state known at `since` and the state known at `until` differ only
+by the events recorded in between, so every item that differs is compared field by
+field and cites those events that touch it: the fact itself, or the retraction or
+correction aimed at it (`subjects`). Pure: the caller reads the states and events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from timeline import wire
+from timeline.events import (
+    AnyEvent,
+    CommitmentMade,
+    EventCorrected,
+    EventRetracted,
+    FocusAreaDefined,
+    ForecastPublished,
+    GovernanceEstablished,
+    InvestmentCommitted,
+    MilestoneAchieved,
+    MilestoneCancelled,
+    MilestoneRescheduled,
+    MilestoneScheduled,
+    Model,
+    PartnershipAnnounced,
+    PartnershipEnded,
+    PartyJoined,
+    PartyLeft,
+    PhaseCancelled,
+    PhaseCompleted,
+    PhaseRescheduled,
+    PhaseScheduled,
+    PhaseStarted,
+    RiskIdentified,
+    StatementMade,
+    StoredEvent,
+    TargetSet,
+)
+from timeline.fold import DomainError, corrected
+from timeline.state import PartnershipState
+
+ItemKind = Literal[
+    "partnership",
+    "party",
+    "focus_area",
+    "investment",
+    "commitment",
+    "target",
+    "phase",
+    "milestone",
+    "statement",
+    "forecast",
+    "risk",
+    "governance",
+]
+ChangeKind = Literal["added", "removed", "changed"]
+Subject = tuple["ItemKind", str]
+"""(item kind, item id): what an event is about."""
+
+PARTNERSHIP_FIELDS = (
+    "title",
+    "kind",
+    "status",
+    "announced",
+    "term",
+    "regions",
+    "reach",
+    "summary",
+    "ended",
+    "end_reason",
+)
+"""The partnership's own fields; its parties and items are compared one by one."""
+UNCOMPARED = frozenset({"revision"})
+"""Counts of changes: a change of anything else says it better."""
+
+_LISTS: tuple[tuple[ItemKind, str, str], ...] = (
+    ("focus_area", "focus_areas", "name"),
+    ("investment", "investments", "purpose"),
+    ("commitment", "commitments", "description"),
+    ("target", "targets", "metric"),
+    ("phase", "phases", "name"),
+    ("milestone", "milestones", "title"),
+    ("statement", "statements", "speaker"),
+    ("forecast", "forecasts", "claim"),
+    ("risk", "risks", "description"),
+    ("governance", "governance", "body"),
+)
+"""(kind, the state's field, the item field that names it), in the order answers list them.
+Statements and forecasts have no id of their own: the event that made them is it."""
+KIND_ORDER: tuple[ItemKind, ...] = ("partnership", "party", *(kind for kind, _, _ in _LISTS))
+
+
+class FieldChange(Model, frozen=True, omit_defaults=False):
+    """One field, by its dotted path inside the item, as known before and after."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+
+
+class ItemChange(Model, frozen=True, omit_defaults=False):
+    """An item added, removed or changed, with the window's events that caused it."""
+
+    kind: ItemKind
+    id: str
+    label: str
+    change: ChangeKind
+    fields: tuple[FieldChange, ...] = ()
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    events: tuple[UUID, ...] = ()
+
+
+def _plain(value: object) -> Any:  # noqa: ANN401 - JSON of any shape
+    return msgspec.to_builtins(value, enc_hook=wire.enc_hook)
+
+
+def items(state: PartnershipState | None) -> dict[Subject, tuple[str, dict[str, Any]]]:
+    """Every item of `state` by (kind, id), with its label and its JSON form."""
+    if state is None:
+        return {}
+    found: dict[Subject, tuple[str, dict[str, Any]]] = {
+        ("partnership", state.id): (
+            state.title,
+            {name: _plain(getattr(state, name)) for name in PARTNERSHIP_FIELDS},
+        )
+    }
+    for former, parties in ((False, state.parties), (True, state.former_parties)):
+        for party in parties:
+            found[("party", party.org)] = (party.name, _plain(party) | {"former": former})
+    for kind, field, label in _LISTS:
+        for item in getattr(state, field):
+            key = getattr(item, "id", None) or str(item.event_id)
+            found[(kind, key)] = (getattr(item, label), _plain(item))
+    return found
+
+
+def field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = ""
+) -> list[FieldChange]:
+    """Fields that differ, by dotted path; nested objects compared field by field, lists whole."""
+    changes: list[FieldChange] = []
+    for name in [*before, *(name for name in after if name not in before)]:
+        old, new = before.get(name), after.get(name)
+        if old == new or (not prefix and name in UNCOMPARED):
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes.extend(field_changes(old, new, f"{prefix}{name}."))
+        else:
+            changes.append(FieldChange(path=f"{prefix}{name}", before=old, after=new))
+    return changes
+
+
+def subjects(event: AnyEvent, stream: str, by_id: Mapping[UUID, AnyEvent]) -> set[Subject]:  # noqa: PLR0911 - a case per type
+    """The items `event` is about; a retraction or correction is about what its target is
+    about, before and after the correction (which may change an id)."""
+    match event:
+        case PartnershipAnnounced(data=data):
+            parties: set[Subject] = {("party", party.org) for party in data.parties}
+            return {("partnership", stream), *parties}
+        case PartnershipEnded():
+            return {("partnership", stream)}
+        case PartyJoined(data=party) | PartyLeft(data=party):
+            return {("party", party.org)}
+        case StatementMade():
+            return {("statement", str(event.id))}
+        case ForecastPublished():
+            return {("forecast", str(event.id))}
+        case EventRetracted(data=data):
+            target = by_id.get(data.event_id)
+            return set() if target is None else subjects(target, stream, by_id)
+        case EventCorrected(data=data):
+            target = by_id.get(data.event_id)
+            if target is None:
+                return set()
+            about = subjects(target, stream, by_id)
+            with contextlib.suppress(DomainError):  # refused when appended: it is its target's
+                about |= subjects(corrected(target, event), stream, by_id)
+            return about
+    kind = _ID_KINDS.get(type(event))
+    return set() if kind is None else {(kind, event.data.id)}
+
+
+_ID_KINDS: dict[type, ItemKind] = {
+    FocusAreaDefined: "focus_area",
+    InvestmentCommitted: "investment",
+    CommitmentMade: "commitment",
+    TargetSet: "target",
+    RiskIdentified: "risk",
+    GovernanceEstablished: "governance",
+    **dict.fromkeys(
+        (PhaseScheduled, PhaseRescheduled, PhaseStarted, PhaseCompleted, PhaseCancelled), "phase"
+    ),
+    **dict.fromkeys(
+        (MilestoneScheduled, MilestoneRescheduled, MilestoneAchieved, MilestoneCancelled),
+        "milestone",
+    ),
+}
+"""Facts about one item with an `id` of its own, by the item's kind."""
+
+
+def diff(
+    stream: str,
+    before: PartnershipState | None,
+    after: PartnershipState | None,
+    window: Sequence[StoredEvent],
+    history: Iterable[StoredEvent],
+) -> list[ItemChange]:
+    """The items that differ between `before` and `after`, in the order answers list items.
+
+    `window` holds the events recorded between the two states; `history` every event known
+    at the later one (to find what a retraction or correction aims at).
+    """
+    by_id = {stored.event.id: stored.event for stored in history}
+    causes: dict[Subject, list[UUID]] = {}
+    for stored in window:
+        for subject in subjects(stored.event, stream, by_id):
+            causes.setdefault(subject, []).append(stored.event.id)
+    old, new = items(before), items(after)
+    rank: dict[str, int] = {kind: index for index, kind in enumerate(KIND_ORDER)}
+    later = {key: index for index, key in enumerate(new)}
+    earlier = {key: index for index, key in enumerate(old)}
+
+    def place(key: Subject) -> tuple[int, int, int]:
+        """By kind, then where the item stands later (or, removed, where it stood)."""
+        if key in later:
+            return (rank[key[0]], 0, later[key])
+        return (rank[key[0]], 1, earlier[key])
+
+    keys = sorted({*old, *new}, key=place)
+    changes: list[ItemChange] = []
+    for key in keys:
+        was, now = old.get(key), new.get(key)
+        if was is not None and now is not None:
+            fields = field_changes(was[1], now[1])
+            if not fields:
+                continue
+            change: ChangeKind = "changed"
+        else:
+            fields, change = [], "added" if now is not None else "removed"
+        label = (now or was or ("", {}))[0]
+        changes.append(
+            ItemChange(
+                kind=key[0],
+                id=key[1],
+                label=label,
+                change=change,
+                fields=tuple(fields),
+                before=None if was is None else was[1],
+                after=None if now is None else now[1],
+                events=tuple(causes.get(key, ())),
+            )
+        )
+    return changes
+
+
+SUMMARY_NAMED = 3
+"""Events a digest line names; the rest are counted."""
+_WORDS = re.compile(r"[A-Z][a-z]*")
+
+
+def phrase(event: AnyEvent) -> str:
+    """One event in a few words: "milestone iot-rollout achieved", "statement by Satya Nadella"."""
+    *noun, verb = (word.lower() for word in _WORDS.findall(type(event).__name__))
+    match event:
+        case StatementMade(data=statement):
+            said = f"statement by {statement.speaker}"
+        case ForecastPublished(data=forecast):
+            said = f"forecast by {forecast.by}"
+        case PartyJoined(data=party) | PartyLeft(data=party):
+            said = f"{party.name} {verb}"
+        case PartnershipAnnounced(data=announcement):
+            said = f"announced: {announcement.title}"
+        case EventRetracted(data=retraction):
+            said = f"event {retraction.event_id} retracted: {retraction.reason}"
+        case EventCorrected(data=correction):
+            why = f": {correction.reason}" if correction.reason else ""
+            said = f"event {correction.event_id} corrected{why}"
+        case _:
+            named = getattr(event.data, "id", None)
+            said = " ".join([*noun, *([str(named)] if named else []), verb])
+    return said
+
+
+def summary(events: Sequence[StoredEvent], count: int) -> str:
+    """A digest's line for a partnership: how many events, the first few in words."""
+    named = [phrase(stored.event) for stored in events[:SUMMARY_NAMED]]
+    rest = count - len(named)
+    more = [f"and {rest} more"] if rest > 0 else []
+    return f"{count} event{'s' if count != 1 else ''}: " + "; ".join([*named, *more])
