@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -12,10 +14,56 @@ from litestar.params import QueryParameter
 from timeline.api import examples
 from timeline.api.auth import read_guard
 from timeline.api.bodies import with_events
-from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED
-from timeline.api.http import MAX_POSITION, etag, matches, not_modified
+from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED, bad_request
+from timeline.api.http import MAX_POSITION, etag, matches, not_modified, valid_stream_id
 from timeline.api.models import FeedDoc
 from timeline.api.services import Services
+from timeline.events import BY_TYPE, SLUG_MAX
+from timeline.store import FeedFilters
+
+STREAM_PREFIX = re.compile(r"[a-z0-9-]+", re.ASCII)
+
+EventTypes = Annotated[
+    list[str] | None,
+    QueryParameter(name="type", description="Only events of these types (repeatable)"),
+]
+Party = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only partnerships this organization is or ever was a party to, e.g. microsoft"
+    ),
+]
+StreamPrefix = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only streams whose id starts with this, e.g. vodafone-",
+        schema_extra={"pattern": "^[a-z0-9-]+$", "maxLength": SLUG_MAX},
+    ),
+]
+
+
+def feed_filters(types: list[str] | None, party: str | None, stream: str | None) -> FeedFilters:
+    """The feed's filters from its query, each checked with a 400 that names it."""
+    filters: FeedFilters = {}
+    if types:
+        unknown = [t for t in types if t not in BY_TYPE]
+        if unknown:
+            raise bad_request(
+                f"unknown event type {unknown[0]!r}; see GET /schemas for the types",
+                "query.type",
+            )
+        filters["types"] = tuple(dict.fromkeys(types))
+    if party is not None:
+        filters["party"] = valid_stream_id(party, "party", "query")
+    if stream is not None:
+        if not STREAM_PREFIX.fullmatch(stream) or len(stream) > SLUG_MAX:
+            raise bad_request(
+                f"{stream!r} is not the start of a stream id: lowercase letters, digits and "
+                f"hyphens, at most {SLUG_MAX}",
+                "query.stream",
+            )
+        filters["stream_prefix"] = stream
+    return filters
 
 
 class Feed(Controller):
@@ -27,7 +75,9 @@ class Feed(Controller):
         "/",
         summary="The global feed in position order",
         description="Follow `next` (or pass the last `position` you saw as `after`) to read on; "
-        "positions are gapless and a position once seen is never followed by a lower one.",
+        "positions are gapless and a position once seen is never followed by a lower one. "
+        "`type`, `party` and `stream` filter; a filtered page's `last_position` is where the "
+        "scan got to, so `next` skips what did not match.",
         responses={
             200: ResponseSpec(
                 FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
@@ -41,17 +91,28 @@ class Feed(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
+        *,
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="Last position already read")
         ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        event_type: EventTypes = None,
+        party: Party = None,
+        stream: StreamPrefix = None,
     ) -> Response[Any]:
-        page = [e async for e in svc.store.read_all(after=after, limit=limit)]
+        filters = feed_filters(event_type, party, stream)
+        head = await svc.store.known_position() if filters else 0  # before reading
+        page = [e async for e in svc.store.read_all(after=after, limit=limit, **filters)]
         last = page[-1].position if page else after
-        tag = etag("feed", after, limit, last, len(page))  # events never change: this is the page
+        if len(page) < limit:  # every event up to the head was looked at: none left to match
+            last = max(last, head)
+        # events never change: this is the page
+        tag = etag("feed", request.url.query, after, limit, last, len(page))
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        body = with_events(
-            {"last_position": last, "next": f"/events?after={last}&limit={limit}"}, page
-        )
+        query = [
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("after", "limit")
+        ]
+        link = urlencode([("after", last), ("limit", limit), *query])
+        body = with_events({"last_position": last, "next": f"/events?{link}"}, page)
         return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})

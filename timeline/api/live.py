@@ -25,10 +25,12 @@ from litestar.response import Stream
 
 from timeline.api.auth import read_guard
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
+from timeline.api.feed import EventTypes, Party, StreamPrefix, feed_filters
 from timeline.api.http import MAX_POSITION, StreamIdPath, position_header, valid_stream_id
 from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
+from timeline.store import FeedFilters
 
 EVENT_STREAM = "text/event-stream"
 PAGE = 500
@@ -72,18 +74,23 @@ def resume_point(request: Request[Any, Any, Any], after: int) -> int:
     return after if header is None else header
 
 
-async def follow(svc: Services, after: int, stream: str | None) -> AsyncIterator[bytes]:
-    """Every event after `after` (of one stream, or all), exactly once, in position order."""
+async def follow(
+    svc: Services, after: int, stream: str | None, filters: FeedFilters | None = None
+) -> AsyncIterator[bytes]:
+    """Every event after `after` (of one stream, or all those `filters` keep), exactly once,
+    in position order."""
     key = id(asyncio.current_task())
     svc.subscribers[key] = 0
     try:
-        async for chunk in _follow(svc, after, stream, key):
+        async for chunk in _follow(svc, after, stream, filters or {}, key):
             yield chunk
     finally:
         svc.subscribers.pop(key, None)
 
 
-async def _follow(svc: Services, after: int, stream: str | None, key: int) -> AsyncIterator[bytes]:
+async def _follow(
+    svc: Services, after: int, stream: str | None, filters: FeedFilters, key: int
+) -> AsyncIterator[bytes]:
     settings, store = svc.settings, svc.store
     yield b": connected\n\n"
     last = after
@@ -91,12 +98,14 @@ async def _follow(svc: Services, after: int, stream: str | None, key: int) -> As
     while not svc.closing.is_set():
         checked = store.notified_position()  # before reading, so no wake-up is missed
         if stream is None:
-            page = [e async for e in store.read_all(after=last, limit=PAGE)]
+            page = [e async for e in store.read_all(after=last, limit=PAGE, **filters)]
         else:
             page = [e async for e in store.read_stream(stream, after_position=last, limit=PAGE)]
         for stored in page:
             yield message(stored)
             last = stored.position
+        if filters and len(page) < PAGE:  # looked at everything up to `checked`: go on from there
+            last = max(last, checked)
         behind = max(0, store.notified_position() - last) if stream is None else 0
         svc.subscribers[key] = behind
         if page:
@@ -118,17 +127,23 @@ class Live(Controller):
     @get(
         "/events/stream",
         summary="Every new event, live (Server-Sent Events)",
-        description="Resume with `Last-Event-ID` or `?after=`: the backlog first, then live.",
+        description="Resume with `Last-Event-ID` or `?after=`: the backlog first, then live. "
+        "`type`, `party` and `stream` filter as on `/events`.",
         responses=RESPONSES,
     )
     async def all_events(
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
+        *,
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
+        event_type: EventTypes = None,
+        party: Party = None,
+        stream: StreamPrefix = None,
     ) -> Stream:
         start = resume_point(request, after)
-        return Stream(follow(svc, start, None), media_type=EVENT_STREAM, headers=HEADERS)
+        filters = feed_filters(event_type, party, stream)
+        return Stream(follow(svc, start, None, filters), media_type=EVENT_STREAM, headers=HEADERS)
 
     @get(
         "/partnerships/{stream_id:str}/events/stream",

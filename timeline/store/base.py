@@ -75,6 +75,17 @@ class AppendOptions(TypedDict, total=False):
     """Refuse this append unwritten if an earlier one of the chain was refused."""
 
 
+class FeedFilters(TypedDict, total=False):
+    """Which events of the global feed to read; each one left out does not filter."""
+
+    types: Sequence[str]
+    """Only these event types."""
+    party: str | None
+    """Only the streams of partnerships this organization is or ever was a party to."""
+    stream_prefix: str | None
+    """Only streams whose id starts with this."""
+
+
 class StreamFilters(TypedDict, total=False):
     """Which of a stream's events to read; each one left out does not filter."""
 
@@ -184,8 +195,10 @@ class EventStore(Protocol):
         """A stream's events in version order, filtered, streamed from the backend."""
         ...
 
-    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
-        """Every stream's events in global position order."""
+    def read_all(
+        self, *, after: int = 0, limit: int | None = None, **filters: Unpack[FeedFilters]
+    ) -> AsyncIterator[StoredEvent]:
+        """Every stream's events in global position order (those `filters` keep)."""
         ...
 
     def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:

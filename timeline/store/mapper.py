@@ -16,7 +16,7 @@ from uuid import UUID
 
 from timeline.events import StoredEvent, type_name
 from timeline.formats import decode_event, encode_event
-from timeline.store.base import StreamFilters, StreamInfo
+from timeline.store.base import FeedFilters, StreamFilters, StreamInfo
 from timeline.upcasts import current_version
 
 
@@ -137,9 +137,30 @@ def read_stream(dialect: Dialect, stream: str, **filters: Unpack[StreamFilters])
     return q
 
 
-def read_all(dialect: Dialect, *, after: int = 0, limit: int | None = None) -> Query:
+PARTY_STREAMS = (
+    "SELECT stream FROM facets WHERE generation = (SELECT generation FROM read_model_state)"
+    " AND kind = 'party' AND value = {org}"
+)
+"""Streams an organization is or ever was a party to, as the read models know it now."""
+
+
+def read_all(
+    dialect: Dialect,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    **filters: Unpack[FeedFilters],
+) -> Query:
+    """The global feed in position order, filtered as `EventStore.read_all` says."""
     q = Query(dialect)
-    q.sql = f"SELECT {COLUMNS} FROM events WHERE position > {q.param(after)} ORDER BY position"
+    where = [f"position > {q.param(after)}"]
+    if types := filters.get("types", ()):
+        where.append(f"type {dialect.any_text(q.param, types)}")
+    if prefix := filters.get("stream_prefix"):
+        where.append(f"substr(stream, 1, {len(prefix)}) = {q.param(prefix)}")
+    if (org := filters.get("party")) is not None:
+        where.append(f"stream IN ({PARTY_STREAMS.format(org=q.param(org))})")
+    q.sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position"
     if limit is not None:
         q.sql += f" LIMIT {q.param(limit)}"
     return q

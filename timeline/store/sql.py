@@ -21,6 +21,7 @@ from timeline.store import base, mapper, read_models
 from timeline.store.base import (
     AppendOptions,
     AppendResult,
+    FeedFilters,
     StoreError,
     StoreStats,
     StreamFilters,
@@ -216,8 +217,10 @@ class SQLEventStore:
     ) -> AsyncIterator[StoredEvent]:
         return self._stored(mapper.read_stream(self.dialect, stream, **filters))
 
-    def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[StoredEvent]:
-        return self._stored(mapper.read_all(self.dialect, after=after, limit=limit))
+    def read_all(
+        self, *, after: int = 0, limit: int | None = None, **filters: Unpack[FeedFilters]
+    ) -> AsyncIterator[StoredEvent]:
+        return self._stored(mapper.read_all(self.dialect, after=after, limit=limit, **filters))
 
     def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
         return streams_in_order(self.recorder, up_to)
