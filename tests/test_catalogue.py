@@ -138,7 +138,7 @@ def test_every_type_is_in_the_union_with_its_own_tag() -> None:
         "PartnershipAnnounced", "PartyJoined", "PartyLeft", "FocusAreaDefined",
         "InvestmentCommitted", "CommitmentMade", "TargetSet", "PhaseScheduled",
         "PhaseRescheduled", "PhaseStarted", "PhaseCompleted", "PhaseCancelled",
-        "MilestoneScheduled", "MilestoneRescheduled", "MilestoneAchieved",
+        "MilestoneScheduled", "MilestoneRescheduled", "MilestoneAchieved", "MilestoneMissed",
         "MilestoneCancelled", "StatementMade", "ForecastPublished", "RiskIdentified",
         "GovernanceEstablished", "PartnershipEnded", "EventRetracted", "EventCorrected",
     }  # fmt: skip

@@ -100,7 +100,7 @@ async def test_changes_name_each_field_and_cite_the_events_with_their_sources(
     iot = found[("milestone", IOT)]
     assert iot["change"] == "changed"
     assert [(f["path"], f["before"], f["after"]) for f in iot["fields"]] == [
-        ("status", "overdue", "achieved"),
+        ("status", "unreported", "achieved"),
         ("achieved", None, "2024-05-02"),
     ]
     assert events[iot["events"][0]]["sources"] == [SOURCE]

@@ -62,7 +62,7 @@ async def test_vodafone_state_in_february_2024(curated: EventStore) -> None:
     assert {p.org for p in state.parties} == {"vodafone", "microsoft"}
     later = fold(events, as_of=date(2024, 6, 1))
     assert later is not None
-    assert later.milestones[0].status == "overdue"
+    assert later.milestones[0].status == "unreported"
 
 
 async def test_sources_languages_and_quotes(curated: EventStore) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import msgspec
 import pytest
 from helpers import (
     T0,
     achieved,
     announce,
     correct,
+    d,
     invest,
     milestone,
     phase,
@@ -18,8 +20,17 @@ from helpers import (
     started,
 )
 
-from timeline.events import Ending, MilestoneCancelled, MilestoneStep, PartnershipEnded
+from timeline.events import (
+    Ending,
+    MilestoneCancelled,
+    MilestoneChange,
+    MilestoneMissed,
+    MilestoneRescheduled,
+    MilestoneStep,
+    PartnershipEnded,
+)
 from timeline.fold import DomainError, check, fold
+from timeline.formats import decode_event, encode_event
 from timeline.state import PartnershipState
 
 FEB = date(2024, 2, 1)
@@ -68,7 +79,7 @@ def test_correction_replaces_the_target_data() -> None:
         "IoT company",
     )
     before = state(events, date(2024, 5, 15), known_at=events[1].recorded_at).milestones[0]
-    assert (str(before.due), before.status) == ("2024-04", "overdue")
+    assert (str(before.due), before.status) == ("2024-04", "unreported")
 
 
 def test_retracting_a_correction_restores_the_original() -> None:
@@ -101,11 +112,11 @@ def test_effective_order_mixes_precisions_by_first_day_then_position() -> None:
     [
         (date(2024, 4, 1), "pending"),
         (date(2024, 4, 30), "pending"),
-        (date(2024, 5, 1), "overdue"),
+        (date(2024, 5, 1), "unreported"),
     ],
 )
-def test_milestone_overdue_after_last_day_of_its_span(as_of: date, status: str) -> None:
-    """A milestone due in April is pending through 30 April and overdue from 1 May."""
+def test_milestone_unreported_after_last_day_of_its_span(as_of: date, status: str) -> None:
+    """Due in April: pending through 30 April, then unreported (no source said what happened)."""
     assert (
         state(recorded([announce(), milestone(due="2024-04")]), as_of).milestones[0].status
         == status
@@ -120,14 +131,53 @@ def test_milestone_deadline_in_leap_february() -> None:
 
 
 def test_milestone_achieved_and_cancelled() -> None:
-    """Achievement counts from its effective date; a cancelled milestone is never overdue."""
+    """Achievement counts from its effective date; a cancelled milestone is never unreported."""
     events = recorded([announce(), milestone(due="2024-04"), achieved(effective="2024-05-02")])
-    assert state(events, date(2024, 5, 1)).milestones[0].status == "overdue"
+    assert state(events, date(2024, 5, 1)).milestones[0].status == "unreported"
     done = state(events, date(2024, 5, 2)).milestones[0]
     assert (done.status, str(done.achieved), done.revision) == ("achieved", "2024-05-02", 1)
     cancelled = MilestoneCancelled(effective=announce().effective, data=MilestoneStep(id="iot"))
     events = recorded([announce(), milestone(due="2024-04"), cancelled])
     assert state(events, date(2025, 1, 1)).milestones[0].status == "cancelled"
+
+
+def test_a_miss_is_reported_not_inferred_and_a_late_achievement_still_counts() -> None:
+    """`missed` needs a source (`MilestoneMissed`); achieved later, the miss stays on record; a
+    second report of the same miss is refused; a new plan clears it."""
+    missed = MilestoneMissed(effective=d("2024-05-10"), data=MilestoneStep(id="iot"))
+    events = recorded([announce(), milestone(due="2024-04"), missed])
+    assert state(events, date(2024, 5, 9)).milestones[0].status == "unreported"
+    on_record = state(events, date(2024, 5, 10)).milestones[0]
+    assert (on_record.status, str(on_record.missed)) == ("missed", "2024-05-10")
+    late = state(recorded([*(e.event for e in events), achieved(effective="2024-06")]),
+                 date(2024, 7, 1)).milestones[0]  # fmt: skip
+    assert (late.status, str(late.achieved), str(late.missed)) == (
+        "achieved",
+        "2024-06",
+        "2024-05-10",
+    )
+    again = MilestoneMissed(effective=d("2024-05-20"), data=MilestoneStep(id="iot"))
+    with pytest.raises(DomainError) as refused:
+        check(recorded([*(e.event for e in events), again]))
+    assert refused.value.rule == "milestone-missed"
+    replanned = MilestoneRescheduled(
+        effective=d("2024-05-15"), data=MilestoneChange(id="iot", due=d("2024-09"))
+    )
+    plan = state(recorded([*(e.event for e in events), replanned]), date(2024, 6, 1)).milestones[0]
+    assert (plan.status, plan.missed) == ("pending", None)
+
+
+def test_an_intention_is_planned_and_older_events_read_as_committed() -> None:
+    """`firmness` says whether a source stated an intention or a commitment; a stored event
+    from before the field (no `firmness`) decodes as committed and encodes back unchanged."""
+    stored = encode_event(invest())
+    assert b"firmness" not in stored
+    assert decode_event(stored).data.firmness == "committed"  # type: ignore[union-attr]
+    planned = msgspec.structs.replace(invest().data, firmness="planned")
+    event = msgspec.structs.replace(invest(), data=planned)
+    assert b'"firmness":"planned"' in encode_event(event)
+    folded = state(recorded([announce(), event]), date(2024, 2, 1))
+    assert folded.investments[0].firmness == "planned"
 
 
 @pytest.mark.parametrize(

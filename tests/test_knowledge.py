@@ -45,7 +45,7 @@ def test_an_achievement_recorded_later_is_a_change_of_status_citing_it() -> None
     changes = _between(events, _hours(1), _hours(2))
     assert [(c.kind, c.id, c.change) for c in changes] == [("milestone", "iot", "changed")]
     fields = {f.path: (f.before, f.after) for f in changes[0].fields}
-    assert fields == {"status": ("overdue", "achieved"), "achieved": (None, "2024-05-02")}
+    assert fields == {"status": ("unreported", "achieved"), "achieved": (None, "2024-05-02")}
     assert changes[0].events == (events[2].event.id,)
 
 

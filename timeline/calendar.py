@@ -29,6 +29,7 @@ from timeline.events import (
     InvestmentCommitted,
     MilestoneAchieved,
     MilestoneCancelled,
+    MilestoneMissed,
     MilestoneRescheduled,
     MilestoneScheduled,
     PartnershipAnnounced,
@@ -64,6 +65,7 @@ CALENDAR_TYPES: tuple[type, ...] = (
     MilestoneRescheduled,
     MilestoneAchieved,
     MilestoneCancelled,
+    MilestoneMissed,
     PhaseScheduled,
     PhaseRescheduled,
     PhaseStarted,
@@ -195,10 +197,14 @@ def _sources(sources: Iterable[Source]) -> str:
 
 
 def _milestone(m: MilestoneState) -> list[_Draft]:
-    progress = {"achieved": "achieved", "cancelled": "cancelled"}.get(m.status, "scheduled")
+    progress = {"achieved": "achieved", "missed": "missed", "cancelled": "cancelled"}.get(
+        m.status, "scheduled"
+    )
     lines = [f"Milestone: {m.title}", f"Due {_precision_words(m.due, deadline=True)}."]
     if m.achieved is not None:
         lines.append(f"Achieved {_precision_words(m.achieved, deadline=False)}.")
+    if m.missed is not None:
+        lines.append(f"Reported missed {_precision_words(m.missed, deadline=False)}.")
     if m.cancelled is not None:
         lines.append(f"Cancelled {_precision_words(m.cancelled, deadline=False)}.")
     if m.reason:

@@ -42,6 +42,9 @@ Language = Annotated[
     str, msgspec.Meta(pattern=LANGUAGE_PATTERN, description="BCP 47 tag (ISO 639 language)")
 ]
 Comparator = Literal[">=", ">", "=", "<=", "<", "~"]
+Firmness = Literal["planned", "committed"]
+"""`planned` when a source states an intention ("plans to invest"), `committed` when it
+states a commitment; stored events from before the field decode as `committed`."""
 
 
 def _check_language(tag: str) -> None:
@@ -132,6 +135,7 @@ class Investment(Model, frozen=True):
     purpose: Text
     equivalents: tuple[Money, ...] = ()
     period: Period | None = None
+    firmness: Firmness = "committed"
 
     def __post_init__(self) -> None:
         if self.amount == UNDISCLOSED and self.equivalents:
@@ -143,6 +147,7 @@ class Commitment(Model, frozen=True):
     by: Slug
     to: Slug
     description: Text
+    firmness: Firmness = "committed"
 
 
 class Target(Model, frozen=True):
@@ -314,6 +319,12 @@ class MilestoneAchieved(Event, frozen=True, tag="MilestoneAchieved"):
     data: MilestoneStep
 
 
+class MilestoneMissed(Event, frozen=True, tag="MilestoneMissed"):
+    """A source reports the milestone missed; a deadline passing with no news is not this."""
+
+    data: MilestoneStep
+
+
 class MilestoneCancelled(Event, frozen=True, tag="MilestoneCancelled"):
     data: MilestoneStep
 
@@ -365,6 +376,7 @@ AnyEvent = (
     | MilestoneScheduled
     | MilestoneRescheduled
     | MilestoneAchieved
+    | MilestoneMissed
     | MilestoneCancelled
     | StatementMade
     | ForecastPublished

@@ -37,6 +37,7 @@ from timeline.events import (
     InvestmentCommitted,
     MilestoneAchieved,
     MilestoneCancelled,
+    MilestoneMissed,
     MilestoneRescheduled,
     MilestoneScheduled,
     Model,
@@ -92,6 +93,7 @@ Rule = Literal[
     "duplicate-id",
     "invalid-correction",
     "milestone-closed",
+    "milestone-missed",
     "party-present",
     "phase-closed",
     "phase-started",
@@ -244,6 +246,7 @@ class _Milestone:
     id: str
     due: PartialDate
     achieved: PartialDate | None = None
+    missed: PartialDate | None = None
     cancelled: PartialDate | None = None
     reason: str | None = None
     revision: int = 0
@@ -365,7 +368,9 @@ def _apply_fact(p: _Partnership, applied: _Applied) -> None:  # noqa: C901, PLR0
             _apply_phase(p.phase(event.data.id, event), event)
         case MilestoneScheduled(data=data):
             _add(p.milestones, "milestone", data.id, _Milestone(applied, data.id, data.due), event)
-        case MilestoneRescheduled() | MilestoneAchieved() | MilestoneCancelled():
+        case (
+            MilestoneRescheduled() | MilestoneAchieved() | MilestoneMissed() | MilestoneCancelled()
+        ):
             _apply_milestone(p.milestone(event.data.id, event), event)
         case PartnershipEnded():
             p.ended = applied
@@ -397,7 +402,8 @@ def _apply_phase(
 
 
 def _apply_milestone(
-    milestone: _Milestone, event: MilestoneRescheduled | MilestoneAchieved | MilestoneCancelled
+    milestone: _Milestone,
+    event: MilestoneRescheduled | MilestoneAchieved | MilestoneMissed | MilestoneCancelled,
 ) -> None:
     if milestone.achieved is not None or milestone.cancelled is not None:
         state = "achieved" if milestone.achieved is not None else "cancelled"
@@ -405,6 +411,16 @@ def _apply_milestone(
     match event:
         case MilestoneRescheduled(data=data):
             milestone.due = data.due
+            milestone.missed = None  # a new plan: its deadline is what counts now
+            milestone.reason = data.reason or milestone.reason
+        case MilestoneMissed(data=data):
+            if milestone.missed is not None:
+                raise DomainError(
+                    "milestone-missed",
+                    f"milestone {milestone.id!r} is already reported missed; reschedule it first",
+                    event.id,
+                )
+            milestone.missed = event.effective
             milestone.reason = data.reason or milestone.reason
         case MilestoneAchieved(data=data):
             milestone.achieved = event.effective
@@ -443,8 +459,10 @@ def _milestone_state(milestone: _Milestone, as_of: date) -> MilestoneState:
         status = "cancelled"
     elif milestone.achieved is not None:
         status = "achieved"
+    elif milestone.missed is not None:
+        status = "missed"
     elif as_of > deadline:
-        status = "overdue"
+        status = "unreported"
     else:
         status = "pending"
     return _sourced(
@@ -455,6 +473,7 @@ def _milestone_state(milestone: _Milestone, as_of: date) -> MilestoneState:
         deadline=deadline,
         status=status,
         achieved=milestone.achieved,
+        missed=milestone.missed,
         cancelled=milestone.cancelled,
         reason=milestone.reason,
         revision=milestone.revision,
@@ -565,7 +584,13 @@ _OUTLINED = (PartnershipAnnounced, PartyJoined, PartyLeft, PartnershipEnded)
 
 _ITEM_KINDS: dict[type, str] = {
     **dict.fromkeys(
-        (MilestoneScheduled, MilestoneRescheduled, MilestoneAchieved, MilestoneCancelled),
+        (
+            MilestoneScheduled,
+            MilestoneRescheduled,
+            MilestoneAchieved,
+            MilestoneMissed,
+            MilestoneCancelled,
+        ),
         "milestone",
     ),
     **dict.fromkeys(
@@ -876,7 +901,7 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 3
+SNAPSHOT_SHAPE = 4
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))

@@ -28,6 +28,7 @@ from timeline.events import (
     InvestmentCommitted,
     MilestoneAchieved,
     MilestoneCancelled,
+    MilestoneMissed,
     MilestoneRescheduled,
     MilestoneScheduled,
     Model,
@@ -201,7 +202,13 @@ _ID_KINDS: dict[type, ItemKind] = {
         (PhaseScheduled, PhaseRescheduled, PhaseStarted, PhaseCompleted, PhaseCancelled), "phase"
     ),
     **dict.fromkeys(
-        (MilestoneScheduled, MilestoneRescheduled, MilestoneAchieved, MilestoneCancelled),
+        (
+            MilestoneScheduled,
+            MilestoneRescheduled,
+            MilestoneAchieved,
+            MilestoneMissed,
+            MilestoneCancelled,
+        ),
         "milestone",
     ),
 }

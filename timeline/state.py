@@ -33,7 +33,9 @@ from timeline.events import (
 
 PhaseStatus = Literal["planned", "started", "completed", "cancelled"]
 PhaseSchedule = Literal["upcoming", "in_window", "past_window"]
-MilestoneStatus = Literal["pending", "achieved", "overdue", "cancelled"]
+MilestoneStatus = Literal["pending", "achieved", "missed", "unreported", "cancelled"]
+"""`unreported`: the deadline has passed and no source says what happened (not "missed",
+which a source must report: `MilestoneMissed`)."""
 PartnershipStatus = Literal["active", "ended"]
 
 
@@ -124,6 +126,7 @@ class MilestoneState(Milestone, frozen=True, kw_only=True, omit_defaults=False):
     deadline: date
     status: MilestoneStatus
     achieved: PartialDate | None = None
+    missed: PartialDate | None = None
     cancelled: PartialDate | None = None
     reason: str | None = None
     revision: int = 0
