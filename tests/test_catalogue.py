@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import msgspec
 import pytest
 
 from timeline import schemas
+from timeline.dates import PARTIAL_DATE_PATTERN
 from timeline.events import (
     BY_TYPE,
     EVENT_TYPES,
@@ -157,7 +159,8 @@ def test_schema_documents_partial_dates() -> None:
     """A schema states the partial date grammar where the type has one."""
     schema = json.loads(schemas.rendered()["MilestoneScheduled.json"])
     milestone = schema["$defs"]["Milestone"]["properties"]["due"]
-    assert milestone["pattern"].startswith("^[0-9]{4}")
+    assert milestone["pattern"] == PARTIAL_DATE_PATTERN
+    assert re.fullmatch(PARTIAL_DATE_PATTERN, "../2023-04~")
     assert schema["x-schema-version"] == 1
 
 

@@ -116,17 +116,19 @@ class CalendarInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _precision_words(day: PartialDate, *, deadline: bool) -> str:
+    if day.no_later:
+        return day.describe(precision=True)  # "no later than 2023 (year precision)"
     if day.precision is Precision.DAY:
         return f"on {day.describe()}"
     if deadline:
-        return f"by end of {day.describe()} ({day.precision.name.lower()} precision)"
-    return f"in {day.describe()} ({day.precision.name.lower()} precision)"
+        return f"by end of {day.describe(precision=True)}"
+    return f"in {day.describe(precision=True)}"
 
 
 def _status(day: PartialDate, *, cancelled: bool) -> Status:
     if cancelled:
         return "CANCELLED"
-    return "CONFIRMED" if day.precision is Precision.DAY else "TENTATIVE"
+    return "CONFIRMED" if day.is_exact else "TENTATIVE"
 
 
 class _Frame(msgspec.Struct, frozen=True, gc=False):
@@ -225,7 +227,7 @@ def _milestone(m: MilestoneState) -> list[_Draft]:
 
 
 def _phase_markers(p: PhaseState) -> list[_Draft]:
-    markers = [("start", p.period.start, p.period.first_day, "starts")]
+    markers = [("start", p.period.start, p.period.start.marked_day, "starts")]
     if p.period.end is not None and p.period.last_day is not None:
         markers.append(("end", p.period.end, p.period.last_day, "ends"))
     sources = _sources(p.sources)
@@ -259,17 +261,18 @@ def _money(amount: Money) -> str:
 
 def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
     what = "an undisclosed amount" if isinstance(i.amount, str) else _money(i.amount)
-    lines = [f"{investor} commits {what}: {i.purpose}."]
+    verb = "plans to invest" if i.firmness == "planned" else "commits"
+    lines = [f"{investor} {verb} {what}: {i.purpose}."]
     if i.equivalents:
         lines.append("Stated equivalents: " + ", ".join(_money(e) for e in i.equivalents))
     if i.period is not None:
         lines.append(f"Period: {i.period.describe()}.")
     draft = _Draft(
         key=f"investment.{i.id}",
-        day=i.since.first_day,
+        day=i.since.marked_day,
         status=_status(i.since, cancelled=False),
-        progress="committed",
-        headline=f"{investor} invests {what}",
+        progress=i.firmness,
+        headline=f"{investor} {'plans to invest' if i.firmness == 'planned' else 'invests'} {what}",
         lines="\n".join(lines),
         sources=_sources(i.sources),
     )
@@ -291,7 +294,7 @@ def _announcement(headline: Headline) -> _Draft:
         lines.append(headline.summary)
     return _Draft(
         key="announcement",
-        day=headline.announced.first_day,
+        day=headline.announced.marked_day,
         status=_status(headline.announced, cancelled=False),
         progress=headline.status,
         headline="partnership announced",

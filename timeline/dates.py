@@ -10,19 +10,21 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, date, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from functools import total_ordering
 
-PARTIAL_DATE_FORMS = "YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD"
+PARTIAL_DATE_FORMS = (
+    "YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD, optionally ending in ? (uncertain), "
+    "~ (approximate) or % (both), or after ../ for no later than (../2023)"
+)
 PERIOD_FORMS = (
-    f"a partial date ({PARTIAL_DATE_FORMS}), or START/END with END a partial date or '..'"
+    f"a partial date ({PARTIAL_DATE_FORMS}), or START/END with START a partial date and END "
+    "a partial date or '..' (open)"
 )
 
-PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?$"
-PERIOD_PATTERN = (
-    r"^[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?"
-    r"(/([0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?|\.\.))?$"
-)
+_DATE = r"[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?[?~%]?"
+PARTIAL_DATE_PATTERN = rf"^(\.\./)?{_DATE}$"
+PERIOD_PATTERN = rf"^(\.\./{_DATE}|{_DATE}(/({_DATE}|\.\.))?)$"
 
 MONTHS = (
     "",
@@ -42,7 +44,7 @@ MONTHS = (
 """English month names, whatever the process's locale (`calendar.month_name` follows it, and
 formats a date on every lookup)."""
 
-_PARTIAL = re.compile(r"(\d{4})(?:-Q([1-4])|-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
+_PARTIAL = re.compile(r"(\.\./)?(\d{4})(?:-Q([1-4])|-(\d{2})(?:-(\d{2}))?)?([?~%])?", re.ASCII)
 
 
 class Precision(IntEnum):
@@ -54,27 +56,51 @@ class Precision(IntEnum):
     DAY = 3
 
 
+class Qualifier(StrEnum):
+    """How sure a source is of a date, after EDTF: written after it (`2024?`, `2024-04~`)."""
+
+    NONE = ""
+    UNCERTAIN = "?"
+    APPROXIMATE = "~"
+    BOTH = "%"
+
+
 class InvalidDateError(ValueError):
     """Text that is not a partial date or period; the message quotes it and the grammar."""
 
 
 @total_ordering
 class PartialDate:
-    """A span of days named at the precision the source gave.
+    """A span of days named at the precision the source gave, as sure as the source was.
 
-    Ordered by first day, coarser first on a tie. A plain class rather than a
-    dataclass so that msgspec hands it to our hooks and writes it as text.
+    A `qualifier` says the source is unsure (`?`), approximate (`~`) or both (`%`); it is
+    kept and said in words, and changes no day. `no_later` (`../2023`) bounds a fact the
+    source dates only from above: its widest reading starts at the beginning of time, so
+    `first_day` is `date.min` and it folds on every `as_of` (DESIGN.md §3: ordering uses the
+    first day of the widest reading). `stated` is the first day of the span as written.
+    Ordered by first day, coarser first on a tie. A plain class rather than a dataclass so
+    that msgspec hands it to our hooks and writes it as text.
     """
 
-    __slots__ = ("_hash", "first_day", "precision")
+    __slots__ = ("_hash", "first_day", "no_later", "precision", "qualifier", "stated")
 
-    def __init__(self, first_day: date, precision: Precision) -> None:
-        self.first_day = first_day
+    def __init__(
+        self,
+        stated: date,
+        precision: Precision,
+        qualifier: Qualifier = Qualifier.NONE,
+        *,
+        no_later: bool = False,
+    ) -> None:
+        self.stated = stated
+        self.first_day = date.min if no_later else stated
         self.precision = precision
-        self._hash = hash((first_day, precision))  # hashed often: memo keys of calendar items
+        self.qualifier = qualifier
+        self.no_later = no_later
+        self._hash = hash(self._key())  # hashed often: memo keys of calendar items
 
-    def _key(self) -> tuple[date, Precision]:
-        return (self.first_day, self.precision)
+    def _key(self) -> tuple[date, Precision, bool, date, str]:
+        return (self.first_day, self.precision, self.no_later, self.stated, self.qualifier)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PartialDate):
@@ -92,20 +118,23 @@ class PartialDate:
         match = _PARTIAL.fullmatch(text)
         if match is None:
             raise InvalidDateError(f"{text!r} is not a partial date; expected {PARTIAL_DATE_FORMS}")
-        year_text, quarter, month, day = match.groups()
+        bound, year_text, quarter, month, day, mark = match.groups()
         year = int(year_text)
+        sure = Qualifier(mark or "")
         try:
             if quarter is not None:
-                return cls(date(year, 3 * int(quarter) - 2, 1), Precision.QUARTER)
-            if month is None:
-                return cls(date(year, 1, 1), Precision.YEAR)
-            if day is None:
-                return cls(date(year, int(month), 1), Precision.MONTH)
-            return cls(date(year, int(month), int(day)), Precision.DAY)
+                first, precision = date(year, 3 * int(quarter) - 2, 1), Precision.QUARTER
+            elif month is None:
+                first, precision = date(year, 1, 1), Precision.YEAR
+            elif day is None:
+                first, precision = date(year, int(month), 1), Precision.MONTH
+            else:
+                first, precision = date(year, int(month), int(day)), Precision.DAY
         except ValueError:
             raise InvalidDateError(
                 f"{text!r} is not a calendar date; expected {PARTIAL_DATE_FORMS}"
             ) from None
+        return cls(first, precision, sure, no_later=bound is not None)
 
     @classmethod
     def of(cls, day: date) -> PartialDate:
@@ -113,7 +142,7 @@ class PartialDate:
 
     @property
     def last_day(self) -> date:
-        start = self.first_day
+        start = self.stated
         if self.precision is Precision.DAY:
             return start
         if self.precision is Precision.MONTH:
@@ -123,32 +152,57 @@ class PartialDate:
             return date(start.year, end_month, calendar.monthrange(start.year, end_month)[1])
         return date(start.year, 12, 31)
 
+    @property
+    def is_exact(self) -> bool:
+        """One day, stated for sure: what a calendar may mark `CONFIRMED`."""
+        return self.precision is Precision.DAY and not self.qualifier and not self.no_later
+
+    @property
+    def marked_day(self) -> date:
+        """The one day that stands for it on a calendar: its first, or for "no later than"
+        its last (the only day the source vouches for)."""
+        return self.last_day if self.no_later else self.first_day
+
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.first_day <= day <= self.last_day
 
     def __str__(self) -> str:
-        start = self.first_day
+        start = self.stated
         if self.precision is Precision.YEAR:
-            return f"{start.year:04d}"
-        if self.precision is Precision.QUARTER:
-            return f"{start.year:04d}-Q{(start.month + 2) // 3}"
-        if self.precision is Precision.MONTH:
-            return f"{start.year:04d}-{start.month:02d}"
-        return start.isoformat()
+            core = f"{start.year:04d}"
+        elif self.precision is Precision.QUARTER:
+            core = f"{start.year:04d}-Q{(start.month + 2) // 3}"
+        elif self.precision is Precision.MONTH:
+            core = f"{start.year:04d}-{start.month:02d}"
+        else:
+            core = start.isoformat()
+        return f"{'../' if self.no_later else ''}{core}{self.qualifier.value}"
 
     def __repr__(self) -> str:
         return f"PartialDate({str(self)!r})"
 
-    def describe(self) -> str:
-        """Say the span in words, for people reading a calendar or a report."""
-        start = self.first_day
+    def describe(self, *, precision: bool = False) -> str:
+        """Say the span and how sure it is in words, for people reading a calendar or a report;
+        with `precision`, name a precision coarser than a day too ("(month precision)")."""
+        start = self.stated
         if self.precision is Precision.YEAR:
-            return f"{start.year}"
-        if self.precision is Precision.QUARTER:
-            return f"Q{(start.month + 2) // 3} {start.year}"
-        if self.precision is Precision.MONTH:
-            return f"{MONTHS[start.month]} {start.year}"
-        return f"{start.day} {MONTHS[start.month]} {start.year}"
+            words = f"{start.year}"
+        elif self.precision is Precision.QUARTER:
+            words = f"Q{(start.month + 2) // 3} {start.year}"
+        elif self.precision is Precision.MONTH:
+            words = f"{MONTHS[start.month]} {start.year}"
+        else:
+            words = f"{start.day} {MONTHS[start.month]} {start.year}"
+        if self.qualifier in (Qualifier.APPROXIMATE, Qualifier.BOTH):
+            words = f"about {words}"
+        notes = []
+        if precision and self.precision is not Precision.DAY:
+            notes.append(f"{self.precision.name.lower()} precision")
+        if self.qualifier in (Qualifier.UNCERTAIN, Qualifier.BOTH):
+            notes.append("uncertain")
+        if notes:
+            words = f"{words} ({', '.join(notes)})"
+        return f"no later than {words}" if self.no_later else words
 
 
 class Period:
@@ -163,6 +217,10 @@ class Period:
     def __init__(self, start: PartialDate, end: PartialDate | None) -> None:
         self.start = start
         self.end = end
+        if start.no_later and end != start:
+            raise InvalidDateError(f"'{start}' is a bound: as a period it stands alone")
+        if end is not None and end.no_later and end != start:
+            raise InvalidDateError(f"a period's end cannot be a bound ('{end}'); write END alone")
         if end is not None and end.last_day < start.first_day:
             raise InvalidDateError(f"period {self!s} ends before it starts")
 
@@ -176,6 +234,14 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        if text.startswith("../"):  # "no later than": a bounded partial date, its own span
+            try:
+                bounded = PartialDate.parse(text)
+            except InvalidDateError:
+                raise InvalidDateError(
+                    f"{text!r} is not a period; expected {PERIOD_FORMS}"
+                ) from None
+            return cls(bounded, bounded)
         start_text, slash, end_text = text.partition("/")
         try:
             start = PartialDate.parse(start_text)

@@ -54,14 +54,14 @@ def schema_hook(kind: type) -> dict[str, Any]:
             "type": "string",
             "pattern": PARTIAL_DATE_PATTERN,
             "description": f"Partial date: {PARTIAL_DATE_FORMS}",
-            "examples": ["2024", "2024-Q2", "2024-04", "2024-01-16"],
+            "examples": ["2024", "2024-Q2", "2024-04", "2024-01-16", "2024-04~", "../2023"],
         }
     if kind is Period:
         return {
             "type": "string",
             "pattern": PERIOD_PATTERN,
             "description": f"Period: {PERIOD_FORMS}",
-            "examples": ["2024-01-16", "2023/2024", "2026/.."],
+            "examples": ["2024-01-16", "2023/2024", "2026/..", "2023?/2024"],
         }
     raise NotImplementedError(f"no schema for {kind.__name__}")
 
