@@ -78,7 +78,7 @@ async def test_wire_format(client: AsyncTestClient[Any]) -> None:
     unfolded = body.replace(b"\r\n ", b"").decode("utf-8")
     assert "Vodafone et Microsoft conviennent d’un partenariat [fr]" in unfolded
     assert "Telefónica" in unfolded
-    assert "Telefónica (telecommunications operator)\\, Microsoft (cloud and AI" in unfolded
+    assert "Vodafone (telecommunications group)\\, Microsoft (software publisher)" in unfolded
     assert "\\n" in unfolded
     assert "\\;" in unfolded
     for line in unfolded.split("\r\n"):

@@ -141,7 +141,8 @@ def test_every_type_is_in_the_union_with_its_own_tag() -> None:
         "InvestmentCommitted", "CommitmentMade", "TargetSet", "PhaseScheduled",
         "PhaseRescheduled", "PhaseStarted", "PhaseCompleted", "PhaseCancelled",
         "MilestoneScheduled", "MilestoneRescheduled", "MilestoneAchieved", "MilestoneMissed",
-        "MilestoneCancelled", "StatementMade", "ForecastPublished", "RiskIdentified",
+        "MilestoneCancelled", "StatementMade", "BackgroundNoted", "ForecastPublished",
+        "RiskIdentified",
         "GovernanceEstablished", "PartnershipEnded", "EventRetracted", "EventCorrected",
     }  # fmt: skip
     for kind in EVENT_TYPES:

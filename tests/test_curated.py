@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from timeline.events import StatementMade
+from timeline.events import BackgroundNoted, InvestmentCommitted, StatementMade
 from timeline.fold import check, fold
 from timeline.money import Money
 from timeline.store import EventStore
 from timeline.transfer import export_lines, import_file, load_curated
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
+"""The three source articles (a copy of ../shared/seeds/), to read the curated data against."""
 VODAFONE = "vodafone-microsoft"
 TELEFONICA = "telefonica-microsoft"
 
@@ -102,3 +106,79 @@ async def test_telefonica_phases_keep_the_article_precision(curated: EventStore)
     assert str(revenue.horizon) == "2027"
     (workloads,) = state.targets
     assert (workloads.value, workloads.comparator) == (Decimal(1_000_000), ">=")
+
+
+def _flat(text: str) -> str:
+    """An article with its list markers and line breaks as plain spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"(^|\n)(- |\d\. )", " ", text)).strip()
+
+
+def _fragments(text: str) -> list[str]:
+    """The verbatim pieces of a quote or excerpt: elisions `[…]` and list joins `; ` apart."""
+    pieces = re.split(r"\[…\]|; ", text)
+    return [piece.strip().rstrip(",").strip() for piece in pieces if piece.strip()]
+
+
+def test_every_quote_narration_and_excerpt_is_in_its_article_word_for_word() -> None:
+    """Statements, background and source excerpts are the articles' exact words (an elision
+    marked `[…]`): nothing reworded, nothing joined that the article keeps apart."""
+    articles = [_flat(path.read_text(encoding="utf-8")) for path in sorted(SEEDS.glob("*.txt"))]
+    assert len(articles) == 3
+    checked = 0
+    for path in EVENTS.glob("*.ndjson"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            event = json.loads(line)
+            texts = [s["excerpt"] for s in event.get("sources", ()) if s.get("excerpt")]
+            if event["type"] in ("StatementMade", "BackgroundNoted"):
+                texts.append(event["data"]["text"])
+            for text in texts:
+                for piece in _fragments(text):
+                    assert any(piece in article for article in articles), (event["version"], piece)
+                    checked += 1
+    assert checked >= 50  # the curated data quotes this much
+
+
+async def test_quotes_have_named_speakers_and_narration_is_background(
+    curated: EventStore,
+) -> None:
+    """No statement is the article's own voice; its narration is `BackgroundNoted`."""
+    events = [e.event async for e in curated.read_all()]
+    speakers = {e.data.speaker for e in events if isinstance(e, StatementMade)}
+    assert not any("article" in speaker for speaker in speakers)
+    background = [e.data for e in events if isinstance(e, BackgroundNoted)]
+    assert [(b.language, b.text[:30]) for b in background] == [
+        ("en", "This partnership reflects broa"),
+        ("fr", "Microsoft est actuellement con"),
+    ]
+
+
+async def test_the_undated_article_is_bounded_not_dated(curated: EventStore) -> None:
+    """Telefónica's article gives no date: every fact is no later than 2023 (its first phase's
+    start), so it holds on any earlier day and says so, and nothing claims "2023"."""
+    events = [e async for e in curated.read_stream(TELEFONICA)]
+    assert {str(e.event.effective) for e in events} == {"../2023"}
+    early = fold(events, as_of=date(2021, 6, 1))
+    assert early is not None
+    assert str(early.announced) == "../2023"
+    assert early.announced.describe() == "no later than 2023"
+    assert [p.schedule for p in early.phases] == ["upcoming"] * 3
+
+
+async def test_unstated_fields_are_absent_and_the_term_runs_out_where_the_sources_put_it(
+    curated: EventStore,
+) -> None:
+    """Vodafone's USD 1.5 bn has no stated recipient; Microsoft's IoT investment is an
+    intention (planned); the ten-year term from 16 January 2024 runs out after 15 January 2034."""
+    events = [e async for e in curated.read_stream(VODAFONE)]
+    investments = {
+        e.event.data.id: e.event.data for e in events if isinstance(e.event, InvestmentCommitted)
+    }
+    assert investments["vodafone-cloud-ai"].recipient is None
+    assert investments["vodafone-cloud-ai"].firmness == "committed"
+    assert investments["microsoft-iot-platform"].firmness == "planned"
+    last = fold(events, as_of=date(2034, 1, 15))
+    after = fold(events, as_of=date(2034, 1, 16))
+    assert last is not None
+    assert after is not None
+    assert (last.term_ends, last.term_status) == (date(2034, 1, 15), "running")
+    assert (after.term_status, after.status) == ("run_out", "active")  # nobody said it ended

@@ -63,7 +63,7 @@ async def test_backlog_then_live_then_resume(server: tuple[Server, str]) -> None
         assert (reader.status, reader.content_type) == (200, "text/event-stream; charset=utf-8")
         backlog = await reader.events(3)
         assert [(p, kind) for p, kind, _ in backlog] == [
-            (36, "StatementMade"), (37, "StatementMade"), (38, "StatementMade"),
+            (36, "StatementMade"), (37, "StatementMade"), (38, "BackgroundNoted"),
         ]  # fmt: skip
         assert backlog[0][2]["stream"] == "vodafone-microsoft"
         assert await post(served.base, token, "vodafone-microsoft", [ACHIEVED]) == 201

@@ -127,10 +127,11 @@ class FocusArea(Model, frozen=True):
     objectives: tuple[Text, ...] = ()
 
 
-class Investment(Model, frozen=True):
+class Investment(Model, frozen=True, kw_only=True):
     id: Slug
     investor: Slug
-    recipient: Slug
+    recipient: Slug | None = None
+    """Who receives it, when a source says; absent when none does."""
     amount: Money | Literal["undisclosed"]
     purpose: Text
     equivalents: tuple[Money, ...] = ()
@@ -204,6 +205,18 @@ class Statement(Model, frozen=True):
     language: Language
     role: str | None = None
     org: Slug | None = None
+
+    def __post_init__(self) -> None:
+        _check_language(self.language)
+
+
+class Background(Model, frozen=True):
+    """A source's own narration or context, in its exact words (an elision marked `[…]`):
+    what an article says in its own voice, which is not a quote of anyone."""
+
+    text: Text
+    language: Language
+    topic: str | None = None
 
     def __post_init__(self) -> None:
         _check_language(self.language)
@@ -336,6 +349,10 @@ class StatementMade(Event, frozen=True, tag="StatementMade"):
     data: Statement
 
 
+class BackgroundNoted(Event, frozen=True, tag="BackgroundNoted"):
+    data: Background
+
+
 class ForecastPublished(Event, frozen=True, tag="ForecastPublished"):
     data: Forecast
 
@@ -379,6 +396,7 @@ AnyEvent = (
     | MilestoneMissed
     | MilestoneCancelled
     | StatementMade
+    | BackgroundNoted
     | ForecastPublished
     | RiskIdentified
     | GovernanceEstablished

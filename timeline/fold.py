@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Literal, TypeVar
 from uuid import UUID
@@ -27,6 +27,7 @@ from timeline.events import (
     BY_TYPE,
     DATA_TYPES,
     AnyEvent,
+    BackgroundNoted,
     CommitmentMade,
     Event,
     EventCorrected,
@@ -56,9 +57,11 @@ from timeline.events import (
     StatementMade,
     StoredEvent,
     TargetSet,
+    Term,
     type_name,
 )
 from timeline.state import (
+    BackgroundState,
     Basis,
     CommitmentState,
     FocusAreaState,
@@ -275,6 +278,7 @@ class _Partnership:
     phases: dict[str, _Phase] = field(default_factory=dict)
     milestones: dict[str, _Milestone] = field(default_factory=dict)
     statements: list[StatementState] = field(default_factory=list)
+    background: list[BackgroundState] = field(default_factory=list)
     forecasts: list[ForecastState] = field(default_factory=list)
     sources: dict[tuple[str, str | None], Source] = field(default_factory=dict)
 
@@ -360,6 +364,8 @@ def _apply_fact(p: _Partnership, applied: _Applied) -> None:  # noqa: C901, PLR0
             _add(p.governance, "governance body", data.id, body, event)
         case StatementMade(data=data):
             p.statements.append(_sourced(StatementState, data, applied))
+        case BackgroundNoted(data=data):
+            p.background.append(_sourced(BackgroundState, data, applied))
         case ForecastPublished(data=data):
             p.forecasts.append(_sourced(ForecastState, data, applied))
         case PhaseScheduled(data=data):
@@ -538,6 +544,25 @@ class _StateMemo:
         return made
 
 
+def _term_ends(term: Term | None, announced: PartialDate) -> date | None:
+    """Where the sources put the term's end: its period's last day, else `years` counted from
+    an announcement dated to the day (ten years from 16 January 2024 end on 15 January 2034)."""
+    if term is None:
+        return None
+    if term.period is not None:
+        return term.period.last_day
+    if term.years is None or not announced.is_exact:
+        return None
+    start = announced.first_day
+    try:
+        anniversary = start.replace(year=start.year + term.years)
+    except ValueError:  # 29 February, in a year that has none
+        anniversary = date(start.year + term.years, 3, 1)
+    except OverflowError:
+        return None
+    return anniversary - timedelta(days=1)
+
+
 def _state(
     p: _Partnership, stream: str, basis: Basis, memo: _StateMemo | None = None
 ) -> PartnershipState | None:
@@ -550,6 +575,7 @@ def _state(
     ending = p.ended.event if p.ended is not None else None
     phase_state = _phase_state if memo is None else memo.phase
     milestone_state = _milestone_state if memo is None else memo.milestone
+    term_ends = _term_ends(data.term, announcement.effective)
     return PartnershipState(
         id=stream,
         title=data.title,
@@ -559,6 +585,8 @@ def _state(
         parties=tuple(p.parties.values()),
         former_parties=tuple(p.former.values()),
         term=data.term,
+        term_ends=term_ends,
+        term_status=None if term_ends is None else "running" if as_of <= term_ends else "run_out",
         regions=data.regions,
         reach=data.reach,
         summary=data.summary,
@@ -571,6 +599,7 @@ def _state(
         phases=tuple(phase_state(phase, as_of) for phase in p.phases.values()),
         milestones=tuple(milestone_state(m, as_of) for m in p.milestones.values()),
         statements=tuple(p.statements),
+        background=tuple(p.background),
         forecasts=tuple(p.forecasts),
         risks=tuple(p.risks.values()),
         governance=tuple(p.governance.values()),
@@ -771,6 +800,7 @@ class Folding:
             phases=tuple(p.phases.values()),  # dataclasses msgspec writes and reads as they are
             milestones=tuple(p.milestones.values()),
             statements=tuple(p.statements),
+            background=tuple(p.background),
             forecasts=tuple(p.forecasts),
             sources=tuple(p.sources.values()),
         )
@@ -901,7 +931,7 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 4
+SNAPSHOT_SHAPE = 5
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
@@ -934,6 +964,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     phases: tuple[_Phase, ...]
     milestones: tuple[_Milestone, ...]
     statements: tuple[StatementState, ...]
+    background: tuple[BackgroundState, ...]
     forecasts: tuple[ForecastState, ...]
     sources: tuple[Source, ...]
     stages: tuple[tuple[date, Outline], ...]
@@ -957,6 +988,7 @@ def _thaw(s: Snapshot) -> _Partnership:
         phases={phase.id: phase for phase in s.phases},
         milestones={milestone.id: milestone for milestone in s.milestones},
         statements=list(s.statements),
+        background=list(s.background),
         forecasts=list(s.forecasts),
         sources={(source.title, source.url): source for source in s.sources},
     )

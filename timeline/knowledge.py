@@ -19,6 +19,7 @@ import msgspec
 from timeline import wire
 from timeline.events import (
     AnyEvent,
+    BackgroundNoted,
     CommitmentMade,
     EventCorrected,
     EventRetracted,
@@ -59,6 +60,7 @@ ItemKind = Literal[
     "phase",
     "milestone",
     "statement",
+    "background",
     "forecast",
     "risk",
     "governance",
@@ -91,12 +93,15 @@ _LISTS: tuple[tuple[ItemKind, str, str], ...] = (
     ("phase", "phases", "name"),
     ("milestone", "milestones", "title"),
     ("statement", "statements", "speaker"),
+    ("background", "background", "text"),
     ("forecast", "forecasts", "claim"),
     ("risk", "risks", "description"),
     ("governance", "governance", "body"),
 )
 """(kind, the state's field, the item field that names it), in the order answers list them.
-Statements and forecasts have no id of their own: the event that made them is it."""
+Statements, background and forecasts have no id of their own: the event that made them is it."""
+LABEL_MAX = 100
+"""A label is a name, not the text: background is named by its first words."""
 KIND_ORDER: tuple[ItemKind, ...] = ("partnership", "party", *(kind for kind, _, _ in _LISTS))
 
 
@@ -141,7 +146,7 @@ def items(state: PartnershipState | None) -> dict[Subject, tuple[str, dict[str, 
     for kind, field, label in _LISTS:
         for item in getattr(state, field):
             key = getattr(item, "id", None) or str(item.event_id)
-            found[(kind, key)] = (getattr(item, label), _plain(item))
+            found[(kind, key)] = (str(getattr(item, label))[:LABEL_MAX], _plain(item))
     return found
 
 
@@ -176,6 +181,8 @@ def subjects(event: AnyEvent, stream: str, by_id: Mapping[UUID, AnyEvent]) -> se
             return {("statement", str(event.id))}
         case ForecastPublished():
             return {("forecast", str(event.id))}
+        case BackgroundNoted():
+            return {("background", str(event.id))}
         case EventRetracted(data=data):
             target = by_id.get(data.event_id)
             return set() if target is None else subjects(target, stream, by_id)
@@ -187,8 +194,8 @@ def subjects(event: AnyEvent, stream: str, by_id: Mapping[UUID, AnyEvent]) -> se
             with contextlib.suppress(DomainError):  # refused when appended: it is its target's
                 about |= subjects(corrected(target, event), stream, by_id)
             return about
-    kind = _ID_KINDS.get(type(event))
-    return set() if kind is None else {(kind, event.data.id)}
+    kind, item = _ID_KINDS.get(type(event)), getattr(event.data, "id", None)
+    return set() if kind is None or item is None else {(kind, str(item))}
 
 
 _ID_KINDS: dict[type, ItemKind] = {

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from timeline.dates import PartialDate
 from timeline.events import (
+    Background,
     Commitment,
     Figure,
     FocusArea,
@@ -37,6 +38,7 @@ MilestoneStatus = Literal["pending", "achieved", "missed", "unreported", "cancel
 """`unreported`: the deadline has passed and no source says what happened (not "missed",
 which a source must report: `MilestoneMissed`)."""
 PartnershipStatus = Literal["active", "ended"]
+TermStatus = Literal["running", "run_out"]
 
 
 class Basis(Model, frozen=True, kw_only=True, omit_defaults=False):
@@ -79,6 +81,12 @@ class TargetState(Target, frozen=True, kw_only=True, omit_defaults=False):
 
 
 class StatementState(Statement, frozen=True, kw_only=True, omit_defaults=False):
+    since: PartialDate
+    event_id: UUID
+    sources: tuple[Source, ...] = ()
+
+
+class BackgroundState(Background, frozen=True, kw_only=True, omit_defaults=False):
     since: PartialDate
     event_id: UUID
     sources: tuple[Source, ...] = ()
@@ -141,6 +149,10 @@ class PartnershipState(Model, frozen=True, kw_only=True, omit_defaults=False):
     parties: tuple[PartyState, ...]
     former_parties: tuple[PartyState, ...] = ()
     term: Term | None = None
+    term_ends: date | None = None
+    """The term's last day: its period's, or `years` from an announcement dated to the day."""
+    term_status: TermStatus | None = None
+    """On `as_of`: `running`, or `run_out` after `term_ends`; None when no end is known."""
     regions: tuple[str, ...] = ()
     reach: Figure | None = None
     summary: str | None = None
@@ -153,6 +165,7 @@ class PartnershipState(Model, frozen=True, kw_only=True, omit_defaults=False):
     phases: tuple[PhaseState, ...] = ()
     milestones: tuple[MilestoneState, ...] = ()
     statements: tuple[StatementState, ...] = ()
+    background: tuple[BackgroundState, ...] = ()
     forecasts: tuple[ForecastState, ...] = ()
     risks: tuple[RiskState, ...] = ()
     governance: tuple[GovernanceState, ...] = ()
