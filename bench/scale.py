@@ -30,14 +30,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import synthetic
 from endpoints import ROOT, free_port, wait_up
 
-from timeline.store import read_models
+from timeline.store import mapper, read_models
 from timeline.store.read_models import ListFilters
 from timeline.store.sqlite import DIALECT
 
@@ -184,7 +184,68 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
         out.setdefault("history", []).append(
             {"url": f"/partnerships/{streams[n]}/events", "raw": [stream_rows]}
         )
+        since = synthetic.RECORDED + timedelta(hours=n % 12, minutes=7 * n % 60)
+        until = since + timedelta(hours=1)
+        window = {"since": _instant(since), "until": _instant(until)}
+        positions = [read_models.position_known_at(DIALECT, at) for at in (since, until)]
+        out.setdefault("changes digest (1 h, 50)", []).append(
+            {
+                "url": "/changes?" + urllib.parse.urlencode(window | {"limit": "50"}),
+                "raw": [*positions, _changed(positions, None, today)],
+            }
+        )
+        out.setdefault("changes digest ?party=", []).append(
+            {
+                "url": "/changes?" + urllib.parse.urlencode(window | {"party": org}),
+                "raw": [*positions, _changed(positions, org, today)],
+            }
+        )
+        out.setdefault("knowledge diff", []).append(
+            {
+                "url": f"/partnerships/{streams[n]}/changes?"
+                + urllib.parse.urlencode({"since": window["since"], "as_of": str(day)}),
+                "raw": [stream_rows],
+            }
+        )
+        after = rng.randrange(0, partnerships * 90)
+        out.setdefault("feed ?type= (100)", []).append(
+            {
+                "url": f"/events?type=MilestoneAchieved&after={after}&limit=100",
+                "raw": [
+                    mapper.read_all(DIALECT, after=after, limit=100, types=["MilestoneAchieved"])
+                ],
+            }
+        )
+        out.setdefault("feed ?party= (100)", []).append(
+            {
+                "url": f"/events?party={org}&after={after}&limit=100",
+                "raw": [mapper.read_all(DIALECT, after=after, limit=100, party=org)],
+            }
+        )
     return out
+
+
+def _instant(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _changed(positions: list[read_models.Query], org: str | None, day: date) -> read_models.Query:
+    """The digest's page query for the window the two position queries find (run first)."""
+    low, high = (_floor_position(q) for q in positions)
+    return read_models.changed_streams(DIALECT, low, high, party=org, day=day, after=None, limit=51)
+
+
+def _floor_position(query: read_models.Query) -> int:
+    connection = sqlite3.connect(DATA_DB[0])
+    try:
+        row = connection.execute(query.sql, query.params).fetchone()
+    finally:
+        connection.close()
+    return int(row[0]) if row else 0
+
+
+DATA_DB: list[Path] = []
+"""The database being measured (the digest's raw query needs its positions to be built)."""
 
 
 def raw_ms(db: Path, queries: list[read_models.Query]) -> tuple[float, int]:
@@ -233,6 +294,7 @@ def run_size(
         }
         emit(partnerships, "projections rebuild", results["rebuild"])
 
+    DATA_DB[:] = [db]
     targets = cases(partnerships, samples, random.Random(partnerships))
     for phase in ("cold", "warm"):
         if phase == "cold":

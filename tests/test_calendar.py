@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
+import msgspec
 import pytest
-from helpers import T0, announce, correct, invest, milestone, phase, recorded, retract
+from helpers import (
+    T0,
+    achieved,
+    announce,
+    correct,
+    invest,
+    milestone,
+    phase,
+    recorded,
+    retract,
+    started,
+)
 
 from timeline.calendar import (
     CalendarInfo,
     CalendarItem,
+    Feed,
     FeedOptions,
+    amount_words,
     render,
     stream_items,
 )
@@ -25,6 +40,7 @@ from timeline.events import (
     Statement,
     StatementMade,
 )
+from timeline.money import Money
 
 OPTIONS = FeedOptions()
 
@@ -33,7 +49,8 @@ def by_uid(items: list[CalendarItem]) -> dict[str, CalendarItem]:
     return {item.content.uid: item for item in items}
 
 
-MILESTONE_UID = "vm.milestone.iot@partnership-timeline"
+MILESTONE_UID = "vm.milestone.iot"
+FEED = Feed(base_url="https://example.org", uid_domain="example.org")
 
 
 @pytest.mark.parametrize(
@@ -61,9 +78,9 @@ def test_phase_has_start_and_end_markers_and_open_phase_only_a_start() -> None:
     events = recorded([announce(), phase("pilot", "2024-Q2/2025"), phase("rollout", "2026/..")])
     items = by_uid(stream_items(events, OPTIONS))
     assert {uid: (i.content.day, i.content.status) for uid, i in items.items()} == {
-        "vm.phase.pilot.start@partnership-timeline": (date(2024, 4, 1), "TENTATIVE"),
-        "vm.phase.pilot.end@partnership-timeline": (date(2025, 12, 31), "TENTATIVE"),
-        "vm.phase.rollout.start@partnership-timeline": (date(2026, 1, 1), "TENTATIVE"),
+        "vm.phase.pilot.start": (date(2024, 4, 1), "TENTATIVE"),
+        "vm.phase.pilot.end": (date(2025, 12, 31), "TENTATIVE"),
+        "vm.phase.rollout.start": (date(2026, 1, 1), "TENTATIVE"),
     }
 
 
@@ -114,7 +131,7 @@ def test_unrelated_appends_change_nothing() -> None:
     after = stream_items(recorded([*base, said]), OPTIONS)
     assert after == before
     info = CalendarInfo(name="n", description="d")
-    assert render(info, after, "http://x") == render(info, before, "http://x")
+    assert render(info, after, FEED) == render(info, before, FEED)
 
 
 def test_title_correction_moves_last_change_but_not_sequence() -> None:
@@ -145,10 +162,10 @@ def test_options_add_announcements_and_investments() -> None:
     events = recorded([announce(), invest(effective="2024-02")])
     assert stream_items(events, OPTIONS) == []
     items = by_uid(stream_items(events, FeedOptions(announcements=True, investments=True)))
-    assert items["vm.announcement@partnership-timeline"].content.day == date(2024, 1, 16)
-    investment = items["vm.investment.cloud@partnership-timeline"].content
+    assert items["vm.announcement"].content.day == date(2024, 1, 16)
+    investment = items["vm.investment.cloud"].content
     assert (investment.day, investment.status) == (date(2024, 2, 1), "TENTATIVE")
-    assert "USD 1,500,000,000" in investment.summary
+    assert investment.summary == "Vodafone invests USD 1.5 billion in February 2024"
 
 
 def test_same_events_render_the_same_bytes() -> None:
@@ -157,8 +174,74 @@ def test_same_events_render_the_same_bytes() -> None:
         [announce(), milestone(), phase()], at=[T0 + timedelta(days=i) for i in range(3)]
     )
     info = CalendarInfo(name="Vodafone, Microsoft; feed", description="d")
-    first = render(info, stream_items(events, OPTIONS), "https://example.org")
-    second = render(info, stream_items(list(events), OPTIONS), "https://example.org")
+    first = render(info, stream_items(events, OPTIONS), FEED)
+    second = render(info, stream_items(list(events), OPTIONS), FEED)
     assert first == second
     assert b"NAME:Vodafone\\, Microsoft\\; feed\r\n" in first
     assert b"METHOD" not in first
+
+
+def test_what_happened_goes_on_the_day_it_happened_under_the_same_uid() -> None:
+    """A milestone due by end of April and achieved on 2 May moves to 2 May, CONFIRMED, the
+    plan in its description, its SEQUENCE one higher; a phase that started late moves its
+    start marker to the real day. Imprecise days say so in the summary."""
+    events = recorded([announce(), milestone(due="2024-04"), phase(period="2024-02/2024-03")])
+    before = by_uid(stream_items(events, OPTIONS))
+    planned = before["vm.milestone.iot"].content
+    assert (planned.day, planned.status) == (date(2024, 4, 30), "TENTATIVE")
+    assert planned.summary == "milestone iot (due by end of April 2024)"
+    later = recorded([*(e.event for e in events), achieved(), started(effective="2024-03-04")])
+    after = by_uid(stream_items(later, OPTIONS))
+    done = after["vm.milestone.iot"]
+    assert (done.content.day, done.content.status) == (date(2024, 5, 2), "CONFIRMED")
+    assert done.content.summary == "milestone iot (achieved)"
+    assert "Achieved on 2 May 2024.\nPlanned: due by end of April 2024 (month precision)." in (
+        done.content.description
+    )
+    assert done.sequence == before["vm.milestone.iot"].sequence + 1
+    start = after["vm.phase.pilot.start"].content
+    assert (start.day, start.status, start.summary) == (
+        date(2024, 3, 4),
+        "CONFIRMED",
+        "phase pilot (phase started)",
+    )
+    assert "Planned: it starts in February 2024 (month precision)" in start.description
+    end = after["vm.phase.pilot.end"].content
+    assert (end.day, end.summary) == (
+        date(2024, 3, 31),
+        "phase pilot (phase ends by end of March 2024)",
+    )
+
+
+def test_amounts_read_as_people_write_them_in_their_own_currency() -> None:
+    """USD 1.5 billion with its stated equivalent, "≈" where the source says "about"."""
+    euros = Money(amount=Decimal(1370000000), currency="EUR", approximate=True)
+    cloud = invest()
+    event = msgspec.structs.replace(
+        cloud, data=msgspec.structs.replace(cloud.data, equivalents=(euros,))
+    )
+    items = by_uid(stream_items(recorded([announce(), event]), FeedOptions(investments=True)))
+    content = items["vm.investment.cloud"].content
+    assert content.summary == "Vodafone invests USD 1.5 billion (≈ EUR 1.37 billion)"
+    assert (content.category, content.status) == ("Investment", "CONFIRMED")
+    assert amount_words(Money(amount=Decimal(250000), currency="GBP")) == "GBP 250 thousand"
+
+
+def test_a_feed_of_one_partnership_does_not_repeat_its_name_and_uids_name_the_deployment() -> None:
+    events = recorded([announce(), milestone()])
+    items = stream_items(events, OPTIONS)
+    own = Feed(base_url="https://t.example.org", uid_domain="t.example.org", labelled=False)
+    many = Feed(base_url="https://t.example.org", uid_domain="t.example.org")
+    info = CalendarInfo(name="n", description="d", url="https://t.example.org/partnerships/vm",
+                        source="https://t.example.org/calendars/partnerships/vm.ics")  # fmt: skip
+    alone = render(info, items, own).decode()
+    assert "SUMMARY:milestone iot (due by end of April 2024)\r\n" in alone
+    assert "UID:vm.milestone.iot@t.example.org\r\n" in alone
+    assert "CATEGORIES:Milestone\r\n" in alone
+    assert "COLOR:steelblue\r\n" in alone
+    assert "URL;VALUE=URI:https://t.example.org/partnerships/vm\r\n" in alone
+    assert "SOURCE;VALUE=URI:https://t.example.org/calendars/partnerships/vm.ics\r\n" in alone
+    assert (
+        "SUMMARY:Vodafone–Microsoft: milestone iot (due by end of April 2024)"
+        in render(info, items, many).decode()
+    )

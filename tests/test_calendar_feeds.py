@@ -29,7 +29,7 @@ FEEDS = {
     ),
 }
 VODAFONE_FEED = FEEDS["vodafone-microsoft.ics"]
-IOT = "vodafone-microsoft.milestone.iot-platform-independent@partnership-timeline"
+IOT = "vodafone-microsoft.milestone.iot-platform-independent@testserver.local"
 
 
 def icalendar_events(body: bytes) -> dict[str, tuple[date, date, int, str]]:

@@ -306,3 +306,24 @@ def test_the_cli_prints_the_diff_as_json(tmp_path: Path, monkeypatch: pytest.Mon
     late = runner.invoke(cli, ["changes", "vodafone-microsoft", "--since", "2999-01-01"])
     assert late.exit_code == 1
     assert late.stderr == "timeline: error: --since 2999-01-01 is after --until (now)\n"
+
+
+def test_the_cli_prints_the_digest_a_line_a_partnership(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("TIMELINE_CURATED_DIR", str(Path(__file__).parent.parent / "events"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["changes", "--since", "2026-01-01", "--party", "vodafone"])
+    assert result.exit_code == 0, result.stderr
+    line = (
+        "vodafone-microsoft: 13 events: announced: Vodafone–Microsoft strategic partnership; "
+        "investment vodafone-cloud-ai committed; investment microsoft-iot-platform committed; "
+        "and 10 more"
+    )
+    assert result.stdout.splitlines() == [line]
+    quiet = runner.invoke(cli, ["changes", "--since", "2026-11-29"])
+    assert quiet.stdout == "nothing was recorded in that window\n"
+    both = runner.invoke(cli, ["changes", "vodafone-microsoft", "--since", "2026-01-01",
+                               "--party", "vodafone"])  # fmt: skip
+    assert both.exit_code == 1

@@ -47,6 +47,7 @@ def reference(**fields: object) -> bytes:
     event.add("summary", fields["summary"])
     event.add("description", fields["description"])
     event.add("url", fields["url"])
+    event.add("categories", [fields["categories"]])
     return bytes(event.to_ical())
 
 
@@ -60,6 +61,7 @@ def reference(**fields: object) -> bytes:
     summary=TEXT,
     description=TEXT,
     url=URLS,
+    categories=st.sampled_from(["Milestone", "Phase", "Investment", "Announcement"]),
 )
 def test_vevent_bytes_equal_icalendar(**fields: object) -> None:
     assert ics.vevent(**fields) == reference(**fields)  # type: ignore[arg-type]
@@ -91,5 +93,6 @@ def test_ascii_lines_fold_by_position_as_icalendar_does(
         "summary": summary,
         "description": description,
         "url": "http://127.0.0.1:8000/partnerships/p",
+        "categories": "Milestone",
     }
     assert ics.vevent(**fields) == reference(**fields)  # type: ignore[arg-type]

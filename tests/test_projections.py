@@ -15,6 +15,7 @@ from pathlib import Path
 from helpers import SOURCE, announce, d
 from server_helpers import Server, free_port, request
 
+from timeline import readmodels
 from timeline.events import Statement, StatementMade
 from timeline.store import open_store, verify
 from timeline.store.read_models import ListFilters
@@ -151,7 +152,10 @@ def test_serve_rebuilds_stale_read_models_before_serving(tmp_path: Path) -> None
     try:
         banner = server.read_banner()
         said = "\n".join(banner)
-        assert "the read models are not version 1: rebuilding them before serving" in said
+        assert (
+            f"the read models are not version {readmodels.VERSION}: rebuilding them before serving"
+            in said
+        )
         assert f"read models rebuilt from {STREAMS * EVENTS:,} events" in said
         server.wait_healthy()
         status, body = request(f"{server.base}/partnerships?limit=500&as_of=2024-03-01")

@@ -38,3 +38,14 @@ def test_an_unusable_value_names_its_variable(env: dict[str, str], message: str)
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(env)
     assert message in str(raised.value)
+
+
+def test_calendar_uids_end_in_the_deployments_domain() -> None:
+    """Two deployments' items never collide: the public host, or TIMELINE_UID_DOMAIN."""
+    public = Settings.from_env({"TIMELINE_PUBLIC_URL": "https://timeline.example.org/base"})
+    assert public.calendar_domain == "timeline.example.org"
+    assert Settings.from_env({}).calendar_domain == "127.0.0.1"
+    chosen = Settings.from_env({"TIMELINE_UID_DOMAIN": "feeds.example.com"})
+    assert chosen.calendar_domain == "feeds.example.com"
+    with pytest.raises(SettingsError, match="TIMELINE_UID_DOMAIN"):
+        Settings.from_env({"TIMELINE_UID_DOMAIN": "not a domain"})

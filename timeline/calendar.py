@@ -19,7 +19,8 @@ from itertools import groupby
 from typing import Literal
 
 import msgspec
-from icalendar import Calendar, vDuration, vText
+from babel.numbers import format_compact_decimal
+from icalendar import Calendar, vDuration, vText, vUri
 
 from timeline import ics
 from timeline.dates import PartialDate, Precision
@@ -51,7 +52,8 @@ from timeline.state import InvestmentState, MilestoneState, PartnershipState, Ph
 
 PRODID = "-//Partnership Timeline//Partnership Timeline 0.1//EN"
 REFRESH = timedelta(hours=1)
-UID_DOMAIN = "partnership-timeline"
+COLOR = "steelblue"
+"""RFC 7986 COLOR: a CSS3 colour name calendar apps may show the feed in."""
 EN_DASH = "\N{EN DASH}"
 
 Status = Literal["CONFIRMED", "TENTATIVE", "CANCELLED"]
@@ -85,12 +87,19 @@ class FeedOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ItemContent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """What an item says now; `path` is the API resource it links to."""
+    """What an item says now; `path` is the API resource it links to.
+
+    `uid` is the part before the deployment's domain (`Feed.uid_domain` completes it).
+    `summary` is the item's own; a feed of several partnerships puts `label` (the
+    partnership's) in front of it, a partnership's own feed does not repeat its name.
+    """
 
     uid: str
     day: date
     status: Status
     progress: str
+    category: str
+    label: str
     summary: str
     description: str
     path: str
@@ -110,6 +119,19 @@ class CalendarItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class CalendarInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str
+    url: str | None = None
+    """RFC 7986 URL: where people read about what the feed shows."""
+    source: str | None = None
+    """RFC 7986 SOURCE: where the feed itself is fetched again."""
+
+
+class Feed(msgspec.Struct, frozen=True, kw_only=True):
+    """How one deployment writes a feed: links from `base_url`, `UID`s unique to it (the
+    public address's host, or TIMELINE_UID_DOMAIN), partnership labels when it holds many."""
+
+    base_url: str
+    uid_domain: str
+    labelled: bool = True
 
 
 # --- items of a state --------------------------------------------------------------------
@@ -123,6 +145,17 @@ def _precision_words(day: PartialDate, *, deadline: bool) -> str:
     if deadline:
         return f"by end of {day.describe(precision=True)}"
     return f"in {day.describe(precision=True)}"
+
+
+def _unless_exact(day: PartialDate, *, deadline: bool = False) -> str:
+    """What a summary says of a date that is not one sure day (most apps hide TENTATIVE)."""
+    if day.is_exact:
+        return ""
+    if day.no_later:
+        return f" {day.describe()}"
+    if deadline:
+        return f" by end of {day.describe()}"
+    return f" {'on' if day.precision is Precision.DAY else 'in'} {day.describe()}"
 
 
 def _status(day: PartialDate, *, cancelled: bool) -> Status:
@@ -169,6 +202,7 @@ class _Draft(msgspec.Struct, frozen=True, gc=False):
     day: date
     status: Status
     progress: str
+    category: str
     headline: str
     """The summary after the label."""
     lines: str
@@ -179,11 +213,13 @@ class _Draft(msgspec.Struct, frozen=True, gc=False):
     def framed(self, frame: _Frame) -> ItemContent:
         tail = f"\n{self.sources}" if self.sources else ""
         return ItemContent(
-            uid=f"{frame.id}.{self.key}@{UID_DOMAIN}",
+            uid=f"{frame.id}.{self.key}",
             day=self.day,
             status=self.status,
             progress=self.progress,
-            summary=f"{frame.label}: {self.headline}",
+            category=self.category,
+            label=frame.label,
+            summary=self.headline,
             description=f"{self.lines}\n{frame.context}{tail}",
             path=frame.path,
         )
@@ -199,27 +235,36 @@ def _sources(sources: Iterable[Source]) -> str:
 
 
 def _milestone(m: MilestoneState) -> list[_Draft]:
-    progress = {"achieved": "achieved", "missed": "missed", "cancelled": "cancelled"}.get(
-        m.status, "scheduled"
-    )
-    lines = [f"Milestone: {m.title}", f"Due {_precision_words(m.due, deadline=True)}."]
-    if m.achieved is not None:
+    """On its deadline while planned; once achieved or reported missed, on the day that
+    happened, the plan said in the description. Cancelled, it stays on its deadline."""
+    due = _precision_words(m.due, deadline=True)
+    lines = [f"Milestone: {m.title}"]
+    happened = m.achieved if m.status == "achieved" else m.missed if m.status == "missed" else None
+    if m.status == "achieved" and m.achieved is not None:
         lines.append(f"Achieved {_precision_words(m.achieved, deadline=False)}.")
-    if m.missed is not None:
+        headline = f"{m.title} (achieved{_unless_exact(m.achieved)})"
+    elif m.status == "missed" and m.missed is not None:
         lines.append(f"Reported missed {_precision_words(m.missed, deadline=False)}.")
-    if m.cancelled is not None:
+        headline = f"{m.title} (reported missed{_unless_exact(m.missed)})"
+    elif m.status == "cancelled" and m.cancelled is not None:
         lines.append(f"Cancelled {_precision_words(m.cancelled, deadline=False)}.")
+        headline = f"{m.title} (cancelled)"
+    else:
+        headline = f"{m.title} (due{_unless_exact(m.due, deadline=True)})"
+    lines.append(f"{'Planned: due' if happened is not None else 'Due'} {due}.")
+    if m.status == "achieved" and m.missed is not None:
+        lines.append(f"Reported missed {_precision_words(m.missed, deadline=False)} before.")
     if m.reason:
         lines.append(f"Reason: {m.reason}")
     if m.description:
         lines.append(m.description)
-    suffix = f" ({progress})" if progress != "scheduled" else ""
     draft = _Draft(
         key=f"milestone.{m.id}",
-        day=m.deadline,
-        status=_status(m.due, cancelled=m.status == "cancelled"),
-        progress=progress,
-        headline=f"{m.title}{suffix}",
+        day=m.deadline if happened is None else happened.marked_day,
+        status=_status(m.due if happened is None else happened, cancelled=m.status == "cancelled"),
+        progress="scheduled" if m.status in ("pending", "unreported") else m.status,
+        category="Milestone",
+        headline=headline,
         lines="\n".join(lines),
         sources=_sources(m.sources),
     )
@@ -227,26 +272,40 @@ def _milestone(m: MilestoneState) -> list[_Draft]:
 
 
 def _phase_markers(p: PhaseState) -> list[_Draft]:
-    markers = [("start", p.period.start, p.period.start.marked_day, "starts")]
-    if p.period.end is not None and p.period.last_day is not None:
-        markers.append(("end", p.period.end, p.period.last_day, "ends"))
+    """A start marker and, unless open-ended, an end marker: on the planned days, each moved
+    to the day the phase really started or completed once a source says so."""
+    markers: list[tuple[str, PartialDate, PartialDate | None, str, str]] = [
+        ("start", p.period.start, p.started, "starts", "started")
+    ]
+    if p.period.end is not None:
+        markers.append(("end", p.period.end, p.completed, "ends", "completed"))
     sources = _sources(p.sources)
     drafts = []
-    for marker, bound, day, verb in markers:
-        when = _precision_words(bound, deadline=marker == "end")
-        lines = [f"Phase {verb}: {p.name}", f"The phase {verb} {when}; period {p.period}."]
+    for marker, planned, actual, verb, done in markers:
+        when = _precision_words(planned, deadline=marker == "end")
+        if actual is None:
+            lines = [f"Phase {verb}: {p.name}", f"The phase {verb} {when}; period {p.period}."]
+            headline = f"{p.name} (phase {verb}{_unless_exact(planned, deadline=marker == 'end')})"
+        else:
+            happened = _precision_words(actual, deadline=False)
+            lines = [f"Phase {done}: {p.name}", f"The phase {done} {happened}."]
+            lines.append(f"Planned: it {verb} {when}; period {p.period}.")
+            headline = f"{p.name} (phase {done}{_unless_exact(actual)})"
         lines.append(f"Status: {p.status}.")
         if p.goals:
             lines.append("Goals: " + "; ".join(p.goals))
         if p.reason:
             lines.append(f"Reason: {p.reason}")
+        shown = planned if actual is None else actual
+        day = shown.marked_day if marker == "start" or actual is not None else shown.last_day
         drafts.append(
             _Draft(
                 key=f"phase.{p.id}.{marker}",
                 day=day,
-                status=_status(bound, cancelled=p.status == "cancelled"),
+                status=_status(shown, cancelled=p.status == "cancelled"),
                 progress=p.status,
-                headline=f"{p.name} (phase {verb})",
+                category="Phase",
+                headline=headline,
                 lines="\n".join(lines),
                 sources=sources,
             )
@@ -254,17 +313,28 @@ def _phase_markers(p: PhaseState) -> list[_Draft]:
     return drafts
 
 
-def _money(amount: Money) -> str:
+def amount_words(amount: Money) -> str:
+    """An amount as people write it, in its own currency: "USD 1.5 billion"."""
     about = "about " if amount.approximate else ""
-    return f"{about}{amount.currency} {amount.amount:,}"
+    figure = format_compact_decimal(
+        amount.amount, format_type="long", locale="en", fraction_digits=2
+    )
+    return f"{about}{amount.currency} {figure}"
+
+
+def _equivalent(amount: Money) -> str:
+    """A stated equivalent after the amount: " (≈ EUR 1.37 billion)" when approximate."""
+    if amount.approximate:
+        return f" (≈ {amount_words(msgspec.structs.replace(amount, approximate=False))})"
+    return f" (= {amount_words(amount)})"
 
 
 def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
-    what = "an undisclosed amount" if isinstance(i.amount, str) else _money(i.amount)
-    verb = "plans to invest" if i.firmness == "planned" else "commits"
-    lines = [f"{investor} {verb} {what}: {i.purpose}."]
-    if i.equivalents:
-        lines.append("Stated equivalents: " + ", ".join(_money(e) for e in i.equivalents))
+    what = "an undisclosed amount" if isinstance(i.amount, str) else amount_words(i.amount)
+    stated = "".join(_equivalent(e) for e in i.equivalents)
+    planned = i.firmness == "planned"
+    verb = "plans to invest" if planned else "commits"
+    lines = [f"{investor} {verb} {what}{stated}: {i.purpose}."]
     if i.period is not None:
         lines.append(f"Period: {i.period.describe()}.")
     draft = _Draft(
@@ -272,7 +342,9 @@ def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
         day=i.since.marked_day,
         status=_status(i.since, cancelled=False),
         progress=i.firmness,
-        headline=f"{investor} {'plans to invest' if i.firmness == 'planned' else 'invests'} {what}",
+        category="Investment",
+        headline=f"{investor} {'plans to invest' if planned else 'invests'} {what}{stated}"
+        f"{_unless_exact(i.since)}",
         lines="\n".join(lines),
         sources=_sources(i.sources),
     )
@@ -297,7 +369,8 @@ def _announcement(headline: Headline) -> _Draft:
         day=headline.announced.marked_day,
         status=_status(headline.announced, cancelled=False),
         progress=headline.status,
-        headline="partnership announced",
+        category="Announcement",
+        headline=f"partnership announced{_unless_exact(headline.announced)}",
         lines="\n".join(lines),
         sources=_sources(headline.sources),
     )
@@ -393,7 +466,7 @@ def touched_items(
         markers = _phase_markers(phase)
         drafts += markers
         if len(markers) == 1:
-            gone.append(f"{frame.id}.phase.{phase.id}.end@{UID_DOMAIN}")
+            gone.append(f"{frame.id}.phase.{phase.id}.end")
     for i in investments:
         drafts += _investment(i, frame.names.get(i.investor, i.investor))
     drafts.append(_announcement(headline))
@@ -471,7 +544,7 @@ def stream_items(events: Sequence[StoredEvent], options: FeedOptions) -> list[Ca
 # --- rendering -----------------------------------------------------------------------------
 
 
-def render_event(item: CalendarItem, base_url: str) -> bytes:
+def render_event(item: CalendarItem, feed: Feed) -> bytes:
     """One VEVENT: an all-day event (exclusive DTEND), transparent, with its UID for life.
 
     No day follows 9999-12-31: there RFC 5545 lets `DURATION:P1D` stand for
@@ -479,16 +552,18 @@ def render_event(item: CalendarItem, base_url: str) -> bytes:
     writes it.
     """
     content = item.content
-    url = f"{base_url}{content.path}"
+    url = f"{feed.base_url}{content.path}"
+    summary = f"{content.label}: {content.summary}" if feed.labelled else content.summary
     return ics.vevent(
-        uid=content.uid,
+        uid=f"{content.uid}@{feed.uid_domain}",
         changed_at=item.changed_at,
         sequence=item.sequence,
         day=content.day,
         status=content.status,
-        summary=content.summary,
+        summary=summary,
         description=f"{content.description}\nAPI: {url}",
         url=url,
+        categories=content.category,
     )
 
 
@@ -507,6 +582,11 @@ def calendar_head(info: CalendarInfo) -> bytes:
     calendar.add("x-wr-caldesc", vText(info.description))
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))
+    calendar.add("color", COLOR)
+    if info.url is not None:
+        calendar.add("url", vUri(info.url), parameters={"VALUE": "URI"})
+    if info.source is not None:
+        calendar.add("source", vUri(info.source), parameters={"VALUE": "URI"})
     return bytes(calendar.to_ical()).removesuffix(END)
 
 
@@ -515,8 +595,8 @@ def render_calendar(info: CalendarInfo, events: Iterable[bytes]) -> bytes:
     return calendar_head(info) + b"".join(events) + END
 
 
-def render(info: CalendarInfo, items: Iterable[CalendarItem], base_url: str) -> bytes:
-    return render_calendar(info, (render_event(item, base_url) for item in items))
+def render(info: CalendarInfo, items: Iterable[CalendarItem], feed: Feed) -> bytes:
+    return render_calendar(info, (render_event(item, feed) for item in items))
 
 
 def last_change(items: Iterable[CalendarItem]) -> datetime | None:

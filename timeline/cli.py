@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -24,7 +25,7 @@ import msgspec
 from timeline import __version__, fold, logs, readmodels, schemas, wire
 from timeline.api.bodies import with_diff
 from timeline.dates import InvalidDateError, parse_day, parse_instant
-from timeline.projection import NotKnownError, Projector, knowledge_diff
+from timeline.projection import NotKnownError, Projector, changed_partnerships, knowledge_diff
 from timeline.settings import Settings, SettingsError
 from timeline.store import (
     EventStore,
@@ -271,12 +272,16 @@ def state_command(stream: str, as_of: str | None, known_at: str | None) -> None:
 
 
 @cli.command("changes")
-@click.argument("stream")
+@click.argument("stream", required=False)
 @click.option("--since", required=True, help="Compare from what was known then, ISO 8601.")
 @click.option("--until", help="Compare up to what was known then (default: now).")
 @click.option("--as-of", help="Date in the world, YYYY-MM-DD (default: today, UTC).")
-def changes_command(stream: str, since: str, until: str | None, as_of: str | None) -> None:
-    """Print what changed in what was known of STREAM between two instants, as JSON."""
+@click.option("--party", help="Without STREAM: only partnerships this organization is in.")
+def changes_command(
+    stream: str | None, since: str, until: str | None, as_of: str | None, party: str | None
+) -> None:
+    """What changed in what was known between two instants: of STREAM, as JSON (its
+    knowledge diff), or without STREAM a line for each partnership that changed (the digest)."""
     try:
         start = parse_instant(since)
         end = parse_instant(until) if until else None
@@ -285,8 +290,10 @@ def changes_command(stream: str, since: str, until: str | None, as_of: str | Non
         raise Failure(str(error)) from None
     if start > (end or datetime.now(UTC)):
         raise Failure(f"--since {since} is after --until ({until or 'now'})")
+    if stream is not None and party is not None:
+        raise Failure("--party filters the digest; leave it out with a STREAM")
 
-    async def work(store: EventStore) -> bytes:
+    async def diff(store: EventStore, stream: str) -> bytes:
         try:
             found = await knowledge_diff(
                 Projector(store), stream, since=start, until=end, as_of=day
@@ -295,7 +302,22 @@ def changes_command(stream: str, since: str, until: str | None, as_of: str | Non
             raise Failure(str(error)) from None
         return msgspec.json.format(with_diff(found, found.changes, None))
 
-    click.echo(with_store(work).decode())
+    async def digest(store: EventStore) -> bytes:
+        lines: list[str] = []
+        after: str | None = None
+        while True:
+            page = await changed_partnerships(
+                store, since=start, until=end, party=party, after=after, limit=DIGEST_PAGE
+            )
+            lines += [f"{found.stream}: {found.summary}" for found in page]
+            if len(page) < DIGEST_PAGE:
+                return "\n".join(lines or ["nothing was recorded in that window"]).encode()
+            after = page[-1].stream
+
+    click.echo(with_store(digest if stream is None else partial(diff, stream=stream)).decode())
+
+
+DIGEST_PAGE = 500
 
 
 @cli.command("verify")

@@ -84,6 +84,7 @@ def vevent(
     summary: str,
     description: str,
     url: str,
+    categories: str,
 ) -> bytes:
     """An all-day, transparent VEVENT; properties in icalendar's order."""
     ends = f"DTEND;VALUE=DATE:{_day(day + timedelta(days=1))}" if day < date.max else "DURATION:P1D"
@@ -96,6 +97,7 @@ def vevent(
         f"DTSTAMP:{stamp}",
         f"UID:{escape(uid)}",
         f"SEQUENCE:{sequence}",
+        f"CATEGORIES:{escape(categories)}",
         f"DESCRIPTION:{escape(description)}",
         f"LAST-MODIFIED:{stamp}",
         f"STATUS:{escape(status)}",

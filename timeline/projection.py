@@ -15,7 +15,7 @@ import msgspec
 
 from timeline.events import StoredEvent
 from timeline.fold import Folding, fold, known
-from timeline.knowledge import ItemChange, diff
+from timeline.knowledge import SUMMARY_NAMED, ItemChange, diff, summary
 from timeline.lru import LRU
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
@@ -178,6 +178,55 @@ async def knowledge_diff(
         window=window,
         until_recorded=events[-1].recorded_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A partnership with events recorded in a window: how many, where, and in a line."""
+
+    stream: str
+    title: str | None
+    events: int
+    first_position: int
+    last_position: int
+    summary: str
+
+
+async def changed_partnerships(
+    store: EventStore,
+    *,
+    since: datetime,
+    until: datetime | None,
+    party: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Changed]:
+    """One page, by stream id, of the partnerships with events recorded after `since` and up to
+    `until` (None: now); with `party`, those it is or was in. Titles are today's."""
+    models = store.read_models
+    low, high = await models.position_known_at(since), await models.position_known_at(until)
+    today = datetime.now(UTC).date()
+    page = await models.changed(low, high, party=party, day=today, after=after, limit=limit)
+    found: list[Changed] = []
+    for each in page:
+        first = [
+            e
+            async for e in store.read_stream(
+                each.stream, after_position=low, known_at=until, limit=SUMMARY_NAMED
+            )
+        ]
+        outline = await models.outline(each.stream, today)
+        found.append(
+            Changed(
+                stream=each.stream,
+                title=None if outline is None else outline.title,
+                events=each.events,
+                first_position=each.first_position,
+                last_position=each.last_position,
+                summary=summary(first, each.events),
+            )
+        )
+    return found
 
 
 def _basis(view: StreamInfo, as_of: date, known_at: datetime | None) -> Basis:

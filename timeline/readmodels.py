@@ -40,8 +40,10 @@ from timeline.events import (
 )
 from timeline.state import Outline
 
-VERSION = 1
-"""The read models' shape; a database holding an older one is rebuilt before serving."""
+VERSION = 2
+"""The read models' shape; a database holding an older one is rebuilt before serving.
+2: calendar items keep their category and partnership label apart from the summary, and
+their UID without a domain (a feed adds the deployment's)."""
 
 FacetKind = Literal["summary", "party", "region"]
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -58,6 +59,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     empty: `first-token.txt` beside a SQLite database, else in the working folder."""
     log_level: LogLevel = "info"
     """TIMELINE_LOG_LEVEL: debug, info, warning or error."""
+    uid_domain: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9-]+\.)*[A-Za-z0-9-]*$")] = ""
+    """TIMELINE_UID_DOMAIN: what follows `@` in calendar UIDs, so that two deployments' items
+    never collide in a subscriber's calendar; empty: the host of the public address."""
+
+    @property
+    def calendar_domain(self) -> str:
+        """The UID domain: TIMELINE_UID_DOMAIN, else the public address's host."""
+        return self.uid_domain or (urlsplit(self.base_url).hostname or "localhost")
 
     @property
     def base_url(self) -> str:
@@ -132,6 +141,7 @@ HINTS = {
     "public_read": " (use true or false)",
     "public_url": " (an http(s) address such as https://timeline.example.org, no query)",
     "port": " (a port, 1-65535)",
+    "uid_domain": " (a domain such as timeline.example.org)",
 }
 _NOT_SETTINGS = ("TIMELINE_TEST_", "TIMELINE_UPDATE_GOLDEN")
 """Variables of the test suite, not of the app."""

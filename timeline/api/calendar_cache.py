@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from timeline.calendar import FeedOptions
+from timeline.calendar import Feed, FeedOptions
 from timeline.lru import LRU
 from timeline.store.read_models import Window
 
@@ -24,8 +24,8 @@ STREAMED_TOTAL = 64 * 1024 * 1024
 """What all kept streamed feeds may hold together."""
 
 
-FeedKey = tuple[str, FeedOptions, str, Window]
-"""(feed, options, base URL, window)."""
+FeedKey = tuple[str, FeedOptions, Feed, Window]
+"""(feed, options, how the deployment writes it, window)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from timeline.api.calendar_cache import STREAMED_KEPT, CalendarCache, RenderedCa
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
 from timeline.api.http import partial_date_param, valid_stream_id
 from timeline.api.services import Services
-from timeline.calendar import CalendarInfo, CalendarItem, FeedOptions
+from timeline.calendar import CalendarInfo, CalendarItem, Feed, FeedOptions
 from timeline.dates import PARTIAL_DATE_PATTERN
 from timeline.readmodels import shown
 from timeline.state import Outline
@@ -39,8 +39,8 @@ ICS = "text/calendar"  # litestar adds "; charset=utf-8" to text types
 SUFFIX = ".ics"
 
 
-def _build(info: CalendarInfo, items: list[CalendarItem], base: str) -> RenderedCalendar:
-    body = calendar.render_calendar(info, (calendar.render_event(item, base) for item in items))
+def _build(info: CalendarInfo, items: list[CalendarItem], feed: Feed) -> RenderedCalendar:
+    body = calendar.render_calendar(info, (calendar.render_event(item, feed) for item in items))
     return RenderedCalendar(
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest()[:40] + '"',
@@ -98,8 +98,8 @@ async def _streamed(
     models = svc.store.read_models
     today = datetime.now(UTC).date()
     state = await models.state()
-    base = svc.settings.base_url
-    marker = (feed, state.generation, state.changes, base)
+    style = _style(svc, labelled=True)
+    marker = (feed, state.generation, state.changes, style)
     etag = '"' + hashlib.sha256(repr(marker).encode()).hexdigest()[:40] + '"'
     last_modified = await models.last_change(feed.org, today)
     headers = _headers(etag, last_modified)
@@ -108,8 +108,13 @@ async def _streamed(
     kept = svc.calendars.streamed.get(etag)
     if kept is not None:
         return Response(kept, media_type=ICS, headers=headers)
-    body = _body(models, feed, base, today, partial(_keep, svc.calendars, etag))
+    body = _body(models, feed, style, today, partial(_keep, svc.calendars, etag))
     return Stream(body, media_type=ICS, headers=headers)
+
+
+def _style(svc: Services, *, labelled: bool) -> Feed:
+    settings = svc.settings
+    return Feed(base_url=settings.base_url, uid_domain=settings.calendar_domain, labelled=labelled)
 
 
 def _keep(cache: CalendarCache, etag: str, body: bytes) -> None:
@@ -119,7 +124,7 @@ def _keep(cache: CalendarCache, etag: str, body: bytes) -> None:
 async def _body(
     models: ReadModels,
     feed: LargeFeed,
-    base: str,
+    style: Feed,
     today: date,
     keep: Callable[[bytes], None],
 ) -> AsyncIterator[bytes]:
@@ -130,7 +135,7 @@ async def _body(
     size = len(head)
     kinds = shown(feed.options)
     async for chunk in models.calendar(kinds, feed.window, org=feed.org, day=today):
-        piece = b"".join(calendar.render_event(item, base) for item in chunk)
+        piece = b"".join(calendar.render_event(item, style) for item in chunk)
         size += len(piece)
         if pieces is not None and size <= STREAMED_KEPT:
             pieces.append(piece)
@@ -216,10 +221,13 @@ class Calendars(Controller):
     ) -> Response[bytes] | Stream:
         del token  # checked by the guard
         options = FeedOptions(announcements=announcements, investments=investments)
+        base = svc.settings.base_url
         about = CalendarInfo(
             name="Partnership Timeline: all milestones and phases",
             description="Milestones and phase markers of every partnership in "
             "Partnership Timeline, with their sources.",
+            url=f"{base}/partnerships",
+            source=f"{base}{request.url.path}",
         )
         feed = LargeFeed(info=about, identity=("all",), options=options, window=_window(start, end))
         return await _streamed(request, svc, feed)
@@ -249,7 +257,8 @@ class Calendars(Controller):
         view = await svc.projector.view(stream, None)
         if view is None:
             raise not_found(f"no partnership {stream!r}")
-        key = (f"partnership:{stream}", options, svc.settings.base_url, window)
+        style = _style(svc, labelled=False)
+        key = (f"partnership:{stream}", options, style, window)
         feed = cache.feed(key, view.version)
         if feed is None:
             models = svc.store.read_models
@@ -259,7 +268,9 @@ class Calendars(Controller):
                 async for chunk in models.calendar(shown(options), window, stream=stream)
                 for item in chunk
             ]
-            feed = _build(_partnership_info(stream, outline), items, key[2])
+            base = svc.settings.base_url
+            info = _partnership_info(stream, outline, base, f"{base}{request.url.path}")
+            feed = _build(info, items, style)
             cache.keep(key, view.version, feed)
         return _answer(request, feed)
 
@@ -290,10 +301,13 @@ class Calendars(Controller):
             raise not_found(f"no organization {org!r} is a party to any partnership")
         _stream, outline = first[0]
         org_name = next(p.name for p in (*outline.parties, *outline.former_parties) if p.org == org)
+        base = svc.settings.base_url
         about = CalendarInfo(
             name=f"{org_name}: partnership milestones and phases",
             description=f"Milestones and phase markers of every partnership {org_name} "
             "is or was a party to.",
+            url=f"{base}/organizations/{org}",
+            source=f"{base}{request.url.path}",
         )
         feed = LargeFeed(
             info=about, identity=("organization", org), options=options, window=window, org=org
@@ -301,10 +315,13 @@ class Calendars(Controller):
         return await _streamed(request, svc, feed)
 
 
-def _partnership_info(stream: str, outline: Outline | None) -> CalendarInfo:
-    if outline is None:
-        return CalendarInfo(name=f"{stream}: milestones and phases", description=stream)
+def _partnership_info(stream: str, outline: Outline | None, base: str, source: str) -> CalendarInfo:
+    url = f"{base}/partnerships/{stream}"
+    name = f"{outline.title if outline else stream}: milestones and phases"
+    description = (outline.summary or outline.title) if outline else stream
     return CalendarInfo(
-        name=f"{outline.title}: milestones and phases",
-        description=outline.summary or outline.title,
+        name=name,
+        description=description,
+        url=url,
+        source=source,
     )

@@ -30,8 +30,7 @@ from timeline.api.http import (
 )
 from timeline.api.models import ChangedPage, ChangedPartnership, ChangesDoc
 from timeline.api.services import Services
-from timeline.knowledge import SUMMARY_NAMED, summary
-from timeline.projection import knowledge_diff
+from timeline.projection import changed_partnerships, knowledge_diff
 
 Since = Annotated[
     str | None,
@@ -178,29 +177,23 @@ class Changes(Controller):
         tag = etag("digest", request.url.query, low, high, today)
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        page = await models.changed(low, high, party=org, day=today, after=after, limit=limit + 1)
+        page = await changed_partnerships(
+            svc.store, since=start, until=end, party=org, after=after, limit=limit + 1
+        )
         window = {"since": start.isoformat(), **({"until": end.isoformat()} if end else {})}
-        listed: list[ChangedPartnership] = []
-        for found in page[:limit]:
-            first = [
-                e
-                async for e in svc.store.read_stream(
-                    found.stream, after_position=low, known_at=end, limit=SUMMARY_NAMED
-                )
-            ]
-            outline = await models.outline(found.stream, today)
-            listed.append(
-                ChangedPartnership(
-                    id=found.stream,
-                    title=None if outline is None else outline.title,
-                    events=found.events,
-                    first_position=found.first_position,
-                    last_position=found.last_position,
-                    summary=summary(first, found.events),
-                    href=f"/partnerships/{found.stream}",
-                    changes=f"/partnerships/{found.stream}/changes?{urlencode(window)}",
-                )
+        listed = [
+            ChangedPartnership(
+                id=found.stream,
+                title=found.title,
+                events=found.events,
+                first_position=found.first_position,
+                last_position=found.last_position,
+                summary=found.summary,
+                href=f"/partnerships/{found.stream}",
+                changes=f"/partnerships/{found.stream}/changes?{urlencode(window)}",
             )
+            for found in page[:limit]
+        ]
         next_cursor = encode_cursor(listed[-1].id) if len(page) > limit else None
         return Response(
             ChangedPage(

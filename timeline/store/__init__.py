@@ -78,11 +78,14 @@ async def open_store(url: str, migrate_url: str | None = None) -> EventStore:
         path = sqlite_path(url)
         if path.parent != Path() and not path.parent.is_dir():
             raise UnsupportedURLError(f"folder {path.parent} of {url!r} does not exist")
-        return await SQLiteStore.open(path)
-    if url.startswith(("postgresql://", "postgres://")):
+        store: SQLiteStore | PostgresStore = await SQLiteStore.open(path)
+    elif url.startswith(("postgresql://", "postgres://")):
         from timeline.store.postgres import PostgresStore  # noqa: PLC0415
 
-        return await PostgresStore.open(url, migrate_url)
-    raise UnsupportedURLError(
-        f"{url!r} names no supported backend; use sqlite:///PATH or postgresql://…"
-    )
+        store = await PostgresStore.open(url, migrate_url)
+    else:
+        raise UnsupportedURLError(
+            f"{url!r} names no supported backend; use sqlite:///PATH or postgresql://…"
+        )
+    await store.settle_empty_read_models()
+    return store

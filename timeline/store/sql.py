@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, Unpack
 from uuid import UUID
 
+from timeline import readmodels
 from timeline.events import AnyEvent, StoredEvent
 from timeline.readmodels import StreamModel
 from timeline.store import base, mapper, read_models
@@ -162,6 +163,17 @@ class SQLEventStore:
         recorder.listen(self.notifier.publish)
         self._asked_at = float("-inf")
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
+
+    async def settle_empty_read_models(self) -> None:
+        """A store without events has current read models, whatever version of the code made
+        its tables: the migrations stamp an empty store with the version of their day."""
+        current = readmodels.VERSION
+        async with self.recorder.transaction() as tx:
+            await tx.run(
+                f"UPDATE read_model_state SET version = {current} WHERE version <> {current}"
+                " AND NOT EXISTS (SELECT 1 FROM events)",
+                [()],
+            )
 
     async def rebuild_read_models(
         self,
