@@ -11,7 +11,7 @@ import calendar
 import re
 from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 PARTIAL_DATE_FORMS = (
     "YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD, optionally ending in ? (uncertain), "
@@ -167,16 +167,7 @@ class PartialDate:
         return isinstance(day, date) and self.first_day <= day <= self.last_day
 
     def __str__(self) -> str:
-        start = self.stated
-        if self.precision is Precision.YEAR:
-            core = f"{start.year:04d}"
-        elif self.precision is Precision.QUARTER:
-            core = f"{start.year:04d}-Q{(start.month + 2) // 3}"
-        elif self.precision is Precision.MONTH:
-            core = f"{start.year:04d}-{start.month:02d}"
-        else:
-            core = start.isoformat()
-        return f"{'../' if self.no_later else ''}{core}{self.qualifier.value}"
+        return _written(self)
 
     def __repr__(self) -> str:
         return f"PartialDate({str(self)!r})"
@@ -184,25 +175,45 @@ class PartialDate:
     def describe(self, *, precision: bool = False) -> str:
         """Say the span and how sure it is in words, for people reading a calendar or a report;
         with `precision`, name a precision coarser than a day too ("(month precision)")."""
-        start = self.stated
-        if self.precision is Precision.YEAR:
-            words = f"{start.year}"
-        elif self.precision is Precision.QUARTER:
-            words = f"Q{(start.month + 2) // 3} {start.year}"
-        elif self.precision is Precision.MONTH:
-            words = f"{MONTHS[start.month]} {start.year}"
-        else:
-            words = f"{start.day} {MONTHS[start.month]} {start.year}"
-        if self.qualifier in (Qualifier.APPROXIMATE, Qualifier.BOTH):
-            words = f"about {words}"
-        notes = []
-        if precision and self.precision is not Precision.DAY:
-            notes.append(f"{self.precision.name.lower()} precision")
-        if self.qualifier in (Qualifier.UNCERTAIN, Qualifier.BOTH):
-            notes.append("uncertain")
-        if notes:
-            words = f"{words} ({', '.join(notes)})"
-        return f"no later than {words}" if self.no_later else words
+        return _described(self, precision=precision)
+
+
+@lru_cache(maxsize=1 << 16)
+def _written(day: PartialDate) -> str:
+    """The wire form; cached, as a replay writes the same few dates again and again."""
+    start = day.stated
+    if day.precision is Precision.YEAR:
+        core = f"{start.year:04d}"
+    elif day.precision is Precision.QUARTER:
+        core = f"{start.year:04d}-Q{(start.month + 2) // 3}"
+    elif day.precision is Precision.MONTH:
+        core = f"{start.year:04d}-{start.month:02d}"
+    else:
+        core = start.isoformat()
+    return f"{'../' if day.no_later else ''}{core}{day.qualifier.value}"
+
+
+@lru_cache(maxsize=1 << 16)
+def _described(day: PartialDate, *, precision: bool) -> str:
+    start = day.stated
+    if day.precision is Precision.YEAR:
+        words = f"{start.year}"
+    elif day.precision is Precision.QUARTER:
+        words = f"Q{(start.month + 2) // 3} {start.year}"
+    elif day.precision is Precision.MONTH:
+        words = f"{MONTHS[start.month]} {start.year}"
+    else:
+        words = f"{start.day} {MONTHS[start.month]} {start.year}"
+    if day.qualifier in (Qualifier.APPROXIMATE, Qualifier.BOTH):
+        words = f"about {words}"
+    notes = []
+    if precision and day.precision is not Precision.DAY:
+        notes.append(f"{day.precision.name.lower()} precision")
+    if day.qualifier in (Qualifier.UNCERTAIN, Qualifier.BOTH):
+        notes.append("uncertain")
+    if notes:
+        words = f"{words} ({', '.join(notes)})"
+    return f"no later than {words}" if day.no_later else words
 
 
 class Period:
