@@ -16,7 +16,6 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from timeline import __version__, collector, logs
@@ -37,6 +36,7 @@ from timeline.projection import Projector
 from timeline.settings import Settings
 from timeline.store import open_store, token_registry
 from timeline.transfer import load_curated
+from timeline.web.static import api_docs, static_files
 
 log = logging.getLogger("timeline.api")
 
@@ -112,7 +112,7 @@ def create_app(settings: Settings) -> Litestar:
         path="/", route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Schemas]
     )
     app = Litestar(
-        route_handlers=[reads, Calendars, HealthController, Metrics],
+        route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],
         lifespan=[lifespan],
         on_startup=[_complete_spec],
         before_request=refuse_unknown_query,
@@ -145,7 +145,7 @@ def create_app(settings: Settings) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path=DOCS_PATH,
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[api_docs()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
