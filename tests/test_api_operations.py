@@ -123,6 +123,9 @@ async def test_links_come_from_the_public_url_not_the_host_header(tmp_path: Path
             "url": "https://timeline.example.org/calendars/partnerships/vodafone-microsoft.ics",
             "webcal": "webcal://timeline.example.org/calendars/partnerships/vodafone-microsoft.ics",
         }
+        assert (
+            state["page"] == "https://timeline.example.org/partnerships/vodafone-microsoft/timeline"
+        )
         feed = await client.get(f"/calendars{VODAFONE}.ics", headers={"Host": "evil.example"})
         assert b"evil.example" not in feed.content
         assert b"URL:https://timeline.example.org/partnerships/" in feed.content

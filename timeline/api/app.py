@@ -29,6 +29,7 @@ from timeline.api.live import Live
 from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
 from timeline.api.organizations import Organizations
+from timeline.api.pages import Pages
 from timeline.api.partnerships import Partnerships
 from timeline.api.services import Services, provide_services
 from timeline.dates import PartialDate, Period
@@ -109,7 +110,7 @@ def create_app(settings: Settings) -> Litestar:
     # on a router it would run for appends too, and a guard costs litestar a copy of the
     # handler per request.
     reads = Router(
-        path="/", route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Schemas]
+        path="/", route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Schemas, Pages]
     )
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],

@@ -31,9 +31,11 @@ class FeedLinks(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PartnershipView(PartnershipState, frozen=True, kw_only=True):
-    """The state, with the address of its calendar feed."""
+    """The state, with the addresses of its calendar feed and of its page for people."""
 
     calendar: FeedLinks
+    page: str
+    """The partnership's timeline page on this basis (HTML, `/partnerships/{id}/timeline`)."""
 
 
 class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):

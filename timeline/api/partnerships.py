@@ -175,7 +175,13 @@ class Partnerships(Controller):
             f"/calendars/partnerships/{stream}.ics",
             reader_secret(request, svc),
         )
-        body = wire.encode(PartnershipView(**msgspec.structs.asdict(state), calendar=feed))
+        shown = {"as_of": as_of} if as_of else {}
+        if known_at:
+            shown["known_at"] = known_at
+        page = f"{svc.settings.base_url}{_href(stream)}/timeline"
+        page += f"?{urlencode(shown)}" if shown else ""
+        answer = PartnershipView(**msgspec.structs.asdict(state), calendar=feed, page=page)
+        body = wire.encode(answer)
         replayable(request.scope, position, today, None if instant else now, body)
         return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
 

@@ -1,0 +1,142 @@
+"""The pages people read, in a real browser against a real `timeline serve`: the index, a
+partnership's timeline, its sliders, sources and permalink; nothing loaded from elsewhere.
+
+Screenshots and timings go to `.artifacts/` (ignored by git), for people to look at."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_helpers import browser_page, needs_browser
+from litestar.testing import AsyncTestClient
+from server_helpers import Server, free_port, request
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
+VM = "/partnerships/vodafone-microsoft/timeline"
+IOT = "IoT connectivity platform becomes a separate, independent company"
+
+
+async def test_the_index_and_a_timeline_are_html_with_their_facts(
+    client: AsyncTestClient[Any],
+) -> None:
+    index = await client.get("/")
+    assert index.headers["content-type"] == "text/html; charset=utf-8"
+    assert f"href='{VM}'" in index.text
+    assert "Telefónica–Microsoft cloud and AI partnership" in index.text
+    only = await client.get("/", params={"party": "vodafone", "status": "active", "region": ""})
+    assert "telefonica-microsoft/timeline" not in only.text
+    assert f"href='{VM}'" in only.text
+    page = await client.get(VM, params={"as_of": "2024-03-01"})
+    assert "<svg class='timeline'" in page.text
+    assert f"<strong>{IOT}</strong> <span class='status status-pending'>pending</span>" in page.text
+    assert "Vodafone → recipient not stated: USD 1.5 billion" in page.text
+    assert "Microsoft → Vodafone: undisclosed amount" in page.text
+    body = await client.get(VM, params={"as_of": "2024-06-01", "part": "body"})
+    assert "<html" not in body.text
+    assert f"<strong>{IOT}</strong> <span class='status status-unreported'>" in body.text
+    early = await client.get(
+        "/partnerships/telefonica-microsoft/timeline", params={"as_of": "2019-01-01"}
+    )
+    assert "announced no later than 2023" in early.text
+    assert (await client.get("/", params={"party": "Not An Org"})).status_code == 400
+    assert (await client.get("/partnerships/nobody/timeline")).status_code == 404
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    server = Server(tmp_path, free_port(), first_start=True)
+    try:
+        token = server.first_token()
+        server.wait_healthy()
+        yield server, token
+    finally:
+        server.stop()
+
+
+def _set(slider: Any, value: int) -> None:
+    slider.evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        value,
+    )
+
+
+def _status(page: Any) -> str:
+    item = page.locator("li.item", has_text=IOT)
+    return str(item.locator(".status").inner_text()) if item.locator(".status").count() else ""
+
+
+@needs_browser
+def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
+    served: tuple[Server, str],
+) -> None:
+    server, token = served
+    status, _ = request(
+        f"{server.base}/partnerships/vodafone-microsoft/events",
+        token=token,
+        body={"events": [{"type": "MilestoneAchieved", "effective": "2024-05-02",
+                          "data": {"id": "iot-platform-independent"}}]},
+    )  # fmt: skip
+    assert status == 201
+    timings: dict[str, float] = {}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with browser_page() as (page, watched):
+        page.goto(f"{server.base}/")  # type: ignore[attr-defined]
+        page.screenshot(path=ARTIFACTS / "index-1440.png", full_page=True)  # type: ignore[attr-defined]
+        page.get_by_role("link", name="Vodafone–Microsoft strategic partnership").click()  # type: ignore[attr-defined]
+        page.wait_for_url(f"**{VM}")  # type: ignore[attr-defined]
+        timings["interactive_ms"] = page.evaluate(  # type: ignore[attr-defined]
+            "performance.getEntriesByType('navigation')[0].domInteractive"
+        )
+        start = page.locator("form.sliders").get_attribute("data-start")  # type: ignore[attr-defined]
+        as_of = page.locator("#as-of")  # type: ignore[attr-defined]
+
+        def day(text: str) -> int:
+            from datetime import date  # noqa: PLC0415
+
+            return (date.fromisoformat(text) - date.fromisoformat(start)).days
+
+        _set(as_of, day("2024-03-01"))
+        page.wait_for_function(
+            "document.getElementById('as-of-value').textContent === '2024-03-01'"
+        )  # type: ignore[attr-defined]
+        page.locator("li.item", has_text=IOT).locator(".status-pending").wait_for()  # type: ignore[attr-defined]
+        assert _status(page) == "pending"
+        began = time.perf_counter()
+        _set(as_of, day("2024-06-01"))
+        page.locator("li.item", has_text=IOT).locator(".status-achieved").wait_for()  # type: ignore[attr-defined]
+        timings["slider_update_ms"] = round((time.perf_counter() - began) * 1000, 1)
+        assert page.url.endswith("as_of=2024-06-01")  # type: ignore[attr-defined]
+
+        known = page.locator("#known-at")  # type: ignore[attr-defined]
+        known.focus()
+        known.press("Home")  # by keyboard: back to what the store knew at first
+        page.locator("li.item", has_text=IOT).locator(".status-unreported").wait_for()  # type: ignore[attr-defined]
+        assert "known_at=2026-11-22" in page.url  # type: ignore[attr-defined]
+        permalink = page.locator("#permalink").get_attribute("href")  # type: ignore[attr-defined]
+
+        sources = page.locator("li.item", has_text=IOT).locator("details.sources")  # type: ignore[attr-defined]
+        sources.locator("summary").click()
+        assert "Vodafone et Microsoft conviennent d’un partenariat" in sources.inner_text()
+
+        page.goto(f"{server.base}{permalink}")  # type: ignore[attr-defined]
+        assert _status(page) == "unreported"
+        assert page.locator("#as-of-value").inner_text() == "2024-06-01"  # type: ignore[attr-defined]
+        page.goto(f"{server.base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
+        page.screenshot(path=ARTIFACTS / "vodafone-1440.png", full_page=True)  # type: ignore[attr-defined]
+    with browser_page(width=360, height=780) as (narrow, narrow_watched):
+        narrow.goto(f"{server.base}/")  # type: ignore[attr-defined]
+        narrow.screenshot(path=ARTIFACTS / "index-360.png", full_page=True)  # type: ignore[attr-defined]
+        narrow.goto(f"{server.base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
+        narrow.screenshot(path=ARTIFACTS / "vodafone-360.png", full_page=True)  # type: ignore[attr-defined]
+        width = narrow.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= 360  # nothing wider than the screen
+    (ARTIFACTS / "page-timings.json").write_text(json.dumps(timings))
+    for seen in (watched, narrow_watched):
+        assert seen.foreign(server.base) == []
+        assert seen.page_errors == []
+        assert seen.console_errors == []

@@ -1,0 +1,128 @@
+"""The pages people read: `/` (the partnerships) and `/partnerships/{id}/timeline`.
+
+HTML made on the server from the same read models and states the JSON answers come from
+(`timeline.web.pages`); the timeline's sliders fetch its body again (`part=body`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+
+from timeline.api.auth import read_guard, reader_secret
+from timeline.api.http import (
+    AsOf,
+    Cursor,
+    KnownAt,
+    StreamIdPath,
+    as_of_param,
+    decode_cursor,
+    encode_cursor,
+    feed_links,
+    known_at_param,
+    text_param,
+    valid_stream_id,
+)
+from timeline.api.services import Services
+from timeline.fold import END_OF_TIME
+from timeline.projection import NotKnownError
+from timeline.store.read_models import ListFilters
+from timeline.web.pages import Basis, IndexQuery, index_page, timeline_body, timeline_page
+
+HTML = "text/html"
+PAGE_SIZE = 30
+
+
+def _blank(value: str | None) -> str | None:
+    """A form's empty field is no filter."""
+    return value or None
+
+
+class Pages(Controller):
+    path = "/"
+    tags = ["pages"]  # noqa: RUF012 - litestar reads it as a class attribute
+    include_in_schema = False
+    guards = [read_guard]  # noqa: RUF012
+
+    @get("/", media_type=HTML)
+    async def index(
+        self,
+        svc: NamedDependency[Services],
+        *,
+        party: Annotated[str | None, QueryParameter()] = None,
+        region: Annotated[str | None, QueryParameter()] = None,
+        status: Annotated[Literal["active", "ended", ""] | None, QueryParameter()] = None,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        org = _blank(party)
+        query = IndexQuery(
+            party=None if org is None else valid_stream_id(org, "party", "query"),
+            region=None if not region else text_param(region, "region"),
+            status=_blank(status),
+        )
+        filters = ListFilters(
+            day=datetime.now(UTC).date(),
+            party=query.party,
+            region=query.region,
+            status=query.status,
+            after=decode_cursor(cursor),
+        )
+        rows = await svc.store.read_models.partnerships(filters, PAGE_SIZE + 1)
+        next_href = None
+        if len(rows) > PAGE_SIZE:
+            rows = rows[:PAGE_SIZE]
+            shown = {k: v for k, v in vars_of(query).items() if v}
+            next_href = "/?" + urlencode({**shown, "cursor": encode_cursor(rows[-1][0])})
+        return Response(index_page(rows, query, next_href), media_type=HTML)
+
+    @get("/partnerships/{stream_id:str}/timeline", media_type=HTML)
+    async def timeline(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        stream_id: StreamIdPath,
+        *,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        part: Annotated[Literal["page", "body"], QueryParameter()] = "page",
+    ) -> Response[str]:
+        stream = valid_stream_id(stream_id)
+        day = as_of_param(as_of)
+        instant = known_at_param(known_at)
+        view = await svc.projector.view(stream, instant)
+        if view is None:
+            raise NotKnownError.unknown(stream, instant)
+        known = instant or datetime.now(UTC)
+        whole = await svc.projector.state(view, as_of=END_OF_TIME, known_at=known)
+        if whole is None:
+            raise NotKnownError.unannounced(stream, day)
+        on_day = await svc.projector.state(view, as_of=day, known_at=known)
+        now = await svc.projector.view(stream, None)
+        events = await svc.projector.events(now) if now is not None else ()
+        feed = feed_links(
+            svc.settings.base_url,
+            f"/calendars/partnerships/{stream}.ics",
+            reader_secret(request, svc),
+        )
+        basis = Basis(
+            stream=stream,
+            as_of=day,
+            known_at=instant,
+            instants=sorted({e.recorded_at for e in events}),
+            calendar=feed.url,
+        )
+        render = timeline_body if part == "body" else timeline_page
+        return Response(
+            render(whole, on_day, basis),
+            media_type=HTML,
+            headers={"Cache-Control": "no-cache"},
+        )
+
+
+def vars_of(query: IndexQuery) -> dict[str, str | None]:
+    return {"party": query.party, "region": query.region, "status": query.status}

@@ -1,0 +1,447 @@
+"""The pages people read, as HTML and SVG made on the server: pure functions of states.
+
+A partnership's timeline draws one lane per kind of fact. Each date is drawn at its real
+precision: a milestone due in April covers April; an uncertain or approximate date is
+hatched; an open end or a "no later than" start fades. The text beside the drawing says the
+same in words, so that it reads without the picture (screen readers, 360 px screens).
+The sliders ask the server again for the body (`part=body`): one renderer, no client copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from html import escape
+from typing import TypeVar
+from urllib.parse import urlencode
+
+from timeline.dates import PartialDate
+from timeline.events import Source
+from timeline.state import MilestoneState, Outline, PartnershipState, PhaseState
+from timeline.web.static import STATIC, STATIC_PATH
+
+WIDTH = 1000
+GUTTER = 190
+"""Room on the left for the lanes' names; dates are drawn from there to `WIDTH`."""
+LANE = 46
+TOP = 8
+LANES = ("Phases", "Milestones", "Investments", "Statements and forecasts")
+STATUS_COLOURS = {
+    "pending": "#2b6cb0",
+    "achieved": "#2f855a",
+    "missed": "#c53030",
+    "unreported": "#718096",
+    "cancelled": "#a0aec0",
+}
+
+
+def asset(name: str) -> str:
+    """An app asset's URL, named by its content so that a year's caching never serves it stale."""
+    digest = hashlib.sha256((STATIC / "app" / name).read_bytes()).hexdigest()[:12]
+    return f"{STATIC_PATH}/app/{name}?v={digest}"
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)}</title>"
+        f"<link rel='icon' href='{asset('icon.svg')}' type='image/svg+xml'>"
+        f"<link rel='stylesheet' href='{asset('timeline.css')}'>"
+        f"<script src='{asset('timeline.js')}' defer></script>"
+        f"</head><body>{body}</body></html>"
+    )
+
+
+# --- the index -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IndexQuery:
+    party: str | None = None
+    region: str | None = None
+    status: str | None = None
+
+
+def index_page(
+    rows: Sequence[tuple[str, Outline, int]], query: IndexQuery, next_href: str | None
+) -> str:
+    """The partnerships, filtered by party, region and status, a page at a time."""
+    items = "".join(
+        f"<li class='card'><h2><a href='/partnerships/{_e(stream)}/timeline'>{_e(o.title)}</a>"
+        f"</h2><p class='meta'><span class='status status-{_e(o.status)}'>{_e(o.status)}</span>"
+        f" · announced {_e(o.announced.describe())}"
+        f"{' · ' + _e(', '.join(o.regions)) if o.regions else ''}</p>"
+        f"<p class='parties'>{_e(', '.join(p.name for p in o.parties))}</p></li>"
+        for stream, o, _version in rows
+    )
+    statuses = "".join(
+        f"<option value='{value}'{' selected' if query.status == value else ''}>{label}</option>"
+        for value, label in (("", "any status"), ("active", "active"), ("ended", "ended"))
+    )
+    form = (
+        "<form class='filters' method='get' action='/' role='search'>"
+        f"<label>Party <input name='party' value='{_e(query.party or '')}' "
+        "placeholder='e.g. microsoft' pattern='[a-z0-9]+(-[a-z0-9]+)*'></label>"
+        f"<label>Region <input name='region' value='{_e(query.region or '')}' "
+        "placeholder='e.g. Africa'></label>"
+        f"<label>Status <select name='status'>{statuses}</select></label>"
+        "<button type='submit'>Filter</button></form>"
+    )
+    more = f"<p class='pager'><a href='{_e(next_href)}' rel='next'>Next page</a></p>"
+    body = (
+        "<header class='top'><h1>Partnership Timeline</h1>"
+        "<p>Business partnerships as their sources tell them, on any date, as known at any "
+        "time. <a href='/docs'>API</a></p></header><main>"
+        f"{form}<ul class='cards' aria-label='Partnerships'>{items}</ul>"
+        f"{'' if items else '<p>No partnership matches these filters.</p>'}"
+        f"{more if next_href else ''}</main>"
+    )
+    return _page("Partnership Timeline", body)
+
+
+# --- a partnership's timeline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What the page shows: the world on `as_of`, as known at `known_at` (None: now)."""
+
+    stream: str
+    as_of: date
+    known_at: datetime | None
+    instants: Sequence[datetime]
+    """Every instant something was recorded: the `known_at` slider's stops."""
+    calendar: str
+    """The partnership's feed, `https://…`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    start: date
+    end: date
+
+    def x(self, day: date) -> float:
+        span = max(1, (self.end - self.start).days)
+        offset = (min(max(day, self.start), self.end) - self.start).days
+        return round(GUTTER + offset / span * (WIDTH - GUTTER), 1)
+
+
+def _days(state: PartnershipState) -> Iterable[date]:
+    yield state.announced.marked_day
+    for phase in state.phases:
+        yield phase.period.start.marked_day
+        if phase.period.last_day is not None:
+            yield phase.period.last_day
+    for m in state.milestones:
+        yield m.deadline
+        for done in (m.achieved, m.missed):
+            if done is not None:
+                yield done.marked_day
+    for since in (
+        *(i.since for i in state.investments),
+        *(s.since for s in state.statements),
+        *(f.since for f in state.forecasts),
+    ):
+        yield since.marked_day
+
+
+def axis(state: PartnershipState, as_of: date) -> _Axis:
+    """From a little before the first day shown to a little after the last (and `as_of`)."""
+    days = [*_days(state), as_of]
+    start, end = min(days), max(days)
+    margin = max(timedelta(days=60), (end - start) / 20)
+    return _Axis(start - margin, end + margin)
+
+
+def _fuzzy(day: PartialDate) -> str:
+    """The fill of a span by how sure its date is: hatched when uncertain or approximate."""
+    return " fuzzy" if day.qualifier.value else ""
+
+
+def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> str:
+    period = phase.period
+    x0 = ax.x(period.start.marked_day if period.start.no_later else period.first_day)
+    open_end = period.last_day is None
+    x1 = WIDTH if open_end else ax.x(period.last_day or ax.end)
+    y = TOP + row * LANE + 8
+    classes = f"band status-{phase.status}{_fuzzy(period.start)}"
+    classes += " open" if open_end else ""
+    classes += " later" if later else ""
+    label = f"{phase.name}: {period.describe()} ({phase.status})"
+    return (
+        f"<g class='{classes}'><title>{_e(label)}</title>"
+        f"<rect x='{x0}' y='{y}' width='{max(2.0, x1 - x0)}' height='{LANE - 18}' rx='4'/>"
+        f"<text x='{x0 + 4}' y='{y + 18}'>{_e(phase.name)}</text></g>"
+    )
+
+
+def _milestone_mark(m: MilestoneState, row: int, ax: _Axis, *, later: bool) -> str:
+    y = TOP + row * LANE + LANE // 2
+    colour = STATUS_COLOURS.get(m.status, "#4a5568")
+    happened = m.achieved if m.status == "achieved" else m.missed if m.status == "missed" else None
+    shown = happened or m.due
+    span = ""
+    if not shown.is_exact:  # the month (or quarter, year) it covers
+        x0, x1 = ax.x(shown.first_day if not shown.no_later else ax.start), ax.x(shown.last_day)
+        span = (
+            f"<rect class='span{_fuzzy(shown)}' x='{x0}' y='{y - 9}' width='{max(2.0, x1 - x0)}' "
+            f"height='18' rx='3' fill='{colour}'/>"
+        )
+    cx = ax.x(shown.marked_day if happened else m.deadline)
+    label = f"{m.title}: {m.status}, due {m.due.describe()}"
+    return (
+        f"<g class='mark{' later' if later else ''}'><title>{_e(label)}</title>{span}"
+        f"<circle cx='{cx}' cy='{y}' r='7' fill='{colour}'/></g>"
+    )
+
+
+def _point(day: PartialDate, row: int, ax: _Axis, label: str, *, later: bool) -> str:
+    y = TOP + row * LANE + LANE // 2
+    x = ax.x(day.marked_day)
+    return (
+        f"<g class='point{_fuzzy(day)}{' later' if later else ''}'><title>{_e(label)}</title>"
+        f"<rect x='{x - 5}' y='{y - 5}' width='10' height='10' transform='rotate(45 {x} {y})'/>"
+        "</g>"
+    )
+
+
+def _svg(whole: PartnershipState, on_day: PartnershipState | None, ax: _Axis, as_of: date) -> str:
+    seen = _event_ids(on_day)
+    marks = [
+        *(
+            _phase_band(_current(p, on_day), 0, ax, later=p.event_id not in seen)
+            for p in whole.phases
+        ),
+        *(
+            _milestone_mark(_current(m, on_day), 1, ax, later=m.event_id not in seen)
+            for m in whole.milestones
+        ),
+        *(
+            _point(i.since, 2, ax, f"Investment: {i.purpose}", later=i.event_id not in seen)
+            for i in whole.investments
+        ),
+        *(
+            _point(s.since, 3, ax, f"{s.speaker}: {s.text}", later=s.event_id not in seen)
+            for s in whole.statements
+        ),
+        *(
+            _point(f.since, 3, ax, f"Forecast: {f.claim}", later=f.event_id not in seen)
+            for f in whole.forecasts
+        ),
+    ]
+    height = TOP + LANE * len(LANES) + 4
+    lanes = "".join(
+        f"<text class='lane' x='6' y='{TOP + n * LANE + LANE // 2 + 4}'>{_e(name)}</text>"
+        f"<line class='lane' x1='0' x2='{WIDTH}' y1='{TOP + (n + 1) * LANE}' "
+        f"y2='{TOP + (n + 1) * LANE}'/>"
+        for n, name in enumerate(LANES)
+    )
+    years = "".join(
+        f"<text class='year' x='{ax.x(date(year, 1, 1))}' y='{height + 14}'>{year}</text>"
+        f"<line class='year' x1='{ax.x(date(year, 1, 1))}' x2='{ax.x(date(year, 1, 1))}' "
+        f"y1='{TOP}' y2='{height}'/>"
+        for year in range(ax.start.year + 1, ax.end.year + 1)
+    )
+    today = ax.x(as_of)
+    return (
+        f"<svg class='timeline' viewBox='0 0 {WIDTH} {height + 20}' role='img' "
+        f"aria-label='Timeline of the partnership on {as_of.isoformat()}'>"
+        "<defs><pattern id='hatch' width='6' height='6' patternUnits='userSpaceOnUse' "
+        "patternTransform='rotate(45)'><rect width='3' height='6' fill='currentColor' "
+        "opacity='0.35'/></pattern><linearGradient id='fade'><stop offset='0.6' "
+        "stop-color='#90cdf4'/><stop offset='1' stop-color='#90cdf4' stop-opacity='0'/>"
+        "</linearGradient></defs>"
+        f"{years}{lanes}{''.join(marks)}"
+        f"<line class='as-of' x1='{today}' x2='{today}' y1='{TOP}' y2='{height}'/></svg>"
+    )
+
+
+def _event_ids(state: PartnershipState | None) -> set[object]:
+    if state is None:
+        return set()
+    return {
+        item.event_id
+        for group in (
+            state.phases,
+            state.milestones,
+            state.investments,
+            state.statements,
+            state.forecasts,
+            state.background,
+        )
+        for item in group
+    }
+
+
+Item = TypeVar("Item", PhaseState, MilestoneState)
+
+
+def _current(item: Item, on_day: PartnershipState | None) -> Item:
+    """The item as it stands on `as_of` (its status then), when it was already there."""
+    if on_day is None:
+        return item
+    group: Sequence[PhaseState | MilestoneState] = (
+        on_day.phases if isinstance(item, PhaseState) else on_day.milestones
+    )
+    for candidate in group:
+        if candidate.event_id == item.event_id:
+            return candidate  # type: ignore[return-value]
+    return item
+
+
+def _sources(sources: Sequence[Source]) -> str:
+    if not sources:
+        return ""
+    listed = "".join(
+        f"<li><cite>{_e(s.title)}</cite>"
+        f"{', ' + _e(s.publisher) if s.publisher else ''} [{_e(s.language)}]"
+        f"{' · ' + _e(s.published.describe()) if s.published else ''}"
+        f"{' · <a href=' + chr(39) + _e(s.url) + chr(39) + '>link</a>' if s.url else ''}"
+        f"{'<blockquote lang=' + chr(39) + _e(s.language) + chr(39) + '>' + _e(s.excerpt) + '</blockquote>' if s.excerpt else ''}"  # noqa: E501
+        "</li>"
+        for s in sources
+    )
+    return f"<details class='sources'><summary>Sources</summary><ul>{listed}</ul></details>"
+
+
+def _item(
+    title: str, when: str, status: str | None, sources: Sequence[Source], *, later: bool
+) -> str:
+    badge = f" <span class='status status-{_e(status)}'>{_e(status)}</span>" if status else ""
+    note = " <span class='later-note'>(not yet on this date)</span>" if later else ""
+    return (
+        f"<li class='item{' later' if later else ''}'><strong>{_e(title)}</strong>{badge}{note}"
+        f"<br><span class='when'>{_e(when)}</span>{_sources(sources)}</li>"
+    )
+
+
+def _lists(whole: PartnershipState, on_day: PartnershipState | None) -> str:
+    """Every item in words; one not yet there on `as_of` is greyed and shows no status."""
+    seen = _event_ids(on_day)
+    names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
+    phases = "".join(
+        _item(p.name, p.period.describe(), _current(p, on_day).status if p.event_id in seen
+              else None, p.sources, later=p.event_id not in seen)
+        for p in whole.phases
+    )  # fmt: skip
+    milestones = "".join(
+        _item(m.title, f"due {m.due.describe()}", _current(m, on_day).status if m.event_id in seen
+              else None, m.sources, later=m.event_id not in seen)
+        for m in whole.milestones
+    )  # fmt: skip
+    investments = "".join(
+        _item(f"{names.get(i.investor, i.investor)} → "
+              f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
+              f"{_amount(i.amount)}",
+              f"{i.since.describe()} · {i.purpose}", i.firmness, i.sources,
+              later=i.event_id not in seen)
+        for i in whole.investments
+    )  # fmt: skip
+    said = "".join(
+        _item(f"{s.speaker}{', ' + s.role if s.role else ''}", f"“{s.text}” ({s.since.describe()})",
+              None, s.sources, later=s.event_id not in seen)
+        for s in whole.statements
+    )  # fmt: skip
+    forecasts = "".join(
+        _item(f"{f.by}: {f.claim}", f.horizon.describe() if f.horizon else "no horizon stated",
+              None, f.sources, later=f.event_id not in seen)
+        for f in whole.forecasts
+    )  # fmt: skip
+    parts = (
+        ("Phases", phases),
+        ("Milestones", milestones),
+        ("Investments", investments),
+        ("Statements", said),
+        ("Forecasts", forecasts),
+    )
+    return "".join(
+        f"<section class='lane-list'><h3>{name}</h3><ul>{items}</ul></section>"
+        for name, items in parts
+        if items
+    )
+
+
+def _amount(amount: object) -> str:
+    from timeline.calendar import amount_words  # noqa: PLC0415 - calendar imports this module's peers
+    from timeline.money import Money  # noqa: PLC0415
+
+    return amount_words(amount) if isinstance(amount, Money) else "undisclosed amount"
+
+
+def timeline_body(whole: PartnershipState, on_day: PartnershipState | None, basis: Basis) -> str:
+    """What the sliders replace: the summary, the drawing and the lists, on `basis`."""
+    state = on_day or whole
+    ax = axis(whole, basis.as_of)
+    known = basis.known_at.isoformat() if basis.known_at else "now"
+    announced = f"announced {state.announced.describe()}"
+    if on_day is None:
+        announced = f"not yet announced on {basis.as_of.isoformat()} ({announced})"
+    term = ""
+    if state.term_ends is not None:
+        term = f" · term ends {state.term_ends.isoformat()} ({state.term_status})"
+    return (
+        f"<p class='basis' aria-live='polite'>On <strong>{basis.as_of.isoformat()}</strong>, "
+        f"as known at <strong>{_e(known)}</strong>: {_e(state.status)}, {_e(announced)}"
+        f"{_e(term)}.</p>"
+        "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
+        f"{_svg(whole, on_day, ax, basis.as_of)}</div>{_lists(whole, on_day)}"
+    )
+
+
+def timeline_page(whole: PartnershipState, on_day: PartnershipState | None, basis: Basis) -> str:
+    """A partnership's page: header, sliders, permalink, feeds, and its timeline body."""
+    ax = axis(whole, basis.as_of)
+    span = max(1, (ax.end - ax.start).days)
+    day_index = (basis.as_of - ax.start).days
+    stops = [i.isoformat() for i in basis.instants]
+    known_index = len(stops) - 1
+    if basis.known_at is not None:
+        known_index = max(0, sum(1 for i in basis.instants if i <= basis.known_at) - 1)
+    query = {"as_of": basis.as_of.isoformat()}
+    if basis.known_at is not None:
+        query["known_at"] = basis.known_at.isoformat()
+    permalink = f"/partnerships/{basis.stream}/timeline?{urlencode(query)}"
+    https = basis.calendar
+    webcal = "webcal:" + https.split(":", 1)[1]
+    parties = ", ".join(f"{p.name}{' (' + p.role + ')' if p.role else ''}" for p in whole.parties)
+    header = (
+        "<header class='top'><p><a href='/'>All partnerships</a></p>"
+        f"<h1>{_e(whole.title)}</h1><p class='meta'>{_e(parties)}"
+        f"{' · ' + _e(', '.join(whole.regions)) if whole.regions else ''}</p>"
+        f"{'<p>' + _e(whole.summary) + '</p>' if whole.summary else ''}</header>"
+    )
+    controls = (
+        f"<form class='sliders' data-stream='{_e(basis.stream)}' data-start='{ax.start}' "
+        f"data-instants='{_e(' '.join(stops))}'>"
+        f"<label for='as-of'>World date (as of)</label>"
+        f"<input type='range' id='as-of' min='0' max='{span}' value='{day_index}' "
+        f"aria-valuetext='{basis.as_of.isoformat()}'>"
+        f"<output for='as-of' id='as-of-value'>{basis.as_of.isoformat()}</output>"
+        f"<label for='known-at'>What we knew (known at)</label>"
+        f"<input type='range' id='known-at' min='0' max='{max(0, len(stops) - 1)}' "
+        f"value='{known_index}' aria-valuetext='{_e(stops[known_index] if stops else 'now')}'>"
+        f"<output for='known-at' id='known-at-value'>"
+        f"{_e(stops[known_index] if stops and basis.known_at else 'now')}</output></form>"
+    )
+    links = (
+        "<nav class='links' aria-label='This partnership elsewhere'>"
+        f"<a id='permalink' href='{_e(permalink)}'>Permalink</a>"
+        f"<a href='{_e(webcal)}'>Subscribe (Apple, Outlook)</a>"
+        f"<a href='https://calendar.google.com/calendar/r?cid={_e(webcal)}'>"
+        "Subscribe (Google)</a>"
+        f"<a href='{_e(https)}'>Calendar (.ics)</a>"
+        f"<a id='json' href='/partnerships/{_e(basis.stream)}?{_e(urlencode(query))}'>JSON</a>"
+        "</nav>"
+    )
+    body = (
+        f"{header}<main>{controls}{links}"
+        f"<div id='timeline-body'>{timeline_body(whole, on_day, basis)}</div></main>"
+    )
+    return _page(whole.title, body)
