@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,25 @@ from server_helpers import Server, free_port, request
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
 VM = "/partnerships/vodafone-microsoft/timeline"
 IOT = "IoT connectivity platform becomes a separate, independent company"
+
+
+async def test_what_changed_since_an_instant_is_marked_item_by_item(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    before = datetime.now(UTC)
+    event = {"type": "MilestoneAchieved", "effective": "2024-05-02",
+             "data": {"id": "iot-platform-independent"}}  # fmt: skip
+    stored = await client.post(
+        "/partnerships/vodafone-microsoft/events", json={"events": [event]}, headers=auth
+    )
+    assert stored.status_code == 201
+    page = await client.get(VM, params={"as_of": "2024-06-01", "since": before.isoformat()})
+    assert "1 change in what we know since" in page.text
+    assert "<mark class='change'>changed: status, achieved</mark>" in page.text
+    assert "<g class='changed'>" in page.text
+    quiet = await client.get(VM, params={"as_of": "2024-04-01", "since": before.isoformat()})
+    assert "0 changes in what we know since" in quiet.text  # achieved after that day
+    assert "<mark class='change'>" not in quiet.text
 
 
 async def test_the_index_and_a_timeline_are_html_with_their_facts(
@@ -44,6 +64,9 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
     )
     assert "announced no later than 2023" in early.text
     assert (await client.get("/", params={"party": "Not An Org"})).status_code == 400
+    late = await client.get(VM, params={"since": "2030-01-01"})
+    assert late.status_code == 400
+    assert late.json()["errors"][0]["path"] == "query.since"
     assert (await client.get("/partnerships/nobody/timeline")).status_code == 404
 
 
@@ -68,6 +91,17 @@ def _set(slider: Any, value: int) -> None:
 def _status(page: Any) -> str:
     item = page.locator("li.item", has_text=IOT)
     return str(item.locator(".status").inner_text()) if item.locator(".status").count() else ""
+
+
+def _compare_with_what_was_known_first(page: Any) -> None:
+    """Choose the first recording instant: the achievement appended since is marked."""
+    page.locator("#since").select_option(index=1)
+    iot = page.locator("li.item", has_text=IOT)
+    iot.locator("mark.change").wait_for()
+    assert iot.locator("mark.change").inner_text() == "changed: status, achieved"
+    page.locator("#since").select_option(index=0)
+    iot.locator("mark.change").wait_for(state="detached")
+    assert "since=" not in page.url
 
 
 @needs_browser
@@ -111,6 +145,7 @@ def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
         page.locator("li.item", has_text=IOT).locator(".status-achieved").wait_for()  # type: ignore[attr-defined]
         timings["slider_update_ms"] = round((time.perf_counter() - began) * 1000, 1)
         assert page.url.endswith("as_of=2024-06-01")  # type: ignore[attr-defined]
+        _compare_with_what_was_known_first(page)
 
         known = page.locator("#known-at")  # type: ignore[attr-defined]
         known.focus()

@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from timeline.api.auth import read_guard, reader_secret
+from timeline.api.changes import Since, window_params
 from timeline.api.http import (
     AsOf,
     Cursor,
@@ -30,7 +31,8 @@ from timeline.api.http import (
 )
 from timeline.api.services import Services
 from timeline.fold import END_OF_TIME
-from timeline.projection import NotKnownError
+from timeline.knowledge import ItemChange
+from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
 from timeline.web.pages import Basis, IndexQuery, index_page, timeline_body, timeline_page
 
@@ -89,11 +91,15 @@ class Pages(Controller):
         *,
         as_of: AsOf = None,
         known_at: KnownAt = None,
+        since: Since = None,
         part: Annotated[Literal["page", "body"], QueryParameter()] = "page",
     ) -> Response[str]:
         stream = valid_stream_id(stream_id)
         day = as_of_param(as_of)
         instant = known_at_param(known_at)
+        compared = None
+        if since is not None:
+            compared, _until = window_params(since, known_at)
         view = await svc.projector.view(stream, instant)
         if view is None:
             raise NotKnownError.unknown(stream, instant)
@@ -109,12 +115,20 @@ class Pages(Controller):
             f"/calendars/partnerships/{stream}.ics",
             reader_secret(request, svc),
         )
+        changes: list[ItemChange] = []
+        if compared is not None and on_day is not None:  # nothing to mark before it is there
+            found = await knowledge_diff(
+                svc.projector, stream, since=compared, until=instant, as_of=day
+            )
+            changes = found.changes
         basis = Basis(
             stream=stream,
             as_of=day,
             known_at=instant,
             instants=sorted({e.recorded_at for e in events}),
             calendar=feed.url,
+            since=compared,
+            changes=changes,
         )
         render = timeline_body if part == "body" else timeline_page
         return Response(

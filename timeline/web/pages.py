@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from timeline.dates import PartialDate
 from timeline.events import Source
+from timeline.knowledge import ItemChange
 from timeline.state import MilestoneState, Outline, PartnershipState, PhaseState
 from timeline.web.static import STATIC, STATIC_PATH
 
@@ -120,6 +121,9 @@ class Basis:
     """Every instant something was recorded: the `known_at` slider's stops."""
     calendar: str
     """The partnership's feed, `https://…`."""
+    since: datetime | None = None
+    """Compared with what was known then: `changes` are the knowledge diff up to `known_at`."""
+    changes: Sequence[ItemChange] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,27 +216,53 @@ def _point(day: PartialDate, row: int, ax: _Axis, label: str, *, later: bool) ->
     )
 
 
-def _svg(whole: PartnershipState, on_day: PartnershipState | None, ax: _Axis, as_of: date) -> str:
+def _svg(
+    whole: PartnershipState,
+    on_day: PartnershipState | None,
+    ax: _Axis,
+    as_of: date,
+    changed: frozenset[tuple[str, str]] = frozenset(),
+) -> str:
     seen = _event_ids(on_day)
+
+    def ring(key: tuple[str, str], mark: str) -> str:
+        """A mark that changed since the compared instant, outlined."""
+        return f"<g class='changed'>{mark}</g>" if key in changed else mark
+
     marks = [
         *(
-            _phase_band(_current(p, on_day), 0, ax, later=p.event_id not in seen)
+            ring(
+                ("phase", p.id),
+                _phase_band(_current(p, on_day), 0, ax, later=p.event_id not in seen),
+            )
             for p in whole.phases
         ),
         *(
-            _milestone_mark(_current(m, on_day), 1, ax, later=m.event_id not in seen)
+            ring(
+                ("milestone", m.id),
+                _milestone_mark(_current(m, on_day), 1, ax, later=m.event_id not in seen),
+            )
             for m in whole.milestones
         ),
         *(
-            _point(i.since, 2, ax, f"Investment: {i.purpose}", later=i.event_id not in seen)
+            ring(
+                ("investment", i.id),
+                _point(i.since, 2, ax, f"Investment: {i.purpose}", later=i.event_id not in seen),
+            )
             for i in whole.investments
         ),
         *(
-            _point(s.since, 3, ax, f"{s.speaker}: {s.text}", later=s.event_id not in seen)
+            ring(
+                ("statement", str(s.event_id)),
+                _point(s.since, 3, ax, f"{s.speaker}: {s.text}", later=s.event_id not in seen),
+            )
             for s in whole.statements
         ),
         *(
-            _point(f.since, 3, ax, f"Forecast: {f.claim}", later=f.event_id not in seen)
+            ring(
+                ("forecast", str(f.event_id)),
+                _point(f.since, 3, ax, f"Forecast: {f.claim}", later=f.event_id not in seen),
+            )
             for f in whole.forecasts
         ),
     ]
@@ -312,28 +342,49 @@ def _sources(sources: Sequence[Source]) -> str:
 
 
 def _item(
-    title: str, when: str, status: str | None, sources: Sequence[Source], *, later: bool
+    title: str,
+    when: str,
+    status: str | None,
+    sources: Sequence[Source],
+    *,
+    later: bool,
+    change: ItemChange | None = None,
 ) -> str:
     badge = f" <span class='status status-{_e(status)}'>{_e(status)}</span>" if status else ""
     note = " <span class='later-note'>(not yet on this date)</span>" if later else ""
+    changed = ""
+    if change is not None:
+        what = (
+            "new"
+            if change.change == "added"
+            else "changed: " + ", ".join(field.path for field in change.fields)
+        )
+        changed = f" <mark class='change'>{_e(what)}</mark>"
+    classes = "item" + (" later" if later else "") + (" changed" if change else "")
     return (
-        f"<li class='item{' later' if later else ''}'><strong>{_e(title)}</strong>{badge}{note}"
+        f"<li class='{classes}'><strong>{_e(title)}</strong>{badge}{note}{changed}"
         f"<br><span class='when'>{_e(when)}</span>{_sources(sources)}</li>"
     )
 
 
-def _lists(whole: PartnershipState, on_day: PartnershipState | None) -> str:
-    """Every item in words; one not yet there on `as_of` is greyed and shows no status."""
+def _lists(
+    whole: PartnershipState, on_day: PartnershipState | None, changes: Sequence[ItemChange]
+) -> str:
+    """Every item in words; one not yet there on `as_of` is greyed and shows no status, one
+    that changed since the compared instant is marked with what changed."""
     seen = _event_ids(on_day)
     names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
+    changed = {(c.kind, c.id): c for c in changes}
     phases = "".join(
         _item(p.name, p.period.describe(), _current(p, on_day).status if p.event_id in seen
-              else None, p.sources, later=p.event_id not in seen)
+              else None, p.sources, later=p.event_id not in seen,
+              change=changed.get(("phase", p.id)))
         for p in whole.phases
     )  # fmt: skip
     milestones = "".join(
         _item(m.title, f"due {m.due.describe()}", _current(m, on_day).status if m.event_id in seen
-              else None, m.sources, later=m.event_id not in seen)
+              else None, m.sources, later=m.event_id not in seen,
+              change=changed.get(("milestone", m.id)))
         for m in whole.milestones
     )  # fmt: skip
     investments = "".join(
@@ -341,25 +392,34 @@ def _lists(whole: PartnershipState, on_day: PartnershipState | None) -> str:
               f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
               f"{_amount(i.amount)}",
               f"{i.since.describe()} · {i.purpose}", i.firmness, i.sources,
-              later=i.event_id not in seen)
+              later=i.event_id not in seen, change=changed.get(("investment", i.id)))
         for i in whole.investments
     )  # fmt: skip
     said = "".join(
         _item(f"{s.speaker}{', ' + s.role if s.role else ''}", f"“{s.text}” ({s.since.describe()})",
-              None, s.sources, later=s.event_id not in seen)
+              None, s.sources, later=s.event_id not in seen,
+              change=changed.get(("statement", str(s.event_id))))
         for s in whole.statements
     )  # fmt: skip
     forecasts = "".join(
         _item(f"{f.by}: {f.claim}", f.horizon.describe() if f.horizon else "no horizon stated",
-              None, f.sources, later=f.event_id not in seen)
+              None, f.sources, later=f.event_id not in seen,
+              change=changed.get(("forecast", str(f.event_id))))
         for f in whole.forecasts
     )  # fmt: skip
+    removed = "".join(
+        f"<li class='item changed removed'><strong>{_e(c.label)}</strong> "
+        f"<mark class='change'>removed ({_e(c.kind.replace('_', ' '))})</mark></li>"
+        for c in changes
+        if c.change == "removed"
+    )
     parts = (
         ("Phases", phases),
         ("Milestones", milestones),
         ("Investments", investments),
         ("Statements", said),
         ("Forecasts", forecasts),
+        ("Removed since the compared instant", removed),
     )
     return "".join(
         f"<section class='lane-list'><h3>{name}</h3><ul>{items}</ul></section>"
@@ -386,12 +446,19 @@ def timeline_body(whole: PartnershipState, on_day: PartnershipState | None, basi
     term = ""
     if state.term_ends is not None:
         term = f" · term ends {state.term_ends.isoformat()} ({state.term_status})"
+    if basis.since is not None:
+        count = len(basis.changes)
+        term += (
+            f" · {count} change{'' if count == 1 else 's'} in what we know since "
+            f"{basis.since.isoformat()}"
+        )
     return (
         f"<p class='basis' aria-live='polite'>On <strong>{basis.as_of.isoformat()}</strong>, "
         f"as known at <strong>{_e(known)}</strong>: {_e(state.status)}, {_e(announced)}"
         f"{_e(term)}.</p>"
         "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
-        f"{_svg(whole, on_day, ax, basis.as_of)}</div>{_lists(whole, on_day)}"
+        f"{_svg(whole, on_day, ax, basis.as_of, frozenset((c.kind, c.id) for c in basis.changes))}"
+        f"</div>{_lists(whole, on_day, basis.changes)}"
     )
 
 
@@ -407,7 +474,14 @@ def timeline_page(whole: PartnershipState, on_day: PartnershipState | None, basi
     query = {"as_of": basis.as_of.isoformat()}
     if basis.known_at is not None:
         query["known_at"] = basis.known_at.isoformat()
+    if basis.since is not None:
+        query["since"] = basis.since.isoformat()
     permalink = f"/partnerships/{basis.stream}/timeline?{urlencode(query)}"
+    chosen = basis.since.isoformat() if basis.since else ""
+    compare = "".join(
+        f"<option value='{_e(stop)}'{' selected' if stop == chosen else ''}>{_e(stop)}</option>"
+        for stop in stops[:-1]
+    )
     https = basis.calendar
     webcal = "webcal:" + https.split(":", 1)[1]
     parties = ", ".join(f"{p.name}{' (' + p.role + ')' if p.role else ''}" for p in whole.parties)
@@ -428,7 +502,10 @@ def timeline_page(whole: PartnershipState, on_day: PartnershipState | None, basi
         f"<input type='range' id='known-at' min='0' max='{max(0, len(stops) - 1)}' "
         f"value='{known_index}' aria-valuetext='{_e(stops[known_index] if stops else 'now')}'>"
         f"<output for='known-at' id='known-at-value'>"
-        f"{_e(stops[known_index] if stops and basis.known_at else 'now')}</output></form>"
+        f"{_e(stops[known_index] if stops and basis.known_at else 'now')}</output>"
+        "<label for='since'>Show what changed since</label>"
+        f"<select id='since'><option value=''>(nothing compared)</option>{compare}</select>"
+        "<span></span></form>"
     )
     links = (
         "<nav class='links' aria-label='This partnership elsewhere'>"
@@ -437,7 +514,8 @@ def timeline_page(whole: PartnershipState, on_day: PartnershipState | None, basi
         f"<a href='https://calendar.google.com/calendar/r?cid={_e(webcal)}'>"
         "Subscribe (Google)</a>"
         f"<a href='{_e(https)}'>Calendar (.ics)</a>"
-        f"<a id='json' href='/partnerships/{_e(basis.stream)}?{_e(urlencode(query))}'>JSON</a>"
+        f"<a id='json' href='/partnerships/{_e(basis.stream)}?"
+        f"{_e(urlencode({k: v for k, v in query.items() if k != 'since'}))}'>JSON</a>"
         "</nav>"
     )
     body = (

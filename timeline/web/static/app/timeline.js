@@ -12,6 +12,7 @@
   const knownAt = document.getElementById("known-at");
   const asOfOut = document.getElementById("as-of-value");
   const knownOut = document.getElementById("known-at-value");
+  const since = document.getElementById("since");
   const body = document.getElementById("timeline-body");
   let asked = 0;
 
@@ -27,6 +28,7 @@
     const q = new URLSearchParams({ as_of: day() });
     const k = known();
     if (k) q.set("known_at", k);
+    if (since.value) q.set("since", since.value);
     return q;
   }
   async function refresh() {
@@ -42,8 +44,10 @@
     body.innerHTML = await answer.text();
     history.replaceState(null, "", url);
     document.getElementById("permalink").setAttribute("href", url);
+    q.delete("since");
     document.getElementById("json").setAttribute("href", "/partnerships/" + stream + "?" + q);
   }
   asOf.addEventListener("input", refresh);
   knownAt.addEventListener("input", refresh);
+  since.addEventListener("change", refresh);
 })();
