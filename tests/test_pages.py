@@ -63,6 +63,11 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
         "/partnerships/telefonica-microsoft/timeline", params={"as_of": "2019-01-01"}
     )
     assert "announced no later than 2023" in early.text
+    found = await client.get("/", params={"q": "TELEFÓNICA"})
+    assert "telefonica-microsoft/timeline" in found.text
+    assert f"href='{VM}'" not in found.text
+    listed = (await client.get("/partnerships", params={"q": "azure"})).json()["partnerships"]
+    assert [p["id"] for p in listed] == ["telefonica-microsoft"]  # in its summary
     assert (await client.get("/", params={"party": "Not An Org"})).status_code == 400
     late = await client.get(VM, params={"since": "2030-01-01"})
     assert late.status_code == 400

@@ -10,6 +10,7 @@ import asyncio
 from datetime import date, datetime
 from itertools import product
 
+import msgspec
 import pytest
 from helpers import SOURCE, achieved, announce, correct, d, milestone, retract
 
@@ -299,3 +300,20 @@ async def test_an_empty_store_has_current_read_models_whatever_stamped_it(store_
         assert (await stale.read_models.state()).version == 1
     finally:
         await stale.close()
+
+
+async def test_a_search_finds_words_anywhere_in_the_outline_in_any_case(
+    store: EventStore,
+) -> None:
+    """`text` matches the title, parties, regions and summary; `%` and `_` are plain letters."""
+    await store.append("vm", [announce()], actor="a")
+    other = msgspec.structs.replace(
+        announce().data, title="Acme_Globex 100% joint venture", regions=("Africa",)
+    )
+    await store.append("ag", [msgspec.structs.replace(announce(), data=other)], actor="a")
+    assert await ids(store, "2024-07-01", text="vodafone–MICROSOFT") == ["vm"]
+    assert await ids(store, "2024-07-01", text="africa") == ["ag"]
+    assert await ids(store, "2024-07-01", text="100%") == ["ag"]
+    assert await ids(store, "2024-07-01", text="vodafone_microsoft") == []  # `_` is a letter
+    assert await ids(store, "2024-07-01", text="microsoft", party="vodafone") == ["ag", "vm"]
+    assert await ids(store, "2024-07-01", text="nothing like it") == []

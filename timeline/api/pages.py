@@ -59,6 +59,7 @@ class Pages(Controller):
         party: Annotated[str | None, QueryParameter()] = None,
         region: Annotated[str | None, QueryParameter()] = None,
         status: Annotated[Literal["active", "ended", ""] | None, QueryParameter()] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         cursor: Cursor = None,
     ) -> Response[str]:
         org = _blank(party)
@@ -66,6 +67,7 @@ class Pages(Controller):
             party=None if org is None else valid_stream_id(org, "party", "query"),
             region=None if not region else text_param(region, "region"),
             status=_blank(status),
+            text=None if not q else text_param(q, "q"),
         )
         filters = ListFilters(
             day=datetime.now(UTC).date(),
@@ -73,6 +75,7 @@ class Pages(Controller):
             region=query.region,
             status=query.status,
             after=decode_cursor(cursor),
+            text=query.text,
         )
         rows = await svc.store.read_models.partnerships(filters, PAGE_SIZE + 1)
         next_href = None
@@ -139,4 +142,4 @@ class Pages(Controller):
 
 
 def vars_of(query: IndexQuery) -> dict[str, str | None]:
-    return {"party": query.party, "region": query.region, "status": query.status}
+    return {"q": query.text, "party": query.party, "region": query.region, "status": query.status}

@@ -99,6 +99,13 @@ class Partnerships(Controller):
         ] = None,
         status: FromQuery[Literal["active", "ended"] | None] = None,
         region: Annotated[str | None, QueryParameter(description="Region, e.g. Africa")] = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(
+                description="Words anywhere in the title, parties, regions or summary (any case)",
+                max_length=100,
+            ),
+        ] = None,
         as_of: AsOf = None,
         known_at: KnownAt = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
@@ -118,6 +125,7 @@ class Partnerships(Controller):
             region=None if region is None else text_param(region, "region"),
             status=status,
             after=after,
+            text=None if q is None else text_param(q, "q"),
         )
         page = await svc.store.read_models.partnerships(filters, limit + 1)
         chosen = [_summary(stream, outline, version) for stream, outline, version in page[:limit]]

@@ -7,6 +7,7 @@ update (`rebuild.py`). Queries are written once through the `Dialect`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -292,6 +293,8 @@ class ListFilters:
     region: str | None = None
     status: str | None = None
     after: str | None = None
+    text: str | None = None
+    """Words anywhere in the outline: title, kind, parties, regions, summary (any case)."""
 
 
 def partnerships(dialect: Dialect, filters: ListFilters, limit: int) -> Query:
@@ -321,6 +324,9 @@ def partnerships(dialect: Dialect, filters: ListFilters, limit: int) -> Query:
     where += [f"s.generation = {GENERATION}", "s.kind = 'summary'"]
     if filters.status is not None:
         where.append(f"s.value = {q.param(filters.status)}")
+    if filters.text is not None:
+        pattern = "%" + re.sub(r"([%_\\])", r"\\\1", filters.text.lower()) + "%"
+        where.append(f"LOWER({q.dialect.text('s.detail')}) LIKE {q.param(pattern)} ESCAPE '\\'")
     where += [_valid(q, "s", filters.day), _known(q, "s", filters.known_at)]
     if filters.after is not None:
         where.append(f"s.stream > {q.param(filters.after)}")

@@ -68,6 +68,7 @@ class IndexQuery:
     party: str | None = None
     region: str | None = None
     status: str | None = None
+    text: str | None = None
 
 
 def index_page(
@@ -88,6 +89,8 @@ def index_page(
     )
     form = (
         "<form class='filters' method='get' action='/' role='search'>"
+        f"<label>Search <input type='search' name='q' value='{_e(query.text or '')}' "
+        "placeholder='title, party, region…'></label>"
         f"<label>Party <input name='party' value='{_e(query.party or '')}' "
         "placeholder='e.g. microsoft' pattern='[a-z0-9]+(-[a-z0-9]+)*'></label>"
         f"<label>Region <input name='region' value='{_e(query.region or '')}' "
