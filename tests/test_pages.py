@@ -71,8 +71,12 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
     assert (await client.get("/", params={"party": "Not An Org"})).status_code == 400
     late = await client.get(VM, params={"since": "2030-01-01"})
     assert late.status_code == 400
-    assert late.json()["errors"][0]["path"] == "query.since"
-    assert (await client.get("/partnerships/nobody/timeline")).status_code == 404
+    assert late.headers["content-type"] == "text/html; charset=utf-8"  # said to a person
+    assert "<code>query.since</code>: since 2030-01-01T00:00:00+00:00 is after until" in late.text
+    missing = await client.get("/partnerships/nobody/timeline")
+    assert missing.status_code == 404
+    assert "<h1>404 Not Found</h1>" in missing.text
+    assert "no partnership &#x27;nobody&#x27;" in missing.text
 
 
 @pytest.fixture

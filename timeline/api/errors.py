@@ -200,6 +200,15 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
 ever reaches a client."""
 
 
+def problem_for(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    """The problem answer `EXCEPTION_HANDLERS` gives `error` (for pages that say it in HTML)."""
+    for kind in type(error).__mro__:
+        handler = EXCEPTION_HANDLERS.get(kind)
+        if handler is not None:
+            return handler(request, error)
+    return _unexpected(request, error)
+
+
 def _where(item: dict[str, Any]) -> str:
     """`query.limit` from litestar's `{"key": "limit", "source": ParamType.QUERY}`."""
     if "key" not in item:

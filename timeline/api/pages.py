@@ -16,6 +16,7 @@ from litestar.params import QueryParameter
 
 from timeline.api.auth import read_guard, reader_secret
 from timeline.api.changes import Since, window_params
+from timeline.api.errors import EXCEPTION_HANDLERS, problem_for
 from timeline.api.http import (
     AsOf,
     Cursor,
@@ -34,7 +35,14 @@ from timeline.fold import END_OF_TIME
 from timeline.knowledge import ItemChange
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
-from timeline.web.pages import Basis, IndexQuery, index_page, timeline_body, timeline_page
+from timeline.web.pages import (
+    Basis,
+    IndexQuery,
+    error_page,
+    index_page,
+    timeline_body,
+    timeline_page,
+)
 
 HTML = "text/html"
 PAGE_SIZE = 30
@@ -45,11 +53,27 @@ def _blank(value: str | None) -> str | None:
     return value or None
 
 
+def _as_page(request: Request[Any, Any, Any], error: Exception) -> Response[str]:
+    """The API's problem for `error`, said as a page: people read these in a browser."""
+    answer = problem_for(request, error)
+    problem = answer.content
+    fields = [(field.path, field.message) for field in problem.errors]
+    return Response(
+        error_page(problem.status, problem.title, problem.detail, fields),
+        status_code=problem.status,
+        media_type=HTML,
+        headers=dict(answer.headers),
+    )
+
+
 class Pages(Controller):
     path = "/"
     tags = ["pages"]  # noqa: RUF012 - litestar reads it as a class attribute
     include_in_schema = False
     guards = [read_guard]  # noqa: RUF012
+    exception_handlers = dict.fromkeys(EXCEPTION_HANDLERS, _as_page)  # every one: litestar
+    # takes the nearest class in an error's MRO across all layers, so `Exception` alone would
+    # lose to the app's own handler of a nearer class
 
     @get("/", media_type=HTML)
     async def index(

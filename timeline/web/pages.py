@@ -28,6 +28,8 @@ GUTTER = 190
 """Room on the left for the lanes' names; dates are drawn from there to `WIDTH`."""
 LANE = 46
 TOP = 8
+CHAR_WIDTH = 6.8
+"""About the width of a character of the drawing's 12-unit text."""
 LANES = ("Phases", "Milestones", "Investments", "Statements and forecasts")
 STATUS_COLOURS = {
     "pending": "#2b6cb0",
@@ -58,6 +60,17 @@ def _page(title: str, body: str) -> str:
         f"<script src='{asset('timeline.js')}' defer></script>"
         f"</head><body>{body}</body></html>"
     )
+
+
+def error_page(status: int, title: str, detail: str, fields: Sequence[tuple[str, str]]) -> str:
+    """A problem said to a person: what went wrong, which field, and the way back."""
+    listed = "".join(f"<li><code>{_e(path)}</code>: {_e(message)}</li>" for path, message in fields)
+    body = (
+        f"<header class='top'><p><a href='/'>All partnerships</a></p>"
+        f"<h1>{status} {_e(title)}</h1></header><main><p class='problem'>{_e(detail)}</p>"
+        f"{'<ul>' + listed + '</ul>' if listed else ''}</main>"
+    )
+    return _page(f"{status} {title}", body)
 
 
 # --- the index -------------------------------------------------------------------------------
@@ -182,10 +195,13 @@ def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> str:
     classes += " open" if open_end else ""
     classes += " later" if later else ""
     label = f"{phase.name}: {period.describe()} ({phase.status})"
+    room = int((x1 - x0 - 8) / CHAR_WIDTH)  # the name fits its band, or is cut with an ellipsis
+    name = phase.name if len(phase.name) <= room else phase.name[: max(0, room - 1)] + "…"
+    text = f"<text x='{x0 + 4}' y='{y + 18}'>{_e(name)}</text>" if room >= 4 else ""  # noqa: PLR2004
     return (
         f"<g class='{classes}'><title>{_e(label)}</title>"
         f"<rect x='{x0}' y='{y}' width='{max(2.0, x1 - x0)}' height='{LANE - 18}' rx='4'/>"
-        f"<text x='{x0 + 4}' y='{y + 18}'>{_e(phase.name)}</text></g>"
+        f"{text}</g>"
     )
 
 
