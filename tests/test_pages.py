@@ -184,3 +184,22 @@ def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
         assert seen.foreign(server.base) == []
         assert seen.page_errors == []
         assert seen.console_errors == []
+
+
+async def test_far_dates_draw_a_readable_axis_and_the_icon_is_found(
+    client: AsyncTestClient[Any],
+) -> None:
+    """An `as_of` in year 9999 (or year 1) spans millennia: the axis marks a dozen years, not
+    thousands; browsers asking for /favicon.ico are sent to the app's icon."""
+    for day in ("9999-12-31", "0001-01-01"):
+        page = await client.get(VM, params={"as_of": day})
+        assert page.status_code == 200
+        assert 1 <= page.text.count("<text class='year'") <= 12
+    icon = await client.get("/favicon.ico", follow_redirects=False)
+    assert icon.status_code == 301
+    assert icon.headers["location"].startswith("/static/app/icon.svg?v=")
+    assert (
+        (await client.get(icon.headers["location"]))
+        .headers["content-type"]
+        .startswith("image/svg+xml")
+    )

@@ -305,9 +305,10 @@ def changes_command(
     async def digest(store: EventStore) -> bytes:
         lines: list[str] = []
         after: str | None = None
+        low, high = await store.read_models.window(start, end)  # one window for every page
         while True:
             page = await changed_partnerships(
-                store, since=start, until=end, party=party, after=after, limit=DIGEST_PAGE
+                store, low, high, party=party, after=after, limit=DIGEST_PAGE
             )
             lines += [f"{found.stream}: {found.summary}" for found in page]
             if len(page) < DIGEST_PAGE:

@@ -194,27 +194,22 @@ class Changed:
 
 async def changed_partnerships(
     store: EventStore,
+    low: int,
+    high: int,
     *,
-    since: datetime,
-    until: datetime | None,
     party: str | None,
     after: str | None,
     limit: int,
 ) -> list[Changed]:
-    """One page, by stream id, of the partnerships with events recorded after `since` and up to
-    `until` (None: now); with `party`, those it is or was in. Titles are today's."""
+    """One page, by stream id, of the partnerships with events at positions in (`low`,
+    `high`] (`ReadModels.window`); with `party`, those it is or was in. Titles are today's."""
     models = store.read_models
-    low, high = await models.position_known_at(since), await models.position_known_at(until)
     today = datetime.now(UTC).date()
     page = await models.changed(low, high, party=party, day=today, after=after, limit=limit)
     found: list[Changed] = []
     for each in page:
-        first = [
-            e
-            async for e in store.read_stream(
-                each.stream, after_position=low, known_at=until, limit=SUMMARY_NAMED
-            )
-        ]
+        named = min(SUMMARY_NAMED, each.events)  # the stream's first events after `low`
+        first = [e async for e in store.read_stream(each.stream, after_position=low, limit=named)]
         outline = await models.outline(each.stream, today)
         found.append(
             Changed(

@@ -15,7 +15,6 @@ from timeline.api.auth import read_guard
 from timeline.api.bodies import with_diff
 from timeline.api.errors import BAD_REQUEST, JSON, NOT_FOUND, UNAUTHORIZED, bad_request
 from timeline.api.http import (
-    INSTANT_PATTERN,
     AsOf,
     Cursor,
     StreamIdPath,
@@ -24,6 +23,7 @@ from timeline.api.http import (
     encode_cursor,
     etag,
     instant_param,
+    instant_query,
     matches,
     not_modified,
     valid_stream_id,
@@ -34,17 +34,10 @@ from timeline.projection import changed_partnerships, knowledge_diff
 
 Since = Annotated[
     str | None,
-    QueryParameter(
-        description="Compare from what the store knew at this instant, ISO 8601 (required)",
-        schema_extra={"pattern": INSTANT_PATTERN},
-    ),
+    instant_query("Compare from what the store knew at this instant, ISO 8601 (required)"),
 ]
 Until = Annotated[
-    str | None,
-    QueryParameter(
-        description="Compare up to what the store knew at this instant (default now)",
-        schema_extra={"pattern": INSTANT_PATTERN},
-    ),
+    str | None, instant_query("Compare up to what the store knew at this instant (default now)")
 ]
 
 
@@ -171,14 +164,13 @@ class Changes(Controller):
         org = None if party is None else valid_stream_id(party, "party", "query")
         after = decode_cursor(cursor)
         models = svc.store.read_models
-        low = await models.position_known_at(start)
-        high = await models.position_known_at(end)
+        low, high = await models.window(start, end)
         today = datetime.now(UTC).date()  # titles and parties are today's
         tag = etag("digest", request.url.query, low, high, today)
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
         page = await changed_partnerships(
-            svc.store, since=start, until=end, party=org, after=after, limit=limit + 1
+            svc.store, low, high, party=org, after=after, limit=limit + 1
         )
         window = {"since": start.isoformat(), **({"until": end.isoformat()} if end else {})}
         listed = [

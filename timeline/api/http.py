@@ -42,12 +42,16 @@ INSTANT_PATTERN = (
 )
 """An ISO 8601 instant as the query takes it: documented, not checked by litestar, so that a
 malformed one is refused by `instant_param` with the accepted form rather than a regex."""
+
+
+def instant_query(description: str) -> Any:  # noqa: ANN401 - a litestar parameter marker
+    """An instant in the query, documented with `INSTANT_PATTERN` (checked by `instant_param`)."""
+    return QueryParameter(description=description, schema_extra={"pattern": INSTANT_PATTERN})
+
+
 KnownAt = Annotated[
     str | None,
-    QueryParameter(
-        description="The store's instant, ISO 8601 (default now; no offset means UTC)",
-        schema_extra={"pattern": INSTANT_PATTERN},
-    ),
+    instant_query("The store's instant, ISO 8601 (default now; no offset means UTC)"),
 ]
 Cursor = Annotated[
     str | None,

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
+from litestar.response import Redirect
 
 from timeline.api.auth import read_guard, reader_secret
 from timeline.api.changes import Since, window_params
@@ -36,8 +37,9 @@ from timeline.knowledge import ItemChange
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
 from timeline.web.pages import (
-    Basis,
     IndexQuery,
+    PageBasis,
+    asset,
     error_page,
     index_page,
     timeline_body,
@@ -105,9 +107,13 @@ class Pages(Controller):
         next_href = None
         if len(rows) > PAGE_SIZE:
             rows = rows[:PAGE_SIZE]
-            shown = {k: v for k, v in vars_of(query).items() if v}
-            next_href = "/?" + urlencode({**shown, "cursor": encode_cursor(rows[-1][0])})
+            next_href = "/?" + urlencode({**query.shown(), "cursor": encode_cursor(rows[-1][0])})
         return Response(index_page(rows, query, next_href), media_type=HTML)
+
+    @get("/favicon.ico", status_code=301)
+    async def favicon(self) -> Redirect:
+        """Browsers ask for this on any page, the API's JSON included: the app's icon."""
+        return Redirect(asset("icon.svg"), status_code=301)
 
     @get("/partnerships/{stream_id:str}/timeline", media_type=HTML)
     async def timeline(
@@ -148,7 +154,7 @@ class Pages(Controller):
                 svc.projector, stream, since=compared, until=instant, as_of=day
             )
             changes = found.changes
-        basis = Basis(
+        basis = PageBasis(
             stream=stream,
             as_of=day,
             known_at=instant,
@@ -163,7 +169,3 @@ class Pages(Controller):
             media_type=HTML,
             headers={"Cache-Control": "no-cache"},
         )
-
-
-def vars_of(query: IndexQuery) -> dict[str, str | None]:
-    return {"q": query.text, "party": query.party, "region": query.region, "status": query.status}

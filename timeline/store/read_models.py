@@ -661,6 +661,11 @@ class ReadModels:
                 high = middle - 1
         return low
 
+    async def window(self, since: datetime, until: datetime | None) -> tuple[int, int]:
+        """(last position known at `since`, last known at `until`): what was recorded between
+        is every position after the first, up to the second."""
+        return await self.position_known_at(since), await self.position_known_at(until)
+
     async def changed(
         self,
         low: int,

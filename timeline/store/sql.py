@@ -168,6 +168,8 @@ class SQLEventStore:
         """A store without events has current read models, whatever version of the code made
         its tables: the migrations stamp an empty store with the version of their day."""
         current = readmodels.VERSION
+        if (await self.read_models.state()).version == current:
+            return  # the usual open: one read, no write transaction to wait for
         async with self.recorder.transaction() as tx:
             await tx.run(
                 f"UPDATE read_model_state SET version = {current} WHERE version <> {current}"

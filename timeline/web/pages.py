@@ -10,16 +10,20 @@ The sliders ask the server again for the body (`part=body`): one renderer, no cl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from html import escape
 from typing import TypeVar
 from urllib.parse import urlencode
+from uuid import UUID
 
+from timeline.calendar import amount_words
 from timeline.dates import PartialDate
 from timeline.events import Source
 from timeline.knowledge import ItemChange
+from timeline.money import Money
 from timeline.state import MilestoneState, Outline, PartnershipState, PhaseState
 from timeline.web.static import STATIC, STATIC_PATH
 
@@ -40,6 +44,7 @@ STATUS_COLOURS = {
 }
 
 
+@lru_cache(maxsize=16)
 def asset(name: str) -> str:
     """An app asset's URL, named by its content so that a year's caching never serves it stale."""
     digest = hashlib.sha256((STATIC / "app" / name).read_bytes()).hexdigest()[:12]
@@ -82,6 +87,11 @@ class IndexQuery:
     region: str | None = None
     status: str | None = None
     text: str | None = None
+
+    def shown(self) -> dict[str, str]:
+        """The filters in force, as the index's query names them."""
+        chosen = {"q": self.text, "party": self.party, "region": self.region, "status": self.status}
+        return {name: value for name, value in chosen.items() if value}
 
 
 def index_page(
@@ -127,7 +137,7 @@ def index_page(
 
 
 @dataclass(frozen=True, slots=True)
-class Basis:
+class PageBasis:
     """What the page shows: the world on `as_of`, as known at `known_at` (None: now)."""
 
     stream: str
@@ -177,7 +187,30 @@ def axis(state: PartnershipState, as_of: date) -> _Axis:
     days = [*_days(state), as_of]
     start, end = min(days), max(days)
     margin = max(timedelta(days=60), (end - start) / 20)
-    return _Axis(start - margin, end + margin)
+    return _Axis(_shifted(start, -margin), _shifted(end, margin))
+
+
+def _shifted(day: date, by: timedelta) -> date:
+    """`day + by`, held within the calendar (an `as_of` of 9999-12-31 has no day after)."""
+    try:
+        return day + by
+    except OverflowError:
+        return date.max if by > timedelta(0) else date.min
+
+
+YEAR_TICKS = 12
+"""At most about this many years are marked on the axis (an `as_of` far away spans millennia)."""
+
+
+def _ticks(ax: _Axis) -> range:
+    """The years marked on the axis: every one, or every 2nd, 5th, 10th… so few enough show."""
+    first, last = ax.start.year + 1, ax.end.year
+    span = max(1, last - first + 1)
+    step = next(
+        (n for n in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) if span / n <= YEAR_TICKS),
+        5000,
+    )
+    return range(-(-first // step) * step, last + 1, step)
 
 
 def _fuzzy(day: PartialDate) -> str:
@@ -242,7 +275,7 @@ def _svg(
     as_of: date,
     changed: frozenset[tuple[str, str]] = frozenset(),
 ) -> str:
-    seen = _event_ids(on_day)
+    seen = _by_event(on_day)
 
     def ring(key: tuple[str, str], mark: str) -> str:
         """A mark that changed since the compared instant, outlined."""
@@ -252,14 +285,14 @@ def _svg(
         *(
             ring(
                 ("phase", p.id),
-                _phase_band(_current(p, on_day), 0, ax, later=p.event_id not in seen),
+                _phase_band(_current(p, seen), 0, ax, later=p.event_id not in seen),
             )
             for p in whole.phases
         ),
         *(
             ring(
                 ("milestone", m.id),
-                _milestone_mark(_current(m, on_day), 1, ax, later=m.event_id not in seen),
+                _milestone_mark(_current(m, seen), 1, ax, later=m.event_id not in seen),
             )
             for m in whole.milestones
         ),
@@ -296,7 +329,7 @@ def _svg(
         f"<text class='year' x='{ax.x(date(year, 1, 1))}' y='{height + 14}'>{year}</text>"
         f"<line class='year' x1='{ax.x(date(year, 1, 1))}' x2='{ax.x(date(year, 1, 1))}' "
         f"y1='{TOP}' y2='{height}'/>"
-        for year in range(ax.start.year + 1, ax.end.year + 1)
+        for year in _ticks(ax)
     )
     today = ax.x(as_of)
     return (
@@ -312,11 +345,12 @@ def _svg(
     )
 
 
-def _event_ids(state: PartnershipState | None) -> set[object]:
+def _by_event(state: PartnershipState | None) -> dict[UUID, object]:
+    """The items of the state on `as_of`, by the event that brought each: what was there then."""
     if state is None:
-        return set()
+        return {}
     return {
-        item.event_id
+        item.event_id: item
         for group in (
             state.phases,
             state.milestones,
@@ -332,17 +366,10 @@ def _event_ids(state: PartnershipState | None) -> set[object]:
 Item = TypeVar("Item", PhaseState, MilestoneState)
 
 
-def _current(item: Item, on_day: PartnershipState | None) -> Item:
+def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
     """The item as it stands on `as_of` (its status then), when it was already there."""
-    if on_day is None:
-        return item
-    group: Sequence[PhaseState | MilestoneState] = (
-        on_day.phases if isinstance(item, PhaseState) else on_day.milestones
-    )
-    for candidate in group:
-        if candidate.event_id == item.event_id:
-            return candidate  # type: ignore[return-value]
-    return item
+    found = on_day.get(item.event_id)
+    return found if isinstance(found, type(item)) else item
 
 
 def _sources(sources: Sequence[Source]) -> str:
@@ -391,17 +418,17 @@ def _lists(
 ) -> str:
     """Every item in words; one not yet there on `as_of` is greyed and shows no status, one
     that changed since the compared instant is marked with what changed."""
-    seen = _event_ids(on_day)
+    seen = _by_event(on_day)
     names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
     changed = {(c.kind, c.id): c for c in changes}
     phases = "".join(
-        _item(p.name, p.period.describe(), _current(p, on_day).status if p.event_id in seen
+        _item(p.name, p.period.describe(), _current(p, seen).status if p.event_id in seen
               else None, p.sources, later=p.event_id not in seen,
               change=changed.get(("phase", p.id)))
         for p in whole.phases
     )  # fmt: skip
     milestones = "".join(
-        _item(m.title, f"due {m.due.describe()}", _current(m, on_day).status if m.event_id in seen
+        _item(m.title, f"due {m.due.describe()}", _current(m, seen).status if m.event_id in seen
               else None, m.sources, later=m.event_id not in seen,
               change=changed.get(("milestone", m.id)))
         for m in whole.milestones
@@ -448,13 +475,12 @@ def _lists(
 
 
 def _amount(amount: object) -> str:
-    from timeline.calendar import amount_words  # noqa: PLC0415 - calendar imports this module's peers
-    from timeline.money import Money  # noqa: PLC0415
-
     return amount_words(amount) if isinstance(amount, Money) else "undisclosed amount"
 
 
-def timeline_body(whole: PartnershipState, on_day: PartnershipState | None, basis: Basis) -> str:
+def timeline_body(
+    whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis
+) -> str:
     """What the sliders replace: the summary, the drawing and the lists, on `basis`."""
     state = on_day or whole
     ax = axis(whole, basis.as_of)
@@ -481,7 +507,9 @@ def timeline_body(whole: PartnershipState, on_day: PartnershipState | None, basi
     )
 
 
-def timeline_page(whole: PartnershipState, on_day: PartnershipState | None, basis: Basis) -> str:
+def timeline_page(
+    whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis
+) -> str:
     """A partnership's page: header, sliders, permalink, feeds, and its timeline body."""
     ax = axis(whole, basis.as_of)
     span = max(1, (ax.end - ax.start).days)
