@@ -22,7 +22,15 @@ from test_read_models import STEPS, history
 from timeline import fold
 from timeline.events import Statement as StatementData
 from timeline.events import StatementMade, StoredEvent
-from timeline.knowledge import ItemChange, diff, field_changes, items, phrase, summary
+from timeline.knowledge import (
+    ItemChange,
+    amendments,
+    diff,
+    field_changes,
+    items,
+    phrase,
+    summary,
+)
 
 DAY = date(2024, 6, 1)
 
@@ -73,6 +81,23 @@ def test_a_retraction_is_a_removal_citing_it_and_a_correction_a_change_citing_it
         ("amount.amount", "1500000000", "1600000000")
     ]
     assert by_id["cloud"].events == (events[4].event.id,)
+
+
+def test_amendments_name_what_was_taken_back_or_put_right_and_the_items_they_touch() -> None:
+    first = invest("cloud")
+    second = invest("iot", amount="7")
+    goal = milestone("iot-rollout")
+    done = achieved("iot-rollout")
+    fix = correct(first.id, _investment("cloud"))
+    events = recorded([announce(), first, second, goal, done, retract(done.id), fix])
+    found = amendments("vm", events)
+    assert [(a.kind, a.what, a.reason, a.about) for a in found] == [
+        ("retracted", "milestone iot-rollout achieved", "wrong", (("milestone", "iot-rollout"),)),
+        ("corrected", "investment cloud committed", "typo", (("investment", "cloud"),)),
+    ]
+    assert [a.recorded_at for a in found] == [_hours(5), _hours(6)]
+    assert [a.target for a in found] == [done.id, first.id]
+    assert amendments("vm", events[:5]) == []  # as known before either was recorded
 
 
 def test_a_partnership_unknown_at_since_is_added_whole_each_item_citing_its_event() -> None:

@@ -35,10 +35,52 @@ async def test_what_changed_since_an_instant_is_marked_item_by_item(
     page = await client.get(VM, params={"as_of": "2024-06-01", "since": before.isoformat()})
     assert "1 change in what we know since" in page.text
     assert "<mark class='change'>changed: status, achieved</mark>" in page.text
-    assert "<g class='changed'>" in page.text
+    assert "class='changed'><title>" in page.text
     quiet = await client.get(VM, params={"as_of": "2024-04-01", "since": before.isoformat()})
     assert "0 changes in what we know since" in quiet.text  # achieved after that day
     assert "<mark class='change'>" not in quiet.text
+
+
+async def test_retracted_and_corrected_facts_say_so_as_known_then(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    before = datetime.now(UTC)
+    amend = [
+        {"type": "EventRetracted", "effective": "2024-01-16",
+         "data": {"event_id": "654a3e45-7450-5c66-84fc-a869b4840edd",
+                  "reason": "the article says the investment is planned, not made"},
+         "sources": [{"title": "Our own review", "language": "en"}]},
+        {"type": "EventCorrected", "effective": "2024-01-16",
+         "data": {"event_id": "ace35dd0-81e3-5108-b0d2-7c7bb454b9dd", "reason": "due in May",
+                  "data": {"id": "iot-platform-independent", "title": IOT, "due": "2024-05"}}},
+    ]  # fmt: skip
+    stored = await client.post(
+        "/partnerships/vodafone-microsoft/events", json={"events": amend}, headers=auth
+    )
+    assert stored.status_code == 201, stored.text
+    day = datetime.now(UTC).date().isoformat()
+    page = (await client.get(VM, params={"as_of": "2024-03-01"})).text
+    assert "Microsoft → Vodafone: undisclosed amount" not in page  # taken back
+    retracted = (
+        f"<li class='item amended'>Retracted on {day}: <del>investment microsoft-iot-platform "
+        "committed</del> — the article says the investment is planned, not made"
+    )
+    assert retracted in page
+    assert "<cite>Our own review</cite>" in page  # the retraction's own source
+    milestone = page[page.index("id='item-milestone-iot-platform-independent'") :]
+    assert milestone.index("due May 2024") < milestone.index("</li>")
+    corrected = (
+        f"<span class='amended'>Corrected on {day}: milestone iot-platform-independent "
+        "scheduled — due in May</span>"
+    )
+    assert corrected in milestone[: milestone.index("</li>")]
+    assert "href='#item-milestone-iot-platform-independent' aria-label=" in page
+    assert "class='amended'><title>" in page  # outlined on the drawing too
+    then = await client.get(VM, params={"as_of": "2024-03-01", "known_at": before.isoformat()})
+    assert "Microsoft → Vodafone: undisclosed amount" in then.text  # not yet taken back
+    assert "due April 2024" in then.text
+    assert "Retracted and corrected" not in then.text
+    assert "amended" not in then.text
 
 
 async def test_the_index_and_a_timeline_are_html_with_their_facts(
@@ -203,3 +245,54 @@ async def test_far_dates_draw_a_readable_axis_and_the_icon_is_found(
         .headers["content-type"]
         .startswith("image/svg+xml")
     )
+
+
+def _violations(page: Any) -> list[str]:
+    """What axe-core (the engine behind Lighthouse's accessibility audit) finds against
+    WCAG 2.1 A and AA on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe  # noqa: PLC0415 - browser tests only
+
+    found = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]})
+    return [
+        f"{v['id']}: {v['help']} ({', '.join(str(n['target']) for n in v['nodes'][:3])})"
+        for v in found.response["violations"]
+    ]
+
+
+@needs_browser
+def test_by_keyboard_and_for_screen_readers(served: tuple[Server, str]) -> None:
+    """Every drawn item is a link the keyboard reaches, and it leads to the item's words and
+    sources; the sliders and the drawing are named; axe finds nothing against WCAG 2.1 AA."""
+    server, _token = served
+    with browser_page() as (page, watched):
+        for path in ("/", "/?q=nothing-matches-this", f"{VM}?as_of=2024-06-01", VM + "?as_of=x"):
+            page.goto(f"{server.base}{path}")  # type: ignore[attr-defined]
+            assert _violations(page) == [], path
+        assert watched.console_errors == [  # the last page answers a 400, as it should
+            "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+        ]
+        watched.console_errors.clear()
+        page.goto(f"{server.base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
+        assert page.get_by_role("slider", name="World date (as of)").count() == 1  # type: ignore[attr-defined]
+        assert page.get_by_role("slider", name="What we knew (known at)").count() == 1  # type: ignore[attr-defined]
+        assert page.get_by_role("combobox", name="Show what changed since").count() == 1  # type: ignore[attr-defined]
+        page.locator("#since").focus()  # type: ignore[attr-defined]
+        for _ in range(40):  # on through the links and the drawing, as a keyboard user would
+            page.keyboard.press("Tab")  # type: ignore[attr-defined]
+            focused = page.evaluate("document.activeElement.getAttribute('aria-label') || ''")  # type: ignore[attr-defined]
+            if focused.startswith(IOT):
+                break
+        assert focused == f"{IOT}: unreported, due April 2024"
+        page.keyboard.press("Enter")  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "document.activeElement.id === 'item-milestone-iot-platform-independent'"
+        )
+        assert page.url.endswith("#item-milestone-iot-platform-independent")  # type: ignore[attr-defined]
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        assert page.evaluate("document.activeElement.textContent") == "Sources"  # type: ignore[attr-defined]
+        page.keyboard.press("Enter")  # type: ignore[attr-defined]
+        sources = page.locator("#item-milestone-iot-platform-independent details.sources")  # type: ignore[attr-defined]
+        assert sources.get_attribute("open") == ""
+        assert "Vodafone et Microsoft conviennent d’un partenariat" in sources.inner_text()
+    assert watched.foreign(server.base) == []
+    assert watched.console_errors == []

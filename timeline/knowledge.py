@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -43,6 +44,7 @@ from timeline.events import (
     PhaseScheduled,
     PhaseStarted,
     RiskIdentified,
+    Source,
     StatementMade,
     StoredEvent,
     TargetSet,
@@ -311,3 +313,44 @@ def summary(events: Sequence[StoredEvent], count: int) -> str:
     rest = count - len(named)
     more = [f"and {rest} more"] if rest > 0 else []
     return f"{count} event{'s' if count != 1 else ''}: " + "; ".join([*named, *more])
+
+
+class Amendment(Model, frozen=True):
+    """A fact taken back or put right: what it said, when that was recorded, and why."""
+
+    kind: Literal["retracted", "corrected"]
+    event_id: UUID
+    """The retraction or correction."""
+    target: UUID
+    what: str
+    """The target as first stated, in a few words ("milestone iot-rollout achieved")."""
+    recorded_at: datetime
+    reason: str | None = None
+    about: tuple[Subject, ...] = ()
+    """The items it touches, as `subjects` finds them."""
+    sources: tuple[Source, ...] = ()
+
+
+def amendments(stream: str, history: Sequence[StoredEvent]) -> list[Amendment]:
+    """Every retraction and correction in `history` (a stream as known at some instant), in
+    recording order, so a page can say which facts were taken back or put right."""
+    by_id = {stored.event.id: stored.event for stored in history}
+    found: list[Amendment] = []
+    for stored in history:
+        event = stored.event
+        if not isinstance(event, EventRetracted | EventCorrected):
+            continue
+        target = by_id.get(event.data.event_id)
+        found.append(
+            Amendment(
+                kind="retracted" if isinstance(event, EventRetracted) else "corrected",
+                event_id=event.id,
+                target=event.data.event_id,
+                what=str(event.data.event_id) if target is None else phrase(target),
+                recorded_at=stored.recorded_at,
+                reason=event.data.reason,
+                about=tuple(sorted(subjects(event, stream, by_id))),
+                sources=tuple(event.sources),
+            )
+        )
+    return found

@@ -33,7 +33,7 @@ from timeline.api.http import (
 )
 from timeline.api.services import Services
 from timeline.fold import END_OF_TIME
-from timeline.knowledge import ItemChange
+from timeline.knowledge import ItemChange, amendments
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
 from timeline.web.pages import (
@@ -162,6 +162,7 @@ class Pages(Controller):
             calendar=feed.url,
             since=compared,
             changes=changes,
+            amendments=amendments(stream, [e for e in events if e.recorded_at <= known]),
         )
         render = timeline_body if part == "body" else timeline_page
         return Response(

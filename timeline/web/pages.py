@@ -22,9 +22,17 @@ from uuid import UUID
 from timeline.calendar import amount_words
 from timeline.dates import PartialDate
 from timeline.events import Source
-from timeline.knowledge import ItemChange
+from timeline.knowledge import Amendment, ItemChange, Subject
 from timeline.money import Money
-from timeline.state import MilestoneState, Outline, PartnershipState, PhaseState
+from timeline.state import (
+    ForecastState,
+    InvestmentState,
+    MilestoneState,
+    Outline,
+    PartnershipState,
+    PhaseState,
+    StatementState,
+)
 from timeline.web.static import STATIC, STATIC_PATH
 
 WIDTH = 1000
@@ -150,6 +158,8 @@ class PageBasis:
     since: datetime | None = None
     """Compared with what was known then: `changes` are the knowledge diff up to `known_at`."""
     changes: Sequence[ItemChange] = ()
+    amendments: Sequence[Amendment] = ()
+    """The retractions and corrections known at `known_at`: each item says what befell it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +223,16 @@ def _ticks(ax: _Axis) -> range:
     return range(-(-first // step) * step, last + 1, step)
 
 
+Mark = tuple[str, str]
+"""A drawn item: its name in words (for the tooltip and screen readers), and its SVG."""
+
+
 def _fuzzy(day: PartialDate) -> str:
     """The fill of a span by how sure its date is: hatched when uncertain or approximate."""
     return " fuzzy" if day.qualifier.value else ""
 
 
-def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> str:
+def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> Mark:
     period = phase.period
     x0 = ax.x(period.start.marked_day if period.start.no_later else period.first_day)
     open_end = period.last_day is None
@@ -231,14 +245,14 @@ def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> str:
     room = int((x1 - x0 - 8) / CHAR_WIDTH)  # the name fits its band, or is cut with an ellipsis
     name = phase.name if len(phase.name) <= room else phase.name[: max(0, room - 1)] + "…"
     text = f"<text x='{x0 + 4}' y='{y + 18}'>{_e(name)}</text>" if room >= 4 else ""  # noqa: PLR2004
-    return (
-        f"<g class='{classes}'><title>{_e(label)}</title>"
+    return label, (
+        f"<g class='{classes}'>"
         f"<rect x='{x0}' y='{y}' width='{max(2.0, x1 - x0)}' height='{LANE - 18}' rx='4'/>"
         f"{text}</g>"
     )
 
 
-def _milestone_mark(m: MilestoneState, row: int, ax: _Axis, *, later: bool) -> str:
+def _milestone_mark(m: MilestoneState, row: int, ax: _Axis, *, later: bool) -> Mark:
     y = TOP + row * LANE + LANE // 2
     colour = STATUS_COLOURS.get(m.status, "#4a5568")
     happened = m.achieved if m.status == "achieved" else m.missed if m.status == "missed" else None
@@ -252,17 +266,17 @@ def _milestone_mark(m: MilestoneState, row: int, ax: _Axis, *, later: bool) -> s
         )
     cx = ax.x(shown.marked_day if happened else m.deadline)
     label = f"{m.title}: {m.status}, due {m.due.describe()}"
-    return (
-        f"<g class='mark{' later' if later else ''}'><title>{_e(label)}</title>{span}"
+    return label, (
+        f"<g class='mark{' later' if later else ''}'>{span}"
         f"<circle cx='{cx}' cy='{y}' r='7' fill='{colour}'/></g>"
     )
 
 
-def _point(day: PartialDate, row: int, ax: _Axis, label: str, *, later: bool) -> str:
+def _point(day: PartialDate, row: int, ax: _Axis, label: str, *, later: bool) -> Mark:
     y = TOP + row * LANE + LANE // 2
     x = ax.x(day.marked_day)
-    return (
-        f"<g class='point{_fuzzy(day)}{' later' if later else ''}'><title>{_e(label)}</title>"
+    return label, (
+        f"<g class='point{_fuzzy(day)}{' later' if later else ''}'>"
         f"<rect x='{x - 5}' y='{y - 5}' width='10' height='10' transform='rotate(45 {x} {y})'/>"
         "</g>"
     )
@@ -273,13 +287,24 @@ def _svg(
     on_day: PartnershipState | None,
     ax: _Axis,
     as_of: date,
-    changed: frozenset[tuple[str, str]] = frozenset(),
+    *,
+    changed: frozenset[Subject] = frozenset(),
+    amended: frozenset[Subject] = frozenset(),
 ) -> str:
     seen = _by_event(on_day)
 
-    def ring(key: tuple[str, str], mark: str) -> str:
-        """A mark that changed since the compared instant, outlined."""
-        return f"<g class='changed'>{mark}</g>" if key in changed else mark
+    def ring(key: Subject, mark: Mark) -> str:
+        """A mark links to its entry in the words (so the keyboard reaches every item and its
+        sources); one that changed since the compared instant, or was amended, is outlined."""
+        label, drawn = mark
+        classes = " ".join(
+            name for name, on in (("changed", key in changed), ("amended", key in amended)) if on
+        )
+        return (
+            f"<a href='#{_e(anchor(key))}' aria-label='{_e(label)}'"
+            f"{' class=' + chr(39) + classes + chr(39) if classes else ''}>"
+            f"<title>{_e(label)}</title>{drawn}</a>"
+        )
 
     marks = [
         *(
@@ -333,7 +358,7 @@ def _svg(
     )
     today = ax.x(as_of)
     return (
-        f"<svg class='timeline' viewBox='0 0 {WIDTH} {height + 20}' role='img' "
+        f"<svg class='timeline' viewBox='0 0 {WIDTH} {height + 20}' role='group' "
         f"aria-label='Timeline of the partnership on {as_of.isoformat()}'>"
         "<defs><pattern id='hatch' width='6' height='6' patternUnits='userSpaceOnUse' "
         "patternTransform='rotate(45)'><rect width='3' height='6' fill='currentColor' "
@@ -364,6 +389,8 @@ def _by_event(state: PartnershipState | None) -> dict[UUID, object]:
 
 
 Item = TypeVar("Item", PhaseState, MilestoneState)
+Fact = PhaseState | MilestoneState | InvestmentState | StatementState | ForecastState
+"""The items a page draws and lists."""
 
 
 def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
@@ -387,7 +414,24 @@ def _sources(sources: Sequence[Source]) -> str:
     return f"<details class='sources'><summary>Sources</summary><ul>{listed}</ul></details>"
 
 
+def anchor(key: Subject) -> str:
+    """The id of an item's entry in the words, which its mark in the drawing links to."""
+    return f"item-{key[0]}-{key[1]}"
+
+
+def _amended(amendment: Amendment) -> str:
+    """ "Retracted on 2026-11-30: <del>investment x committed</del> — why", as HTML."""
+    what = _e(amendment.what)
+    if amendment.kind == "retracted":
+        what = f"<del>{what}</del>"
+    why = f" — {_e(amendment.reason)}" if amendment.reason else ""
+    return (
+        f"{amendment.kind.capitalize()} on {amendment.recorded_at.date().isoformat()}: {what}{why}"
+    )
+
+
 def _item(
+    key: Subject,
     title: str,
     when: str,
     status: str | None,
@@ -395,6 +439,7 @@ def _item(
     *,
     later: bool,
     change: ItemChange | None = None,
+    amended: Sequence[Amendment] = (),
 ) -> str:
     badge = f" <span class='status status-{_e(status)}'>{_e(status)}</span>" if status else ""
     note = " <span class='later-note'>(not yet on this date)</span>" if later else ""
@@ -406,51 +451,62 @@ def _item(
             else "changed: " + ", ".join(field.path for field in change.fields)
         )
         changed = f" <mark class='change'>{_e(what)}</mark>"
+    notes = "".join(f"<br><span class='amended'>{_amended(a)}</span>" for a in amended)
     classes = "item" + (" later" if later else "") + (" changed" if change else "")
     return (
-        f"<li class='{classes}'><strong>{_e(title)}</strong>{badge}{note}{changed}"
-        f"<br><span class='when'>{_e(when)}</span>{_sources(sources)}</li>"
+        f"<li class='{classes}' id='{_e(anchor(key))}' tabindex='-1'><strong>{_e(title)}</strong>"
+        f"{badge}{note}{changed}<br><span class='when'>{_e(when)}</span>{notes}"
+        f"{_sources(sources)}</li>"
     )
 
 
 def _lists(
-    whole: PartnershipState, on_day: PartnershipState | None, changes: Sequence[ItemChange]
+    whole: PartnershipState,
+    on_day: PartnershipState | None,
+    changes: Sequence[ItemChange],
+    amendments: Sequence[Amendment],
 ) -> str:
     """Every item in words; one not yet there on `as_of` is greyed and shows no status, one
-    that changed since the compared instant is marked with what changed."""
+    that changed since the compared instant is marked with what changed, and one a
+    retraction or correction touched says so, with when and why."""
     seen = _by_event(on_day)
     names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
     changed = {(c.kind, c.id): c for c in changes}
+    befell: dict[Subject, list[Amendment]] = {}
+    for amendment in amendments:
+        for key in amendment.about:
+            befell.setdefault(key, []).append(amendment)
+
+    def item(key: Subject, title: str, when: str, status: str | None, fact: Fact) -> str:
+        return _item(key, title, when, status, fact.sources, later=fact.event_id not in seen,
+                     change=changed.get(key), amended=befell.get(key, ()))  # fmt: skip
+
     phases = "".join(
-        _item(p.name, p.period.describe(), _current(p, seen).status if p.event_id in seen
-              else None, p.sources, later=p.event_id not in seen,
-              change=changed.get(("phase", p.id)))
+        item(("phase", p.id), p.name, p.period.describe(),
+             _current(p, seen).status if p.event_id in seen else None, p)
         for p in whole.phases
     )  # fmt: skip
     milestones = "".join(
-        _item(m.title, f"due {m.due.describe()}", _current(m, seen).status if m.event_id in seen
-              else None, m.sources, later=m.event_id not in seen,
-              change=changed.get(("milestone", m.id)))
+        item(("milestone", m.id), m.title, f"due {m.due.describe()}",
+             _current(m, seen).status if m.event_id in seen else None, m)
         for m in whole.milestones
     )  # fmt: skip
     investments = "".join(
-        _item(f"{names.get(i.investor, i.investor)} → "
-              f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
-              f"{_amount(i.amount)}",
-              f"{i.since.describe()} · {i.purpose}", i.firmness, i.sources,
-              later=i.event_id not in seen, change=changed.get(("investment", i.id)))
+        item(("investment", i.id),
+             f"{names.get(i.investor, i.investor)} → "
+             f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
+             f"{_amount(i.amount)}",
+             f"{i.since.describe()} · {i.purpose}", i.firmness, i)
         for i in whole.investments
     )  # fmt: skip
     said = "".join(
-        _item(f"{s.speaker}{', ' + s.role if s.role else ''}", f"“{s.text}” ({s.since.describe()})",
-              None, s.sources, later=s.event_id not in seen,
-              change=changed.get(("statement", str(s.event_id))))
+        item(("statement", str(s.event_id)), f"{s.speaker}{', ' + s.role if s.role else ''}",
+             f"“{s.text}” ({s.since.describe()})", None, s)
         for s in whole.statements
     )  # fmt: skip
     forecasts = "".join(
-        _item(f"{f.by}: {f.claim}", f.horizon.describe() if f.horizon else "no horizon stated",
-              None, f.sources, later=f.event_id not in seen,
-              change=changed.get(("forecast", str(f.event_id))))
+        item(("forecast", str(f.event_id)), f"{f.by}: {f.claim}",
+             f.horizon.describe() if f.horizon else "no horizon stated", None, f)
         for f in whole.forecasts
     )  # fmt: skip
     removed = "".join(
@@ -459,6 +515,9 @@ def _lists(
         for c in changes
         if c.change == "removed"
     )
+    amended = "".join(
+        f"<li class='item amended'>{_amended(a)}{_sources(a.sources)}</li>" for a in amendments
+    )
     parts = (
         ("Phases", phases),
         ("Milestones", milestones),
@@ -466,6 +525,7 @@ def _lists(
         ("Statements", said),
         ("Forecasts", forecasts),
         ("Removed since the compared instant", removed),
+        ("Retracted and corrected", amended),
     )
     return "".join(
         f"<section class='lane-list'><h3>{name}</h3><ul>{items}</ul></section>"
@@ -497,13 +557,15 @@ def timeline_body(
             f" · {count} change{'' if count == 1 else 's'} in what we know since "
             f"{basis.since.isoformat()}"
         )
+    changed = frozenset((c.kind, c.id) for c in basis.changes)
+    amended = frozenset(key for a in basis.amendments for key in a.about)
     return (
         f"<p class='basis' aria-live='polite'>On <strong>{basis.as_of.isoformat()}</strong>, "
         f"as known at <strong>{_e(known)}</strong>: {_e(state.status)}, {_e(announced)}"
         f"{_e(term)}.</p>"
         "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
-        f"{_svg(whole, on_day, ax, basis.as_of, frozenset((c.kind, c.id) for c in basis.changes))}"
-        f"</div>{_lists(whole, on_day, basis.changes)}"
+        f"{_svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended)}"
+        f"</div>{_lists(whole, on_day, basis.changes, basis.amendments)}"
     )
 
 
