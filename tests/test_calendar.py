@@ -25,7 +25,6 @@ from timeline.calendar import (
     CalendarItem,
     Feed,
     FeedOptions,
-    amount_words,
     render,
     stream_items,
 )
@@ -41,6 +40,7 @@ from timeline.events import (
     StatementMade,
 )
 from timeline.money import Money
+from timeline.words import amount_words
 
 OPTIONS = FeedOptions()
 

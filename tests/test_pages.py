@@ -228,6 +228,35 @@ def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
         assert seen.console_errors == []
 
 
+async def test_every_kind_of_fact_on_record_is_in_the_words(
+    client: AsyncTestClient[Any],
+) -> None:
+    """The drawing has four lanes; the words carry everything else a source stated too:
+    parties, commitments, targets, focus areas with their objectives, background, risks and
+    governance, each with its sources."""
+    page = (await client.get("/partnerships/telefonica-microsoft/timeline")).text
+    words = page[page.index("</svg>") :]
+    for expected in (
+        "<h3>Parties</h3>",
+        (
+            "<strong>Telefónica → Microsoft: Microsoft Azure is Telefónica&#x27;s preferred "
+            "cloud platform</strong>"
+        ),
+        "<strong>workloads migrated to Azure: at least 1 million workloads</strong>",
+        "<strong>Azure as preferred cloud platform</strong>",
+        "<li>Migrate 1 million+ workloads to Azure</li>",
+        "<strong>Competitive responses from other cloud providers</strong>",
+        "<strong>Joint governance teams</strong>",
+        "<li>Innovation labs for rapid prototyping</li>",
+        "“This partnership reflects broader trends in telecommunications: […]",
+    ):
+        assert expected in words, expected
+    assert words.count("<summary>Sources</summary>") >= 25  # an entry a fact
+    vodafone = (await client.get(VM)).text
+    assert "USD 1.5 billion (≈ EUR 1.37 billion)</strong>" in vodafone
+    assert "Period: 16 January 2024 to 15 January 2034" in vodafone
+
+
 async def test_far_dates_draw_a_readable_axis_and_the_icon_is_found(
     client: AsyncTestClient[Any],
 ) -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache, partial
+from functools import partial
 from itertools import groupby
 from typing import Literal
 
 import msgspec
-from babel.numbers import format_compact_decimal
 from icalendar import Calendar, vDuration, vText, vUri
 
 from timeline import ics
@@ -47,8 +46,8 @@ from timeline.events import (
     StoredEvent,
 )
 from timeline.fold import END_OF_TIME, fold
-from timeline.money import Money
 from timeline.state import InvestmentState, MilestoneState, PartnershipState, PhaseState
+from timeline.words import amount_words, equivalent_words
 
 PRODID = "-//Partnership Timeline//Partnership Timeline 0.1//EN"
 REFRESH = timedelta(hours=1)
@@ -313,27 +312,9 @@ def _phase_markers(p: PhaseState) -> list[_Draft]:
     return drafts
 
 
-@lru_cache(maxsize=1 << 12)
-def amount_words(amount: Money) -> str:
-    """An amount as people write it, in its own currency: "USD 1.5 billion" (cached: CLDR
-    formatting costs ~45 µs, and a replay writes the same amounts again and again)."""
-    about = "about " if amount.approximate else ""
-    figure = format_compact_decimal(
-        amount.amount, format_type="long", locale="en", fraction_digits=2
-    )
-    return f"{about}{amount.currency} {figure}"
-
-
-def _equivalent(amount: Money) -> str:
-    """A stated equivalent after the amount: " (≈ EUR 1.37 billion)" when approximate."""
-    if amount.approximate:
-        return f" (≈ {amount_words(msgspec.structs.replace(amount, approximate=False))})"
-    return f" (= {amount_words(amount)})"
-
-
 def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
     what = "an undisclosed amount" if isinstance(i.amount, str) else amount_words(i.amount)
-    stated = "".join(_equivalent(e) for e in i.equivalents)
+    stated = "".join(equivalent_words(e) for e in i.equivalents)
     planned = i.firmness == "planned"
     verb = "plans to invest" if planned else "commits"
     lines = [f"{investor} {verb} {what}{stated}: {i.purpose}."]

@@ -19,21 +19,28 @@ from typing import TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
-from timeline.calendar import amount_words
 from timeline.dates import PartialDate
 from timeline.events import Source
 from timeline.knowledge import Amendment, ItemChange, Subject
 from timeline.money import Money
 from timeline.state import (
+    BackgroundState,
+    CommitmentState,
+    FocusAreaState,
     ForecastState,
+    GovernanceState,
     InvestmentState,
     MilestoneState,
     Outline,
     PartnershipState,
+    PartyState,
     PhaseState,
+    RiskState,
     StatementState,
+    TargetState,
 )
 from timeline.web.static import STATIC, STATIC_PATH
+from timeline.words import amount_words, equivalent_words, figure_words
 
 WIDTH = 1000
 GUTTER = 190
@@ -227,6 +234,16 @@ Mark = tuple[str, str]
 """A drawn item: its name in words (for the tooltip and screen readers), and its SVG."""
 
 
+def _year_mark(x: float, year: int, height: int) -> str:
+    """A year's line, named below it; a name near the right edge ends there, uncut."""
+    edge = x > WIDTH - 30  # about the width of a year's name
+    return (
+        f"<text class='year' x='{WIDTH - 2 if edge else x}' y='{height + 14}'"
+        f"{' text-anchor=' + repr('end') if edge else ''}>{year}</text>"
+        f"<line class='year' x1='{x}' x2='{x}' y1='{TOP}' y2='{height}'/>"
+    )
+
+
 def _fuzzy(day: PartialDate) -> str:
     """The fill of a span by how sure its date is: hatched when uncertain or approximate."""
     return " fuzzy" if day.qualifier.value else ""
@@ -350,12 +367,7 @@ def _svg(
         f"y2='{TOP + (n + 1) * LANE}'/>"
         for n, name in enumerate(LANES)
     )
-    years = "".join(
-        f"<text class='year' x='{ax.x(date(year, 1, 1))}' y='{height + 14}'>{year}</text>"
-        f"<line class='year' x1='{ax.x(date(year, 1, 1))}' x2='{ax.x(date(year, 1, 1))}' "
-        f"y1='{TOP}' y2='{height}'/>"
-        for year in _ticks(ax)
-    )
+    years = "".join(_year_mark(ax.x(date(year, 1, 1)), year, height) for year in _ticks(ax))
     today = ax.x(as_of)
     return (
         f"<svg class='timeline' viewBox='0 0 {WIDTH} {height + 20}' role='group' "
@@ -377,20 +389,39 @@ def _by_event(state: PartnershipState | None) -> dict[UUID, object]:
     return {
         item.event_id: item
         for group in (
+            state.parties,
+            state.focus_areas,
+            state.investments,
+            state.commitments,
+            state.targets,
             state.phases,
             state.milestones,
-            state.investments,
             state.statements,
             state.forecasts,
             state.background,
+            state.risks,
+            state.governance,
         )
         for item in group
     }
 
 
 Item = TypeVar("Item", PhaseState, MilestoneState)
-Fact = PhaseState | MilestoneState | InvestmentState | StatementState | ForecastState
-"""The items a page draws and lists."""
+Fact = (
+    PartyState
+    | FocusAreaState
+    | InvestmentState
+    | CommitmentState
+    | TargetState
+    | PhaseState
+    | MilestoneState
+    | StatementState
+    | ForecastState
+    | BackgroundState
+    | RiskState
+    | GovernanceState
+)
+"""The items a page lists (and draws, the kinds with a lane)."""
 
 
 def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
@@ -440,6 +471,7 @@ def _item(
     later: bool,
     change: ItemChange | None = None,
     amended: Sequence[Amendment] = (),
+    detail: Sequence[str] = (),
 ) -> str:
     badge = f" <span class='status status-{_e(status)}'>{_e(status)}</span>" if status else ""
     note = " <span class='later-note'>(not yet on this date)</span>" if later else ""
@@ -451,13 +483,48 @@ def _item(
             else "changed: " + ", ".join(field.path for field in change.fields)
         )
         changed = f" <mark class='change'>{_e(what)}</mark>"
+    said = f"<br><span class='when'>{_e(when)}</span>" if when else ""
+    if detail:
+        said += "<ul class='detail'>" + "".join(f"<li>{_e(line)}</li>" for line in detail)
+        said += "</ul>"
     notes = "".join(f"<br><span class='amended'>{_amended(a)}</span>" for a in amended)
     classes = "item" + (" later" if later else "") + (" changed" if change else "")
     return (
         f"<li class='{classes}' id='{_e(anchor(key))}' tabindex='-1'><strong>{_e(title)}</strong>"
-        f"{badge}{note}{changed}<br><span class='when'>{_e(when)}</span>{notes}"
-        f"{_sources(sources)}</li>"
+        f"{badge}{note}{changed}{said}{notes}{_sources(sources)}</li>"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lister:
+    """What every item's entry needs to know besides the item: the state on `as_of`, the
+    compared instant's changes and the amendments, by item."""
+
+    seen: Mapping[UUID, object]
+    changed: Mapping[Subject, ItemChange]
+    befell: Mapping[Subject, Sequence[Amendment]]
+
+    def item(
+        self,
+        key: Subject,
+        title: str,
+        when: str,
+        fact: Fact,
+        *,
+        status: str | None = None,
+        detail: Sequence[str] = (),
+    ) -> str:
+        return _item(
+            key,
+            title,
+            when,
+            status,
+            fact.sources,
+            later=fact.event_id not in self.seen,
+            change=self.changed.get(key),
+            amended=self.befell.get(key, ()),
+            detail=detail,
+        )
 
 
 def _lists(
@@ -471,44 +538,86 @@ def _lists(
     retraction or correction touched says so, with when and why."""
     seen = _by_event(on_day)
     names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
-    changed = {(c.kind, c.id): c for c in changes}
     befell: dict[Subject, list[Amendment]] = {}
     for amendment in amendments:
         for key in amendment.about:
             befell.setdefault(key, []).append(amendment)
+    lister = _Lister(seen, {(c.kind, c.id): c for c in changes}, befell)
+    item = lister.item
 
-    def item(key: Subject, title: str, when: str, status: str | None, fact: Fact) -> str:
-        return _item(key, title, when, status, fact.sources, later=fact.event_id not in seen,
-                     change=changed.get(key), amended=befell.get(key, ()))  # fmt: skip
+    def status(fact: PhaseState | MilestoneState) -> str | None:
+        """Its status on `as_of`; none before it is there."""
+        then = seen.get(fact.event_id)
+        return then.status if isinstance(then, PhaseState | MilestoneState) else None
 
-    phases = "".join(
-        item(("phase", p.id), p.name, p.period.describe(),
-             _current(p, seen).status if p.event_id in seen else None, p)
-        for p in whole.phases
+    def since(fact: Fact) -> str:
+        return f"since {fact.since.describe()}"
+
+    parties = "".join(
+        [
+            *(item(("party", p.org), f"{p.name}{', ' + p.role if p.role else ''}", since(p), p)
+              for p in whole.parties),
+            *(item(("party", p.org), p.name, "a former party", p, status="left")
+              for p in whole.former_parties),
+        ]
     )  # fmt: skip
+    phases = "".join(
+        item(("phase", p.id), p.name, p.period.describe(), p, status=status(p))
+        for p in whole.phases
+    )
     milestones = "".join(
-        item(("milestone", m.id), m.title, f"due {m.due.describe()}",
-             _current(m, seen).status if m.event_id in seen else None, m)
+        item(("milestone", m.id), m.title, f"due {m.due.describe()}", m, status=status(m),
+             detail=[m.description] if m.description else ())
         for m in whole.milestones
     )  # fmt: skip
     investments = "".join(
         item(("investment", i.id),
              f"{names.get(i.investor, i.investor)} → "
              f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
-             f"{_amount(i.amount)}",
-             f"{i.since.describe()} · {i.purpose}", i.firmness, i)
+             f"{_amount(i.amount)}{''.join(equivalent_words(e) for e in i.equivalents)}",
+             f"{i.since.describe()} · {i.purpose}", i, status=i.firmness,
+             detail=[f"Period: {i.period.describe()}"] if i.period else ())
         for i in whole.investments
     )  # fmt: skip
+    commitments = "".join(
+        item(("commitment", c.id),
+             f"{names.get(c.by, c.by)} → {names.get(c.to, c.to)}: {c.description}", since(c), c,
+             status=c.firmness)
+        for c in whole.commitments
+    )  # fmt: skip
+    targets = "".join(
+        item(("target", t.id), f"{t.metric}: {figure_words(t.value, t.unit, t.comparator)}",
+             f"by {t.due.describe()}" if t.due else "no date stated", t)
+        for t in whole.targets
+    )  # fmt: skip
+    areas = "".join(
+        item(("focus_area", f.id), f.name, f.description or "", f, detail=f.objectives)
+        for f in whole.focus_areas
+    )
     said = "".join(
         item(("statement", str(s.event_id)), f"{s.speaker}{', ' + s.role if s.role else ''}",
-             f"“{s.text}” ({s.since.describe()})", None, s)
+             f"“{s.text}” ({s.since.describe()})", s)
         for s in whole.statements
     )  # fmt: skip
     forecasts = "".join(
         item(("forecast", str(f.event_id)), f"{f.by}: {f.claim}",
-             f.horizon.describe() if f.horizon else "no horizon stated", None, f)
+             f"by {f.horizon.describe()}" if f.horizon else "no horizon stated", f)
         for f in whole.forecasts
     )  # fmt: skip
+    background = "".join(
+        item(("background", str(b.event_id)), b.topic or "The source's own words",
+             f"“{b.text}” [{b.language}]", b)
+        for b in whole.background
+    )  # fmt: skip
+    risks = "".join(
+        item(("risk", r.id), r.description, "", r,
+             detail=[f"Mitigation: {m}" for m in r.mitigations])
+        for r in whole.risks
+    )  # fmt: skip
+    governance = "".join(
+        item(("governance", g.id), g.body, "", g, detail=g.responsibilities)
+        for g in whole.governance
+    )
     removed = "".join(
         f"<li class='item changed removed'><strong>{_e(c.label)}</strong> "
         f"<mark class='change'>removed ({_e(c.kind.replace('_', ' '))})</mark></li>"
@@ -519,11 +628,18 @@ def _lists(
         f"<li class='item amended'>{_amended(a)}{_sources(a.sources)}</li>" for a in amendments
     )
     parts = (
+        ("Parties", parties),
         ("Phases", phases),
         ("Milestones", milestones),
         ("Investments", investments),
+        ("Commitments", commitments),
+        ("Targets", targets),
+        ("Focus areas", areas),
         ("Statements", said),
         ("Forecasts", forecasts),
+        ("Background", background),
+        ("Risks", risks),
+        ("Governance", governance),
         ("Removed since the compared instant", removed),
         ("Retracted and corrected", amended),
     )

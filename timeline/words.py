@@ -1,0 +1,48 @@
+"""Amounts and figures as people write them, in their own currency and unit: "USD 1.5
+billion (≈ EUR 1.37 billion)", "at least 1 million workloads". Calendars and pages say them
+alike (CLDR `en` long forms, through babel)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+
+import msgspec
+from babel.numbers import format_compact_decimal
+
+from timeline.events import Comparator
+from timeline.money import Money
+
+
+@lru_cache(maxsize=1 << 12)
+def amount_words(amount: Money) -> str:
+    """An amount as people write it, in its own currency: "USD 1.5 billion" (cached: CLDR
+    formatting costs ~45 µs, and a replay writes the same amounts again and again)."""
+    about = "about " if amount.approximate else ""
+    return f"{about}{amount.currency} {_number(amount.amount)}"
+
+
+def equivalent_words(amount: Money) -> str:
+    """A stated equivalent after the amount: " (≈ EUR 1.37 billion)" when approximate."""
+    if amount.approximate:
+        return f" (≈ {amount_words(msgspec.structs.replace(amount, approximate=False))})"
+    return f" (= {amount_words(amount)})"
+
+
+COMPARATOR_WORDS: dict[Comparator, str] = {
+    ">=": "at least ",
+    ">": "more than ",
+    "=": "",
+    "<=": "at most ",
+    "<": "fewer than ",
+    "~": "about ",
+}
+
+
+def figure_words(value: Decimal, unit: str, comparator: Comparator) -> str:
+    """A stated figure: "more than 300 million businesses", "at least 1 million workloads"."""
+    return f"{COMPARATOR_WORDS[comparator]}{_number(value)} {unit}"
+
+
+def _number(value: Decimal) -> str:
+    return format_compact_decimal(value, format_type="long", locale="en", fraction_digits=2)
