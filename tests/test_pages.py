@@ -36,6 +36,15 @@ async def test_what_changed_since_an_instant_is_marked_item_by_item(
     assert "1 change in what we know since" in page.text
     assert "<mark class='change'>changed: status, achieved</mark>" in page.text
     assert "class='changed'><title>" in page.text
+    ended = {"type": "PartnershipEnded", "effective": "2024-05-20", "data": {"reason": "test"}}
+    assert (
+        await client.post(
+            "/partnerships/vodafone-microsoft/events", json={"events": [ended]}, headers=auth
+        )
+    ).status_code == 201
+    page = await client.get(VM, params={"as_of": "2024-06-01", "since": before.isoformat()})
+    assert "2 changes in what we know since" in page.text
+    assert "changed: status, ended, end_reason." in page.text  # the partnership's own fields
     quiet = await client.get(VM, params={"as_of": "2024-04-01", "since": before.isoformat()})
     assert "0 changes in what we know since" in quiet.text  # achieved after that day
     assert "<mark class='change'>" not in quiet.text

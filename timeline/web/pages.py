@@ -673,6 +673,13 @@ def timeline_body(
             f" · {count} change{'' if count == 1 else 's'} in what we know since "
             f"{basis.since.isoformat()}"
         )
+    own = next((c for c in basis.changes if c.kind == "partnership"), None)
+    if own is not None:  # the partnership's own fields: its summary, status, term…
+        term += (
+            " · new since then"
+            if own.change == "added"
+            else " · changed: " + ", ".join(field.path for field in own.fields)
+        )
     changed = frozenset((c.kind, c.id) for c in basis.changes)
     amended = frozenset(key for a in basis.amendments for key in a.about)
     return (
