@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,11 +115,15 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
     days = [date(2021 + n % 5, 1 + n % 12, 1 + n % 28) for n in range(samples)]
     out: dict[str, list[dict[str, Any]]] = {}
 
-    def listing(name: str, filters: ListFilters, query: dict[str, str]) -> None:
+    def listing(
+        name: str, filters: ListFilters, query: dict[str, str], words: Sequence[str] = ()
+    ) -> None:
+        """`words`: a search's words, rarest first (the raw side counts them too, as ours does)."""
+        counting = [read_models.word_counts(DIALECT, sorted(words))] if len(words) > 1 else []
         out.setdefault(name, []).append(
             {
                 "url": "/partnerships?" + urllib.parse.urlencode(query | {"limit": "50"}),
-                "raw": [read_models.partnerships(DIALECT, filters, 51)],
+                "raw": [*counting, read_models.partnerships(DIALECT, filters, 51, words)],
             }
         )
 
@@ -141,6 +146,14 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
             {"cursor": base64.urlsafe_b64encode(after.encode()).decode().rstrip("="),
              "as_of": str(day)},
         )  # fmt: skip
+        number = streams[n].removeprefix("p").lstrip("0") or "0"
+        for name, words in (
+            ("list ?q= (one partnership)", (number, "partnership")),
+            ("list ?q= (a page)", ("research",)),
+            ("list ?q= (no match)", (f"zebra{n}",)),
+        ):
+            text = " ".join(reversed(words))
+            listing(name, ListFilters(day=day, text=text), {"q": text, "as_of": str(day)}, words)
         known = datetime(2025, 1, 1, 0, 30, tzinfo=UTC)
         listing(
             "list ?party=&known_at=",

@@ -7,7 +7,7 @@ calendar rows after reschedules and cancellations, rebuilds and `verify`.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import product
 
 import msgspec
@@ -302,18 +302,37 @@ async def test_an_empty_store_has_current_read_models_whatever_stamped_it(store_
         await stale.close()
 
 
-async def test_a_search_finds_words_anywhere_in_the_outline_in_any_case(
+async def test_a_search_finds_the_starts_of_words_in_the_outline_in_any_case_and_accent(
     store: EventStore,
 ) -> None:
-    """`text` matches the title, parties, regions and summary; `%` and `_` are plain letters."""
+    """`text` matches words of the title, kind, parties, regions and summary: each of its
+    words must begin one of them, on that day as known then."""
     await store.append("vm", [announce()], actor="a")
     other = msgspec.structs.replace(
-        announce().data, title="Acme_Globex 100% joint venture", regions=("Africa",)
+        announce().data,
+        title="Acme_Globex 100% joint venture",
+        regions=("Africa",),
+        parties=(Party(org="telefonica", name="Telefónica"), Party(org="acme", name="ACME")),
     )
-    await store.append("ag", [msgspec.structs.replace(announce(), data=other)], actor="a")
+    first = msgspec.structs.replace(announce(), data=other)
+    await store.append("ag", [first], actor="a")
     assert await ids(store, "2024-07-01", text="vodafone–MICROSOFT") == ["vm"]
     assert await ids(store, "2024-07-01", text="africa") == ["ag"]
     assert await ids(store, "2024-07-01", text="100%") == ["ag"]
-    assert await ids(store, "2024-07-01", text="vodafone_microsoft") == []  # `_` is a letter
-    assert await ids(store, "2024-07-01", text="microsoft", party="vodafone") == ["ag", "vm"]
+    assert await ids(store, "2024-07-01", text="globex") == ["ag"]  # `_` parts words
+    assert await ids(store, "2024-07-01", text="TELEFONICA") == ["ag"]  # without its accent
+    assert await ids(store, "2024-07-01", text="telefónica joint") == ["ag"]
+    assert await ids(store, "2024-07-01", text="micro") == ["vm"]  # the start of a word
+    assert await ids(store, "2024-07-01", text="soft") == []  # not its middle
+    assert await ids(store, "2024-07-01", text="strat") == ["ag", "vm"]  # their kind
+    assert await ids(store, "2024-07-01", text="strategic", party="acme") == ["ag"]
+    assert await ids(store, "2024-07-01", text="joint vodafone") == []  # every word
     assert await ids(store, "2024-07-01", text="nothing like it") == []
+    assert await ids(store, "2024-01-01", text="africa") == []  # not yet announced
+    assert await ids(store, "2024-07-01", text="–%") == ["ag", "vm"]  # no word: no filter
+    before = datetime.now(UTC)
+    renamed = msgspec.to_builtins(msgspec.structs.replace(other, title="Acme–Initech"))
+    await store.append("ag", [correct(first.id, renamed)], actor="a")
+    assert await ids(store, "2024-07-01", text="globex") == []
+    assert await ids(store, "2024-07-01", text="initech") == ["ag"]
+    assert await ids(store, "2024-07-01", before, text="globex") == ["ag"]  # as known then

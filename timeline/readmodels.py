@@ -3,8 +3,9 @@
 Two kinds of rows, kept per stream and rebuilt from its events at will:
 
 - **facets**, bitemporal: a partnership's outline (`summary`), each party it
-  has (`party`) and each region (`region`), each valid over a range of world
-  days `[valid_from, valid_to)` and known over a range of recording instants
+  has (`party`), each region (`region`) and each word of its outline (`word`),
+  each valid over a range of world days `[valid_from, valid_to)` and known over
+  a range of recording instants
   `[recorded_from, recorded_to)`. "Party X on day D as known at T" is one
   indexed lookup; a retraction or correction closes rows and opens others.
 - **calendar items**, current: every milestone, phase marker, investment and
@@ -18,6 +19,8 @@ it over every stream's history, so both write the same rows.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -40,12 +43,13 @@ from timeline.events import (
 )
 from timeline.state import Outline
 
-VERSION = 2
+VERSION = 3
 """The read models' shape; a database holding an older one is rebuilt before serving.
 2: calendar items keep their category and partnership label apart from the summary, and
-their UID without a domain (a feed adds the deployment's)."""
+their UID without a domain (a feed adds the deployment's).
+3: the words of each outline are facets too (`word`), so a search is an index lookup."""
 
-FacetKind = Literal["summary", "party", "region"]
+FacetKind = Literal["summary", "party", "region", "word"]
 
 OUTLINE_TYPES: tuple[type, ...] = (
     PartnershipAnnounced,
@@ -92,6 +96,7 @@ def facet_rows(stages: Sequence[tuple[date, Outline]]) -> list[FacetRow]:
         rows.append(FacetRow("summary", outline.status, day, until, encode_outline(outline)))
         holds: set[tuple[FacetKind, str]] = {("party", party.org) for party in outline.parties}
         holds |= {("region", region.casefold()) for region in outline.regions}
+        holds |= {("word", word) for word in outline_words(outline)}
         ended = [key for key in runs if key not in holds]
         rows.extend(FacetRow(kind, value, runs.pop((kind, value)), day) for kind, value in ended)
         for key in holds:
@@ -99,6 +104,28 @@ def facet_rows(stages: Sequence[tuple[date, Outline]]) -> list[FacetRow]:
     rows.extend(FacetRow(kind, value, since, None) for (kind, value), since in runs.items())
     rows.sort()
     return rows
+
+
+_WORD = re.compile(r"[^\W_]+")
+"""Runs of letters and digits: `_`, `-`, `%` and spaces all part words."""
+WORD_MAX = 64
+"""Longer runs of letters are cut: no one types them, and they would bloat the index."""
+
+
+def search_words(text: str) -> list[str]:
+    """The words of `text` as searches compare them: in any case, with or without accents
+    ("Telefónica", "TELEFONICA" and "telefonica" are one word)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return [word[:WORD_MAX] for word in _WORD.findall(plain.casefold())]
+
+
+def outline_words(outline: Outline) -> set[str]:
+    """What a search finds a partnership by: its title, kind, parties (names, ids, roles),
+    former parties, regions and summary."""
+    texts = [outline.title, outline.kind, *outline.regions, outline.summary or ""]
+    for party in (*outline.parties, *outline.former_parties):
+        texts += [party.name, party.org, party.role or ""]
+    return {word for text in texts for word in search_words(text)}
 
 
 def item_kind(uid: str) -> str:

@@ -102,7 +102,10 @@ class Partnerships(Controller):
         q: Annotated[
             str | None,
             QueryParameter(
-                description="Words anywhere in the title, parties, regions or summary (any case)",
+                description=(
+                    "Words of the title, kind, parties, regions or summary: each must begin a "
+                    "word there (micro finds Microsoft), in any case, with or without accents"
+                ),
                 max_length=100,
             ),
         ] = None,

@@ -53,8 +53,6 @@ class Dialect:
     any_text: Callable[[Callable[[object], str], Sequence[str]], str]
     """`IN (…)` or `= ANY(…)` over text values, adding its parameters with the given function."""
     any_id: Callable[[Callable[[object], str], Sequence[UUID]], str]
-    text: Callable[[str], str]
-    """A UTF-8 byte column read as text, to search it (`detail`)."""
 
 
 @dataclass(slots=True)

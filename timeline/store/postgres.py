@@ -152,7 +152,6 @@ DIALECT = Dialect(
     event_id=lambda event_id: event_id,
     any_text=_any("text"),
     any_id=_any("uuid"),
-    text=lambda column: f"convert_from({column}, 'UTF8')",
 )
 
 

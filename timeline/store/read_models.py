@@ -7,7 +7,6 @@ update (`rebuild.py`). Queries are written once through the `Dialect`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +24,7 @@ from timeline.readmodels import (
     StreamModel,
     decode_outline,
     item_kind,
+    search_words,
     snapshot_due,
 )
 from timeline.state import Outline
@@ -285,6 +285,11 @@ def _facet(q: Query, alias: str, kind: FacetKind, value: str) -> str:
     )
 
 
+PAST_EVERY_LETTER = "\U0010ffff"
+"""Sorts after every text that starts alike (byte order: SQLite's, and the facets' `C`
+collation in PostgreSQL), so `[word, word + this)` holds every word `word` begins."""
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilters:
     day: date
@@ -294,13 +299,39 @@ class ListFilters:
     status: str | None = None
     after: str | None = None
     text: str | None = None
-    """Words anywhere in the outline: title, kind, parties, regions, summary (any case)."""
+    """Words of the outline (title, kind, parties, regions, summary), each found as the start
+    of one of its words, in any case, with or without accents (`readmodels.search_words`);
+    text with no word in it filters nothing."""
 
 
-def partnerships(dialect: Dialect, filters: ListFilters, limit: int) -> Query:
+def word_counts(dialect: Dialect, words: Sequence[str]) -> Query:
+    """How many words of the index begin with each of `words`, counted up to `WORD_SAMPLE`
+    (an index-only range scan each): a search looks its rarest word up first."""
+    q = Query(dialect)
+    counts = [
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM facets WHERE generation = {GENERATION}"
+        f" AND kind = 'word' AND value >= {q.param(word)}"
+        f" AND value < {q.param(word + PAST_EVERY_LETTER)} LIMIT {WORD_SAMPLE}) AS c{index})"
+        for index, word in enumerate(words)
+    ]
+    q.sql = "SELECT " + ", ".join(counts)
+    return q
+
+
+WORD_SAMPLE = 1000
+"""Enough to tell a rare word from a common one."""
+
+
+def partnerships(
+    dialect: Dialect,
+    filters: ListFilters,
+    limit: int,
+    rarest_first: Sequence[str] = (),
+) -> Query:
     """One page of (stream, outline) on a day as known at an instant, by stream id.
 
-    The most selective facet drives (party, else region, else the outlines);
+    The most selective facet drives (party, else region, else the outlines; a search's
+    words as `rarest_first` orders them, else the longest first);
     `CROSS JOIN` keeps that order in SQLite, and PostgreSQL plans it freely.
     """
     q = Query(dialect)
@@ -325,8 +356,19 @@ def partnerships(dialect: Dialect, filters: ListFilters, limit: int) -> Query:
     if filters.status is not None:
         where.append(f"s.value = {q.param(filters.status)}")
     if filters.text is not None:
-        pattern = "%" + re.sub(r"([%_\\])", r"\\\1", filters.text.lower()) + "%"
-        where.append(f"LOWER({q.dialect.text('s.detail')}) LIKE {q.param(pattern)} ESCAPE '\\'")
+        words = rarest_first or sorted(set(search_words(filters.text)), key=len, reverse=True)
+        for index, word in enumerate(words):  # the first is looked up first, the others are
+            found = (  # checked; each begins one of the outline's words that day, known then
+                f"SELECT w.stream FROM facets w WHERE w.generation = {GENERATION}"
+                f" AND w.kind = 'word' AND w.value >= {q.param(word)}"
+                f" AND w.value < {q.param(word + PAST_EVERY_LETTER)}"
+                f" AND {_valid(q, 'w', filters.day)} AND {_known(q, 'w', filters.known_at)}"
+            )
+            where.append(
+                f"s.stream IN ({found})"
+                if index == 0
+                else f"EXISTS ({found} AND w.stream = s.stream)"
+            )
     where += [_valid(q, "s", filters.day), _known(q, "s", filters.known_at)]
     if filters.after is not None:
         where.append(f"s.stream > {q.param(filters.after)}")
@@ -553,9 +595,12 @@ class ReadModels:
         self, filters: ListFilters, limit: int
     ) -> list[tuple[str, Outline, int]]:
         """(stream, outline, version as known then) for one page."""
-        page = [
-            outline(row) for row in await self._fetch(partnerships(self._dialect, filters, limit))
-        ]
+        words = sorted(set(search_words(filters.text or "")))
+        if len(words) > 1:
+            counted = (await self._fetch(word_counts(self._dialect, words)))[0]
+            words = [word for _count, word in sorted(zip(counted, words, strict=True))]
+        query = partnerships(self._dialect, filters, limit, rarest_first=words)
+        page = [outline(row) for row in await self._fetch(query)]
         if not page:
             return []
         found = await self._fetch(versions(self._dialect, [s for s, _ in page], filters.known_at))

@@ -144,7 +144,6 @@ DIALECT = Dialect(
     event_id=str,
     any_text=_any,
     any_id=lambda param, ids: _any(param, [str(i) for i in ids]),
-    text=lambda column: f"CAST({column} AS TEXT)",
 )
 
 
