@@ -35,6 +35,7 @@ async def test_what_changed_since_an_instant_is_marked_item_by_item(
     page = await client.get(VM, params={"as_of": "2024-06-01", "since": before.isoformat()})
     assert "1 change in what we know since" in page.text
     assert "<mark class='change'>changed: status, achieved</mark>" in page.text
+    assert "stroke='#dd6b20' stroke-width='3'/></svg>changed</li>" in page.text  # in the legend
     assert "class='changed'><title>" in page.text
     ended = {"type": "PartnershipEnded", "effective": "2024-05-20", "data": {"reason": "test"}}
     assert (
@@ -85,6 +86,7 @@ async def test_retracted_and_corrected_facts_say_so_as_known_then(
     assert corrected in milestone[: milestone.index("</li>")]
     assert "href='#item-milestone-iot-platform-independent' aria-label=" in page
     assert "class='amended'><title>" in page  # outlined on the drawing too
+    assert "retracted or corrected</li></ul>" in page  # and the legend says what that means
     then = await client.get(VM, params={"as_of": "2024-03-01", "known_at": before.isoformat()})
     assert "Microsoft → Vodafone: undisclosed amount" in then.text  # not yet taken back
     assert "due April 2024" in then.text

@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from itertools import groupby
 from typing import Literal
 
@@ -112,11 +113,13 @@ WORD_MAX = 64
 """Longer runs of letters are cut: no one types them, and they would bloat the index."""
 
 
-def search_words(text: str) -> list[str]:
+@lru_cache(maxsize=1 << 14)
+def search_words(text: str) -> tuple[str, ...]:
     """The words of `text` as searches compare them: in any case, with or without accents
-    ("Telefónica", "TELEFONICA" and "telefonica" are one word)."""
+    ("Telefónica", "TELEFONICA" and "telefonica" are one word). Cached: a stream's outlines
+    are folded again at each change, and their titles and names rarely change."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return [word[:WORD_MAX] for word in _WORD.findall(plain.casefold())]
+    return tuple(word[:WORD_MAX] for word in _WORD.findall(plain.casefold()))
 
 
 def outline_words(outline: Outline) -> set[str]:

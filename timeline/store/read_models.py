@@ -322,6 +322,30 @@ WORD_SAMPLE = 1000
 """Enough to tell a rare word from a common one."""
 
 
+def _search(q: Query, filters: ListFilters, rarest_first: Sequence[str]) -> list[str]:
+    """Each word begins a word of the outline that day, as known then. The streams with a
+    word that begins like the first are read from the index alone, in stream order, so a
+    common word stops at the page's end; each candidate is then checked word by word among
+    its own few facets (`|| ''` keeps the planner off the value index there)."""
+    words = rarest_first or sorted(set(search_words(filters.text or "")), key=len, reverse=True)
+    if not words:
+        return []
+    drive = (
+        f"s.stream IN (SELECT w.stream FROM facets w WHERE w.generation = {GENERATION}"
+        f" AND w.kind = 'word' AND w.value >= {q.param(words[0])}"
+        f" AND w.value < {q.param(words[0] + PAST_EVERY_LETTER)})"
+    )
+    checks = [
+        f"EXISTS (SELECT 1 FROM facets w WHERE w.generation = {GENERATION}"
+        f" AND w.stream = s.stream AND w.kind = 'word'"
+        f" AND w.value || '' >= {q.param(word)}"
+        f" AND w.value || '' < {q.param(word + PAST_EVERY_LETTER)}"
+        f" AND {_valid(q, 'w', filters.day)} AND {_known(q, 'w', filters.known_at)})"
+        for word in words
+    ]
+    return [drive, *checks]
+
+
 def partnerships(
     dialect: Dialect,
     filters: ListFilters,
@@ -356,19 +380,7 @@ def partnerships(
     if filters.status is not None:
         where.append(f"s.value = {q.param(filters.status)}")
     if filters.text is not None:
-        words = rarest_first or sorted(set(search_words(filters.text)), key=len, reverse=True)
-        for index, word in enumerate(words):  # the first is looked up first, the others are
-            found = (  # checked; each begins one of the outline's words that day, known then
-                f"SELECT w.stream FROM facets w WHERE w.generation = {GENERATION}"
-                f" AND w.kind = 'word' AND w.value >= {q.param(word)}"
-                f" AND w.value < {q.param(word + PAST_EVERY_LETTER)}"
-                f" AND {_valid(q, 'w', filters.day)} AND {_known(q, 'w', filters.known_at)}"
-            )
-            where.append(
-                f"s.stream IN ({found})"
-                if index == 0
-                else f"EXISTS ({found} AND w.stream = s.stream)"
-            )
+        where += _search(q, filters, rarest_first)
     where += [_valid(q, "s", filters.day), _known(q, "s", filters.known_at)]
     if filters.after is not None:
         where.append(f"s.stream > {q.param(filters.after)}")

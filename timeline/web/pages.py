@@ -654,6 +654,42 @@ def _amount(amount: object) -> str:
     return amount_words(amount) if isinstance(amount, Money) else "undisclosed amount"
 
 
+def _swatch(shape: str) -> str:
+    return f"<svg class='swatch' viewBox='0 0 16 16' aria-hidden='true'>{shape}</svg>"
+
+
+def _legend(*, compared: bool, amended: bool) -> str:
+    """What the drawing's marks mean, in words (only the outlines in use are named)."""
+    band = "<rect x='1' y='3' width='14' height='10' rx='2' "
+    keys = [
+        *(
+            (_swatch(f"<circle cx='8' cy='8' r='6' fill='{colour}'/>"), f"milestone {status}")
+            for status, colour in STATUS_COLOURS.items()
+        ),
+        (_swatch(band + "fill='#90cdf4' stroke='#2b6cb0'/>"), "phase"),
+        (_swatch(band + "fill='url(#fade)'/>"), "open end"),
+        (_swatch(band + "fill='url(#hatch)'/>"), "uncertain or approximate date"),
+        (_swatch(band + "fill='#90cdf4' opacity='0.35'/>"), "not yet on this date"),
+        (
+            _swatch("<rect x='4' y='4' width='8' height='8' fill='#805ad5' "
+                    "transform='rotate(45 8 8)'/>"),
+            "investment, statement or forecast",
+        ),
+    ]  # fmt: skip
+    if compared:
+        keys.append((_swatch(band + "fill='none' stroke='#dd6b20' stroke-width='3'/>"), "changed"))
+    if amended:
+        keys.append(
+            (
+                _swatch(band + "fill='none' stroke='#c53030' stroke-width='2' "
+                        "stroke-dasharray='4 2'/>"),
+                "retracted or corrected",
+            )
+        )  # fmt: skip
+    listed = "".join(f"<li>{swatch}{_e(words)}</li>" for swatch, words in keys)
+    return f"<ul class='legend' aria-label='What the marks mean'>{listed}</ul>"
+
+
 def timeline_body(
     whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis
 ) -> str:
@@ -688,7 +724,8 @@ def timeline_body(
         f"{_e(term)}.</p>"
         "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
         f"{_svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended)}"
-        f"</div>{_lists(whole, on_day, basis.changes, basis.amendments)}"
+        f"</div>{_legend(compared=basis.since is not None, amended=bool(amended))}"
+        f"{_lists(whole, on_day, basis.changes, basis.amendments)}"
     )
 
 
