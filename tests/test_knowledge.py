@@ -88,7 +88,8 @@ def test_amendments_name_what_was_taken_back_or_put_right_and_the_items_they_tou
     second = invest("iot", amount="7")
     goal = milestone("iot-rollout")
     done = achieved("iot-rollout")
-    fix = correct(first.id, _investment("cloud"))
+    more = {"amount": "1600000000", "currency": "USD"}
+    fix = correct(first.id, {**_investment("cloud"), "amount": more})
     events = recorded([announce(), first, second, goal, done, retract(done.id), fix])
     found = amendments("vm", events)
     assert [(a.kind, a.what, a.reason, a.about) for a in found] == [
@@ -97,6 +98,12 @@ def test_amendments_name_what_was_taken_back_or_put_right_and_the_items_they_tou
     ]
     assert [a.recorded_at for a in found] == [_hours(5), _hours(6)]
     assert [a.target for a in found] == [done.id, first.id]
+    assert [(f.path, f.before, f.after) for f in found[1].fields] == [
+        ("amount.amount", "1500000000", "1600000000")
+    ]
+    again = correct(first.id, {**_investment("cloud"), "amount": {**more, "amount": "7"}})
+    later = amendments("vm", recorded([*(e.event for e in events), again]))[-1]
+    assert [(f.before, f.after) for f in later.fields] == [("1600000000", "7")]  # from the last
     assert amendments("vm", events[:5]) == []  # as known before either was recorded
 
 

@@ -81,7 +81,7 @@ async def test_retracted_and_corrected_facts_say_so_as_known_then(
     assert milestone.index("due May 2024") < milestone.index("</li>")
     corrected = (
         f"<span class='amended'>Corrected on {day}: milestone iot-platform-independent "
-        "scheduled — due in May</span>"
+        "scheduled — due in May (due: 2024-04 → 2024-05; description: "
     )
     assert corrected in milestone[: milestone.index("</li>")]
     assert "href='#item-milestone-iot-platform-independent' aria-label=" in page

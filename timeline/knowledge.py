@@ -329,18 +329,37 @@ class Amendment(Model, frozen=True):
     about: tuple[Subject, ...] = ()
     """The items it touches, as `subjects` finds them."""
     sources: tuple[Source, ...] = ()
+    fields: tuple[FieldChange, ...] = ()
+    """What a correction changed in its target's data (and `effective`), as it stood then."""
 
 
 def amendments(stream: str, history: Sequence[StoredEvent]) -> list[Amendment]:
     """Every retraction and correction in `history` (a stream as known at some instant), in
     recording order, so a page can say which facts were taken back or put right."""
     by_id = {stored.event.id: stored.event for stored in history}
+    standing: dict[UUID, AnyEvent] = {}
+    """Each corrected event as its corrections so far leave it."""
     found: list[Amendment] = []
     for stored in history:
         event = stored.event
         if not isinstance(event, EventRetracted | EventCorrected):
             continue
         target = by_id.get(event.data.event_id)
+        fields: list[FieldChange] = []
+        if isinstance(event, EventCorrected) and target is not None:
+            was = standing.get(target.id, target)
+            with contextlib.suppress(DomainError):  # refused when appended: it cannot be here
+                now = corrected(was, event)
+                standing[target.id] = now
+                fields = field_changes(_plain(was.data), _plain(now.data))
+                if now.effective != was.effective:
+                    fields.append(
+                        FieldChange(
+                            path="effective",
+                            before=_plain(was.effective),
+                            after=_plain(now.effective),
+                        )
+                    )
         found.append(
             Amendment(
                 kind="retracted" if isinstance(event, EventRetracted) else "corrected",
@@ -351,6 +370,7 @@ def amendments(stream: str, history: Sequence[StoredEvent]) -> list[Amendment]:
                 reason=event.data.reason,
                 about=tuple(sorted(subjects(event, stream, by_id))),
                 sources=tuple(event.sources),
+                fields=tuple(fields),
             )
         )
     return found

@@ -19,6 +19,8 @@ from typing import TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
+import msgspec
+
 from timeline.dates import PartialDate
 from timeline.events import Source
 from timeline.knowledge import Amendment, ItemChange, Subject
@@ -456,9 +458,20 @@ def _amended(amendment: Amendment) -> str:
     if amendment.kind == "retracted":
         what = f"<del>{what}</del>"
     why = f" — {_e(amendment.reason)}" if amendment.reason else ""
+    changed = "; ".join(
+        f"{field.path}: {_said(field.before)} → {_said(field.after)}" for field in amendment.fields
+    )
     return (
         f"{amendment.kind.capitalize()} on {amendment.recorded_at.date().isoformat()}: {what}{why}"
+        f"{' (' + _e(changed) + ')' if changed else ''}"
     )
+
+
+def _said(value: object) -> str:
+    """A field's value in a line of text: as written, JSON for anything not a word."""
+    if value is None:
+        return "(none)"
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
 def _item(
