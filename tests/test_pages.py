@@ -166,6 +166,24 @@ def _compare_with_what_was_known_first(page: Any) -> None:
     assert "since=" not in page.url
 
 
+def _on_a_narrow_screen(base: str) -> Any:
+    """At 360 px: screenshots; nothing wider than the screen; the drawing scrolls sideways
+    in its frame and the lanes' names stay in view."""
+    with browser_page(width=360, height=780) as (narrow, watched):
+        narrow.goto(f"{base}/")  # type: ignore[attr-defined]
+        narrow.screenshot(path=ARTIFACTS / "index-360.png", full_page=True)  # type: ignore[attr-defined]
+        narrow.goto(f"{base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
+        narrow.screenshot(path=ARTIFACTS / "vodafone-360.png", full_page=True)  # type: ignore[attr-defined]
+        width = narrow.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert width <= 360  # nothing wider than the screen
+        drawing = narrow.locator(".drawing")  # type: ignore[attr-defined]
+        drawing.evaluate("el => { el.scrollLeft = 400; }")
+        assert drawing.evaluate("el => el.scrollLeft") > 0  # it does scroll sideways
+        name = narrow.locator(".lane-names li", has_text="Milestones").bounding_box()  # type: ignore[attr-defined]
+        assert 0 <= name["x"] - drawing.bounding_box()["x"] <= 2  # the lanes' names stay
+    return watched
+
+
 @needs_browser
 def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
     served: tuple[Server, str],
@@ -225,13 +243,7 @@ def test_a_partnership_in_the_browser_sliders_sources_and_permalink(
         assert page.locator("#as-of-value").inner_text() == "2024-06-01"  # type: ignore[attr-defined]
         page.goto(f"{server.base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
         page.screenshot(path=ARTIFACTS / "vodafone-1440.png", full_page=True)  # type: ignore[attr-defined]
-    with browser_page(width=360, height=780) as (narrow, narrow_watched):
-        narrow.goto(f"{server.base}/")  # type: ignore[attr-defined]
-        narrow.screenshot(path=ARTIFACTS / "index-360.png", full_page=True)  # type: ignore[attr-defined]
-        narrow.goto(f"{server.base}{VM}?as_of=2024-06-01")  # type: ignore[attr-defined]
-        narrow.screenshot(path=ARTIFACTS / "vodafone-360.png", full_page=True)  # type: ignore[attr-defined]
-        width = narrow.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
-        assert width <= 360  # nothing wider than the screen
+    narrow_watched = _on_a_narrow_screen(server.base)
     (ARTIFACTS / "page-timings.json").write_text(json.dumps(timings))
     for seen in (watched, narrow_watched):
         assert seen.foreign(server.base) == []

@@ -667,6 +667,14 @@ def _amount(amount: object) -> str:
     return amount_words(amount) if isinstance(amount, Money) else "undisclosed amount"
 
 
+def _lane_names() -> str:
+    """The lanes' names again, in HTML that narrow screens keep in view while the drawing
+    scrolls sideways (the SVG's own names scroll away); hidden from screen readers, which
+    read the SVG's."""
+    names = "".join(f"<li style='--lane: {n}'>{_e(name)}</li>" for n, name in enumerate(LANES))
+    return f"<ul class='lane-names' aria-hidden='true'>{names}</ul>"
+
+
 def _swatch(shape: str) -> str:
     return f"<svg class='swatch' viewBox='0 0 16 16' aria-hidden='true'>{shape}</svg>"
 
@@ -736,8 +744,9 @@ def timeline_body(
         f"as known at <strong>{_e(known)}</strong>: {_e(state.status)}, {_e(announced)}"
         f"{_e(term)}.</p>"
         "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
+        f"<div class='canvas'>{_lane_names()}"
         f"{_svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended)}"
-        f"</div>{_legend(compared=basis.since is not None, amended=bool(amended))}"
+        f"</div></div>{_legend(compared=basis.since is not None, amended=bool(amended))}"
         f"{_lists(whole, on_day, basis.changes, basis.amendments)}"
     )
 
