@@ -277,6 +277,10 @@ async def test_every_kind_of_fact_on_record_is_in_the_words(
     assert words.count("<summary>Sources</summary>") >= 25  # an entry a fact
     vodafone = (await client.get(VM)).text
     assert "USD 1.5 billion (≈ EUR 1.37 billion)</strong>" in vodafone
+    assert (  # the drawn point says it too, to a screen reader or in its tooltip
+        "aria-label='Investment, Vodafone → recipient not stated: USD 1.5 billion (≈ EUR 1.37 "
+        "billion): Cloud and AI services" in vodafone
+    )
     assert "Period: 16 January 2024 to 15 January 2034" in vodafone
 
 

@@ -311,6 +311,7 @@ def _svg(
     amended: frozenset[Subject] = frozenset(),
 ) -> str:
     seen = _by_event(on_day)
+    names = _names(whole)
 
     def ring(key: Subject, mark: Mark) -> str:
         """A mark links to its entry in the words (so the keyboard reaches every item and its
@@ -343,7 +344,13 @@ def _svg(
         *(
             ring(
                 ("investment", i.id),
-                _point(i.since, 2, ax, f"Investment: {i.purpose}", later=i.event_id not in seen),
+                _point(
+                    i.since,
+                    2,
+                    ax,
+                    f"Investment, {_investment(i, names)}: {i.purpose}",
+                    later=i.event_id not in seen,
+                ),
             )
             for i in whole.investments
         ),
@@ -550,7 +557,7 @@ def _lists(
     that changed since the compared instant is marked with what changed, and one a
     retraction or correction touched says so, with when and why."""
     seen = _by_event(on_day)
-    names = {p.org: p.name for p in (*whole.parties, *whole.former_parties)}
+    names = _names(whole)
     befell: dict[Subject, list[Amendment]] = {}
     for amendment in amendments:
         for key in amendment.about:
@@ -584,10 +591,7 @@ def _lists(
         for m in whole.milestones
     )  # fmt: skip
     investments = "".join(
-        item(("investment", i.id),
-             f"{names.get(i.investor, i.investor)} → "
-             f"{names.get(i.recipient, i.recipient) if i.recipient else 'recipient not stated'}: "
-             f"{_amount(i.amount)}{''.join(equivalent_words(e) for e in i.equivalents)}",
+        item(("investment", i.id), _investment(i, names),
              f"{i.since.describe()} · {i.purpose}", i, status=i.firmness,
              detail=[f"Period: {i.period.describe()}"] if i.period else ())
         for i in whole.investments
@@ -661,6 +665,18 @@ def _lists(
         for name, items in parts
         if items
     )
+
+
+def _names(state: PartnershipState) -> dict[str, str]:
+    """Organization ids to the names the sources give them (former parties too)."""
+    return {p.org: p.name for p in (*state.parties, *state.former_parties)}
+
+
+def _investment(i: InvestmentState, names: Mapping[str, str]) -> str:
+    """ "Vodafone → recipient not stated: USD 1.5 billion (≈ EUR 1.37 billion)"."""
+    recipient = names.get(i.recipient, i.recipient) if i.recipient else "recipient not stated"
+    stated = "".join(equivalent_words(e) for e in i.equivalents)
+    return f"{names.get(i.investor, i.investor)} → {recipient}: {_amount(i.amount)}{stated}"
 
 
 def _amount(amount: object) -> str:
