@@ -34,7 +34,7 @@ COMPARATOR_WORDS: dict[Comparator, str] = {
     ">": "more than ",
     "=": "",
     "<=": "at most ",
-    "<": "fewer than ",
+    "<": "under ",  # for counts and amounts alike ("fewer" fits only the first)
     "~": "about ",
 }
 

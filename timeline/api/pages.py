@@ -141,7 +141,7 @@ class Pages(Controller):
         if whole is None:
             raise NotKnownError.unannounced(stream, day)
         on_day = await svc.projector.state(view, as_of=day, known_at=known)
-        now = await svc.projector.view(stream, None)
+        now = view if instant is None else await svc.projector.view(stream, None)
         events = await svc.projector.events(now) if now is not None else ()
         feed = feed_links(
             svc.settings.base_url,

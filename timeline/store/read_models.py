@@ -304,6 +304,10 @@ class ListFilters:
     text with no word in it filters nothing."""
 
 
+WORD_SAMPLE = 1000
+"""Enough to tell a rare word from a common one."""
+
+
 def word_counts(dialect: Dialect, words: Sequence[str]) -> Query:
     """How many words of the index begin with each of `words`, counted up to `WORD_SAMPLE`
     (an index-only range scan each): a search looks its rarest word up first."""
@@ -316,10 +320,6 @@ def word_counts(dialect: Dialect, words: Sequence[str]) -> Query:
     ]
     q.sql = "SELECT " + ", ".join(counts)
     return q
-
-
-WORD_SAMPLE = 1000
-"""Enough to tell a rare word from a common one."""
 
 
 def _search(q: Query, filters: ListFilters, rarest_first: Sequence[str]) -> list[str]:
