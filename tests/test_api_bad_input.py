@@ -83,6 +83,25 @@ CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
     ("no events", "POST", URL, body(), 422, "$.events"),
     ("unknown event type", "POST", URL, body(event(type="PartnershipMerged")), 422, "$.events[0].type"),
     ("unknown envelope field", "POST", URL, body(event(), colour="red"), 422, "unknown field `colour`"),
+    ("unknown field in data", "POST", URL, body(event(data={"firmnes": "planned"})), 422,
+     "$.events[0].data.firmnes"),
+    ("unknown field in a nested object", "POST", URL,
+     body(event(data={"amount": {"amount": "1", "currency": "USD", "aprox": True}})), 422,
+     "$.events[0].data.amount.aprox"),
+    ("unknown field in a source", "POST", URL,
+     body(event(sources=[{"title": "t", "language": "en", "exerpt": "x"}])), 422,
+     "$.events[0].sources[0].exerpt"),
+    ("unknown field beside the event's own", "POST", URL, body(event(sorces=[])), 422,
+     "$.events[0].sorces"),
+    ("javascript link in a source", "POST", URL,
+     body(event(sources=[{"title": "t", "language": "en", "url": "javascript:alert(6)"}])), 422,
+     "$.events[0].sources[0].url"),
+    ("relative link in a source", "POST", URL,
+     body(event(sources=[{"title": "t", "language": "en", "url": "/elsewhere"}])), 422,
+     "absolute http or https URL"),
+    ("data link in a source", "POST", URL,
+     body(event(sources=[{"title": "t", "language": "en", "url": "data:text/html,<script>1</script>"}])),
+     422, "$.events[0].sources[0].url"),
     ("wrong type in data", "POST", URL, body(event(data={"purpose": 5})), 422, "$.events[0].data.purpose"),
     ("invalid partial date", "POST", URL, body(event(effective="2024-13")), 422, "$.events[0].effective"),
     ("partial date text", "POST", URL, body(event(effective="spring")), 422, "expected YYYY, YYYY-Qn"),
@@ -193,6 +212,49 @@ async def test_bad_input_is_a_problem_and_stores_nothing(
     assert fragment in response.text
     assert "Traceback" not in response.text
     assert (await test_client.get("/health")).json()["events"] == before
+
+
+async def test_every_unknown_field_is_named_with_a_likely_name(
+    client: tuple[AsyncTestClient[Any], dict[str, str]],
+) -> None:
+    """Unknown fields anywhere in an appended event are one 422 that names each by its path
+    and suggests the field meant; nothing is stored, so no fact is silently dropped."""
+    test_client, headers = client
+    bad = body(
+        event(
+            data={"recipent": "vodafone", "firmnes": "planned"},
+            sources=[{"title": "t", "language": "en", "exerpt": "x"}],
+        )
+    )
+    response = await test_client.post(URL, content=bad, headers=headers)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"] == [
+        {
+            "path": "$.events[0].data.recipent",
+            "message": "unknown field `recipent`; did you mean `recipient`?",
+        },
+        {
+            "path": "$.events[0].data.firmnes",
+            "message": "unknown field `firmnes`; did you mean `firmness`?",
+        },
+        {
+            "path": "$.events[0].sources[0].exerpt",
+            "message": "unknown field `exerpt`; did you mean `excerpt`?",
+        },
+    ]
+    assert problem["detail"].startswith("unknown field `recipent`")
+    assert "and 2 more" in problem["detail"]
+
+
+async def test_web_links_are_taken(client: tuple[AsyncTestClient[Any], dict[str, str]]) -> None:
+    """A source linked by an absolute http or https URL is stored as sent."""
+    test_client, headers = client
+    link = "https://example.org/news?id=1#p2"
+    sent = body(event(sources=[{"title": "t", "language": "en", "url": link}]))
+    response = await test_client.post(URL, content=sent, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["events"][0]["sources"][0]["url"] == link
 
 
 async def test_validation_problems_list_path_and_message(

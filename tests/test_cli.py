@@ -222,6 +222,15 @@ STATEMENT = (
             "nested too deeply",
         ),
         ('{"stream": "ok", "actor": "\udcff", ' + ANNOUNCED, "not UTF-8"),
+        (
+            '{"stream": "ok", ' + ANNOUNCED.replace('"kind": "k"', '"kind": "k", "sumary": "s"'),
+            "unknown field `sumary`; did you mean `summary`? - at `$.data.sumary`",
+        ),
+        (
+            '{"stream": "ok", "sources": [{"title": "t", "language": "en", "url": '
+            '"javascript:alert(1)"}], ' + ANNOUNCED,
+            "$.sources[0].url",
+        ),
     ],
     ids=[
         "empty stream",
@@ -235,6 +244,8 @@ STATEMENT = (
         "forged older schema_version",
         "deep JSON",
         "invalid UTF-8",
+        "unknown field in data",
+        "javascript link",
     ],
 )
 def test_import_refuses_what_the_store_must_not_keep(

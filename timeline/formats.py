@@ -14,6 +14,7 @@ from typing import Annotated
 import msgspec
 
 from timeline import wire
+from timeline.admission import check_new
 from timeline.events import BY_TYPE, Actor, AnyEvent, Event, StoredEvent, StreamId, type_name
 from timeline.upcasts import current_version, upcast
 
@@ -109,9 +110,22 @@ def encode_export(stored: StoredEvent) -> bytes:
     return _splice(wire.encode(head), encode_event(stored.event))
 
 
+IMPORT_HEAD_FIELDS = frozenset({"stream", "version", "recorded_at", "actor", "schema_version"})
+"""Beside the event's own fields, what an imported line may carry (and `position`, which API
+answers carry and the importing store assigns anew)."""
+
+
 def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
+    """One line of `timeline import`, held to what an appended event must be (`check_new`)."""
     head = _import_head.decode(line)
     event = decode_event(line, head.schema_version)
+    raw = _untyped.decode(line)
+    if isinstance(raw, dict):
+        current = upcast(
+            raw, type_name(event), head.schema_version or current_version(type_name(event))
+        )
+        body = {k: v for k, v in current.items() if k not in IMPORT_HEAD_FIELDS | {"position"}}
+        check_new(body, AnyEvent, [("$", event)])
     known = type(event).SCHEMA_VERSION
     if head.schema_version is not None and head.schema_version > known:
         raise msgspec.ValidationError(

@@ -87,10 +87,20 @@ def unknown_fields(value: object, kind: object, path: str = "$") -> list[str]:
     correction's free-form `data` is checked with this too, so that nothing
     the target type cannot hold is stored for ever.
     """
+    return [found for found, _, _ in unknown_fields_named(value, kind, path)]
+
+
+def unknown_fields_named(
+    value: object, kind: object, path: str = "$"
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Each unknown key as (its path, its name, the names its object does know)."""
     return _unknown(value, msgspec.inspect.type_info(kind), path)
 
 
-def _unknown(value: object, info: msgspec.inspect.Type, path: str) -> list[str]:
+Unknown = list[tuple[str, str, tuple[str, ...]]]
+
+
+def _unknown(value: object, info: msgspec.inspect.Type, path: str) -> Unknown:
     inspect = msgspec.inspect
     if isinstance(info, inspect.Metadata):
         return _unknown(value, info.type, path)
@@ -99,7 +109,10 @@ def _unknown(value: object, info: msgspec.inspect.Type, path: str) -> list[str]:
         return min(readings, key=len, default=[])  # the member that fits best
     if isinstance(info, inspect.StructType) and isinstance(value, dict):
         fields = {f.encode_name: f.type for f in info.fields}
-        found = [f"{path}.{key}" for key in value if key not in fields]
+        if info.tag_field is not None:
+            fields[info.tag_field] = inspect.StrType()
+        known = tuple(fields)
+        found: Unknown = [(f"{path}.{key}", key, known) for key in value if key not in fields]
         for key, item in value.items():
             if key in fields:
                 found += _unknown(item, fields[key], f"{path}.{key}")
@@ -117,6 +130,8 @@ def _fits(value: object, info: msgspec.inspect.Type) -> bool:
     if isinstance(info, inspect.Metadata):
         return _fits(value, info.type)
     if isinstance(value, dict):
+        if isinstance(info, inspect.StructType) and info.tag_field is not None:
+            return value.get(info.tag_field) == info.tag  # a tagged union's member by its tag
         return isinstance(info, inspect.StructType | inspect.DictType)
     if isinstance(value, list):
         return isinstance(info, inspect.ListType | inspect.VarTupleType | inspect.TupleType)

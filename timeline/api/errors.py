@@ -17,6 +17,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
+from timeline.admission import InadmissibleError
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError, Rule
 from timeline.projection import NotKnownError
@@ -118,6 +119,11 @@ _AT_PATH = re.compile(r"^(?P<message>.*) - at `(?P<path>[^`]*)`$", re.DOTALL)
 
 def validation_problem(error: msgspec.ValidationError) -> ProblemError:
     """msgspec says "<message> - at `$.events[0].data.amount`": split it into path and message."""
+    if isinstance(error, InadmissibleError):
+        listed = tuple(FieldError(path, message) for path, message in error.errors)
+        first = listed[0]
+        more = f"; and {len(listed) - 1} more in `errors`" if len(listed) > 1 else ""
+        return ProblemError(422, f"{first.message} (at {first.path}){more}", errors=listed)
     text = str(error)
     match = _AT_PATH.match(text)
     path, message = (match["path"], match["message"]) if match else ("$", text)

@@ -24,7 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 from timeline.api.auth import CHECKED_KEY, bearer_secret, token_used
 from timeline.api.http import is_json
 from timeline.api.models import AppendRequest
-from timeline.api.partnerships import append_decoder, appended_answer
+from timeline.api.partnerships import appended_answer, decode_append
 from timeline.api.services import Services
 from timeline.events import SLUG_MAX, SLUG_PATTERN
 from timeline.tokens import Token
@@ -107,7 +107,7 @@ def _text(header: bytes | None) -> str | None:
 
 def _decoded(body: bytes, max_batch: int) -> AppendRequest | None:
     try:
-        appended = append_decoder.decode(body)
+        appended = decode_append(body)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
     return appended if len(appended.events) <= max_batch else None

@@ -15,6 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 
 from timeline import logs, metrics, wire
+from timeline.admission import check_new
 from timeline.api import examples
 from timeline.api.auth import append_token, read_guard, reader_secret
 from timeline.api.bodies import with_events
@@ -67,7 +68,20 @@ from timeline.store.read_models import ListFilters
 
 audit = logging.getLogger("timeline.audit")
 append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
-"""The append body's decoder, for this handler and the edge's lean path."""
+_untyped = msgspec.json.Decoder()
+
+
+def decode_append(body: bytes) -> AppendRequest:
+    """The append body, for this handler and the edge's lean path: typed, and refused
+    (`InadmissibleError`) when it carries a field no event has or a link that is no web
+    address, which the typed decode alone would drop or keep."""
+    appended = append_decoder.decode(body)
+    check_new(
+        _untyped.decode(body),
+        AppendRequest,
+        ((f"$.events[{n}]", e) for n, e in enumerate(appended.events)),
+    )
+    return appended
 
 
 def _href(stream: str) -> str:
@@ -303,7 +317,7 @@ class Partnerships(Controller):
         require_json(request)
         body = await request.body()
         try:
-            appended = append_decoder.decode(body)
+            appended = decode_append(body)
         except msgspec.ValidationError as error:
             raise validation_problem(error) from None
         except (msgspec.DecodeError, UnicodeDecodeError) as error:

@@ -1,0 +1,67 @@
+"""What a new event must be beyond its type: every field known, every link a web address.
+
+Stored events decode leniently (an old reader skips a newer writer's fields), so an
+unknown field in an *appended* event would be dropped without a word and lost for good;
+and a `javascript:` link, once stored, is served to every reader. These checks run
+where events enter (the API's append and `timeline import`), never on reads.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import msgspec
+
+from timeline import wire
+from timeline.events import Event
+
+WEB_SCHEMES = frozenset({"http", "https"})
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+[^\s]*$"
+"""What the published schemas say of a link: an absolute `http` or `https` URL with a host."""
+
+
+class InadmissibleError(msgspec.ValidationError):
+    """Fields an appended event may not carry: each `(path, message)` in `errors`."""
+
+    def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
+        self.errors = tuple(errors)
+        path, message = self.errors[0]
+        super().__init__(f"{message} - at `{path}`")
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute `http`/`https` URL with a host, no spaces or control characters."""
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced `[` in the host
+        return False
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+
+
+def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -> None:
+    """Refuse what decoding would silently drop or later serve as a script.
+
+    `raw` is the body as untyped JSON and `kind` the type it decoded to; `decoded` pairs
+    each event with its path in the body (`$.events[0]`).
+    """
+    found = [
+        (path, f"unknown field `{name}`{_near(name, known)}")
+        for path, name, known in wire.unknown_fields_named(raw, kind)
+    ]
+    for where, event in decoded:
+        found += [
+            (f"{where}.sources[{n}].url", "a link must be an absolute http or https URL")
+            for n, source in enumerate(event.sources)
+            if source.url is not None and not is_web_url(source.url)
+        ]
+    if found:
+        raise InadmissibleError(found)
+
+
+def _near(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean `{close[0]}`?" if close else ""
