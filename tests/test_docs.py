@@ -12,7 +12,7 @@ from browser_helpers import browser_page, needs_browser
 from litestar.testing import AsyncTestClient
 from server_helpers import Server, free_port
 
-from timeline.web.static import SWAGGER_UI
+from timeline.web.static import SWAGGER_UI, asset
 
 
 async def test_the_docs_page_loads_only_files_the_app_serves(client: AsyncTestClient[Any]) -> None:
@@ -22,17 +22,24 @@ async def test_the_docs_page_loads_only_files_the_app_serves(client: AsyncTestCl
     assert re.findall(r"https?://", html.split("<body>")[0]) == []  # no CDN in the head
     assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", html)
     assert sorted(assets) == sorted(
-        f"{SWAGGER_UI}/{name}"
-        for name in (
-            "favicon-32x32.png",
-            "swagger-ui.css",
-            "swagger-ui-bundle.js",
-            "swagger-ui-standalone-preset.js",
-        )
+        [
+            asset("docs.js"),
+            *(
+                f"{SWAGGER_UI}/{name}"
+                for name in (
+                    "favicon-32x32.png",
+                    "swagger-ui.css",
+                    "swagger-ui-bundle.js",
+                    "swagger-ui-standalone-preset.js",
+                )
+            ),
+        ]
     )
-    for asset in assets:
-        answer = await client.get(asset)
-        assert answer.status_code == 200, asset
+    assert "<script>" not in html  # started by a file: the CSP allows no inline script
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for path in assets:
+        answer = await client.get(path)
+        assert answer.status_code == 200, path
         assert answer.headers["cache-control"] == "max-age=31536000, public"
         assert len(answer.content) > 500
     licence = await client.get(f"{SWAGGER_UI}/LICENSE")

@@ -129,7 +129,7 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
     missing = await client.get("/partnerships/nobody/timeline")
     assert missing.status_code == 404
     assert "<h1>404 Not Found</h1>" in missing.text
-    assert "no partnership &#x27;nobody&#x27;" in missing.text
+    assert "no partnership &#39;nobody&#39;" in missing.text
 
 
 @pytest.fixture
@@ -262,7 +262,7 @@ async def test_every_kind_of_fact_on_record_is_in_the_words(
     for expected in (
         "<h3>Parties</h3>",
         (
-            "<strong>Telefónica → Microsoft: Microsoft Azure is Telefónica&#x27;s preferred "
+            "<strong>Telefónica → Microsoft: Microsoft Azure is Telefónica&#39;s preferred "
             "cloud platform</strong>"
         ),
         "<strong>workloads migrated to Azure: at least 1 million workloads</strong>",

@@ -31,6 +31,28 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 """A client's `X-Request-ID` is echoed only if it is short and harmless in a log line."""
 
 
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""Every HTML answer's Content-Security-Policy: scripts, styles and fetches from the app's
+own files only (no inline script or style, nothing from elsewhere), never in a frame."""
+SAFE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),  # a private deployment's links carry `?token=`
+)
+PAGE_HEADERS = (
+    (b"content-security-policy", PAGE_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate it
+)
+
+
+def hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with what every answer says to browsers, and every page besides."""
+    page = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+    return [*headers, *SAFE_HEADERS, *(PAGE_HEADERS if page else ())]
+
+
 _PROCESS = os.urandom(8).hex()
 _COUNT = itertools.count(1)
 
@@ -142,11 +164,13 @@ class _Answer:
 
         async def reply(message: Message) -> None:
             nonlocal ended
+            if message["type"] == "http.response.start":
+                message["headers"] = hardened(list(message.get("headers", ())))
             if recording is not None:
-                recording.see(message)
+                recording.see(message)  # kept with the headers above, for its replays
             if message["type"] == "http.response.start":
                 self.status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", self.request_id)]
+                headers = [*message["headers"], (b"x-request-id", self.request_id)]
                 if scope["method"] == "OPTIONS" or self.status == HTTPStatus.METHOD_NOT_ALLOWED:
                     methods = allowed(scope.get("path_template", ""))
                     if methods is not None:

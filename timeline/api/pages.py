@@ -39,12 +39,12 @@ from timeline.store.read_models import ListFilters
 from timeline.web.pages import (
     IndexQuery,
     PageBasis,
-    asset,
     error_page,
     index_page,
     timeline_body,
     timeline_page,
 )
+from timeline.web.static import asset
 
 HTML = "text/html"
 PAGE_SIZE = 30

@@ -9,13 +9,10 @@ The sliders ask the server again for the body (`part=body`): one renderer, no cl
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from html import escape
-from typing import TypeVar
+from typing import LiteralString, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -41,7 +38,8 @@ from timeline.state import (
     StatementState,
     TargetState,
 )
-from timeline.web.static import STATIC, STATIC_PATH
+from timeline.web.markup import Markup, html, join, web_url
+from timeline.web.static import asset
 from timeline.words import amount_words, equivalent_words, figure_words
 
 WIDTH = 1000
@@ -61,36 +59,33 @@ STATUS_COLOURS = {
 }
 
 
-@lru_cache(maxsize=16)
-def asset(name: str) -> str:
-    """An app asset's URL, named by its content so that a year's caching never serves it stale."""
-    digest = hashlib.sha256((STATIC / "app" / name).read_bytes()).hexdigest()[:12]
-    return f"{STATIC_PATH}/app/{name}?v={digest}"
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _page(title: str, body: str) -> str:
-    return (
+def _page(title: str, body: Markup) -> Markup:
+    return html(
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(title)}</title>"
-        f"<link rel='icon' href='{asset('icon.svg')}' type='image/svg+xml'>"
-        f"<link rel='stylesheet' href='{asset('timeline.css')}'>"
-        f"<script src='{asset('timeline.js')}' defer></script>"
-        f"</head><body>{body}</body></html>"
+        "<title>{}</title>"
+        "<link rel='icon' href='{}' type='image/svg+xml'>"
+        "<link rel='stylesheet' href='{}'>"
+        "<script src='{}' defer></script>"
+        "</head><body>{}</body></html>",
+        title,
+        asset("icon.svg"),
+        asset("timeline.css"),
+        asset("timeline.js"),
+        body,
     )
 
 
-def error_page(status: int, title: str, detail: str, fields: Sequence[tuple[str, str]]) -> str:
+def error_page(status: int, title: str, detail: str, fields: Sequence[tuple[str, str]]) -> Markup:
     """A problem said to a person: what went wrong, which field, and the way back."""
-    listed = "".join(f"<li><code>{_e(path)}</code>: {_e(message)}</li>" for path, message in fields)
-    body = (
-        f"<header class='top'><p><a href='/'>All partnerships</a></p>"
-        f"<h1>{status} {_e(title)}</h1></header><main><p class='problem'>{_e(detail)}</p>"
-        f"{'<ul>' + listed + '</ul>' if listed else ''}</main>"
+    listed = join(html("<li><code>{}</code>: {}</li>", path, message) for path, message in fields)
+    body = html(
+        "<header class='top'><p><a href='/'>All partnerships</a></p>"
+        "<h1>{} {}</h1></header><main><p class='problem'>{}</p>{}</main>",
+        status,
+        title,
+        detail,
+        html("<ul>{}</ul>", listed) if listed else "",
     )
     return _page(f"{status} {title}", body)
 
@@ -113,39 +108,56 @@ class IndexQuery:
 
 def index_page(
     rows: Sequence[tuple[str, Outline, int]], query: IndexQuery, next_href: str | None
-) -> str:
+) -> Markup:
     """The partnerships, filtered by party, region and status, a page at a time."""
-    items = "".join(
-        f"<li class='card'><h2><a href='/partnerships/{_e(stream)}/timeline'>{_e(o.title)}</a>"
-        f"</h2><p class='meta'><span class='status status-{_e(o.status)}'>{_e(o.status)}</span>"
-        f" · announced {_e(o.announced.describe())}"
-        f"{' · ' + _e(', '.join(o.regions)) if o.regions else ''}</p>"
-        f"<p class='parties'>{_e(', '.join(p.name for p in o.parties))}</p></li>"
+    items = join(
+        html(
+            "<li class='card'><h2><a href='/partnerships/{stream}/timeline'>{title}</a></h2>"
+            "<p class='meta'><span class='status status-{status}'>{status}</span>"
+            " · announced {announced}{regions}</p><p class='parties'>{parties}</p></li>",
+            stream=stream,
+            title=o.title,
+            status=o.status,
+            announced=o.announced.describe(),
+            regions=" · " + ", ".join(o.regions) if o.regions else "",
+            parties=", ".join(p.name for p in o.parties),
+        )
         for stream, o, _version in rows
     )
-    statuses = "".join(
-        f"<option value='{value}'{' selected' if query.status == value else ''}>{label}</option>"
+    statuses = join(
+        html(
+            "<option value='{}'{}>{}</option>",
+            value,
+            Markup(" selected") if query.status == value else "",
+            label,
+        )
         for value, label in (("", "any status"), ("active", "active"), ("ended", "ended"))
     )
-    form = (
+    form = html(
         "<form class='filters' method='get' action='/' role='search'>"
-        f"<label>Search <input type='search' name='q' value='{_e(query.text or '')}' "
+        "<label>Search <input type='search' name='q' value='{}' "
         "placeholder='title, party, region…'></label>"
-        f"<label>Party <input name='party' value='{_e(query.party or '')}' "
+        "<label>Party <input name='party' value='{}' "
         "placeholder='e.g. microsoft' pattern='[a-z0-9]+(-[a-z0-9]+)*'></label>"
-        f"<label>Region <input name='region' value='{_e(query.region or '')}' "
+        "<label>Region <input name='region' value='{}' "
         "placeholder='e.g. Africa'></label>"
-        f"<label>Status <select name='status'>{statuses}</select></label>"
-        "<button type='submit'>Filter</button></form>"
+        "<label>Status <select name='status'>{}</select></label>"
+        "<button type='submit'>Filter</button></form>",
+        query.text or "",
+        query.party or "",
+        query.region or "",
+        statuses,
     )
-    more = f"<p class='pager'><a href='{_e(next_href)}' rel='next'>Next page</a></p>"
-    body = (
+    more = html("<p class='pager'><a href='{}' rel='next'>Next page</a></p>", next_href)
+    body = html(
         "<header class='top'><h1>Partnership Timeline</h1>"
         "<p>Business partnerships as their sources tell them, on any date, as known at any "
         "time. <a href='/docs'>API</a></p></header><main>"
-        f"{form}<ul class='cards' aria-label='Partnerships'>{items}</ul>"
-        f"{'' if items else '<p>No partnership matches these filters.</p>'}"
-        f"{more if next_href else ''}</main>"
+        "{}<ul class='cards' aria-label='Partnerships'>{}</ul>{}{}</main>",
+        form,
+        items,
+        "" if items else Markup("<p>No partnership matches these filters.</p>"),
+        more if next_href else "",
     )
     return _page("Partnership Timeline", body)
 
@@ -232,17 +244,23 @@ def _ticks(ax: _Axis) -> range:
     return range(-(-first // step) * step, last + 1, step)
 
 
-Mark = tuple[str, str]
+Mark = tuple[str, Markup]
 """A drawn item: its name in words (for the tooltip and screen readers), and its SVG."""
 
 
-def _year_mark(x: float, year: int, height: int) -> str:
+def _year_mark(x: float, year: int, height: int) -> Markup:
     """A year's line, named below it; a name near the right edge ends there, uncut."""
     edge = x > WIDTH - 30  # about the width of a year's name
-    return (
-        f"<text class='year' x='{WIDTH - 2 if edge else x}' y='{height + 14}'"
-        f"{' text-anchor=' + repr('end') if edge else ''}>{year}</text>"
-        f"<line class='year' x1='{x}' x2='{x}' y1='{TOP}' y2='{height}'/>"
+    return html(
+        "<text class='year' x='{tx}' y='{ty}'{anchor}>{year}</text>"
+        "<line class='year' x1='{x}' x2='{x}' y1='{top}' y2='{height}'/>",
+        tx=WIDTH - 2 if edge else x,
+        ty=height + 14,
+        anchor=Markup(" text-anchor='end'") if edge else "",
+        year=year,
+        x=x,
+        top=TOP,
+        height=height,
     )
 
 
@@ -263,11 +281,15 @@ def _phase_band(phase: PhaseState, row: int, ax: _Axis, *, later: bool) -> Mark:
     label = f"{phase.name}: {period.describe()} ({phase.status})"
     room = int((x1 - x0 - 8) / CHAR_WIDTH)  # the name fits its band, or is cut with an ellipsis
     name = phase.name if len(phase.name) <= room else phase.name[: max(0, room - 1)] + "…"
-    text = f"<text x='{x0 + 4}' y='{y + 18}'>{_e(name)}</text>" if room >= 4 else ""  # noqa: PLR2004
-    return label, (
-        f"<g class='{classes}'>"
-        f"<rect x='{x0}' y='{y}' width='{max(2.0, x1 - x0)}' height='{LANE - 18}' rx='4'/>"
-        f"{text}</g>"
+    text = html("<text x='{}' y='{}'>{}</text>", x0 + 4, y + 18, name) if room >= 4 else ""  # noqa: PLR2004
+    return label, html(
+        "<g class='{}'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>{}</g>",
+        classes,
+        x0,
+        y,
+        max(2.0, x1 - x0),
+        LANE - 18,
+        text,
     )
 
 
@@ -276,28 +298,41 @@ def _milestone_mark(m: MilestoneState, row: int, ax: _Axis, *, later: bool) -> M
     colour = STATUS_COLOURS.get(m.status, "#4a5568")
     happened = m.achieved if m.status == "achieved" else m.missed if m.status == "missed" else None
     shown = happened or m.due
-    span = ""
+    span = Markup()
     if not shown.is_exact:  # the month (or quarter, year) it covers
         x0, x1 = ax.x(shown.first_day if not shown.no_later else ax.start), ax.x(shown.last_day)
-        span = (
-            f"<rect class='span{_fuzzy(shown)}' x='{x0}' y='{y - 9}' width='{max(2.0, x1 - x0)}' "
-            f"height='18' rx='3' fill='{colour}'/>"
+        span = html(
+            "<rect class='span{}' x='{}' y='{}' width='{}' height='18' rx='3' fill='{}'/>",
+            _fuzzy(shown),
+            x0,
+            y - 9,
+            max(2.0, x1 - x0),
+            colour,
         )
     cx = ax.x(shown.marked_day if happened else m.deadline)
     label = f"{m.title}: {m.status}, due {m.due.describe()}"
-    return label, (
-        f"<g class='mark{' later' if later else ''}'>{span}"
-        f"<circle cx='{cx}' cy='{y}' r='7' fill='{colour}'/></g>"
+    return label, html(
+        "<g class='mark{}'>{}<circle cx='{}' cy='{}' r='7' fill='{}'/></g>",
+        " later" if later else "",
+        span,
+        cx,
+        y,
+        colour,
     )
 
 
 def _point(day: PartialDate, row: int, ax: _Axis, label: str, *, later: bool) -> Mark:
     y = TOP + row * LANE + LANE // 2
     x = ax.x(day.marked_day)
-    return label, (
-        f"<g class='point{_fuzzy(day)}{' later' if later else ''}'>"
-        f"<rect x='{x - 5}' y='{y - 5}' width='10' height='10' transform='rotate(45 {x} {y})'/>"
-        "</g>"
+    return label, html(
+        "<g class='point{}{}'><rect x='{}' y='{}' width='10' height='10' "
+        "transform='rotate(45 {} {})'/></g>",
+        _fuzzy(day),
+        " later" if later else "",
+        x - 5,
+        y - 5,
+        x,
+        y,
     )
 
 
@@ -309,21 +344,24 @@ def _svg(
     *,
     changed: frozenset[Subject] = frozenset(),
     amended: frozenset[Subject] = frozenset(),
-) -> str:
+) -> Markup:
     seen = _by_event(on_day)
     names = _names(whole)
 
-    def ring(key: Subject, mark: Mark) -> str:
+    def ring(key: Subject, mark: Mark) -> Markup:
         """A mark links to its entry in the words (so the keyboard reaches every item and its
         sources); one that changed since the compared instant, or was amended, is outlined."""
         label, drawn = mark
         classes = " ".join(
             name for name, on in (("changed", key in changed), ("amended", key in amended)) if on
         )
-        return (
-            f"<a href='#{_e(anchor(key))}' aria-label='{_e(label)}'"
-            f"{' class=' + chr(39) + classes + chr(39) if classes else ''}>"
-            f"<title>{_e(label)}</title>{drawn}</a>"
+        return html(
+            "<a href='#{}' aria-label='{}'{}><title>{}</title>{}</a>",
+            anchor(key),
+            label,
+            html(" class='{}'", classes) if classes else "",
+            label,
+            drawn,
         )
 
     marks = [
@@ -370,24 +408,38 @@ def _svg(
         ),
     ]
     height = TOP + LANE * len(LANES) + 4
-    lanes = "".join(
-        f"<text class='lane' x='6' y='{TOP + n * LANE + LANE // 2 + 4}'>{_e(name)}</text>"
-        f"<line class='lane' x1='0' x2='{WIDTH}' y1='{TOP + (n + 1) * LANE}' "
-        f"y2='{TOP + (n + 1) * LANE}'/>"
+    lanes = join(
+        html(
+            "<text class='lane' x='6' y='{}'>{}</text>"
+            "<line class='lane' x1='0' x2='{}' y1='{line}' y2='{line}'/>",
+            TOP + n * LANE + LANE // 2 + 4,
+            name,
+            WIDTH,
+            line=TOP + (n + 1) * LANE,
+        )
         for n, name in enumerate(LANES)
     )
-    years = "".join(_year_mark(ax.x(date(year, 1, 1)), year, height) for year in _ticks(ax))
+    years = join(_year_mark(ax.x(date(year, 1, 1)), year, height) for year in _ticks(ax))
     today = ax.x(as_of)
-    return (
-        f"<svg class='timeline' viewBox='0 0 {WIDTH} {height + 20}' role='group' "
-        f"aria-label='Timeline of the partnership on {as_of.isoformat()}'>"
+    return html(
+        "<svg class='timeline' viewBox='0 0 {width} {box}' role='group' "
+        "aria-label='Timeline of the partnership on {day}'>"
         "<defs><pattern id='hatch' width='6' height='6' patternUnits='userSpaceOnUse' "
         "patternTransform='rotate(45)'><rect width='3' height='6' fill='currentColor' "
         "opacity='0.35'/></pattern><linearGradient id='fade'><stop offset='0.6' "
         "stop-color='#90cdf4'/><stop offset='1' stop-color='#90cdf4' stop-opacity='0'/>"
         "</linearGradient></defs>"
-        f"{years}{lanes}{''.join(marks)}"
-        f"<line class='as-of' x1='{today}' x2='{today}' y1='{TOP}' y2='{height}'/></svg>"
+        "{years}{lanes}{marks}"
+        "<line class='as-of' x1='{today}' x2='{today}' y1='{top}' y2='{height}'/></svg>",
+        width=WIDTH,
+        box=height + 20,
+        day=as_of.isoformat(),
+        years=years,
+        lanes=lanes,
+        marks=join(marks),
+        today=today,
+        top=TOP,
+        height=height,
     )
 
 
@@ -439,19 +491,35 @@ def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
     return found if isinstance(found, type(item)) else item
 
 
-def _sources(sources: Sequence[Source]) -> str:
+def _sources(sources: Sequence[Source]) -> Markup:
     if not sources:
-        return ""
-    listed = "".join(
-        f"<li><cite>{_e(s.title)}</cite>"
-        f"{', ' + _e(s.publisher) if s.publisher else ''} [{_e(s.language)}]"
-        f"{' · ' + _e(s.published.describe()) if s.published else ''}"
-        f"{' · <a href=' + chr(39) + _e(s.url) + chr(39) + '>link</a>' if s.url else ''}"
-        f"{'<blockquote lang=' + chr(39) + _e(s.language) + chr(39) + '>' + _e(s.excerpt) + '</blockquote>' if s.excerpt else ''}"  # noqa: E501
-        "</li>"
+        return Markup()
+    listed = join(
+        html(
+            "<li><cite>{}</cite>{} [{}]{}{}{}</li>",
+            s.title,
+            ", " + s.publisher if s.publisher else "",
+            s.language,
+            " · " + s.published.describe() if s.published else "",
+            _link(s.url),
+            html("<blockquote lang='{}'>{}</blockquote>", s.language, s.excerpt)
+            if s.excerpt
+            else "",
+        )
         for s in sources
     )
-    return f"<details class='sources'><summary>Sources</summary><ul>{listed}</ul></details>"
+    return html("<details class='sources'><summary>Sources</summary><ul>{}</ul></details>", listed)
+
+
+def _link(url: str | None) -> Markup | str:
+    """A source's link; one that is no web address (kept from before appends refused it)
+    is shown as text, never as a link."""
+    if url is None:
+        return ""
+    checked = web_url(url)
+    if checked is None:
+        return html(" · <span class='unsafe-link'>link not shown: {}</span>", url)
+    return html(" · <a href='{}' rel='noopener noreferrer'>link</a>", checked)
 
 
 def anchor(key: Subject) -> str:
@@ -459,18 +527,21 @@ def anchor(key: Subject) -> str:
     return f"item-{key[0]}-{key[1]}"
 
 
-def _amended(amendment: Amendment) -> str:
+def _amended(amendment: Amendment) -> Markup:
     """ "Retracted on 2026-11-30: <del>investment x committed</del> — why", as HTML."""
-    what = _e(amendment.what)
+    what: Markup | str = amendment.what
     if amendment.kind == "retracted":
-        what = f"<del>{what}</del>"
-    why = f" — {_e(amendment.reason)}" if amendment.reason else ""
+        what = html("<del>{}</del>", what)
     changed = "; ".join(
         f"{field.path}: {_said(field.before)} → {_said(field.after)}" for field in amendment.fields
     )
-    return (
-        f"{amendment.kind.capitalize()} on {amendment.recorded_at.date().isoformat()}: {what}{why}"
-        f"{' (' + _e(changed) + ')' if changed else ''}"
+    return html(
+        "{} on {}: {}{}{}",
+        amendment.kind.capitalize(),
+        amendment.recorded_at.date().isoformat(),
+        what,
+        " — " + amendment.reason if amendment.reason else "",
+        " (" + changed + ")" if changed else "",
     )
 
 
@@ -492,26 +563,35 @@ def _item(
     change: ItemChange | None = None,
     amended: Sequence[Amendment] = (),
     detail: Sequence[str] = (),
-) -> str:
-    badge = f" <span class='status status-{_e(status)}'>{_e(status)}</span>" if status else ""
-    note = " <span class='later-note'>(not yet on this date)</span>" if later else ""
-    changed = ""
+) -> Markup:
+    badge = html(" <span class='status status-{0}'>{0}</span>", status) if status else ""
+    note = Markup(" <span class='later-note'>(not yet on this date)</span>") if later else ""
+    changed: Markup | str = ""
     if change is not None:
         what = (
             "new"
             if change.change == "added"
             else "changed: " + ", ".join(field.path for field in change.fields)
         )
-        changed = f" <mark class='change'>{_e(what)}</mark>"
-    said = f"<br><span class='when'>{_e(when)}</span>" if when else ""
+        changed = html(" <mark class='change'>{}</mark>", what)
+    said = html("<br><span class='when'>{}</span>", when) if when else Markup()
     if detail:
-        said += "<ul class='detail'>" + "".join(f"<li>{_e(line)}</li>" for line in detail)
-        said += "</ul>"
-    notes = "".join(f"<br><span class='amended'>{_amended(a)}</span>" for a in amended)
+        said += html(
+            "<ul class='detail'>{}</ul>", join(html("<li>{}</li>", line) for line in detail)
+        )
+    notes = join(html("<br><span class='amended'>{}</span>", _amended(a)) for a in amended)
     classes = "item" + (" later" if later else "") + (" changed" if change else "")
-    return (
-        f"<li class='{classes}' id='{_e(anchor(key))}' tabindex='-1'><strong>{_e(title)}</strong>"
-        f"{badge}{note}{changed}{said}{notes}{_sources(sources)}</li>"
+    return html(
+        "<li class='{}' id='{}' tabindex='-1'><strong>{}</strong>{}{}{}{}{}{}</li>",
+        classes,
+        anchor(key),
+        title,
+        badge,
+        note,
+        changed,
+        said,
+        notes,
+        _sources(sources),
     )
 
 
@@ -533,7 +613,7 @@ class _Lister:
         *,
         status: str | None = None,
         detail: Sequence[str] = (),
-    ) -> str:
+    ) -> Markup:
         return _item(
             key,
             title,
@@ -552,7 +632,7 @@ def _lists(
     on_day: PartnershipState | None,
     changes: Sequence[ItemChange],
     amendments: Sequence[Amendment],
-) -> str:
+) -> Markup:
     """Every item in words; one not yet there on `as_of` is greyed and shows no status, one
     that changed since the compared instant is marked with what changed, and one a
     retraction or correction touched says so, with when and why."""
@@ -573,7 +653,7 @@ def _lists(
     def since(fact: Fact) -> str:
         return f"since {fact.since.describe()}"
 
-    parties = "".join(
+    parties = join(
         [
             *(item(("party", p.org), f"{p.name}{', ' + p.role if p.role else ''}", since(p), p)
               for p in whole.parties),
@@ -581,68 +661,73 @@ def _lists(
               for p in whole.former_parties),
         ]
     )  # fmt: skip
-    phases = "".join(
+    phases = join(
         item(("phase", p.id), p.name, p.period.describe(), p, status=status(p))
         for p in whole.phases
     )
-    milestones = "".join(
+    milestones = join(
         item(("milestone", m.id), m.title, f"due {m.due.describe()}", m, status=status(m),
              detail=[m.description] if m.description else ())
         for m in whole.milestones
     )  # fmt: skip
-    investments = "".join(
+    investments = join(
         item(("investment", i.id), _investment(i, names),
              f"{i.since.describe()} · {i.purpose}", i, status=i.firmness,
              detail=[f"Period: {i.period.describe()}"] if i.period else ())
         for i in whole.investments
     )  # fmt: skip
-    commitments = "".join(
+    commitments = join(
         item(("commitment", c.id),
              f"{names.get(c.by, c.by)} → {names.get(c.to, c.to)}: {c.description}", since(c), c,
              status=c.firmness)
         for c in whole.commitments
     )  # fmt: skip
-    targets = "".join(
+    targets = join(
         item(("target", t.id), f"{t.metric}: {figure_words(t.value, t.unit, t.comparator)}",
              f"by {t.due.describe()}" if t.due else "no date stated", t)
         for t in whole.targets
     )  # fmt: skip
-    areas = "".join(
+    areas = join(
         item(("focus_area", f.id), f.name, f.description or "", f, detail=f.objectives)
         for f in whole.focus_areas
     )
-    said = "".join(
+    said = join(
         item(("statement", str(s.event_id)), f"{s.speaker}{', ' + s.role if s.role else ''}",
              f"“{s.text}” ({s.since.describe()})", s)
         for s in whole.statements
     )  # fmt: skip
-    forecasts = "".join(
+    forecasts = join(
         item(("forecast", str(f.event_id)), f"{f.by}: {f.claim}",
              f"by {f.horizon.describe()}" if f.horizon else "no horizon stated", f)
         for f in whole.forecasts
     )  # fmt: skip
-    background = "".join(
+    background = join(
         item(("background", str(b.event_id)), b.topic or "The source's own words",
              f"“{b.text}” [{b.language}]", b)
         for b in whole.background
     )  # fmt: skip
-    risks = "".join(
+    risks = join(
         item(("risk", r.id), r.description, "", r,
              detail=[f"Mitigation: {m}" for m in r.mitigations])
         for r in whole.risks
     )  # fmt: skip
-    governance = "".join(
+    governance = join(
         item(("governance", g.id), g.body, "", g, detail=g.responsibilities)
         for g in whole.governance
     )
-    removed = "".join(
-        f"<li class='item changed removed'><strong>{_e(c.label)}</strong> "
-        f"<mark class='change'>removed ({_e(c.kind.replace('_', ' '))})</mark></li>"
+    removed = join(
+        html(
+            "<li class='item changed removed'><strong>{}</strong> "
+            "<mark class='change'>removed ({})</mark></li>",
+            c.label,
+            c.kind.replace("_", " "),
+        )
         for c in changes
         if c.change == "removed"
     )
-    amended = "".join(
-        f"<li class='item amended'>{_amended(a)}{_sources(a.sources)}</li>" for a in amendments
+    amended = join(
+        html("<li class='item amended'>{}{}</li>", _amended(a), _sources(a.sources))
+        for a in amendments
     )
     parts = (
         ("Parties", parties),
@@ -660,8 +745,8 @@ def _lists(
         ("Removed since the compared instant", removed),
         ("Retracted and corrected", amended),
     )
-    return "".join(
-        f"<section class='lane-list'><h3>{name}</h3><ul>{items}</ul></section>"
+    return join(
+        html("<section class='lane-list'><h3>{}</h3><ul>{}</ul></section>", name, items)
         for name, items in parts
         if items
     )
@@ -683,53 +768,57 @@ def _amount(amount: object) -> str:
     return amount_words(amount) if isinstance(amount, Money) else "undisclosed amount"
 
 
-def _lane_names() -> str:
+def _lane_names() -> Markup:
     """The lanes' names again, in HTML that narrow screens keep in view while the drawing
     scrolls sideways (the SVG's own names scroll away); hidden from screen readers, which
-    read the SVG's."""
-    names = "".join(f"<li style='--lane: {n}'>{_e(name)}</li>" for n, name in enumerate(LANES))
-    return f"<ul class='lane-names' aria-hidden='true'>{names}</ul>"
+    read the SVG's. Each lane's place is a class: the pages allow no inline style."""
+    names = join(html("<li class='lane-{}'>{}</li>", n, name) for n, name in enumerate(LANES))
+    return html("<ul class='lane-names' aria-hidden='true'>{}</ul>", names)
 
 
-def _swatch(shape: str) -> str:
-    return f"<svg class='swatch' viewBox='0 0 16 16' aria-hidden='true'>{shape}</svg>"
+def _swatch(shape: Markup) -> Markup:
+    return html("<svg class='swatch' viewBox='0 0 16 16' aria-hidden='true'>{}</svg>", shape)
 
 
-def _legend(*, compared: bool, amended: bool) -> str:
+def _legend(*, compared: bool, amended: bool) -> Markup:
     """What the drawing's marks mean, in words (only the outlines in use are named)."""
-    band = "<rect x='1' y='3' width='14' height='10' rx='2' "
     keys = [
         *(
-            (_swatch(f"<circle cx='8' cy='8' r='6' fill='{colour}'/>"), f"milestone {status}")
+            (_swatch(html("<circle cx='8' cy='8' r='6' fill='{}'/>", colour)),
+             f"milestone {status}")
             for status, colour in STATUS_COLOURS.items()
         ),
-        (_swatch(band + "fill='#90cdf4' stroke='#2b6cb0'/>"), "phase"),
-        (_swatch(band + "fill='url(#fade)'/>"), "open end"),
-        (_swatch(band + "fill='url(#hatch)'/>"), "uncertain or approximate date"),
-        (_swatch(band + "fill='#90cdf4' opacity='0.35'/>"), "not yet on this date"),
+        (_band("fill='#90cdf4' stroke='#2b6cb0'"), "phase"),
+        (_band("fill='url(#fade)'"), "open end"),
+        (_band("fill='url(#hatch)'"), "uncertain or approximate date"),
+        (_band("fill='#90cdf4' opacity='0.35'"), "not yet on this date"),
         (
-            _swatch("<rect x='4' y='4' width='8' height='8' fill='#805ad5' "
-                    "transform='rotate(45 8 8)'/>"),
+            _swatch(Markup("<rect x='4' y='4' width='8' height='8' fill='#805ad5' "
+                           "transform='rotate(45 8 8)'/>")),
             "investment, statement or forecast",
         ),
     ]  # fmt: skip
     if compared:
-        keys.append((_swatch(band + "fill='none' stroke='#dd6b20' stroke-width='3'/>"), "changed"))
+        keys.append((_band("fill='none' stroke='#dd6b20' stroke-width='3'"), "changed"))
     if amended:
         keys.append(
             (
-                _swatch(band + "fill='none' stroke='#c53030' stroke-width='2' "
-                        "stroke-dasharray='4 2'/>"),
+                _band("fill='none' stroke='#c53030' stroke-width='2' stroke-dasharray='4 2'"),
                 "retracted or corrected",
             )
-        )  # fmt: skip
-    listed = "".join(f"<li>{swatch}{_e(words)}</li>" for swatch, words in keys)
-    return f"<ul class='legend' aria-label='What the marks mean'>{listed}</ul>"
+        )
+    listed = join(html("<li>{}{}</li>", swatch, words) for swatch, words in keys)
+    return html("<ul class='legend' aria-label='What the marks mean'>{}</ul>", listed)
+
+
+def _band(paint: LiteralString) -> Markup:
+    """A phase band's swatch, painted by fixed SVG attributes."""
+    return _swatch(html("<rect x='1' y='3' width='14' height='10' rx='2' {}/>", Markup(paint)))
 
 
 def timeline_body(
     whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis
-) -> str:
+) -> Markup:
     """What the sliders replace: the summary, the drawing and the lists, on `basis`."""
     state = on_day or whole
     ax = axis(whole, basis.as_of)
@@ -755,21 +844,26 @@ def timeline_body(
         )
     changed = frozenset((c.kind, c.id) for c in basis.changes)
     amended = frozenset(key for a in basis.amendments for key in a.about)
-    return (
-        f"<p class='basis' aria-live='polite'>On <strong>{basis.as_of.isoformat()}</strong>, "
-        f"as known at <strong>{_e(known)}</strong>: {_e(state.status)}, {_e(announced)}"
-        f"{_e(term)}.</p>"
+    return html(
+        "<p class='basis' aria-live='polite'>On <strong>{}</strong>, "
+        "as known at <strong>{}</strong>: {}, {}{}.</p>"
         "<div class='drawing' tabindex='0' role='region' aria-label='Timeline drawing'>"
-        f"<div class='canvas'>{_lane_names()}"
-        f"{_svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended)}"
-        f"</div></div>{_legend(compared=basis.since is not None, amended=bool(amended))}"
-        f"{_lists(whole, on_day, basis.changes, basis.amendments)}"
+        "<div class='canvas'>{}{}</div></div>{}{}",
+        basis.as_of.isoformat(),
+        known,
+        state.status,
+        announced,
+        term,
+        _lane_names(),
+        _svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended),
+        _legend(compared=basis.since is not None, amended=bool(amended)),
+        _lists(whole, on_day, basis.changes, basis.amendments),
     )
 
 
 def timeline_page(
     whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis
-) -> str:
+) -> Markup:
     """A partnership's page: header, sliders, permalink, feeds, and its timeline body."""
     ax = axis(whole, basis.as_of)
     span = max(1, (ax.end - ax.start).days)
@@ -785,48 +879,68 @@ def timeline_page(
         query["since"] = basis.since.isoformat()
     permalink = f"/partnerships/{basis.stream}/timeline?{urlencode(query)}"
     chosen = basis.since.isoformat() if basis.since else ""
-    compare = "".join(
-        f"<option value='{_e(stop)}'{' selected' if stop == chosen else ''}>{_e(stop)}</option>"
+    compare = join(
+        html("<option value='{0}'{1}>{0}</option>", stop, " selected" if stop == chosen else "")
         for stop in stops[:-1]
     )
     https = basis.calendar
     webcal = "webcal:" + https.split(":", 1)[1]
     parties = ", ".join(f"{p.name}{' (' + p.role + ')' if p.role else ''}" for p in whole.parties)
-    header = (
+    header = html(
         "<header class='top'><p><a href='/'>All partnerships</a></p>"
-        f"<h1>{_e(whole.title)}</h1><p class='meta'>{_e(parties)}"
-        f"{' · ' + _e(', '.join(whole.regions)) if whole.regions else ''}</p>"
-        f"{'<p>' + _e(whole.summary) + '</p>' if whole.summary else ''}</header>"
+        "<h1>{}</h1><p class='meta'>{}{}</p>{}</header>",
+        whole.title,
+        parties,
+        " · " + ", ".join(whole.regions) if whole.regions else "",
+        html("<p>{}</p>", whole.summary) if whole.summary else "",
     )
-    controls = (
-        f"<form class='sliders' data-stream='{_e(basis.stream)}' data-start='{ax.start}' "
-        f"data-instants='{_e(' '.join(stops))}'>"
-        f"<label for='as-of'>World date (as of)</label>"
-        f"<input type='range' id='as-of' min='0' max='{span}' value='{day_index}' "
-        f"aria-valuetext='{basis.as_of.isoformat()}'>"
-        f"<output for='as-of' id='as-of-value'>{basis.as_of.isoformat()}</output>"
-        f"<label for='known-at'>What we knew (known at)</label>"
-        f"<input type='range' id='known-at' min='0' max='{max(0, len(stops) - 1)}' "
-        f"value='{known_index}' aria-valuetext='{_e(stops[known_index] if stops else 'now')}'>"
-        f"<output for='known-at' id='known-at-value'>"
-        f"{_e(stops[known_index] if stops and basis.known_at else 'now')}</output>"
+    known_value = stops[known_index] if stops else "now"
+    controls = html(
+        "<form class='sliders' data-stream='{stream}' data-start='{start}' "
+        "data-instants='{instants}'>"
+        "<label for='as-of'>World date (as of)</label>"
+        "<input type='range' id='as-of' min='0' max='{span}' value='{day_index}' "
+        "aria-valuetext='{as_of}'>"
+        "<output for='as-of' id='as-of-value'>{as_of}</output>"
+        "<label for='known-at'>What we knew (known at)</label>"
+        "<input type='range' id='known-at' min='0' max='{last_stop}' "
+        "value='{known_index}' aria-valuetext='{known_value}'>"
+        "<output for='known-at' id='known-at-value'>{known_shown}</output>"
         "<label for='since'>Show what changed since</label>"
-        f"<select id='since'><option value=''>(nothing compared)</option>{compare}</select>"
-        "<span></span></form>"
+        "<select id='since'><option value=''>(nothing compared)</option>{compare}</select>"
+        "<span></span></form>",
+        stream=basis.stream,
+        start=ax.start,
+        instants=" ".join(stops),
+        span=span,
+        day_index=day_index,
+        as_of=basis.as_of.isoformat(),
+        last_stop=max(0, len(stops) - 1),
+        known_index=known_index,
+        known_value=known_value,
+        known_shown=known_value if basis.known_at else "now",
+        compare=compare,
     )
-    links = (
+    links = html(
         "<nav class='links' aria-label='This partnership elsewhere'>"
-        f"<a id='permalink' href='{_e(permalink)}'>Permalink</a>"
-        f"<a href='{_e(webcal)}'>Subscribe (Apple, Outlook)</a>"
-        f"<a href='https://calendar.google.com/calendar/r?cid={_e(webcal)}'>"
-        "Subscribe (Google)</a>"
-        f"<a href='{_e(https)}'>Calendar (.ics)</a>"
-        f"<a id='json' href='/partnerships/{_e(basis.stream)}?"
-        f"{_e(urlencode({k: v for k, v in query.items() if k != 'since'}))}'>JSON</a>"
-        "</nav>"
+        "<a id='permalink' href='{}'>Permalink</a>"
+        "<a href='{}'>Subscribe (Apple, Outlook)</a>"
+        "<a href='{}'>Subscribe (Google)</a>"
+        "<a href='{}'>Calendar (.ics)</a>"
+        "<a id='json' href='/partnerships/{}?{}'>JSON</a>"
+        "</nav>",
+        permalink,
+        webcal,
+        "https://calendar.google.com/calendar/r?" + urlencode({"cid": webcal}),
+        https,
+        basis.stream,
+        urlencode({k: v for k, v in query.items() if k != "since"}),
     )
-    body = (
-        f"{header}<main>{controls}{links}"
-        f"<div id='timeline-body'>{timeline_body(whole, on_day, basis)}</div></main>"
+    body = html(
+        "{}<main>{}{}<div id='timeline-body'>{}</div></main>",
+        header,
+        controls,
+        links,
+        timeline_body(whole, on_day, basis),
     )
     return _page(whole.title, body)
