@@ -9,9 +9,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from timeline import schemas
-from timeline.dates import PARTIAL_DATE_PATTERN
+from timeline.api.partnerships import decode_append
+from timeline.codes import currencies
+from timeline.dates import PARTIAL_DATE_SCHEMA_PATTERN
 from timeline.events import (
     BY_TYPE,
     EVENT_TYPES,
@@ -20,7 +24,8 @@ from timeline.events import (
     StatementMade,
 )
 from timeline.formats import decode_event, encode_event
-from timeline.money import Money, Range
+from timeline.money import QUANTITY_PATTERN, Money, Range
+from timeline.urls import URL_PATTERN, is_web_url
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -160,9 +165,61 @@ def test_schema_documents_partial_dates() -> None:
     """A schema states the partial date grammar where the type has one."""
     schema = json.loads(schemas.rendered()["MilestoneScheduled.json"])
     milestone = schema["$defs"]["Milestone"]["properties"]["due"]
-    assert milestone["pattern"] == PARTIAL_DATE_PATTERN
-    assert re.fullmatch(PARTIAL_DATE_PATTERN, "../2023-04~")
+    assert milestone["pattern"] == PARTIAL_DATE_SCHEMA_PATTERN
+    assert re.fullmatch(PARTIAL_DATE_SCHEMA_PATTERN, "../2023-04~")
+    assert re.fullmatch(PARTIAL_DATE_SCHEMA_PATTERN, "2024-02-29")
+    for unreal in ("0000", "2023-02-29", "2024-02-30", "2024-04-31", "2024-13", "2024-Q5"):
+        assert not re.fullmatch(PARTIAL_DATE_SCHEMA_PATTERN, unreal), unreal
     assert schema["x-schema-version"] == 1
+
+
+def test_published_schemas_are_closed_where_appends_are() -> None:
+    """Every object of a published event schema admits no field beyond its own, as an
+    append refuses them; codes, amounts and links are as strict as the server."""
+    for name, text in schemas.rendered().items():
+        for title, definition in json.loads(text)["$defs"].items():
+            if "properties" in definition:
+                assert definition["additionalProperties"] is False, (name, title)
+    investment = json.loads(schemas.rendered()["InvestmentCommitted.json"])["$defs"]
+    money = investment["Money"]["properties"]
+    assert "USD" in money["currency"]["enum"]
+    assert "AAA" not in money["currency"]["enum"]
+    assert not re.fullmatch(money["amount"]["pattern"], "-1")
+    url = investment["Source"]["properties"]["url"]["anyOf"][0]
+    assert re.fullmatch(url["pattern"], "https://example.org/x")
+    assert not re.fullmatch(url["pattern"], "javascript:alert(1)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.from_regex(PARTIAL_DATE_SCHEMA_PATTERN, fullmatch=True),
+    amount=st.from_regex(QUANTITY_PATTERN, fullmatch=True),
+    currency=st.sampled_from(currencies()),
+    link=st.from_regex(URL_PATTERN, fullmatch=True),
+)
+def test_what_the_schemas_admit_the_server_takes(
+    day: str, amount: str, currency: str, link: str
+) -> None:
+    """A date, amount, currency or link that the published patterns admit is one the
+    server's decoder and its admission check take (a period whose end precedes its start,
+    or a party named twice, are rules JSON Schema cannot state)."""
+    assume(is_web_url(link))  # the pattern cannot say "printable": the check can
+    body = {
+        "events": [
+            {
+                "type": "InvestmentCommitted",
+                "effective": day,
+                "sources": [{"title": "t", "language": "en", "url": link}],
+                "data": {
+                    "id": "i",
+                    "investor": "a",
+                    "amount": {"amount": amount, "currency": currency},
+                    "purpose": "p",
+                },
+            }
+        ]
+    }
+    decode_append(json.dumps(body).encode())
 
 
 def test_statement_v1_is_upcast_on_read() -> None:

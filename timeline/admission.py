@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import msgspec
 
 from timeline import wire
 from timeline.events import Event
-
-WEB_SCHEMES = frozenset({"http", "https"})
-URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+[^\s]*$"
-"""What the published schemas say of a link: an absolute `http` or `https` URL with a host."""
+from timeline.urls import is_web_url
 
 
 class InadmissibleError(msgspec.ValidationError):
@@ -29,17 +25,6 @@ class InadmissibleError(msgspec.ValidationError):
         self.errors = tuple(errors)
         path, message = self.errors[0]
         super().__init__(f"{message} - at `{path}`")
-
-
-def is_web_url(url: str) -> bool:
-    """An absolute `http`/`https` URL with a host, no spaces or control characters."""
-    if not url.isprintable() or any(c.isspace() for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unbalanced `[` in the host
-        return False
-    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
 
 
 def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -> None:

@@ -29,6 +29,11 @@ def _languages() -> frozenset[str]:
     return frozenset(codes)
 
 
+def currencies() -> list[str]:
+    """Every ISO 4217 alphabetic code, sorted: the enum the published schemas give."""
+    return sorted(_currencies())
+
+
 def is_currency(code: str) -> bool:
     """True for an ISO 4217 alphabetic code such as USD or EUR."""
     return code in _currencies()

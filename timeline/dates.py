@@ -26,6 +26,18 @@ _DATE = r"[0-9]{4}(-Q[1-4]|-[0-9]{2}(-[0-9]{2})?)?[?~%]?"
 PARTIAL_DATE_PATTERN = rf"^(\.\./)?{_DATE}$"
 PERIOD_PATTERN = rf"^(\.\./{_DATE}|{_DATE}(/({_DATE}|\.\.))?)$"
 
+_YEAR = r"([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8]))?|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31"
+)
+_REAL_DATE = rf"({_YEAR}(-Q[1-4]|-({_MONTH_DAY}))?|{_LEAP_YEAR}-02-29)[?~%]?"
+PARTIAL_DATE_SCHEMA_PATTERN = rf"^(\.\./)?{_REAL_DATE}$"
+PERIOD_SCHEMA_PATTERN = rf"^(\.\./{_REAL_DATE}|{_REAL_DATE}(/({_REAL_DATE}|\.\.))?)$"
+"""The published forms: only real days (no year 0, no 30 February, 29 February in leap
+years), so that a schema-valid date is one the parser takes. No lookahead, for the
+regex dialects of JSON Schema tools."""
+
 MONTHS = (
     "",
     "January",

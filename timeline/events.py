@@ -10,7 +10,6 @@ names and tags never change; a breaking change raises the type's
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 from uuid import UUID
 
@@ -19,7 +18,8 @@ import msgspec
 from timeline.codes import LANGUAGE_PATTERN, is_language
 from timeline.dates import PartialDate, Period
 from timeline.ids import new_id
-from timeline.money import UNDISCLOSED, Money, Range, check_quantity
+from timeline.money import UNDISCLOSED, Money, Quantity, Range, check_quantity
+from timeline.urls import URL_PATTERN
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 SLUG_MAX = 100
@@ -41,6 +41,14 @@ Text = Annotated[str, msgspec.Meta(min_length=1)]
 Language = Annotated[
     str, msgspec.Meta(pattern=LANGUAGE_PATTERN, description="BCP 47 tag (ISO 639 language)")
 ]
+WebUrl = Annotated[
+    str,
+    msgspec.Meta(
+        description="An absolute http or https URL",
+        extra_json_schema={"format": "uri", "pattern": URL_PATTERN},
+    ),
+]
+"""Stored links decode as written (old rows may hold others); new ones are web addresses."""
 Comparator = Literal[">=", ">", "=", "<=", "<", "~"]
 Firmness = Literal["planned", "committed"]
 """`planned` when a source states an intention ("plans to invest"), `committed` when it
@@ -66,7 +74,7 @@ class Source(Model, frozen=True):
     title: Text
     language: Language
     publisher: str | None = None
-    url: str | None = None
+    url: WebUrl | None = None
     published: PartialDate | None = None
     excerpt: str | None = None
 
@@ -97,7 +105,7 @@ class Term(Model, frozen=True):
 class Figure(Model, frozen=True):
     """A quantity as stated: "more than 300 million businesses" is (>, 300000000, businesses)."""
 
-    value: Decimal
+    value: Quantity
     unit: Text
     comparator: Comparator
 
@@ -154,7 +162,7 @@ class Commitment(Model, frozen=True):
 class Target(Model, frozen=True):
     id: Slug
     metric: Text
-    value: Decimal
+    value: Quantity
     unit: Text
     comparator: Comparator
     due: PartialDate | None = None

@@ -7,9 +7,26 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from timeline.codes import CURRENCY_PATTERN, is_currency
+from timeline.codes import CURRENCY_PATTERN, currencies, is_currency
 
-Currency = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code")]
+Currency = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=CURRENCY_PATTERN,
+        description="ISO 4217 code",
+        extra_json_schema={"enum": currencies()},
+    ),
+]
+QUANTITY_PATTERN = r"^[0-9]{1,30}(\.[0-9]{1,30})?$"
+Quantity = Annotated[
+    Decimal,
+    msgspec.Meta(
+        description="A decimal as a string: not negative, below 10^30, at most 30 decimals",
+        extra_json_schema={"pattern": QUANTITY_PATTERN},
+    ),
+]
+"""What `check_quantity` admits, as the published schemas say it (the server also reads
+exponents and JSON numbers; the schema gives the one plain form)."""
 
 UNDISCLOSED: Literal["undisclosed"] = "undisclosed"
 
@@ -38,7 +55,7 @@ def _check_currency(code: str) -> None:
 class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An amount in one currency; `approximate` when the source says "about"."""
 
-    amount: Decimal
+    amount: Quantity
     currency: Currency
     approximate: bool = False
 
@@ -50,8 +67,8 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
 class Range(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """From `min` to `max`: money when `currency` is set, a count of `unit` otherwise."""
 
-    min: Decimal
-    max: Decimal
+    min: Quantity
+    max: Quantity
     currency: Currency | None = None
     unit: str | None = None
     approximate: bool = False

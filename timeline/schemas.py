@@ -14,6 +14,41 @@ from timeline.events import EVENT_TYPES, Event
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+_RULES: dict[str, dict[str, Any]] = {
+    "Term": {
+        "anyOf": [
+            {"required": ["years"], "properties": {"years": {"type": "integer"}}},
+            {"required": ["period"], "properties": {"period": {"type": "string"}}},
+        ]
+    },
+    "Range": {
+        "oneOf": [
+            {"required": ["currency"], "properties": {"currency": {"type": "string"}}},
+            {"required": ["unit"], "properties": {"unit": {"type": "string"}}},
+        ]
+    },
+    "Investment": {
+        "if": {"required": ["amount"], "properties": {"amount": {"const": "undisclosed"}}},
+        "then": {"properties": {"equivalents": {"maxItems": 0}}},
+    },
+}
+"""What a type's `__post_init__` checks across its fields, where JSON Schema can say it."""
+
+
+def as_appended(definitions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Object schemas as an append is checked: no field beyond the known ones
+    (`admission.check_new`), and the cross-field rules JSON Schema can state. Stored
+    events, as answers show them, stay open: a newer writer may have added fields."""
+    return {
+        name: (
+            {**doc, **_RULES.get(doc.get("title", name), {}), "additionalProperties": False}
+            if "properties" in doc
+            else doc
+        )
+        for name, doc in definitions.items()
+    }
+
+
 def event_schema(kind: type[Event]) -> dict[str, Any]:
     schema = msgspec.json.schema(kind, schema_hook=wire.schema_hook)
     return {
@@ -21,6 +56,7 @@ def event_schema(kind: type[Event]) -> dict[str, Any]:
         "title": kind.__name__,
         "x-schema-version": kind.SCHEMA_VERSION,
         **schema,
+        "$defs": as_appended(schema["$defs"]),
     }
 
 

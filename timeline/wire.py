@@ -9,9 +9,9 @@ import msgspec
 
 from timeline.dates import (
     PARTIAL_DATE_FORMS,
-    PARTIAL_DATE_PATTERN,
+    PARTIAL_DATE_SCHEMA_PATTERN,
     PERIOD_FORMS,
-    PERIOD_PATTERN,
+    PERIOD_SCHEMA_PATTERN,
     PartialDate,
     Period,
 )
@@ -52,14 +52,14 @@ def schema_hook(kind: type) -> dict[str, Any]:
     if kind is PartialDate:
         return {
             "type": "string",
-            "pattern": PARTIAL_DATE_PATTERN,
+            "pattern": PARTIAL_DATE_SCHEMA_PATTERN,
             "description": f"Partial date: {PARTIAL_DATE_FORMS}",
             "examples": ["2024", "2024-Q2", "2024-04", "2024-01-16", "2024-04~", "../2023"],
         }
     if kind is Period:
         return {
             "type": "string",
-            "pattern": PERIOD_PATTERN,
+            "pattern": PERIOD_SCHEMA_PATTERN,
             "description": f"Period: {PERIOD_FORMS}",
             "examples": ["2024-01-16", "2023/2024", "2026/..", "2023?/2024"],
         }

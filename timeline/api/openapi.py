@@ -24,6 +24,7 @@ from timeline import wire
 from timeline.api import examples
 from timeline.api.models import AppendRequest
 from timeline.dates import PartialDate, Period
+from timeline.schemas import as_appended
 
 
 class DatesSchemaPlugin(OpenAPISchemaPlugin):
@@ -57,7 +58,7 @@ APPEND_PREFIX = "Append"
 _ALIASES: dict[str, str] = {}
 for _field in dataclasses.fields(Schema):
     _ALIASES[_field.metadata.get("alias", _field.name)] = _field.name
-_NESTED_ONE = {"items", "contains", "not", "additionalProperties"}
+_NESTED_ONE = {"items", "contains", "not", "additionalProperties", "if", "then", "else"}
 _NESTED_MANY = {"anyOf", "oneOf", "allOf", "prefixItems"}
 
 
@@ -103,11 +104,16 @@ def _append_documents() -> tuple[dict[str, Any], dict[str, Any]]:
         schema_hook=wire.schema_hook,
         ref_template=f"#/components/schemas/{APPEND_PREFIX}{{name}}",
     )
-    return body, {f"{APPEND_PREFIX}{name}": doc for name, doc in components.items()}
+    return body, {
+        f"{APPEND_PREFIX}{name}": {**doc, "title": f"{APPEND_PREFIX}{name}"}
+        for name, doc in as_appended(components).items()
+    }
 
 
 def append_components() -> dict[str, Schema]:
-    """Component schemas the append body refers to, prefixed so they never collide."""
+    """Component schemas the append body refers to, prefixed in name and title so they never
+    collide with the answers' own (`Party` is an answer's, `AppendParty` an append's: a
+    client generator names its classes by title)."""
     converted = {name: to_schema(doc) for name, doc in _append_documents()[1].items()}
     return {name: schema for name, schema in converted.items() if isinstance(schema, Schema)}
 

@@ -13,7 +13,7 @@ from typing import LiteralString
 
 from markupsafe import Markup
 
-from timeline.admission import is_web_url
+from timeline.urls import is_web_url
 
 __all__ = ["Markup", "html", "join", "web_url"]
 
