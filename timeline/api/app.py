@@ -32,6 +32,7 @@ from timeline.api.organizations import Organizations
 from timeline.api.pages import Pages
 from timeline.api.partnerships import Partnerships
 from timeline.api.services import Services, provide_services
+from timeline.api.spec import FinishedSpec
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
@@ -146,7 +147,7 @@ def create_app(settings: Settings) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path=DOCS_PATH,
-            render_plugins=[api_docs()],
+            render_plugins=[api_docs(), FinishedSpec(public_reads=settings.public_read)],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from timeline import calendar
@@ -31,6 +31,7 @@ from timeline.api.http import partial_date_param, valid_stream_id
 from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, Feed, FeedOptions
 from timeline.dates import PARTIAL_DATE_PATTERN
+from timeline.events import SLUG_PATTERN
 from timeline.readmodels import shown
 from timeline.state import Outline
 from timeline.store.read_models import ReadModels, Window
@@ -173,7 +174,11 @@ FEED_RESPONSES: dict[int, ResponseSpec] = {
         str, description="An RFC 5545 calendar (RFC 7986 properties)", media_type=ICS,
         generate_examples=False,
     ),
-    304: ResponseSpec(None, description="Unchanged (If-None-Match, or If-Modified-Since)"),
+    304: ResponseSpec(
+        None,
+        description="Unchanged (If-None-Match, or If-Modified-Since)",
+        generate_examples=False,
+    ),
     400: BAD_REQUEST,
     401: UNAUTHORIZED,
 }  # fmt: skip
@@ -192,6 +197,15 @@ def _window(start: str | None, end: str | None) -> Window:
     return window
 
 
+FeedName = Annotated[
+    str,
+    PathParameter(
+        description="A stream or organization id followed by `.ics`, e.g. vodafone-microsoft.ics",
+        schema_extra={"pattern": rf"^{SLUG_PATTERN.strip('^$')}\.ics$"},
+    ),
+]
+
+
 def _strip_suffix(name: str) -> str:
     if not name.endswith(SUFFIX):
         raise not_found(f"calendar feeds end in {SUFFIX}")
@@ -206,6 +220,8 @@ class Calendars(Controller):
     @get(
         "/all.ics",
         summary="Milestones and phases of every partnership (streamed)",
+        description="Every partnership's milestones and phase markers in one feed; window it "
+        "with `from`/`to` (a whole store is large), since calendar apps fetch it whole.",
         responses=FEED_RESPONSES,
     )
     async def all_feed(
@@ -235,13 +251,16 @@ class Calendars(Controller):
     @get(
         "/partnerships/{name:str}",
         summary="Milestones and phases of one partnership (`{id}.ics`)",
+        description="Subscribe from a calendar app with the `webcal` link of the partnership's "
+        "`calendar`. Milestones sit on their deadline until they happen, phases are a start and "
+        "an end marker; `TENTATIVE` where the date is coarse or uncertain.",
         responses={**FEED_RESPONSES, 404: problem("No such partnership")},
     )
     async def partnership_feed(
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        name: FromPath[str],
+        name: FeedName,
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,
@@ -278,13 +297,15 @@ class Calendars(Controller):
         "/organizations/{name:str}",
         summary="Milestones and phases of every partnership an organization is or was in "
         "(streamed)",
+        description="`{org}.ics`: the milestones and phases of each partnership the "
+        "organization is or was a party to, the partnership named in each summary.",
         responses={**FEED_RESPONSES, 404: problem("No partnership names this organization")},
     )
     async def organization_feed(
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        name: FromPath[str],
+        name: FeedName,
         *,
         announcements: ANNOUNCEMENTS = False,
         investments: INVESTMENTS = False,

@@ -33,8 +33,11 @@ from timeline.api.services import Services
 from timeline.projection import changed_partnerships, knowledge_diff
 
 Since = Annotated[
+    str | None, instant_query("Compare from what the store knew at this instant, ISO 8601")
+]
+RequiredSince = Annotated[
     str | None,
-    instant_query("Compare from what the store knew at this instant, ISO 8601 (required)"),
+    instant_query("Compare from what the store knew at this instant, ISO 8601", required=True),
 ]
 Until = Annotated[
     str | None, instant_query("Compare up to what the store knew at this instant (default now)")
@@ -82,8 +85,16 @@ class Changes(Controller):
         "events recorded in between that caused it (with their sources). A retraction shows "
         "as a removal citing it, a correction as a change citing it.",
         responses={
-            200: ResponseSpec(ChangesDoc, description="One page of changes; follow `next`"),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            200: ResponseSpec(
+                ChangesDoc,
+                description="One page of changes; follow `next`",
+                generate_examples=False,
+            ),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
@@ -95,7 +106,7 @@ class Changes(Controller):
         svc: NamedDependency[Services],
         stream_id: StreamIdPath,
         *,
-        since: Since = None,
+        since: RequiredSince = None,
         until: Until = None,
         as_of: AsOf = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
@@ -141,8 +152,14 @@ class Changes(Controller):
         description="Partnerships with events recorded after `since` and up to `until`, by "
         "id, each with a line saying what was recorded and the address of its full diff.",
         responses={
-            200: ResponseSpec(ChangedPage, description="One page, ordered by id"),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            200: ResponseSpec(
+                ChangedPage, description="One page, ordered by id", generate_examples=False
+            ),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -152,7 +169,7 @@ class Changes(Controller):
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         *,
-        since: Since = None,
+        since: RequiredSince = None,
         until: Until = None,
         party: Annotated[
             str | None, QueryParameter(description="Organization id, e.g. microsoft")

@@ -52,10 +52,24 @@ def _examples(summary: str, value: object) -> list[Example]:
     return [Example(summary=summary, value=value)] if value is not None else []
 
 
+BASE = "https://timeline.example.org"
+"""The deployment an example's links start with (`TIMELINE_PUBLIC_URL`)."""
+
+
 def state() -> list[Example]:
+    """The state as `GET /partnerships/{id}` answers it: every field, as known at the
+    curated data's last recording (an example drops what is null, so none is)."""
     events = curated()
-    found = fold(events, as_of=AS_OF) if events else None
-    return _examples(f"{STREAM} on {AS_OF}", _builtins(found) if found else None)
+    found = fold(events, as_of=AS_OF, known_at=events[-1].recorded_at) if events else None
+    if found is None:
+        return []
+    feed = f"{BASE}/calendars/partnerships/{STREAM}.ics"
+    body = _builtins(found)
+    assert isinstance(body, dict)  # noqa: S101 - a Struct's builtins
+    body["basis"]["known_at"] = events[-1].recorded_at.isoformat()
+    body["calendar"] = {"url": feed, "webcal": "webcal" + feed.removeprefix("https")}
+    body["page"] = f"{BASE}/partnerships/{STREAM}/timeline?as_of={AS_OF}"
+    return _examples(f"{STREAM} on {AS_OF}", body)
 
 
 def stored_events(count: int = 2) -> list[Any]:
@@ -64,7 +78,8 @@ def stored_events(count: int = 2) -> list[Any]:
 
 def history() -> list[Example]:
     events = stored_events()
-    body = {"stream": STREAM, "next": None, "events": events}
+    next_page = f"/partnerships/{STREAM}/events?from_version=3"
+    body = {"stream": STREAM, "next": next_page, "events": events}
     return _examples(f"the first events of {STREAM}", body if events else None)
 
 

@@ -82,7 +82,11 @@ class Feed(Controller):
             200: ResponseSpec(
                 FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
             ),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },

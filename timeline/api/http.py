@@ -44,9 +44,13 @@ INSTANT_PATTERN = (
 malformed one is refused by `instant_param` with the accepted form rather than a regex."""
 
 
-def instant_query(description: str) -> Any:  # noqa: ANN401 - a litestar parameter marker
-    """An instant in the query, documented with `INSTANT_PATTERN` (checked by `instant_param`)."""
-    return QueryParameter(description=description, schema_extra={"pattern": INSTANT_PATTERN})
+def instant_query(description: str, *, required: bool = False) -> Any:  # noqa: ANN401 - a marker
+    """An instant in the query, documented with `INSTANT_PATTERN` (checked by `instant_param`).
+
+    `required` documents it so; the handler checks it, to say what is missing in its words."""
+    return QueryParameter(
+        description=description, schema_extra={"pattern": INSTANT_PATTERN}, required=required
+    )
 
 
 KnownAt = Annotated[

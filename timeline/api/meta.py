@@ -32,7 +32,8 @@ class Schemas(Controller):
     @get(
         "/",
         summary="Every event type",
-        responses={200: ResponseSpec(SchemaIndex, description="Types")},
+        description="Each event type with its schema version and the address of its JSON Schema.",
+        responses={200: ResponseSpec(SchemaIndex, description="Types", generate_examples=False)},
     )
     async def index(self) -> SchemaIndex:
         return SchemaIndex(
@@ -45,9 +46,14 @@ class Schemas(Controller):
     @get(
         "/{event_type:str}",
         summary="The JSON Schema of one event type",
+        description="What an appended event of this type may be (closed objects, real dates, ISO "
+        "codes); `GET /schemas` lists the types.",
         responses={
             200: ResponseSpec(
-                dict[str, Any], description="JSON Schema (2020-12)", media_type=SCHEMA_JSON
+                dict[str, Any],
+                description="JSON Schema (2020-12)",
+                media_type=SCHEMA_JSON,
+                generate_examples=False,
             ),
             404: problem("No such event type"),
         },
@@ -73,7 +79,8 @@ class HealthController(Controller):
     @get(
         "/",
         summary="Backend, event count, last position (always public)",
-        responses={200: ResponseSpec(Health, description="Up")},
+        description="For dashboards: which backend, how many events, the last global position.",
+        responses={200: ResponseSpec(Health, description="Up", generate_examples=False)},
     )
     async def health(
         self, request: Request[Any, Any, Any], svc: NamedDependency[Services]
@@ -87,7 +94,8 @@ class HealthController(Controller):
     @get(
         "/live",
         summary="Liveness: the process answers (always public)",
-        responses={200: ResponseSpec(Probe, description="Alive")},
+        description="200 while the process answers; for a container's liveness probe.",
+        responses={200: ResponseSpec(Probe, description="Alive", generate_examples=False)},
     )
     async def live(self) -> Probe:
         return Probe(status="ok")
@@ -95,8 +103,10 @@ class HealthController(Controller):
     @get(
         "/ready",
         summary="Readiness: the store answers and can write (always public)",
+        description="503 with the reason while the store does not answer or just refused a "
+        "write (disk full); for a load balancer's readiness probe.",
         responses={
-            200: ResponseSpec(Health, description="Ready"),
+            200: ResponseSpec(Health, description="Ready", generate_examples=False),
             503: problem("The store does not answer, or refused the last write"),
         },
     )
@@ -123,9 +133,14 @@ class Metrics(Controller):
     @get(
         "/",
         summary="Prometheus metrics (requests, appends, store, live subscribers)",
+        description="Prometheus text format: requests by route and status with latency "
+        "histograms, appends by outcome, store position and size, live subscribers and lag.",
         responses={
             200: ResponseSpec(
-                str, description="Prometheus text exposition format", media_type=PROMETHEUS_TEXT
+                str,
+                description="Prometheus text exposition format",
+                media_type=PROMETHEUS_TEXT,
+                generate_examples=False,
             )
         },
         media_type=PROMETHEUS_TEXT,

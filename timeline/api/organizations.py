@@ -73,9 +73,19 @@ class Organizations(Controller):
     @get(
         "/",
         summary="Every party and its partnerships (as they stand today)",
+        description="Organizations by id, each with every partnership it is or was a party "
+        "to and its calendar feed; paged with `next_cursor`.",
         responses={
-            200: ResponseSpec(OrganizationList, description="One page, by organization id"),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            200: ResponseSpec(
+                OrganizationList,
+                description="One page, by organization id",
+                generate_examples=False,
+            ),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -114,11 +124,19 @@ class Organizations(Controller):
     @get(
         "/{org:str}",
         summary="One organization and its partnerships",
+        description="The organization's partnerships by id, paged; `calendar` is the feed of "
+        "all their milestones and phases.",
         responses={
             200: ResponseSpec(
-                Organization, description="The organization; follow `next_cursor` for more"
+                Organization,
+                description="The organization; follow `next_cursor` for more",
+                generate_examples=False,
             ),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: problem("No partnership names this organization"),

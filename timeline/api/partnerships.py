@@ -96,9 +96,18 @@ class Partnerships(Controller):
         "/",
         guards=[read_guard],
         summary="Partnerships on a date as known at an instant, filtered and paginated",
+        description="Summaries from the read models, ordered by id: filter by `party`, "
+        "`status`, `region`, or words (`q`); `as_of` and `known_at` pick the world date and "
+        "the store's instant.",
         responses={
-            200: ResponseSpec(PartnershipPage, description="One page, ordered by id"),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            200: ResponseSpec(
+                PartnershipPage, description="One page, ordered by id", generate_examples=False
+            ),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -165,7 +174,11 @@ class Partnerships(Controller):
                 examples=examples.state(),
                 generate_examples=False,
             ),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
@@ -214,6 +227,8 @@ class Partnerships(Controller):
         "/{stream_id:str}/events",
         guards=[read_guard],
         summary="The sourced history of a partnership",
+        description="The stored events in version order, each with its sources; filter by "
+        "`type` and effective dates, or read as known at `known_at`.",
         responses={
             200: ResponseSpec(
                 HistoryDoc,
@@ -221,7 +236,11 @@ class Partnerships(Controller):
                 examples=examples.history(),
                 generate_examples=False,
             ),
-            304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+            304: ResponseSpec(
+                None,
+                description="Unchanged since the ETag in If-None-Match",
+                generate_examples=False,
+            ),
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
