@@ -96,13 +96,15 @@ async def test_list_filters_and_pages(client: AsyncTestClient[Any]) -> None:
     assert await ids(party="vodafone") == ["vodafone-microsoft"]
     assert await ids(region="africa") == ["vodafone-microsoft"]
     assert await ids(status="ended") == []
-    first = (await client.get("/partnerships", params={"limit": 1})).json()
+    answer = await client.get("/partnerships", params={"limit": 1, "party": "microsoft"})
+    first = answer.json()
     assert [p["id"] for p in first["partnerships"]] == ["telefonica-microsoft"]
-    second = (
-        await client.get("/partnerships", params={"limit": 1, "cursor": first["next_cursor"]})
-    ).json()
-    assert [p["id"] for p in second["partnerships"]] == ["vodafone-microsoft"]
-    assert second["next_cursor"] is None
+    assert first["next"].startswith("/partnerships?party=microsoft&limit=1&cursor=")
+    assert answer.headers["link"] == f'<{first["next"]}>; rel="next"'
+    second = await client.get(first["next"])
+    assert [p["id"] for p in second.json()["partnerships"]] == ["vodafone-microsoft"]
+    assert second.json()["next"] is None
+    assert "link" not in second.headers
     assert (await client.get("/partnerships", params={"cursor": "%%%"})).status_code == 400
 
 
@@ -254,16 +256,10 @@ async def test_organizations(client: AsyncTestClient[Any]) -> None:
     first = (await client.get("/organizations/microsoft", params={"limit": 1})).json()
     assert [p["id"] for p in first["partnerships"]] == ["telefonica-microsoft"]
     assert first["name"] == "Microsoft"
-    rest = await client.get(
-        "/organizations/microsoft", params={"limit": 1, "cursor": first["next_cursor"]}
-    )
+    rest = await client.get(first["next"])
     assert [p["id"] for p in rest.json()["partnerships"]] == ["vodafone-microsoft"]
-    assert rest.json()["next_cursor"] is None
-    unchanged = await client.get(
-        "/organizations/microsoft",
-        headers={"If-None-Match": rest.headers["etag"]},
-        params={"limit": 1, "cursor": first["next_cursor"]},
-    )
+    assert rest.json()["next"] is None
+    unchanged = await client.get(first["next"], headers={"If-None-Match": rest.headers["etag"]})
     assert unchanged.status_code == 304
     paged = (await client.get("/organizations", params={"limit": 2})).json()
     assert [o["org"] for o in paged["organizations"]] == ["microsoft", "telefonica"]

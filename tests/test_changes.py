@@ -258,10 +258,10 @@ async def test_the_digest_pages_by_partnership_and_answers_304_while_nothing_is_
     first = await client.get("/changes?since=2026-01-01&limit=1")
     assert [p["id"] for p in first.json()["partnerships"]] == ["telefonica-microsoft"]
     assert first.json()["partnerships"][0]["events"] == 25
-    cursor = first.json()["next_cursor"]
-    second = (await client.get(f"/changes?since=2026-01-01&limit=1&cursor={cursor}")).json()
+    assert first.headers["link"] == f'<{first.json()["next"]}>; rel="next"'
+    second = (await client.get(first.json()["next"])).json()
     assert [p["id"] for p in second["partnerships"]] == ["vodafone-microsoft"]
-    assert second["next_cursor"] is None
+    assert second["next"] is None
     url = "/changes?since=2026-01-01&limit=1"
     tag = first.headers["etag"]
     assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304

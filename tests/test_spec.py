@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 from api_helpers import running, settings_for
 
-from timeline.api.spec import ALWAYS_PUBLIC, TAGS
+from timeline.api.spec import ALWAYS_PUBLIC, PAGED, TAGS
 from timeline.fold import Rule
 
 METHODS = ("get", "post")
@@ -104,6 +104,8 @@ async def test_headers_problems_and_rules_are_declared(tmp_path: Path) -> None:
             assert "ETag" in responses["200"]["headers"], path
         if method == "post":
             assert "Location" in responses["201"]["headers"]
+        if path in PAGED:
+            assert "Link" in responses["200"]["headers"], path
     assert conditional >= 8
     rule = spec["components"]["schemas"]["Rule"]
     assert rule["enum"] == list(get_args(Rule))

@@ -25,7 +25,9 @@ from timeline.api.http import (
     instant_param,
     instant_query,
     matches,
+    next_page,
     not_modified,
+    page_headers,
     valid_stream_id,
 )
 from timeline.api.models import ChangedPage, ChangedPartnership, ChangesDoc
@@ -143,7 +145,7 @@ class Changes(Controller):
             }
             next_link = f"/partnerships/{stream}/changes?{urlencode(query)}"
         body = with_diff(found, page, next_link)
-        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
 
     @get(
         "/changes",
@@ -203,10 +205,9 @@ class Changes(Controller):
             )
             for found in page[:limit]
         ]
-        next_cursor = encode_cursor(listed[-1].id) if len(page) > limit else None
+        more = len(page) > limit
+        next_link = next_page(request, cursor=encode_cursor(listed[-1].id)) if more else None
         return Response(
-            ChangedPage(
-                since=start, until=end, partnerships=tuple(listed), next_cursor=next_cursor
-            ),
-            headers={"ETag": tag, "Cache-Control": "no-cache"},
+            ChangedPage(since=start, until=end, partnerships=tuple(listed), next=next_link),
+            headers=page_headers(tag, next_link),
         )

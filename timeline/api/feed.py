@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -15,7 +14,15 @@ from timeline.api import examples
 from timeline.api.auth import read_guard
 from timeline.api.bodies import with_events
 from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED, bad_request
-from timeline.api.http import MAX_POSITION, etag, matches, not_modified, valid_stream_id
+from timeline.api.http import (
+    MAX_POSITION,
+    etag,
+    matches,
+    next_page,
+    not_modified,
+    page_headers,
+    valid_stream_id,
+)
 from timeline.api.models import FeedDoc
 from timeline.api.services import Services
 from timeline.events import BY_TYPE, SLUG_MAX
@@ -114,9 +121,6 @@ class Feed(Controller):
         tag = etag("feed", request.url.query, after, limit, last, len(page))
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        query = [
-            (k, v) for k, v in request.query_params.multi_items() if k not in ("after", "limit")
-        ]
-        link = urlencode([("after", last), ("limit", limit), *query])
-        body = with_events({"last_position": last, "next": f"/events?{link}"}, page)
-        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        next_link = next_page(request, after=last, limit=limit)
+        body = with_events({"last_position": last, "next": next_link}, page)
+        return Response(body, media_type=JSON, headers=page_headers(tag, next_link))

@@ -59,7 +59,10 @@ KnownAt = Annotated[
 ]
 Cursor = Annotated[
     str | None,
-    QueryParameter(description="`next_cursor` of the previous page", pattern=r"^[A-Za-z0-9_-]+$"),
+    QueryParameter(
+        description="Where the previous page ended, as its `next` address gives it",
+        pattern=r"^[A-Za-z0-9_-]+$",
+    ),
 ]
 
 
@@ -208,6 +211,22 @@ def decode_cursor(value: str | None) -> str | None:
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise bad_request(f"{value!r} is not a cursor this API gave out", "query.cursor") from None
+
+
+def next_page(request: Request[Any, Any, Any], **changed: object) -> str:
+    """The address of the next page: this request's path and query with `changed` set."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in changed]
+    query += [(k, str(v)) for k, v in changed.items()]
+    return f"{request.url.path}?{urlencode(query)}"
+
+
+def page_headers(tag: str, next_link: str | None) -> dict[str, str]:
+    """A page's headers: its `ETag`, and its next page as `Link: <…>; rel="next"` (RFC 8288),
+    the same address as the body's `next`."""
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if next_link is not None:
+        headers["Link"] = f'<{next_link}>; rel="next"'
+    return headers
 
 
 def feed_links(base: str, path: str, token: str | None = None) -> FeedLinks:

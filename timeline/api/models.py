@@ -52,7 +52,8 @@ class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class PartnershipPage(msgspec.Struct, frozen=True, kw_only=True):
     partnerships: tuple[PartnershipSummary, ...]
-    next_cursor: str | None
+    next: str | None
+    """The next page's address (also the `Link` header), or null on the last page."""
 
 
 class Membership(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,13 +71,13 @@ class Organization(msgspec.Struct, frozen=True, kw_only=True):
     partnerships: tuple[Membership, ...]
     href: str
     calendar: FeedLinks
-    next_cursor: str | None = None
+    next: str | None = None
     """More of its partnerships (on `GET /organizations/{org}`, paged by partnership id)."""
 
 
 class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):
     organizations: tuple[Organization, ...]
-    next_cursor: str | None = None
+    next: str | None = None
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,4 +170,4 @@ class ChangedPage(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime
     until: datetime | None
     partnerships: tuple[ChangedPartnership, ...]
-    next_cursor: str | None
+    next: str | None

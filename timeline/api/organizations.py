@@ -20,7 +20,9 @@ from timeline.api.http import (
     etag,
     feed_links,
     matches,
+    next_page,
     not_modified,
+    page_headers,
     valid_stream_id,
 )
 from timeline.api.models import Membership, Organization, OrganizationList
@@ -33,7 +35,7 @@ def organization(
     memberships: list[tuple[str, Outline]],
     base: str,
     token: str | None = None,
-    next_cursor: str | None = None,
+    next_link: str | None = None,
 ) -> Organization:
     """An organization as its partnerships name it (the first naming wins)."""
     name = org
@@ -61,7 +63,7 @@ def organization(
         partnerships=tuple(members),
         href=f"/organizations/{org}",
         calendar=feed_links(base, f"/calendars/organizations/{org}.ics", token),
-        next_cursor=next_cursor,
+        next=next_link,
     )
 
 
@@ -74,7 +76,7 @@ class Organizations(Controller):
         "/",
         summary="Every party and its partnerships (as they stand today)",
         description="Organizations by id, each with every partnership it is or was a party "
-        "to and its calendar feed; paged with `next_cursor`.",
+        "to and its calendar feed; follow `next` (or the `Link` header) for more.",
         responses={
             200: ResponseSpec(
                 OrganizationList,
@@ -115,10 +117,11 @@ class Organizations(Controller):
             organization(org, members, svc.settings.base_url, secret)
             for org, members in list(found.items())[:limit]
         ]
-        next_cursor = encode_cursor(page[-1].org) if len(found) > limit else None
+        more = len(found) > limit
+        next_link = next_page(request, cursor=encode_cursor(page[-1].org)) if more else None
         return Response(
-            OrganizationList(organizations=tuple(page), next_cursor=next_cursor),
-            headers={"ETag": tag, "Cache-Control": "no-cache"},
+            OrganizationList(organizations=tuple(page), next=next_link),
+            headers=page_headers(tag, next_link),
         )
 
     @get(
@@ -129,7 +132,7 @@ class Organizations(Controller):
         responses={
             200: ResponseSpec(
                 Organization,
-                description="The organization; follow `next_cursor` for more",
+                description="The organization; follow `next` for more",
                 generate_examples=False,
             ),
             304: ResponseSpec(
@@ -162,11 +165,8 @@ class Organizations(Controller):
         if not members and after is None:
             raise not_found(f"no organization {org!r} is a party to any partnership")
         more = len(members) > limit
-        found = organization(
-            org,
-            members[:limit],
-            svc.settings.base_url,
-            secret,
-            encode_cursor(members[limit - 1][0]) if more else None,
+        next_link = (
+            next_page(request, cursor=encode_cursor(members[limit - 1][0])) if more else None
         )
-        return Response(found, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        found = organization(org, members[:limit], svc.settings.base_url, secret, next_link)
+        return Response(found, headers=page_headers(tag, next_link))

@@ -42,7 +42,9 @@ from timeline.api.http import (
     feed_links,
     known_at_param,
     matches,
+    next_page,
     not_modified,
+    page_headers,
     partial_date_param,
     partial_date_query,
     require_json,
@@ -155,10 +157,11 @@ class Partnerships(Controller):
         )
         page = await svc.store.read_models.partnerships(filters, limit + 1)
         chosen = [_summary(stream, outline, version) for stream, outline, version in page[:limit]]
-        next_cursor = encode_cursor(chosen[-1].id) if len(page) > limit else None
+        more = len(page) > limit
+        next_link = next_page(request, cursor=encode_cursor(chosen[-1].id)) if more else None
         return Response(
-            PartnershipPage(partnerships=tuple(chosen), next_cursor=next_cursor),
-            headers={"ETag": tag, "Cache-Control": "no-cache"},
+            PartnershipPage(partnerships=tuple(chosen), next=next_link),
+            headers=page_headers(tag, next_link),
         )
 
     @get(
@@ -292,11 +295,9 @@ class Partnerships(Controller):
         next_link = None
         if len(page) > limit:
             page = page[:limit]
-            query = [(k, v) for k, v in request.query_params.multi_items() if k != "from_version"]
-            query.append(("from_version", str(page[-1].version + 1)))
-            next_link = f"{_href(stream)}/events?{urlencode(query)}"
+            next_link = next_page(request, from_version=page[-1].version + 1)
         body = with_events({"stream": stream, "next": next_link}, page)
-        return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
 
     @post(
         "/{stream_id:str}/events",

@@ -21,6 +21,19 @@ ALWAYS_PUBLIC: Final = frozenset({"/health", "/health/live", "/health/ready", "/
 TOKEN_IN_QUERY: Final = ("/calendars/", "/events/stream", "/partnerships/{stream_id}/events/stream")
 """Where a `read` token may come as `?token=` (calendar apps and `EventSource` send no header)."""
 
+PAGED: Final = frozenset(
+    {
+        "/partnerships",
+        "/partnerships/{stream_id}/events",
+        "/partnerships/{stream_id}/changes",
+        "/events",
+        "/changes",
+        "/organizations",
+        "/organizations/{org}",
+    }
+)
+"""Answers a page at a time: `next` in the body and `Link: <…>; rel="next"` name the next."""
+
 TAGS: Final = {
     "partnerships": "A partnership's state on any date as known at any instant, its sourced "
     "history, and appends.",
@@ -134,6 +147,8 @@ def _answer_headers(path: str, responses: dict[str, Any]) -> dict[str, list[str]
             cached.append("Last-Modified")
         found["200"] = cached
         found["304"] = list(cached)
+    if path in PAGED:
+        found["200"] = [*found.get("200", []), "Link"]
     return found
 
 
