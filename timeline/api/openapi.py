@@ -104,10 +104,14 @@ def _append_documents() -> tuple[dict[str, Any], dict[str, Any]]:
         schema_hook=wire.schema_hook,
         ref_template=f"#/components/schemas/{APPEND_PREFIX}{{name}}",
     )
-    return body, {
+    named = {
         f"{APPEND_PREFIX}{name}": {**doc, "title": f"{APPEND_PREFIX}{name}"}
         for name, doc in as_appended(components).items()
     }
+    # `AppendAppendRequest` reads badly in a generated client: the body is `AppendRequest`
+    text = msgspec.json.encode([body, named]).replace(b"AppendAppendRequest", b"AppendRequest")
+    body, named = msgspec.json.decode(text)
+    return body, named
 
 
 def append_components() -> dict[str, Schema]:
