@@ -4,7 +4,6 @@ appends, reads a state, gets a 304 and reads 409 and 422 problems, against `time
 from __future__ import annotations
 
 import importlib
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,7 +75,7 @@ def test_a_generated_client_appends_and_reads(
     models = _module("models")
     client = client_module.AuthenticatedClient(base_url=server.base, token=token)
 
-    def body(expected: int | None, events: list[dict[str, Any]]) -> Any:  # noqa: ANN401
+    def body(expected: int | None, events: list[dict[str, Any]]) -> Any:
         raw: dict[str, Any] = {"events": events}
         if expected is not None:
             raw["expected_version"] = expected
