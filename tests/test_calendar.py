@@ -34,6 +34,7 @@ from timeline.events import (
     MilestoneChange,
     MilestoneRescheduled,
     MilestoneStep,
+    PhaseCancelled,
     PhaseStarted,
     PhaseStep,
     Statement,
@@ -118,6 +119,50 @@ def test_cancelled_and_retracted_items_stay_cancelled() -> None:
     assert (gone.content.uid, gone.content.status, gone.sequence) == (MILESTONE_UID, "CANCELLED", 1)
     assert gone.changed_at == events[2].recorded_at
     assert gone.content.description.startswith("Withdrawn from the record")
+
+
+def test_what_no_longer_stands_says_so_in_its_summary() -> None:
+    """A retracted milestone's summary says it was withdrawn and a cancelled phase's says
+    it was cancelled, for apps that show the summary and ignore `STATUS:CANCELLED`; a
+    cancelled milestone's already says "(cancelled)" and is not said twice."""
+    scheduled = milestone()
+    gone = render(
+        INFO, stream_items(recorded([announce(), scheduled, retract(scheduled.id)]), OPTIONS), FEED
+    )
+    assert _summaries(gone) == ["Withdrawn: Vodafone–Microsoft: milestone iot (due by end of April 2024)"]
+    cancelled = MilestoneCancelled(
+        effective=PartialDate.parse("2024-03"), data=MilestoneStep(id="iot")
+    )
+    dropped = render(
+        INFO, stream_items(recorded([announce(), scheduled, cancelled]), OPTIONS), FEED
+    )
+    assert _summaries(dropped) == ["Vodafone–Microsoft: milestone iot (cancelled)"]
+    stopped = PhaseCancelled(effective=PartialDate.parse("2024-03"), data=PhaseStep(id="pilot"))
+    phases = render(INFO, stream_items(recorded([announce(), phase(), stopped]), OPTIONS), FEED)
+    assert all(line.startswith("Cancelled: ") for line in _summaries(phases))
+    assert len(_summaries(phases)) == 2
+
+
+def test_an_item_links_to_its_entry_on_the_timeline_page() -> None:
+    """`URL:` leads a person to the item's words and sources on the page, not to JSON; the
+    description names both."""
+    rendered = render(INFO, stream_items(recorded([announce(), milestone()]), OPTIONS), FEED)
+    unfolded = rendered.decode().replace("\r\n ", "")
+    page = "https://example.org/partnerships/vm/timeline#item-milestone-iot"
+    assert f"URL:{page}\r\n" in unfolded
+    assert f"\\nTimeline: {page}\\nAPI: https://example.org/partnerships/vm\r\n" in unfolded
+
+
+INFO = CalendarInfo(name="vm", description="vm")
+
+
+def _summaries(rendered: bytes) -> list[str]:
+    unfolded = rendered.decode().replace("\r\n ", "")
+    return [
+        line.removeprefix("SUMMARY:")
+        for line in unfolded.split("\r\n")
+        if line.startswith("SUMMARY:")
+    ]
 
 
 def test_unrelated_appends_change_nothing() -> None:

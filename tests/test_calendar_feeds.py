@@ -255,6 +255,23 @@ async def test_private_feeds_take_a_token_in_the_query(tmp_path: Path) -> None:
         assert (await client.get(VODAFONE_FEED, params={"token": writer})).status_code == 403
         headers = {"Authorization": f"Bearer {secret}"}
         assert (await client.get(VODAFONE_FEED, headers=headers)).status_code == 200
+        other = await services_of(client).tokens.create_token("other", ("read",))
+        for token in (secret, other):  # each subscriber's feed names their own token, no other
+            body = (await client.get(VODAFONE_FEED, params={"token": token})).text
+            source = f"SOURCE;VALUE=URI:http://testserver.local{VODAFONE_FEED}?token={token}"
+            assert source in body.replace("\r\n ", "")
+
+
+async def test_source_is_the_feed_as_fetched(client: AsyncTestClient[Any]) -> None:
+    """`SOURCE` is the feed's own address with the subscriber's query, so a refresh of a
+    windowed feed stays windowed; a feed without a query names none."""
+    query = "from=2024&investments=true"
+    windowed = (await client.get(f"{VODAFONE_FEED}?{query}")).text.replace("\r\n ", "")
+    assert f"SOURCE;VALUE=URI:http://testserver.local{VODAFONE_FEED}?{query}\r\n" in windowed
+    plain = (await client.get(VODAFONE_FEED)).text.replace("\r\n ", "")
+    assert f"SOURCE;VALUE=URI:http://testserver.local{VODAFONE_FEED}\r\n" in plain
+    everything = (await client.get("/calendars/all.ics?to=2030")).text.replace("\r\n ", "")
+    assert "SOURCE;VALUE=URI:http://testserver.local/calendars/all.ics?to=2030\r\n" in everything
 
 
 async def test_feed_links_and_unknown_feeds(client: AsyncTestClient[Any]) -> None:

@@ -535,8 +535,10 @@ def render_event(item: CalendarItem, feed: Feed) -> bytes:
     writes it.
     """
     content = item.content
-    url = f"{feed.base_url}{content.path}"
+    api = f"{feed.base_url}{content.path}"
+    page = f"{api}/timeline{_anchor(content)}"
     summary = f"{content.label}: {content.summary}" if feed.labelled else content.summary
+    summary = _standing(content, summary)
     return ics.vevent(
         uid=f"{content.uid}@{feed.uid_domain}",
         changed_at=item.changed_at,
@@ -544,10 +546,30 @@ def render_event(item: CalendarItem, feed: Feed) -> bytes:
         day=content.day,
         status=content.status,
         summary=summary,
-        description=f"{content.description}\nAPI: {url}",
-        url=url,
+        description=f"{content.description}\nTimeline: {page}\nAPI: {api}",
+        url=page,
         categories=content.category,
     )
+
+
+_ANCHORED = frozenset({"milestone", "phase", "investment"})
+
+
+def _anchor(content: ItemContent) -> str:
+    """`#item-milestone-<id>`: the item's entry on the timeline page (its words, its
+    sources), which a person clicking the event in a calendar app wants to read."""
+    stream = content.path.rsplit("/", 1)[-1]
+    kind, _, rest = content.uid.removeprefix(f"{stream}.").partition(".")
+    return f"#item-{kind}-{rest.split('.', 1)[0]}" if kind in _ANCHORED and rest else ""
+
+
+def _standing(content: ItemContent, summary: str) -> str:
+    """`summary`, first saying so when the item no longer stands: apps that ignore
+    `STATUS:CANCELLED` (calcurse, ical2html) show the summary alone."""
+    if content.status != "CANCELLED" or content.summary.endswith("(cancelled)"):
+        return summary
+    word = "Withdrawn" if content.progress == "withdrawn" else "Cancelled"
+    return f"{word}: {summary}"
 
 
 END = b"END:VCALENDAR\r\n"

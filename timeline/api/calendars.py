@@ -206,6 +206,13 @@ FeedName = Annotated[
 ]
 
 
+def _source(base: str, request: Request[Any, Any, Any]) -> str:
+    """RFC 7986 `SOURCE`: this feed as the subscriber fetches it, query and all (`from`, `to`,
+    `investments`, their own `token`), so a copy of it can be refreshed as it was made."""
+    query = request.url.query
+    return f"{base}{request.url.path}{'?' + query if query else ''}"
+
+
 def _strip_suffix(name: str) -> str:
     if not name.endswith(SUFFIX):
         raise not_found(f"calendar feeds end in {SUFFIX}")
@@ -243,7 +250,7 @@ class Calendars(Controller):
             description="Milestones and phase markers of every partnership in "
             "Partnership Timeline, with their sources.",
             url=f"{base}/partnerships",
-            source=f"{base}{request.url.path}",
+            source=_source(base, request),
         )
         feed = LargeFeed(info=about, identity=("all",), options=options, window=_window(start, end))
         return await _streamed(request, svc, feed)
@@ -277,7 +284,13 @@ class Calendars(Controller):
         if view is None:
             raise not_found(f"no partnership {stream!r}")
         style = _style(svc, labelled=False)
-        key = (f"partnership:{stream}", options, style, window)
+        key = (
+            f"partnership:{stream}",
+            options,
+            style,
+            window,
+            _source(svc.settings.base_url, request),
+        )
         feed = cache.feed(key, view.version)
         if feed is None:
             models = svc.store.read_models
@@ -288,7 +301,7 @@ class Calendars(Controller):
                 for item in chunk
             ]
             base = svc.settings.base_url
-            info = _partnership_info(stream, outline, base, f"{base}{request.url.path}")
+            info = _partnership_info(stream, outline, base, _source(base, request))
             feed = _build(info, items, style)
             cache.keep(key, view.version, feed)
         return _answer(request, feed)
@@ -328,7 +341,7 @@ class Calendars(Controller):
             description=f"Milestones and phase markers of every partnership {org_name} "
             "is or was a party to.",
             url=f"{base}/organizations/{org}",
-            source=f"{base}{request.url.path}",
+            source=_source(base, request),
         )
         feed = LargeFeed(
             info=about, identity=("organization", org), options=options, window=window, org=org
