@@ -129,7 +129,9 @@ def test_what_no_longer_stands_says_so_in_its_summary() -> None:
     gone = render(
         INFO, stream_items(recorded([announce(), scheduled, retract(scheduled.id)]), OPTIONS), FEED
     )
-    assert _summaries(gone) == ["Withdrawn: Vodafone–Microsoft: milestone iot (due by end of April 2024)"]
+    assert _summaries(gone) == [
+        "Withdrawn: Vodafone–Microsoft: milestone iot (due by end of April 2024)"
+    ]
     cancelled = MilestoneCancelled(
         effective=PartialDate.parse("2024-03"), data=MilestoneStep(id="iot")
     )
