@@ -300,10 +300,11 @@ class _Partnership:
 def _apply(p: _Partnership, applied: _Applied) -> None:
     event = applied.event
     if p.announced is None:
-        if not isinstance(event, PartnershipAnnounced):
+        if not isinstance(event, PartnershipAnnounced):  # recorded after it, dated before it
             raise DomainError(
                 "announcement-first",
-                f"a stream starts with PartnershipAnnounced, not {type_name(event)}",
+                f"{type_name(event)} takes effect on {event.effective}, before the partnership "
+                "was announced: a fact takes effect on or after the announcement's date",
                 event.id,
             )
         p.announced = applied

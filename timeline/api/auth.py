@@ -98,7 +98,9 @@ async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
 
 
 async def feed_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Private deployments: calendar clients cannot send headers, so `?token=` is accepted."""
+    """Private deployments: calendar apps and a browser's `EventSource` cannot send headers,
+    so on feeds and live streams a `read` token is also taken as `?token=` (the access log
+    writes the path alone, never the query)."""
     svc = _services(connection)
     if not svc.settings.public_read:
         await authenticate(connection, svc.tokens, "read", connection.query_params.get("token"))

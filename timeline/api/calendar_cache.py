@@ -24,8 +24,8 @@ STREAMED_TOTAL = 64 * 1024 * 1024
 """What all kept streamed feeds may hold together."""
 
 
-FeedKey = tuple[str, FeedOptions, Feed, Window]
-"""(feed, options, how the deployment writes it, window)."""
+FeedKey = tuple[str, FeedOptions, Feed, Window, str]
+"""(feed, options, how the deployment writes it, window, its `SOURCE` as fetched)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 from typing import Annotated, Any
@@ -27,7 +27,7 @@ from timeline import calendar
 from timeline.api.auth import feed_guard
 from timeline.api.calendar_cache import STREAMED_KEPT, CalendarCache, RenderedCalendar
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
-from timeline.api.http import partial_date_param, valid_stream_id
+from timeline.api.http import TOKEN, partial_date_param, valid_stream_id
 from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, Feed, FeedOptions
 from timeline.dates import PARTIAL_DATE_PATTERN
@@ -44,15 +44,32 @@ def _build(info: CalendarInfo, items: list[CalendarItem], feed: Feed) -> Rendere
     body = calendar.render_calendar(info, (calendar.render_event(item, feed) for item in items))
     return RenderedCalendar(
         body=body,
-        etag='"' + hashlib.sha256(body).hexdigest()[:40] + '"',
+        etag=_weak(hashlib.sha256(body).hexdigest()[:40]),
         last_modified=calendar.last_change(items),
     )
 
 
+def _weak(digest: str) -> str:
+    """A feed's ETag is weak: the same feed goes out plain, gzip or brotli, in bytes that
+    differ, and a strong tag would promise the same bytes (RFC 9110 §8.8.1)."""
+    return f'W/"{digest}"'
+
+
+def _settled(last_modified: datetime | None) -> datetime | None:
+    """`Last-Modified` to the second, once that second is over. Until then a later change
+    in the same second would carry the same date, and a client sending it back in
+    `If-Modified-Since` would be told 304 for a feed that changed; it has the ETag."""
+    if last_modified is None:
+        return None
+    second = last_modified.astimezone(UTC).replace(microsecond=0)
+    return second if datetime.now(UTC) >= second + timedelta(seconds=1) else None
+
+
 def _headers(etag: str, last_modified: datetime | None) -> dict[str, str]:
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if last_modified is not None:
-        headers["Last-Modified"] = format_datetime(last_modified.astimezone(UTC), usegmt=True)
+    settled = _settled(last_modified)
+    if settled is not None:
+        headers["Last-Modified"] = format_datetime(settled, usegmt=True)
     return headers
 
 
@@ -64,13 +81,16 @@ def _answer(request: Request[Any, Any, Any], feed: RenderedCalendar) -> Response
 
 
 def _unchanged(request: Request[Any, Any, Any], etag: str, last_modified: datetime | None) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match (strong compare) wins over If-Modified-Since."""
+    """RFC 9110 §13.2.2: If-None-Match (weak compare) wins over If-Modified-Since, which
+    holds only for a change whose second is over (see `_settled`)."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        tags = [tag.strip() for tag in if_none_match.split(",")]
-        return "*" in tags or etag in tags or f"W/{etag}" in tags
+        opaque = etag.removeprefix("W/")
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return "*" in tags or opaque in tags
     since = request.headers.get("if-modified-since")
-    if since is None or last_modified is None:
+    settled = _settled(last_modified)
+    if since is None or settled is None:
         return False
     try:
         when = parsedate_to_datetime(since)
@@ -78,7 +98,7 @@ def _unchanged(request: Request[Any, Any, Any], etag: str, last_modified: dateti
         return False
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return last_modified.replace(microsecond=0) <= when
+    return settled <= when
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +121,7 @@ async def _streamed(
     state = await models.state()
     style = _style(svc, labelled=True)
     marker = (feed, state.generation, state.changes, style)
-    etag = '"' + hashlib.sha256(repr(marker).encode()).hexdigest()[:40] + '"'
+    etag = _weak(hashlib.sha256(repr(marker).encode()).hexdigest()[:40])
     last_modified = await models.last_change(feed.org, today)
     headers = _headers(etag, last_modified)
     if _unchanged(request, etag, last_modified):
@@ -150,9 +170,6 @@ async def _body(
 
 ANNOUNCEMENTS = Annotated[bool, QueryParameter(description="Also announcements, as single days")]
 INVESTMENTS = Annotated[bool, QueryParameter(description="Also investments, as single days")]
-TOKEN = Annotated[
-    str | None, QueryParameter(description="A `read` token, when reads are not public")
-]
 FROM = Annotated[
     str | None,
     QueryParameter(

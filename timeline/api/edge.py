@@ -48,9 +48,39 @@ PAGE_HEADERS = (
 
 
 def hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """`headers` with what every answer says to browsers, and every page besides."""
-    page = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-    return [*headers, *SAFE_HEADERS, *(PAGE_HEADERS if page else ())]
+    """`headers` with what every answer says to browsers, and every page besides; and
+    `Vary: Accept-Encoding` on every answer that could have been compressed, the plain one
+    too, so that a shared cache never hands gzip to a client that did not ask for it."""
+    kinds = [v for k, v in headers if k.lower() == b"content-type"]
+    page = bool(kinds) and kinds[0].startswith(b"text/html")
+    varies = any(k.lower() == b"vary" for k, _ in headers)
+    live = bool(kinds) and kinds[0].startswith(b"text/event-stream")
+    vary = () if varies or live else ((b"vary", b"Accept-Encoding"),)
+    return [*headers, *SAFE_HEADERS, *(PAGE_HEADERS if page else ()), *vary]
+
+
+def acceptable(accept_encoding: bytes) -> bytes:
+    """`Accept-Encoding` without the codings it refuses (`gzip;q=0`), which litestar's
+    compression would otherwise choose by name; `identity` is left as it was said."""
+    kept = []
+    for part in accept_encoding.split(b","):
+        coding, _, params = part.strip().partition(b";")
+        refused = any(
+            p.strip().lower().replace(b" ", b"") in {b"q=0", b"q=0.0", b"q=0.00", b"q=0.000"}
+            for p in params.split(b";")
+        )
+        if coding and (not refused or coding.strip().lower() == b"identity"):
+            kept.append(part.strip())
+    return b", ".join(kept) or b"identity"
+
+
+def _refusals_dropped(scope: HTTPScope) -> None:
+    headers = scope["headers"]
+    for n, (name, value) in enumerate(headers):
+        if name == b"accept-encoding" and b"q=0" in value.replace(b" ", b""):
+            headers = list(headers)
+            headers[n] = (name, acceptable(value))
+            scope["headers"] = headers
 
 
 _PROCESS = os.urandom(8).hex()
@@ -90,6 +120,7 @@ def edge(
             await app(scope, receive, send)
             return
         started = time.perf_counter()
+        _refusals_dropped(scope)
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         head = scope["method"] == "HEAD"
@@ -172,8 +203,9 @@ class _Answer:
                 self.status = message["status"]
                 headers = [*message["headers"], (b"x-request-id", self.request_id)]
                 if scope["method"] == "OPTIONS" or self.status == HTTPStatus.METHOD_NOT_ALLOWED:
-                    methods = allowed(scope.get("path_template", ""))
-                    if methods is not None:
+                    said = b", ".join(v for k, v in headers if k.lower() == b"allow")
+                    methods = allowed(scope.get("path_template", "")) or _with_head(said)
+                    if methods:
                         headers = [(k, v) for k, v in headers if k.lower() != b"allow"]
                         headers.append((b"allow", methods.encode()))
                 message["headers"] = headers
@@ -185,6 +217,15 @@ class _Answer:
             await send(message)
 
         return reply
+
+
+def _with_head(allow: bytes) -> str:
+    """Litestar's `Allow` (a 405 has no route template to look up), with HEAD wherever
+    GET is: the edge answers HEAD on every GET route."""
+    methods = {m.strip() for m in allow.decode("latin-1").split(",") if m.strip()}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def _client(scope: Scope) -> str | None:

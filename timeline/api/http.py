@@ -44,6 +44,15 @@ INSTANT_PATTERN = (
 malformed one is refused by `instant_param` with the accepted form rather than a regex."""
 
 
+TOKEN = Annotated[
+    str | None,
+    QueryParameter(
+        description="A `read` token, when reads are not public, for clients that cannot send "
+        "an Authorization header (calendar apps, a browser's EventSource); never logged"
+    ),
+]
+
+
 def instant_query(description: str, *, required: bool = False) -> Any:  # noqa: ANN401 - a marker
     """An instant in the query, documented with `INSTANT_PATTERN` (checked by `instant_param`).
 
@@ -129,13 +138,21 @@ def is_json(content_type: str) -> bool:
 
 
 def require_json(request: Request[Any, Any, Any]) -> None:
-    """Bodies are JSON: say so with 415 rather than calling a form "malformed JSON"."""
+    """Bodies are plain JSON: say so with 415 rather than calling a form, or gzip bytes,
+    "malformed JSON" (RFC 9110 §15.5.16: an unsupported content coding is a 415)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
     if not is_json(media_type):
         raise ProblemError(
             415,
             f"the body is {media_type!r}; send events as application/json",
             headers={"Accept-Post": "application/json"},
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise ProblemError(
+            415,
+            f"the body is {encoding}-encoded; send it uncompressed (Content-Encoding: identity)",
+            headers={"Accept-Encoding": "identity"},
         )
 
 
@@ -185,8 +202,11 @@ def etag(*parts: object) -> str:
 
 
 def not_modified(tag: str) -> Response[bytes]:
-    """The 304 answer to an `If-None-Match` that matched `tag`."""
-    return Response(content=b"", status_code=304, headers={"ETag": tag})
+    """The 304 answer to an `If-None-Match` that matched `tag`, with the `Cache-Control` its
+    200 carries (RFC 9110 §15.4.5: a 304 repeats what the 200 would have said)."""
+    return Response(
+        content=b"", status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"}
+    )
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:
@@ -236,33 +256,50 @@ def feed_links(base: str, path: str, token: str | None = None) -> FeedLinks:
     because calendar apps cannot send an Authorization header.
     """
     url = f"{base}{path}" + (f"?{urlencode({'token': token})}" if token else "")
+    if token and url.startswith("https:"):
+        # Calendar apps fetch a `webcal:` link over plain http: the token would cross the
+        # network in clear. An https link subscribes as well in Google, Outlook and Apple.
+        return FeedLinks(url=url, webcal=url)
     return FeedLinks(url=url, webcal="webcal:" + url.split(":", 1)[1])
 
 
-def query_names(app: Litestar) -> dict[int, frozenset[str]]:
-    """Each route handler's declared query parameters, by `id(handler)`."""
-    names: dict[int, frozenset[str]] = {}
+def query_names(app: Litestar) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+    """Each route handler's declared query parameters, and those of them that repeat
+    (`type=` on the feed), by `id(handler)`."""
+    names: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
     for route in app.routes:
         for handler, kwargs_model in getattr(route, "route_handler_map", {}).values():
             # dependencies' parameters are merged into the handler's model by litestar
-            names[id(handler)] = frozenset(
-                p.field_alias for p in kwargs_model.expected_query_params
+            params = kwargs_model.expected_query_params
+            names[id(handler)] = (
+                frozenset(p.field_alias for p in params),
+                frozenset(p.field_alias for p in params if p.is_sequence),
             )
     return names
 
 
 async def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
-    """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter.
+    """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter;
+    nor `?as_of=a&as_of=b` silently answer for the last one.
 
     Async, because litestar runs a sync hook in a worker thread on every request.
     """
-    known: dict[int, frozenset[str]] | None = request.app.state.get("query_names")
+    known: dict[int, tuple[frozenset[str], frozenset[str]]] | None = request.app.state.get(
+        "query_names"
+    )
     if known is None:
         known = request.app.state.query_names = query_names(request.app)
     handler = request.route_handler
-    allowed = known.get(id(handler))
-    if allowed is None or not handler.fn.__module__.startswith("timeline."):
+    found = known.get(id(handler))
+    if found is None or not handler.fn.__module__.startswith("timeline."):
         return  # litestar's own (the docs) are left as they are
+    allowed, repeatable = found
+    given = [name for name, _ in request.query_params.multi_items()]
+    for name in sorted({n for n in given if given.count(n) > 1} - repeatable):
+        raise bad_request(
+            f"query parameter {name!r} is given {given.count(name)} times; it takes one value",
+            f"query.{name}",
+        )
     for name in request.query_params:
         if name not in allowed:
             close = difflib.get_close_matches(name, sorted(allowed), n=1)

@@ -31,8 +31,8 @@ from timeline.tokens import Token
 
 APPEND_PATH = re.compile(rf"/partnerships/({SLUG_PATTERN.strip('^$')})/events", re.ASCII)
 APPEND_ROUTE = "/partnerships/{stream_id}/events"
-_NOT_HERE = frozenset({b"origin", b"expect"})
-"""Requests with these headers go to litestar: CORS is its to answer."""
+_NOT_HERE = frozenset({b"origin", b"expect", b"content-encoding"})
+"""Requests with these headers go to litestar: CORS, and refusing an encoded body, are its."""
 
 
 async def lean_append(

@@ -23,10 +23,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from timeline.api.auth import read_guard
+from timeline.api.auth import feed_guard
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.feed import EventTypes, Party, StreamPrefix, feed_filters
-from timeline.api.http import MAX_POSITION, StreamIdPath, position_header, valid_stream_id
+from timeline.api.http import MAX_POSITION, TOKEN, StreamIdPath, position_header, valid_stream_id
 from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
@@ -122,7 +122,7 @@ async def _follow(
 
 class Live(Controller):
     tags = ["events"]  # noqa: RUF012 - litestar reads it as a class attribute
-    guards = [read_guard]  # noqa: RUF012 - reads are private when TIMELINE_PUBLIC_READ=false
+    guards = [feed_guard]  # noqa: RUF012 - private reads: a bearer token, or `?token=`
 
     @get(
         "/events/stream",
@@ -140,7 +140,9 @@ class Live(Controller):
         event_type: EventTypes = None,
         party: Party = None,
         stream: StreamPrefix = None,
+        token: TOKEN = None,
     ) -> Stream:
+        del token  # checked by the guard
         start = resume_point(request, after)
         filters = feed_filters(event_type, party, stream)
         return Stream(follow(svc, start, None, filters), media_type=EVENT_STREAM, headers=HEADERS)
@@ -157,7 +159,9 @@ class Live(Controller):
         svc: NamedDependency[Services],
         stream_id: StreamIdPath,
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
+        token: TOKEN = None,
     ) -> Stream:
+        del token  # checked by the guard
         stream = valid_stream_id(stream_id)
         start = resume_point(request, after)
         return Stream(follow(svc, start, stream), media_type=EVENT_STREAM, headers=HEADERS)

@@ -24,7 +24,8 @@ class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class FeedLinks(msgspec.Struct, frozen=True, kw_only=True):
-    """A calendar feed: `url` to fetch, `webcal` to subscribe from a calendar app."""
+    """A calendar feed: `url` to fetch, `webcal` to subscribe from a calendar app (the https
+    address itself when it carries a token: apps fetch `webcal:` over plain http)."""
 
     url: str
     webcal: str

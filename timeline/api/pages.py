@@ -160,6 +160,7 @@ class Pages(Controller):
             known_at=instant,
             instants=sorted({e.recorded_at for e in events}),
             calendar=feed.url,
+            subscribe=feed.webcal,
             since=compared,
             changes=changes,
             amendments=amendments(stream, [e for e in events if e.recorded_at <= known]),

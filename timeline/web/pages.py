@@ -176,6 +176,9 @@ class PageBasis:
     """Every instant something was recorded: the `known_at` slider's stops."""
     calendar: str
     """The partnership's feed, `https://…`."""
+    subscribe: str = ""
+    """The link calendar apps subscribe with (`webcal:`, or the https feed when it carries a
+    token); the feed's own `webcal:` form when empty."""
     since: datetime | None = None
     """Compared with what was known then: `changes` are the knowledge diff up to `known_at`."""
     changes: Sequence[ItemChange] = ()
@@ -884,7 +887,7 @@ def timeline_page(
         for stop in stops[:-1]
     )
     https = basis.calendar
-    webcal = "webcal:" + https.split(":", 1)[1]
+    webcal = basis.subscribe or "webcal:" + https.split(":", 1)[1]
     parties = ", ".join(f"{p.name}{' (' + p.role + ')' if p.role else ''}" for p in whole.parties)
     header = html(
         "<header class='top'><p><a href='/'>All partnerships</a></p>"
