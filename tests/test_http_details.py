@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 from server_helpers import EventStreamReader, Server, free_port, request
 
@@ -138,3 +139,47 @@ def test_a_link_carrying_a_token_is_never_webcal_on_https() -> None:
     )
     public = feed_links("https://t.example.org", "/calendars/all.ics")
     assert public.webcal == "webcal://t.example.org/calendars/all.ics"
+
+
+async def test_writes_are_limited_per_token_and_per_client(tmp_path: Path) -> None:
+    """With limits set, the write past a token's limit is a 429 problem with `Retry-After`
+    and `RateLimit-*` headers, another token from the same client writes on until the
+    client's own limit; reads are never limited."""
+    settings = settings_for(tmp_path, write_limit_per_token=2, write_limit_per_client=3)
+    async with running(settings) as client:
+        tokens = services_of(client).tokens
+        first = {"Authorization": f"Bearer {await tokens.create_token('one', ('append',))}"}
+        second = {"Authorization": f"Bearer {await tokens.create_token('two', ('append',))}"}
+        url = f"{STATE}/events"
+
+        async def said(headers: dict[str, str], n: int) -> Any:
+            event = {"type": "StatementMade", "effective": "2024-03-01",
+                     "data": {"speaker": f"s{n}", "text": "t", "language": "en"}}  # fmt: skip
+            return await client.post(url, json={"events": [event]}, headers=headers)
+
+        answers = [await said(first, n) for n in range(3)]
+        assert [a.status_code for a in answers] == [201, 201, 429]
+        assert answers[0].headers["ratelimit-limit"] == "2"
+        assert answers[1].headers["ratelimit-remaining"] == "0"
+        refused = answers[2]
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) > 0
+        assert "too many writes from this token" in refused.json()["detail"]
+        assert (await said(second, 3)).status_code == 201  # the client's third write
+        other = await said(second, 4)
+        assert other.status_code == 429
+        assert "from this client" in other.json()["detail"]
+        for _ in range(5):
+            assert (await client.get(STATE)).status_code == 200
+
+
+async def test_no_write_limit_by_default(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    """Without limits set, a burst of appends is taken and says nothing of limits."""
+    for n in range(12):
+        event = {"type": "StatementMade", "effective": "2024-03-01",
+                 "data": {"speaker": f"s{n}", "text": "t", "language": "en"}}  # fmt: skip
+        answer = await client.post(f"{STATE}/events", json={"events": [event]}, headers=auth)
+        assert answer.status_code == 201
+        assert "ratelimit-limit" not in answer.headers

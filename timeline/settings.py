@@ -59,6 +59,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     empty: `first-token.txt` beside a SQLite database, else in the working folder."""
     log_level: LogLevel = "info"
     """TIMELINE_LOG_LEVEL: debug, info, warning or error."""
+    write_limit_per_token: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """TIMELINE_WRITE_LIMIT_PER_TOKEN: appends a minute one token may make (429 above); 0: no
+    limit."""
+    write_limit_per_client: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """TIMELINE_WRITE_LIMIT_PER_CLIENT: appends a minute one client address may make, whatever
+    its tokens (429 above); 0: no limit."""
     uid_domain: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9-]+\.)*[A-Za-z0-9-]*$")] = ""
     """TIMELINE_UID_DOMAIN: what follows `@` in calendar UIDs, so that two deployments' items
     never collide in a subscriber's calendar; empty: the host of the public address."""
@@ -75,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def limits_writes(self) -> bool:
+        return self.write_limit_per_token > 0 or self.write_limit_per_client > 0
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -142,6 +152,8 @@ HINTS = {
     "public_url": " (an http(s) address such as https://timeline.example.org, no query)",
     "port": " (a port, 1-65535)",
     "uid_domain": " (a domain such as timeline.example.org)",
+    "write_limit_per_token": " (appends a minute, 0 for no limit)",
+    "write_limit_per_client": " (appends a minute, 0 for no limit)",
 }
 _NOT_SETTINGS = ("TIMELINE_TEST_", "TIMELINE_UPDATE_GOLDEN")
 """Variables of the test suite, not of the app."""

@@ -25,6 +25,7 @@ from timeline.api.changes import Changes
 from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
 from timeline.api.http import refuse_unknown_query
+from timeline.api.limits import write_limits
 from timeline.api.live import Live
 from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         on_startup=[_complete_spec],
         before_request=refuse_unknown_query,
+        middleware=write_limits(settings.write_limit_per_token, settings.write_limit_per_client),
         dependencies={
             "svc": Provide(provide_services, sync_to_thread=False),
         },
@@ -129,7 +131,17 @@ def create_app(settings: Settings) -> Litestar:
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID"],
-                expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+                expose_headers=[
+                    "ETag",
+                    "Link",
+                    "Location",
+                    "X-Request-ID",
+                    "Retry-After",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                    "RateLimit-Policy",
+                ],
             )
             if settings.cors_origin_list
             else None

@@ -73,6 +73,8 @@ async def _taken(
     scope: Scope, body: bytes, svc: Services
 ) -> tuple[str, Token, AppendRequest] | None:
     """(stream, token, events) of an append this path takes; None for litestar's handler."""
+    if svc.settings.limits_writes:
+        return None  # the rate limits are litestar middleware: its pipeline counts the append
     found = APPEND_PATH.fullmatch(scope["path"])
     headers = _headers(scope)
     if found is None or headers is None or scope["query_string"] or len(found[1]) > SLUG_MAX:

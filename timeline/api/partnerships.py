@@ -322,6 +322,10 @@ class Partnerships(Controller):
             ),
             413: problem("Body or batch too large (TIMELINE_MAX_BODY_BYTES, TIMELINE_MAX_BATCH)"),
             507: problem("The store cannot write (disk full); nothing was stored, retry later"),
+            429: problem(
+                "Past a write limit of this token or client (TIMELINE_WRITE_LIMIT_PER_TOKEN, "
+                "TIMELINE_WRITE_LIMIT_PER_CLIENT); retry after `Retry-After` seconds"
+            ),
             422: problem("Invalid events: `errors` names each field, `rule` a broken domain rule"),
         },
         status_code=201,

@@ -54,6 +54,9 @@ _HEADERS: Final[dict[str, dict[str, Any]]] = {
     "Retry-After": {"description": "Seconds to wait before trying again."},
     "WWW-Authenticate": {"description": "`Bearer`, with the reason the token was not taken."},
     "Last-Modified": {"description": "When anything the feed shows last changed."},
+    "RateLimit-Limit": {"description": "Writes a minute allowed (when a limit is set)."},
+    "RateLimit-Remaining": {"description": "Writes left in this minute."},
+    "RateLimit-Reset": {"description": "Seconds until the minute's count starts again."},
 }
 _GENERIC_400 = "Bad request syntax or unsupported method"
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -137,7 +140,7 @@ def _answer_headers(path: str, responses: dict[str, Any]) -> dict[str, list[str]
     found: dict[str, list[str]] = {
         "201": ["Location"],
         "401": ["WWW-Authenticate"],
-        "429": ["Retry-After"],
+        "429": ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         "503": ["Retry-After"],
         "507": ["Retry-After"],
     }
