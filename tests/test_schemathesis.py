@@ -22,7 +22,8 @@ EXAMPLES = 20
 
 
 def test_the_served_spec_holds_under_schemathesis(tmp_path: Path) -> None:
-    """Thousands of generated requests: zero server errors, zero schema violations."""
+    """Thousands of generated requests, and stateful sequences along the spec's links:
+    zero server errors, zero schema violations."""
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     if st is None:
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
@@ -59,5 +60,6 @@ def test_the_served_spec_holds_under_schemathesis(tmp_path: Path) -> None:
         assert server.stop() == 0
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+    assert "✅  Stateful" in run.stdout  # the append's links lead on to its state and history
     log = (tmp_path / f"server-{port}.log").read_text()
     assert '"status":5' not in log, "a 5xx answer is in the server's access log"

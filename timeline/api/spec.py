@@ -88,6 +88,7 @@ def polish(spec: dict[str, Any], *, public_reads: bool) -> dict[str, Any]:
             used.update(operation.get("tags", ()))
             operation["security"] = _security(path, method, public_reads=public_reads)
             _finish_responses(path, operation)
+    _link_appends(done.get("paths", {}))
     done["tags"] = [{"name": name, "description": TAGS[name]} for name in TAGS if name in used]
     done["tags"] += [{"name": name, "description": name} for name in sorted(used - set(TAGS))]
     return done
@@ -153,6 +154,34 @@ def _answer_headers(path: str, responses: dict[str, Any]) -> dict[str, list[str]
     if path in PAGED:
         found["200"] = [*found.get("200", []), "Link"]
     return found
+
+
+def _link_appends(paths: dict[str, Any]) -> None:
+    """OpenAPI links from an append to what reads it back (the state, the history from the
+    first stored version): clients and stateful fuzzers follow them."""
+    append = paths.get("/partnerships/{stream_id}/events", {}).get("post")
+    state = paths.get("/partnerships/{stream_id}", {}).get("get")
+    history = paths.get("/partnerships/{stream_id}/events", {}).get("get")
+    if append is None or state is None or history is None:
+        return
+    links = {
+        "State": {
+            "operationId": state["operationId"],
+            "parameters": {"stream_id": "$request.path.stream_id"},
+            "description": "The partnership as it stands after the append.",
+        },
+        "History": {
+            "operationId": history["operationId"],
+            "parameters": {
+                "stream_id": "$request.path.stream_id",
+                "from_version": "$response.body#/events/0/version",
+            },
+            "description": "The history from the first event this append stored.",
+        },
+    }
+    for status in ("200", "201"):
+        if status in append["responses"]:
+            append["responses"][status]["links"] = links
 
 
 def _name_rules(schemas: dict[str, Any]) -> None:
