@@ -34,6 +34,15 @@ def currencies() -> list[str]:
     return sorted(_currencies())
 
 
+@cache
+def language_schema_pattern() -> str:
+    """`LANGUAGE_PATTERN` as published: the primary subtag one of ISO 639's codes, so that a
+    schema-valid tag is one `is_language` takes (longest codes first, as regex engines try
+    alternatives in order)."""
+    codes = sorted(_languages(), key=lambda code: (-len(code), code))
+    return rf"^({'|'.join(codes)})(-[A-Za-z0-9]{{1,8}})*$"
+
+
 def is_currency(code: str) -> bool:
     """True for an ISO 4217 alphabetic code such as USD or EUR."""
     return code in _currencies()

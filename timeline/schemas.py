@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from timeline import wire
+from timeline.codes import LANGUAGE_PATTERN, language_schema_pattern
 from timeline.events import EVENT_TYPES, Event
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -35,18 +36,40 @@ _RULES: dict[str, dict[str, Any]] = {
 """What a type's `__post_init__` checks across its fields, where JSON Schema can say it."""
 
 
-def as_appended(definitions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def as_appended(
+    definitions: dict[str, dict[str, Any]], ref: str = "#/$defs/"
+) -> dict[str, dict[str, Any]]:
     """Object schemas as an append is checked: no field beyond the known ones
-    (`admission.check_new`), and the cross-field rules JSON Schema can state. Stored
+    (`admission.check_new`), and the cross-field rules JSON Schema can state; language tags
+    as one `Language` definition (`ref` + `Language`) listing ISO 639's codes. Stored
     events, as answers show them, stay open: a newer writer may have added fields."""
-    return {
-        name: (
+    language = {"$ref": f"{ref}Language"}
+    closed = {
+        name: _languages_named(
             {**doc, **_RULES.get(doc.get("title", name), {}), "additionalProperties": False}
             if "properties" in doc
-            else doc
+            else doc,
+            language,
         )
         for name, doc in definitions.items()
     }
+    closed["Language"] = {
+        "title": "Language",
+        "description": "A BCP 47 tag whose primary subtag is an ISO 639 code (fr, en-GB)",
+        "type": "string",
+        "pattern": language_schema_pattern(),
+    }
+    return closed
+
+
+def _languages_named(node: Any, language: dict[str, str]) -> Any:  # noqa: ANN401 - JSON
+    if isinstance(node, dict):
+        if node.get("pattern") == LANGUAGE_PATTERN:
+            return language
+        return {key: _languages_named(value, language) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_languages_named(value, language) for value in node]
+    return node
 
 
 def event_schema(kind: type[Event]) -> dict[str, Any]:

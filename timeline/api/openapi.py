@@ -106,7 +106,7 @@ def _append_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     )
     named = {
         f"{APPEND_PREFIX}{name}": {**doc, "title": f"{APPEND_PREFIX}{name}"}
-        for name, doc in as_appended(components).items()
+        for name, doc in as_appended(components, f"#/components/schemas/{APPEND_PREFIX}").items()
     }
     # `AppendAppendRequest` reads badly in a generated client: the body is `AppendRequest`
     text = msgspec.json.encode([body, named]).replace(b"AppendAppendRequest", b"AppendRequest")
