@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
+from server_helpers import Server, free_port
 
 from timeline.store import EventStore, open_store
 
@@ -103,3 +104,15 @@ async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
     """Headers of a token named `pipeline` with the `append` scope."""
     secret = await services_of(client).tokens.create_token("pipeline", ("append",))
     return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    """A real `timeline serve` on the curated data, and its first-start token (append, read)."""
+    server = Server(tmp_path, free_port(), first_start=True)
+    try:
+        token = server.first_token()
+        server.wait_healthy()
+        yield server, token
+    finally:
+        server.stop()

@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from server_helpers import Server, free_port
+from server_helpers import Server
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "timeline_client"
@@ -20,17 +19,6 @@ PACKAGE = "timeline_client"
 pytestmark = pytest.mark.skipif(
     not GENERATOR.exists(), reason="openapi-python-client is not installed (pip install -e .[dev])"
 )
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    server = Server(tmp_path, free_port(), first_start=True)
-    try:
-        token = server.first_token()
-        server.wait_healthy()
-        yield server, token
-    finally:
-        server.stop()
 
 
 def _generate(spec_url: str, folder: Path) -> str:

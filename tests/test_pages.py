@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from browser_helpers import browser_page, needs_browser
 from litestar.testing import AsyncTestClient
-from server_helpers import Server, free_port, request
+from server_helpers import Server, request
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
 VM = "/partnerships/vodafone-microsoft/timeline"
@@ -130,17 +128,6 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
     assert missing.status_code == 404
     assert "<h1>404 Not Found</h1>" in missing.text
     assert "no partnership &#39;nobody&#39;" in missing.text
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    server = Server(tmp_path, free_port(), first_start=True)
-    try:
-        token = server.first_token()
-        server.wait_healthy()
-        yield server, token
-    finally:
-        server.stop()
 
 
 def _set(slider: Any, value: int) -> None:

@@ -15,6 +15,7 @@ from timeline.api.auth import read_guard
 from timeline.api.bodies import with_diff
 from timeline.api.errors import BAD_REQUEST, JSON, NOT_FOUND, UNAUTHORIZED, bad_request
 from timeline.api.http import (
+    NOT_MODIFIED,
     AsOf,
     Cursor,
     StreamIdPath,
@@ -92,11 +93,7 @@ class Changes(Controller):
                 description="One page of changes; follow `next`",
                 generate_examples=False,
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
@@ -157,11 +154,7 @@ class Changes(Controller):
             200: ResponseSpec(
                 ChangedPage, description="One page, ordered by id", generate_examples=False
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },

@@ -16,6 +16,7 @@ from timeline.api.bodies import with_events
 from timeline.api.errors import BAD_REQUEST, JSON, UNAUTHORIZED, bad_request
 from timeline.api.http import (
     MAX_POSITION,
+    NOT_MODIFIED,
     etag,
     matches,
     next_page,
@@ -89,11 +90,7 @@ class Feed(Controller):
             200: ResponseSpec(
                 FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },

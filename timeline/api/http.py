@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Litestar, Request, Response
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from timeline.api.errors import ProblemError, bad_request
@@ -199,6 +200,12 @@ def etag(*parts: object) -> str:
     """A weak validator: equal for answers that are the same to a reader."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
     return f'W/"{digest}"'
+
+
+NOT_MODIFIED = ResponseSpec(
+    None, description="Unchanged since the ETag in If-None-Match", generate_examples=False
+)
+"""How a 304 to `If-None-Match` is documented."""
 
 
 def not_modified(tag: str) -> Response[bytes]:

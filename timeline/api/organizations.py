@@ -13,6 +13,7 @@ from litestar.params import QueryParameter
 from timeline.api.auth import read_guard, reader_secret
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, not_found, problem
 from timeline.api.http import (
+    NOT_MODIFIED,
     Cursor,
     OrgPath,
     decode_cursor,
@@ -83,11 +84,7 @@ class Organizations(Controller):
                 description="One page, by organization id",
                 generate_examples=False,
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -135,11 +132,7 @@ class Organizations(Controller):
                 description="The organization; follow `next` for more",
                 generate_examples=False,
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: problem("No partnership names this organization"),

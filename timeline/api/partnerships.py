@@ -31,6 +31,7 @@ from timeline.api.errors import (
 )
 from timeline.api.http import (
     MAX_POSITION,
+    NOT_MODIFIED,
     AsOf,
     Cursor,
     KnownAt,
@@ -105,11 +106,7 @@ class Partnerships(Controller):
             200: ResponseSpec(
                 PartnershipPage, description="One page, ordered by id", generate_examples=False
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
         },
@@ -177,11 +174,7 @@ class Partnerships(Controller):
                 examples=examples.state(),
                 generate_examples=False,
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
@@ -239,11 +232,7 @@ class Partnerships(Controller):
                 examples=examples.history(),
                 generate_examples=False,
             ),
-            304: ResponseSpec(
-                None,
-                description="Unchanged since the ETag in If-None-Match",
-                generate_examples=False,
-            ),
+            304: NOT_MODIFIED,
             400: BAD_REQUEST,
             401: UNAUTHORIZED,
             404: NOT_FOUND,
