@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -94,35 +94,84 @@ def unknown_fields_named(
     value: object, kind: object, path: str = "$"
 ) -> list[tuple[str, str, tuple[str, ...]]]:
     """Each unknown key as (its path, its name, the names its object does know)."""
-    return _unknown(value, msgspec.inspect.type_info(kind), path)
+    return _unknown(value, _type_info(kind), path)
+
+
+@cache
+def _type_info(kind: object) -> msgspec.inspect.Type:
+    """`msgspec.inspect.type_info`, once per type: for the event union it takes milliseconds."""
+    return msgspec.inspect.type_info(kind)
 
 
 Unknown = list[tuple[str, str, tuple[str, ...]]]
 
 
 def _unknown(value: object, info: msgspec.inspect.Type, path: str) -> Unknown:
+    if not isinstance(value, dict | list):
+        return []  # a scalar has no keys
     inspect = msgspec.inspect
     if isinstance(info, inspect.Metadata):
         return _unknown(value, info.type, path)
     if isinstance(info, inspect.UnionType):
-        readings = [_unknown(value, t, path) for t in info.types if _fits(value, t)]
-        return min(readings, key=len, default=[])  # the member that fits best
+        return _unknown_in_union(value, info, path)
     if isinstance(info, inspect.StructType) and isinstance(value, dict):
-        fields = {f.encode_name: f.type for f in info.fields}
-        if info.tag_field is not None:
-            fields[info.tag_field] = inspect.StrType()
-        known = tuple(fields)
-        found: Unknown = [(f"{path}.{key}", key, known) for key in value if key not in fields]
-        for key, item in value.items():
-            if key in fields:
-                found += _unknown(item, fields[key], f"{path}.{key}")
-        return found
+        return _unknown_keys(value, info, path)
     if isinstance(info, inspect.ListType | inspect.VarTupleType) and isinstance(value, list):
         item_type = info.item_type
         return [
             p for n, item in enumerate(value) for p in _unknown(item, item_type, f"{path}[{n}]")
         ]
     return []
+
+
+def _unknown_in_union(
+    value: dict[str, object] | list[object], info: msgspec.inspect.UnionType, path: str
+) -> Unknown:
+    tagged = _tagged(info)
+    if tagged and isinstance(value, dict) and value.get(tagged[0]) in tagged[1]:
+        return _unknown(value, tagged[1][value[tagged[0]]], path)  # the event's own type
+    readings = [_unknown(value, t, path) for t in info.types if _fits(value, t)]
+    return min(readings, key=len, default=[])  # the member that fits best
+
+
+def _unknown_keys(value: dict[str, object], info: msgspec.inspect.StructType, path: str) -> Unknown:
+    fields = _fields(info)
+    found: Unknown = [(f"{path}.{key}", key, tuple(fields)) for key in value if key not in fields]
+    for key, item in value.items():
+        kind = fields.get(key)
+        if kind is not None and isinstance(item, dict | list):
+            found += _unknown(item, kind, f"{path}.{key}")
+    return found
+
+
+_TAGGED: dict[int, tuple[str, dict[object, msgspec.inspect.Type]] | None] = {}
+
+
+def _tagged(
+    info: msgspec.inspect.UnionType,
+) -> tuple[str, dict[object, msgspec.inspect.Type]] | None:
+    """A tagged union's tag field and its members by tag (the event catalogue's 25)."""
+    if id(info) not in _TAGGED:
+        members = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
+        fields = {t.tag_field for t in members}
+        tag_field = next(iter(fields)) if len(fields) == 1 else None
+        _TAGGED[id(info)] = None if tag_field is None else (tag_field, {t.tag: t for t in members})
+    return _TAGGED[id(info)]
+
+
+_FIELDS: dict[int, dict[str, msgspec.inspect.Type]] = {}
+
+
+def _fields(info: msgspec.inspect.StructType) -> dict[str, msgspec.inspect.Type]:
+    """A Struct's fields by their JSON names (and its tag field), kept per type info: the
+    infos are made once per type (`_type_info`), so their ids are stable."""
+    found = _FIELDS.get(id(info))
+    if found is None:
+        found = {f.encode_name: f.type for f in info.fields}
+        if info.tag_field is not None:
+            found[info.tag_field] = msgspec.inspect.StrType()
+        _FIELDS[id(info)] = found
+    return found
 
 
 def _fits(value: object, info: msgspec.inspect.Type) -> bool:
