@@ -45,6 +45,9 @@ async def test_the_docs_page_loads_only_files_the_app_serves(client: AsyncTestCl
     licence = await client.get(f"{SWAGGER_UI}/LICENSE")
     assert "Apache License" in licence.text
     assert (await client.get("/static/nothing-here.js")).status_code == 404
+    redirect = await client.get("/docs/oauth2-redirect.html")  # an inline script, no OAuth2
+    assert redirect.status_code == 404
+    assert "default-src 'none'" in redirect.headers["content-security-policy"]
 
 
 @pytest.fixture

@@ -65,6 +65,11 @@ class _Swagger(SwaggerRenderPlugin):
         )
         return page.encode()
 
+    def receive_router(self, router: Router) -> None:
+        """No `oauth2-redirect.html`: its inline script breaks the CSP, and bearer tokens
+        need no OAuth2 flow."""
+        del router
+
 
 SPEC_URL = "/docs/openapi.json"
 
