@@ -9,7 +9,7 @@ import hashlib
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from litestar import Litestar, Request, Response
 from litestar.openapi.datastructures import ResponseSpec
@@ -241,8 +241,10 @@ def decode_cursor(value: str | None) -> str | None:
 
 
 def next_page(request: Request[Any, Any, Any], **changed: object) -> str:
-    """The address of the next page: this request's path and query with `changed` set."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k not in changed]
+    """The address of the next page: this request's path and query (in the client's order)
+    with `changed` set."""
+    said = parse_qsl(request.url.query, keep_blank_values=True)
+    query = [(k, v) for k, v in said if k not in changed]
     query += [(k, str(v)) for k, v in changed.items()]
     return f"{request.url.path}?{urlencode(query)}"
 
