@@ -167,10 +167,14 @@ def read_all(
 
 
 def stream_info(dialect: Dialect, stream: str, known_at: datetime | None) -> Query:
+    """A stream's last version and position (as known at `known_at`): its last row by the
+    (stream, version) index. `MAX(position)` let PostgreSQL's generic plan walk the primary
+    key backwards instead, past every later event of the store (150-470 ms at 1M events)."""
     q = Query(dialect)
-    q.sql = f"SELECT MAX(version), MAX(position) FROM events WHERE stream = {q.param(stream)}"
+    q.sql = f"SELECT version, position FROM events WHERE stream = {q.param(stream)}"
     if known_at is not None:
         q.sql += f" AND recorded_at <= {q.param(dialect.instant(known_at))}"
+    q.sql += " ORDER BY version DESC LIMIT 1"
     return q
 
 

@@ -405,13 +405,15 @@ def partnerships(
 
 
 def versions(dialect: Dialect, streams: Sequence[str], known_at: datetime | None) -> Query:
-    q = Query(dialect)
+    """Each listed stream's version (as known at `known_at`): one index probe a stream, where
+    a GROUP BY read every version of each."""
+    q = Query(dialect)  # parameters in the order they appear: SQLite's `?` are positional
+    known = "" if known_at is None else f" AND recorded_at <= {q.param(dialect.instant(known_at))}"
+    values = ", ".join(f"({q.param(stream)})" for stream in streams)
     q.sql = (
-        f"SELECT stream, MAX(version) FROM events WHERE stream {dialect.any_text(q.param, streams)}"
+        f"SELECT column1, (SELECT MAX(version) FROM events WHERE stream = column1{known})"
+        f" FROM (VALUES {values}) AS wanted"
     )
-    if known_at is not None:
-        q.sql += f" AND recorded_at <= {q.param(dialect.instant(known_at))}"
-    q.sql += " GROUP BY stream"
     return q
 
 
@@ -616,7 +618,7 @@ class ReadModels:
         if not page:
             return []
         found = await self._fetch(versions(self._dialect, [s for s, _ in page], filters.known_at))
-        known = {str(row[0]): int(row[1]) for row in found}
+        known = {str(row[0]): int(row[1]) for row in found if row[1] is not None}
         return [(stream, about, known.get(stream, 0)) for stream, about in page]
 
     async def outline(self, stream: str, day: date) -> Outline | None:
