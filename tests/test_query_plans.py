@@ -50,8 +50,6 @@ KNOWN = {
     "SELECT MAX(c.changed_at) FROM calendar_items c": "an organization feed's Last-Modified "
     "reads every item of its partnerships",
     "AND c.day >= ": "a windowed feed reads every calendar row of its kinds (no index by day yet)",
-    "AND s.stream IN (SELECT f.stream FROM facets f": "an organization's partnerships are found "
-    "by scanning outlines in id order and probing membership (drive from its party facets)",
 }
 """Queries that read more than they answer with any plan: what they cost, and what would
 fix it. A query not listed here must answer close to what it reads."""
