@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
@@ -183,3 +185,44 @@ async def test_no_write_limit_by_default(
         answer = await client.post(f"{STATE}/events", json={"events": [event]}, headers=auth)
         assert answer.status_code == 201
         assert "ratelimit-limit" not in answer.headers
+
+
+async def test_min_position_waits_for_the_position_or_says_503(tmp_path: Path) -> None:
+    """A read with `min_position` this replica has seen answers at once; one beyond waits
+    until an append brings it, or answers 503 with `Retry-After` once
+    TIMELINE_MIN_POSITION_WAIT is over; a malformed one is a 400."""
+    async with running(settings_for(tmp_path, min_position_wait=0.3)) as client:
+        head = (await client.get("/health")).json()["last_position"]
+        assert (await client.get(STATE, params={"min_position": head})).status_code == 200
+        late = await client.get(STATE, params={"min_position": head + 1})
+        assert late.status_code == 503
+        assert late.headers["retry-after"] == "1"
+        assert late.json()["errors"][0]["path"] == "query.min_position"
+        for bad in ("-1", "x", str(2**53), "１"):
+            answer = await client.get(STATE, params={"min_position": bad})
+            assert answer.status_code == 400, bad
+            assert answer.json()["errors"][0]["path"] == "query.min_position"
+
+
+async def test_a_read_with_min_position_waits_for_the_append(served: tuple[Server, str]) -> None:
+    """A read naming a position not yet stored waits, and answers with it once appended."""
+    server, token = served
+    said = {"type": "StatementMade", "effective": "2024-03-01",
+            "data": {"speaker": "s", "text": "t", "language": "en"}}  # fmt: skip
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+        head = (await client.get("/health")).json()["last_position"]
+
+        async def append_soon() -> None:
+            await asyncio.sleep(0.3)
+            answer = await client.post(
+                f"{STATE}/events",
+                json={"events": [said]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 201
+
+        waited, _ = await asyncio.gather(
+            client.get(STATE, params={"min_position": head + 1}), append_soon()
+        )
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["basis"]["last_position"] == head + 1

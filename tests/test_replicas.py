@@ -165,3 +165,41 @@ def test_replicas_starting_together_on_an_empty_database(
     assert codes == [0, 0]
     printed = "".join(server.rest for server in servers)
     assert printed.count("first start: created token 'default'") == 1
+
+
+async def test_a_read_with_min_position_is_never_stale_on_the_other_replica(
+    tmp_path: Path, role_urls: tuple[str, str]
+) -> None:
+    """Append through A, read through B with the position A answered: B's answer already
+    holds the append, every time (B waits for it rather than answer what it had)."""
+    env = replica_env(role_urls)
+    a = Server(tmp_path, free_port(), first_start=True, env=env)
+    token = a.first_token()
+    b = Server(tmp_path, free_port(), env=env)
+    try:
+        a.wait_healthy()
+        b.read_banner()
+        b.wait_healthy()
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            url = "/partnerships/vodafone-microsoft"
+            for n in range(20):
+                said = {**statement(n, n), "effective": "2024-06-01"}
+                appended = await client.post(
+                    f"{a.base}{url}/events", json={"events": [said]}, headers=headers
+                )
+                assert appended.status_code == 201, appended.text
+                position = appended.json()["last_position"]
+                version = appended.json()["version"]
+                state = await client.get(f"{b.base}{url}", params={"min_position": position})
+                assert state.status_code == 200
+                assert state.json()["basis"]["version"] == version
+                assert state.json()["basis"]["last_position"] >= position
+                history = await client.get(
+                    f"{b.base}{url}/events",
+                    params={"min_position": position, "from_version": version},
+                )
+                assert [e["position"] for e in history.json()["events"]] == [position]
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0

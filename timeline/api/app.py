@@ -24,7 +24,7 @@ from timeline.api.calendars import Calendars
 from timeline.api.changes import Changes
 from timeline.api.edge import edge, route_methods
 from timeline.api.feed import Feed
-from timeline.api.http import refuse_unknown_query
+from timeline.api.http import before_request
 from timeline.api.limits import write_limits
 from timeline.api.live import Live
 from timeline.api.meta import HealthController, Metrics, Schemas
@@ -118,7 +118,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],
         lifespan=[lifespan],
         on_startup=[_complete_spec],
-        before_request=refuse_unknown_query,
+        before_request=before_request,
         middleware=write_limits(settings.write_limit_per_token, settings.write_limit_per_client),
         dependencies={
             "svc": Provide(provide_services, sync_to_thread=False),

@@ -7,6 +7,7 @@ import binascii
 import difflib
 import hashlib
 import re
+import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -15,7 +16,7 @@ from litestar import Litestar, Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
-from timeline.api.errors import ProblemError, bad_request
+from timeline.api.errors import FieldError, ProblemError, bad_request
 from timeline.api.models import FeedLinks
 from timeline.dates import (
     PARTIAL_DATE_PATTERN,
@@ -287,6 +288,50 @@ def query_names(app: Litestar) -> dict[int, tuple[frozenset[str], frozenset[str]
     return names
 
 
+MIN_POSITION = "min_position"
+"""Read your writes: any read may name the position its client's append answered, and is
+answered once this replica has seen it."""
+
+
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """Every request: its query checked, then a read held until its `min_position`."""
+    await refuse_unknown_query(request)
+    await await_min_position(request)
+
+
+async def await_min_position(request: Request[Any, Any, Any]) -> None:
+    """Wait until this replica has seen `min_position` (TIMELINE_MIN_POSITION_WAIT at most),
+    asking the database, not only the notifications it heard; else a 503 naming it."""
+    said = request.query_params.get(MIN_POSITION)
+    if said is None or request.method not in {"GET", "HEAD"}:
+        return
+    text = said.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
+        raise bad_request(
+            f"min_position {said!r} is not a position (ASCII digits, at most {MAX_POSITION})",
+            f"query.{MIN_POSITION}",
+        )
+    wanted = int(text)
+    svc = request.app.state.services
+    store = svc.store
+    seen = store.notified_position()
+    deadline = time.monotonic() + svc.settings.min_position_wait
+    while seen < wanted:
+        seen = max(seen, (await store.stats()).last_position)  # a notification can be lost
+        left = deadline - time.monotonic()
+        if seen >= wanted:
+            break
+        if left <= 0:
+            raise ProblemError(
+                503,
+                f"this replica has seen position {seen}, not yet min_position {wanted}; "
+                "retry (TIMELINE_MIN_POSITION_WAIT)",
+                errors=(FieldError(f"query.{MIN_POSITION}", "not yet seen here"),),
+                headers={"Retry-After": "1"},
+            )
+        seen = await store.wait_for_append(seen, min(left, 0.25))
+
+
 async def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
     """`?asof=` for `as_of` must not silently answer today's state: name the stray parameter;
     nor `?as_of=a&as_of=b` silently answer for the last one.
@@ -303,6 +348,8 @@ async def refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
     if found is None or not handler.fn.__module__.startswith("timeline."):
         return  # litestar's own (the docs) are left as they are
     allowed, repeatable = found
+    if request.method in {"GET", "HEAD"}:
+        allowed |= {MIN_POSITION}
     given = [name for name, _ in request.query_params.multi_items()]
     for name in sorted({n for n in given if given.count(n) > 1} - repeatable):
         raise bad_request(

@@ -87,11 +87,35 @@ def polish(spec: dict[str, Any], *, public_reads: bool) -> dict[str, Any]:
                 continue
             used.update(operation.get("tags", ()))
             operation["security"] = _security(path, method, public_reads=public_reads)
+            if method == "get":
+                _read_your_writes(operation)
             _finish_responses(path, operation)
     _link_appends(done.get("paths", {}))
     done["tags"] = [{"name": name, "description": TAGS[name]} for name in TAGS if name in used]
     done["tags"] += [{"name": name, "description": name} for name in sorted(used - set(TAGS))]
     return done
+
+
+def _read_your_writes(operation: dict[str, Any]) -> None:
+    """Every read takes `min_position` (handled before routing, so no handler declares it)."""
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "min_position",
+            "in": "query",
+            "required": False,
+            "description": "The position an append of yours answered: this read waits until "
+            "the replica has seen it (TIMELINE_MIN_POSITION_WAIT), else 503.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+        }
+    )
+    operation.setdefault("responses", {}).setdefault(
+        "503",
+        {
+            "description": "This replica has not yet seen `min_position` (or cannot read the "
+            "store); retry after `Retry-After` seconds",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
+    )
 
 
 def _security(path: str, method: str, *, public_reads: bool) -> list[dict[str, list[str]]]:
