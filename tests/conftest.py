@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
-from server_helpers import Server, free_port
+from server_helpers import Server, first_started
 
 from timeline.store import EventStore, open_store
 
@@ -109,10 +109,5 @@ async def auth(client: AsyncTestClient[Any]) -> dict[str, str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     """A real `timeline serve` on the curated data, and its first-start token (append, read)."""
-    server = Server(tmp_path, free_port(), first_start=True)
-    try:
-        token = server.first_token()
-        server.wait_healthy()
-        yield server, token
-    finally:
-        server.stop()
+    with first_started(tmp_path) as started:
+        yield started

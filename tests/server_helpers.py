@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -116,6 +118,20 @@ class Server:
             if self.process.stdout is not None:
                 self.rest = self.process.stdout.read().decode()
                 self.process.stdout.close()
+
+
+@contextmanager
+def first_started(
+    tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[Server, str]]:
+    """A `timeline serve` on its first start, healthy, and its first token (append, read)."""
+    server = Server(tmp_path, free_port(), first_start=True, env=env)
+    try:
+        token = server.first_token()
+        server.wait_healthy()
+        yield server, token
+    finally:
+        server.stop()
 
 
 class EventStreamReader:

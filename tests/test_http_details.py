@@ -26,6 +26,7 @@ FEED = "/calendars/partnerships/vodafone-microsoft.ics"
         (b"gzip;q=0", b"identity"),
         (b"gzip;q=0, br", b"br"),
         (b"br;q=0.0, gzip;q=0.5", b"gzip;q=0.5"),
+        (b"gzip; q=0.000, br;level=1", b"br;level=1"),
         (b"gzip, deflate, br", b"gzip, deflate, br"),
         (b"identity;q=0, gzip", b"identity;q=0, gzip"),
     ],

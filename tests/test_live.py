@@ -10,7 +10,7 @@ from pathlib import Path
 import helpers
 import httpx
 import pytest
-from server_helpers import EventStreamReader, Server, free_port
+from server_helpers import EventStreamReader, Server, first_started, free_port
 
 from timeline.api.live import follow
 from timeline.api.services import Services
@@ -28,13 +28,8 @@ ACHIEVED = {
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    served = Server(tmp_path, free_port(), first_start=True, env={"TIMELINE_SSE_HEARTBEAT": "1"})
-    try:
-        token = served.first_token()
-        served.wait_healthy()
-        yield served, token
-    finally:
-        served.stop()
+    with first_started(tmp_path, env={"TIMELINE_SSE_HEARTBEAT": "1"}) as started:
+        yield started
 
 
 async def post(base: str, token: str, stream: str, events: list[dict[str, object]]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +83,9 @@ def replica_env(role_urls: tuple[str, str]) -> dict[str, str]:
     return env
 
 
-async def test_two_replicas_share_writes_order_and_answers(
-    tmp_path: Path, role_urls: tuple[str, str]
-) -> None:
-    """Writers on both replicas; a subscriber on A sees every event once, in order; same answers."""
-    env = replica_env(role_urls) | {"TIMELINE_PUBLIC_URL": "https://timeline.example"}
+@contextmanager
+def two_replicas(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Server, Server, str]]:
+    """Replicas A (first start: its token) and B, healthy; both must stop cleanly."""
     a = Server(tmp_path, free_port(), first_start=True, env=env)
     token = a.first_token()
     b = Server(tmp_path, free_port(), env=env)
@@ -93,6 +93,18 @@ async def test_two_replicas_share_writes_order_and_answers(
         a.wait_healthy()
         b.read_banner()
         b.wait_healthy()
+        yield a, b, token
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+
+
+async def test_two_replicas_share_writes_order_and_answers(
+    tmp_path: Path, role_urls: tuple[str, str]
+) -> None:
+    """Writers on both replicas; a subscriber on A sees every event once, in order; same answers."""
+    env = replica_env(role_urls) | {"TIMELINE_PUBLIC_URL": "https://timeline.example"}
+    with two_replicas(tmp_path, env) as (a, b, token):
         headers = {"Authorization": f"Bearer {token}"}
         async with EventStreamReader(f"{a.base}/events/stream?after=38") as subscriber:
 
@@ -142,9 +154,6 @@ async def test_two_replicas_share_writes_order_and_answers(
         assert len(lists[0]["partnerships"]) == 2 + WRITERS
         assert feeds[0] == feeds[1]
         assert feeds[0][1].count(b"BEGIN:VEVENT") > 0
-    finally:
-        assert a.stop() == 0
-        assert b.stop() == 0
 
 
 def test_replicas_starting_together_on_an_empty_database(
@@ -172,14 +181,7 @@ async def test_a_read_with_min_position_is_never_stale_on_the_other_replica(
 ) -> None:
     """Append through A, read through B with the position A answered: B's answer already
     holds the append, every time (B waits for it rather than answer what it had)."""
-    env = replica_env(role_urls)
-    a = Server(tmp_path, free_port(), first_start=True, env=env)
-    token = a.first_token()
-    b = Server(tmp_path, free_port(), env=env)
-    try:
-        a.wait_healthy()
-        b.read_banner()
-        b.wait_healthy()
+    with two_replicas(tmp_path, replica_env(role_urls)) as (a, b, token):
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(timeout=30) as client:
             url = "/partnerships/vodafone-microsoft"
@@ -200,6 +202,3 @@ async def test_a_read_with_min_position_is_never_stale_on_the_other_replica(
                     params={"min_position": position, "from_version": version},
                 )
                 assert [e["position"] for e in history.json()["events"]] == [position]
-    finally:
-        assert a.stop() == 0
-        assert b.stop() == 0

@@ -301,13 +301,9 @@ class Calendars(Controller):
         if view is None:
             raise not_found(f"no partnership {stream!r}")
         style = _style(svc, labelled=False)
-        key = (
-            f"partnership:{stream}",
-            options,
-            style,
-            window,
-            _source(svc.settings.base_url, request),
-        )
+        base = svc.settings.base_url
+        source = _source(base, request)
+        key = (f"partnership:{stream}", options, style, window, source)
         feed = cache.feed(key, view.version)
         if feed is None:
             models = svc.store.read_models
@@ -317,8 +313,7 @@ class Calendars(Controller):
                 async for chunk in models.calendar(shown(options), window, stream=stream)
                 for item in chunk
             ]
-            base = svc.settings.base_url
-            info = _partnership_info(stream, outline, base, _source(base, request))
+            info = _partnership_info(stream, outline, base, source)
             feed = _build(info, items, style)
             cache.keep(key, view.version, feed)
         return _answer(request, feed)

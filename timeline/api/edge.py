@@ -65,13 +65,21 @@ def acceptable(accept_encoding: bytes) -> bytes:
     kept = []
     for part in accept_encoding.split(b","):
         coding, _, params = part.strip().partition(b";")
-        refused = any(
-            p.strip().lower().replace(b" ", b"") in {b"q=0", b"q=0.0", b"q=0.00", b"q=0.000"}
-            for p in params.split(b";")
-        )
+        refused = any(_weight(p) == 0 for p in params.split(b";"))
         if coding and (not refused or coding.strip().lower() == b"identity"):
             kept.append(part.strip())
     return b", ".join(kept) or b"identity"
+
+
+def _weight(param: bytes) -> float | None:
+    """The `q` of one `;`-parameter (`q=0.000` is 0), or None for another parameter."""
+    name, _, value = param.replace(b" ", b"").partition(b"=")
+    if name.lower() != b"q":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def _refusals_dropped(scope: HTTPScope) -> None:

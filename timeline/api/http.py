@@ -160,11 +160,18 @@ def require_json(request: Request[Any, Any, Any]) -> None:
 
 def position_header(value: str | None, name: str) -> int | None:
     """A position in a header (`Last-Event-ID`): ASCII digits, within 64 bits."""
-    if value is None:
-        return None
+    return None if value is None else position_value(value, f"header.{name}")
+
+
+def position_value(value: str, path: str) -> int:
+    """A position a client names (a header, `min_position`): ASCII digits, at most 2^53-1."""
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
-        raise bad_request(f"{name} {value!r} is not a position", f"header.{name}")
+        raise bad_request(
+            f"{path.split('.', 1)[1]} {value!r} is not a position (ASCII digits, at most "
+            f"{MAX_POSITION})",
+            path,
+        )
     return int(text)
 
 
@@ -305,13 +312,7 @@ async def await_min_position(request: Request[Any, Any, Any]) -> None:
     said = request.query_params.get(MIN_POSITION)
     if said is None or request.method not in {"GET", "HEAD"}:
         return
-    text = said.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
-        raise bad_request(
-            f"min_position {said!r} is not a position (ASCII digits, at most {MAX_POSITION})",
-            f"query.{MIN_POSITION}",
-        )
-    wanted = int(text)
+    wanted = position_value(said, f"query.{MIN_POSITION}")
     svc = request.app.state.services
     store = svc.store
     seen = store.notified_position()
