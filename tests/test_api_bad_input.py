@@ -83,6 +83,7 @@ CASES: list[tuple[str, str, str, bytes | None, int, str]] = [
     ("no events", "POST", URL, body(), 422, "$.events"),
     ("unknown event type", "POST", URL, body(event(type="PartnershipMerged")), 422, "$.events[0].type"),
     ("unknown envelope field", "POST", URL, body(event(), colour="red"), 422, "unknown field `colour`"),
+    ("misspelled envelope field", "POST", URL, body(event(), expected_versoin=3), 422, "did you mean `expected_version`?"),
     ("unknown field in data", "POST", URL, body(event(data={"firmnes": "planned"})), 422,
      "$.events[0].data.firmnes"),
     ("unknown field in a nested object", "POST", URL,

@@ -16,8 +16,11 @@ from timeline.state import Basis, PartnershipState
 MAX_EXPECTED_VERSION = 2**53
 
 
-class AppendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`expected_version`: the stream's version you saw (0 = must not exist); omit for any."""
+class AppendRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """`expected_version`: the stream's version you saw (0 = must not exist); omit for any.
+
+    Unknown keys are refused by `admission.check_new`, here as in every event, with the
+    field likely meant."""
 
     events: Annotated[list[AnyEvent], msgspec.Meta(min_length=1)]
     expected_version: Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPECTED_VERSION)] | None = None
