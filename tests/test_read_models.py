@@ -10,6 +10,7 @@ renders for every feed option.
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime, timedelta
 from itertools import product
 
@@ -371,12 +372,20 @@ def test_a_snapshot_of_another_shape_is_not_restored() -> None:
     folding.advance(history([]))
     body = folding.snapshot()
     assert body is not None
+    plain = zlib.decompress(body)
+    assert fold.Folding.restore(zlib.compress(plain)) is not None
+
+    def stored(text: bytes) -> bytes:
+        return zlib.compress(text)
+
     shape = f'"shape":{fold.SNAPSHOT_SHAPE}'.encode()
-    other = body.replace(shape, b'"shape":99', 1)
-    assert other != body
-    assert fold.Folding.restore(other) is None
-    assert fold.Folding.restore(b"{" + shape + b"}") is None
-    older = body.replace(b"StatementMade:2", b"StatementMade:1", 1)  # before an upcast
-    assert older != body
-    assert fold.Folding.restore(older) is None
+    other = plain.replace(shape, b'"shape":99', 1)
+    assert other != plain
+    assert fold.Folding.restore(stored(other)) is None
+    assert fold.Folding.restore(stored(b"{" + shape + b"}")) is None
+    older = plain.replace(b"StatementMade:2", b"StatementMade:1", 1)  # before an upcast
+    assert older != plain
+    assert fold.Folding.restore(stored(older)) is None
+    assert fold.Folding.restore(plain) is None  # shape 5 and before: stored uncompressed
+    assert fold.Folding.restore(body[:-8]) is None  # cut short
     assert fold.Folding().snapshot() is None

@@ -4,7 +4,7 @@ models, equal to the fold of their events, used by cold reads and appends, rebui
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -186,29 +186,57 @@ async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
     """A forward append reads the tail; a late fact reads the whole stream and is decided
     again, with the same answer a full check gives."""
     await _grown_elsewhere(store_url, "vm", 10)  # snapshot at 8
-    reads: list[tuple[str, object]] = []
-    tail, whole = SQLTransaction.stream_tail, SQLTransaction.stream_events
+    reads: list[dict[str, int]] = []
+    tails = SQLTransaction.stream_tails
 
-    async def stream_tail(self: SQLTransaction, stream: str, after: int) -> list[StoredEvent]:
-        reads.append(("tail", after))
-        return await tail(self, stream, after)
+    async def stream_tails(self: SQLTransaction, after: Mapping[str, int]) -> list[StoredEvent]:
+        reads.append(dict(after))
+        return await tails(self, after)
 
-    async def stream_events(self: SQLTransaction, streams: Sequence[str]) -> list[StoredEvent]:
-        reads.append(("whole", list(streams)))
-        return await whole(self, streams)
-
-    monkeypatch.setattr(SQLTransaction, "stream_tail", stream_tail)
-    monkeypatch.setattr(SQLTransaction, "stream_events", stream_events)
+    monkeypatch.setattr(SQLTransaction, "stream_tails", stream_tails)
     again = await open_store(store_url)
     try:
         await again.append("vm", [statement(20, "2024-03-01")], actor="a")
-        assert reads == [("tail", 8)]
+        assert reads == [{"vm": 8}]
         await again.append("vm", [statement(21, "2024-03-02")], actor="a")
-        assert reads == [("tail", 8)]  # the writer keeps what it read
+        assert reads == [{"vm": 8}]  # the writer keeps what it read
         late = await again.append("vm", [statement(22, "2024-01-20")], actor="a")
         assert late.events[0].version == 13
-        assert reads == [("tail", 8), ("whole", ["vm"])]
+        assert reads == [{"vm": 8}, {"vm": 0}]  # the whole stream, from its first event
         assert (await verify(again)).problems == []
+    finally:
+        await again.close()
+
+
+async def test_a_cold_append_reads_the_rows_only_when_it_may_change_them(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement changes no facet or calendar item: its append reads the snapshot and the
+    tail, not the rows; a milestone after it reads them then, and the rows written are what a
+    replay of the stream writes."""
+    await _grown_elsewhere(store_url, "vm", 10)
+    loads: list[tuple[list[str], list[str]]] = []
+    load = SQLTransaction.load_models
+
+    async def load_models(
+        self: SQLTransaction, streams: Collection[str], rows: Collection[str]
+    ) -> dict[str, readmodels.StreamModel]:
+        loads.append((sorted(streams), sorted(rows)))
+        return await load(self, streams, rows)
+
+    monkeypatch.setattr(SQLTransaction, "load_models", load_models)
+    again = await open_store(store_url)
+    try:
+        await again.append("vm", [statement(20, "2024-03-01")], actor="a")
+        assert loads == [(["vm"], [])]
+        await again.append("vm", [milestone("iot", "2024-06", "2024-03-02")], actor="a")
+        assert loads == [(["vm"], []), ([], ["vm"])]  # kept folding, rows read once
+        await again.append("vm", [achieved("iot", "2024-03-05")], actor="a")
+        assert len(loads) == 2  # kept with its rows now
+        assert (await verify(again)).problems == []
+        items = (await again.read_models.stream_rows("vm"))[1]
+        assert sorted(items) == ["vm.announcement", "vm.milestone.iot"]
+        assert items["vm.milestone.iot"].sequence == 1  # scheduled, then achieved
     finally:
         await again.close()
 

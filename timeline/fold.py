@@ -12,11 +12,12 @@ the end of time, a stream must raise no `DomainError`.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import groupby
-from typing import Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -261,6 +262,44 @@ def _add(bucket: dict[str, V], kind: str, item_id: str, item: V, event: Event) -
     bucket[item_id] = item
 
 
+N = TypeVar("N", StatementState, BackgroundState, ForecastState)
+
+
+class _Notes(Generic[N]):
+    """What a partnership accumulates and no rule consults (statements, background, forecasts),
+    in order. Restored from a snapshot it stays JSON until the state is read: an append checked
+    against a restored folding decodes only what the rules need (half a synthetic snapshot's
+    bytes are its statements), and the next snapshot writes the JSON back as it was, with what
+    was added since after it."""
+
+    __slots__ = ("_items", "_kind", "_stored")
+
+    def __init__(self, kind: type[N], stored: bytes | None = None) -> None:
+        self._kind: type[N] = kind
+        self._stored = stored
+        """A JSON array of the first ones, not decoded yet."""
+        self._items: list[N] = []
+
+    def append(self, item: N) -> None:
+        self._items.append(item)
+
+    def all(self) -> tuple[N, ...]:
+        if self._stored is not None:
+            self._items[:0] = _notes_decoders[self._kind].decode(self._stored)
+            self._stored = None
+        return tuple(self._items)
+
+    def encoded(self) -> msgspec.Raw:
+        """All of them as a JSON array, without decoding the stored ones."""
+        added = wire.encoder.encode(self._items)
+        stored = self._stored
+        if stored is None or stored == b"[]":
+            return msgspec.Raw(added)
+        if not self._items:
+            return msgspec.Raw(stored)
+        return msgspec.Raw(stored[:-1] + b"," + added[1:])
+
+
 @dataclass(slots=True)
 class _Partnership:
     """The mutable working state while folding; frozen into `PartnershipState` at the end."""
@@ -277,9 +316,9 @@ class _Partnership:
     governance: dict[str, GovernanceState] = field(default_factory=dict)
     phases: dict[str, _Phase] = field(default_factory=dict)
     milestones: dict[str, _Milestone] = field(default_factory=dict)
-    statements: list[StatementState] = field(default_factory=list)
-    background: list[BackgroundState] = field(default_factory=list)
-    forecasts: list[ForecastState] = field(default_factory=list)
+    statements: _Notes[StatementState] = field(default_factory=lambda: _Notes(StatementState))
+    background: _Notes[BackgroundState] = field(default_factory=lambda: _Notes(BackgroundState))
+    forecasts: _Notes[ForecastState] = field(default_factory=lambda: _Notes(ForecastState))
     sources: dict[tuple[str, str | None], Source] = field(default_factory=dict)
 
     def phase(self, phase_id: str, event: Event) -> _Phase:
@@ -599,9 +638,9 @@ def _state(
         targets=tuple(p.targets.values()),
         phases=tuple(phase_state(phase, as_of) for phase in p.phases.values()),
         milestones=tuple(milestone_state(m, as_of) for m in p.milestones.values()),
-        statements=tuple(p.statements),
-        background=tuple(p.background),
-        forecasts=tuple(p.forecasts),
+        statements=p.statements.all(),
+        background=p.background.all(),
+        forecasts=p.forecasts.all(),
         risks=tuple(p.risks.values()),
         governance=tuple(p.governance.values()),
         sources=tuple(p.sources.values()),
@@ -800,20 +839,20 @@ class Folding:
             governance=p.governance,
             phases=tuple(p.phases.values()),  # dataclasses msgspec writes and reads as they are
             milestones=tuple(p.milestones.values()),
-            statements=tuple(p.statements),
-            background=tuple(p.background),
-            forecasts=tuple(p.forecasts),
+            statements=p.statements.encoded(),
+            background=p.background.encoded(),
+            forecasts=p.forecasts.encoded(),
             sources=tuple(p.sources.values()),
         )
-        return wire.encoder.encode(frozen)
+        return zlib.compress(wire.encoder.encode(frozen), SNAPSHOT_COMPRESSION)
 
     @classmethod
     def restore(cls, body: bytes) -> Folding | None:
         """The folding `snapshot` stored, going on from there; None when the bytes are of
         another shape (or hold events of an older schema): fold the stream from its events."""
         try:
-            s = _snapshot_decoder.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            s = _snapshot_decoder.decode(zlib.decompress(body))
+        except (zlib.error, msgspec.DecodeError, msgspec.ValidationError):
             return None
         if s.shape != SNAPSHOT_SHAPE or s.schemas != EVENT_SCHEMAS:
             return None
@@ -932,9 +971,14 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 5
+SNAPSHOT_SHAPE = 6
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
+SNAPSHOT_COMPRESSION = 1
+"""zlib's fastest level: a snapshot's JSON repeats its events' keys and sources, and shrinks to
+a fifth (27.6 to 5.2 KB for 100 synthetic events, 0.08 ms), so one per stream costs the store
+a fifth of its events' bytes, not as much again; reading one back inflates it in 0.03 ms.
+Shape 6 is compressed: older bodies fail to inflate and are ignored like any other shape."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
 """The event types' schema versions a snapshot's events are in. A snapshot holds events in the
 shape of their day, and an upcast may rename or move a field that a newer type would decode
@@ -964,14 +1008,20 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     governance: dict[str, GovernanceState]
     phases: tuple[_Phase, ...]
     milestones: tuple[_Milestone, ...]
-    statements: tuple[StatementState, ...]
-    background: tuple[BackgroundState, ...]
-    forecasts: tuple[ForecastState, ...]
+    statements: msgspec.Raw
+    """JSON arrays of `StatementState`, `BackgroundState` and `ForecastState`, decoded only
+    when the state is read (`_Notes`)."""
+    background: msgspec.Raw
+    forecasts: msgspec.Raw
     sources: tuple[Source, ...]
     stages: tuple[tuple[date, Outline], ...]
 
 
 _snapshot_decoder = msgspec.json.Decoder(Snapshot, dec_hook=wire.dec_hook)
+_notes_decoders: dict[type, msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(list[kind], dec_hook=wire.dec_hook)  # type: ignore[valid-type]
+    for kind in (StatementState, BackgroundState, ForecastState)
+}
 
 
 def _thaw(s: Snapshot) -> _Partnership:
@@ -988,8 +1038,8 @@ def _thaw(s: Snapshot) -> _Partnership:
         governance=s.governance,
         phases={phase.id: phase for phase in s.phases},
         milestones={milestone.id: milestone for milestone in s.milestones},
-        statements=list(s.statements),
-        background=list(s.background),
-        forecasts=list(s.forecasts),
+        statements=_Notes(StatementState, bytes(s.statements)),
+        background=_Notes(BackgroundState, bytes(s.background)),
+        forecasts=_Notes(ForecastState, bytes(s.forecasts)),
         sources={(source.title, source.url): source for source in s.sources},
     )

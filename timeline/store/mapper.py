@@ -7,7 +7,7 @@ said. Everything else (columns, filters, order, row mapping) is here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -207,6 +207,21 @@ def stream_events(dialect: Dialect, streams: Sequence[str]) -> Query:
     q.sql = (
         f"SELECT {COLUMNS} FROM events WHERE stream {dialect.any_text(q.param, streams)}"
         " ORDER BY position"
+    )
+    return q
+
+
+def stream_tails(dialect: Dialect, after: Mapping[str, int]) -> Query:
+    """The events of each stream after its version `after[stream]`, in position order: one
+    index range a stream, in one round trip for a whole group of appends."""
+    q = Query(dialect)  # parameters in the order they appear: SQLite's `?` are positional
+    values = ", ".join(
+        f"({q.param(stream)}, CAST({q.param(version)} AS INTEGER))"
+        for stream, version in after.items()
+    )
+    q.sql = (
+        f"SELECT {COLUMNS} FROM (VALUES {values}) AS wanted, events"
+        " WHERE stream = wanted.column1 AND version > wanted.column2 ORDER BY position"
     )
     return q
 

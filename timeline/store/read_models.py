@@ -7,7 +7,7 @@ update (`rebuild.py`). Queries are written once through the `Dialect`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -99,35 +99,41 @@ def calendar_item(row: Row, dialect: Dialect) -> CalendarItem:
 
 
 async def load(
-    fetch: Fetch, dialect: Dialect, generation: int, streams: Sequence[str]
+    fetch: Fetch, dialect: Dialect, generation: int, streams: Collection[str], rows: Collection[str]
 ) -> dict[str, StreamModel]:
-    """The open facets and every calendar item of these streams, as stored."""
-    models = {stream: StreamModel(stream) for stream in streams}
-    q = Query(dialect)
-    q.sql = (
-        f"SELECT {FACET_READ} FROM facets WHERE generation = {q.param(generation)}"
-        f" AND stream {dialect.any_text(q.param, streams)} AND recorded_to IS NULL"
-    )
-    for row in await fetch(q):
-        stream, known = known_facet(row, dialect)
-        models[stream].open[known.row] = known
-    q = Query(dialect)
-    q.sql = (
-        f"SELECT {ITEM_READ} FROM calendar_items WHERE generation = {q.param(generation)}"
-        f" AND stream {dialect.any_text(q.param, streams)}"
-    )
-    for row in await fetch(q):
-        item = calendar_item(row, dialect)
-        models[str(row[0])].items[item.content.uid] = item
+    """The snapshots of `streams`, and the open facets and every calendar item of `rows`, as
+    stored: a model of a stream outside `rows` has none read (`StreamModel.rows_read`)."""
+    models = {stream: StreamModel(stream, rows_read=stream in rows) for stream in {*streams, *rows}}
+    if rows:
+        q = Query(dialect)
+        q.sql = (
+            f"SELECT {FACET_READ} FROM facets WHERE generation = {q.param(generation)}"
+            f" AND stream {dialect.any_text(q.param, sorted(rows))} AND recorded_to IS NULL"
+        )
+        for row in await fetch(q):
+            stream, known = known_facet(row, dialect)
+            models[stream].open[known.row] = known
+        q = Query(dialect)
+        q.sql = (
+            f"SELECT {ITEM_READ} FROM calendar_items WHERE generation = {q.param(generation)}"
+            f" AND stream {dialect.any_text(q.param, sorted(rows))}"
+        )
+        for row in await fetch(q):
+            item = calendar_item(row, dialect)
+            models[str(row[0])].items[item.content.uid] = item
+    if not streams:
+        return models
     q = Query(dialect)
     q.sql = (
         f"SELECT stream, version, body FROM snapshots WHERE generation = {q.param(generation)}"
-        f" AND stream {dialect.any_text(q.param, streams)}"
+        f" AND stream {dialect.any_text(q.param, sorted(streams))}"
     )
     for stream, version, body in await fetch(q):
         model = models[str(stream)]
-        model.snapshot_version = int(version)
-        model.folding = Folding.restore(bytes(body)) or model.folding
+        restored = Folding.restore(bytes(body))
+        if restored is not None:  # one of another shape is replaced when the next is due
+            model.snapshot_version = int(version)
+            model.folding = restored
     return models
 
 

@@ -9,7 +9,15 @@ small module; the grouping writer, the notifier and the mapper are here.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, Unpack
@@ -73,8 +81,8 @@ class SQLTransaction:
         rows = await self._fetch(mapper.stream_events(self._dialect, streams))
         return [mapper.from_row(row, self._dialect) for row in rows]
 
-    async def stream_tail(self, stream: str, after: int) -> list[StoredEvent]:
-        rows = await self._fetch(mapper.read_stream(self._dialect, stream, from_version=after + 1))
+    async def stream_tails(self, after: Mapping[str, int]) -> list[StoredEvent]:
+        rows = await self._fetch(mapper.stream_tails(self._dialect, after))
         return [mapper.from_row(row, self._dialect) for row in rows]
 
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
@@ -101,9 +109,11 @@ class SQLTransaction:
             self._generation = state.generation
         return self._generation
 
-    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
+    async def load_models(
+        self, streams: Collection[str], rows: Collection[str]
+    ) -> dict[str, StreamModel]:
         generation = await self.generation()
-        return await read_models.load(self._fetch, self._dialect, generation, streams)
+        return await read_models.load(self._fetch, self._dialect, generation, streams, rows)
 
     async def save_models(self, models: Iterable[StreamModel]) -> None:
         generation = await self.generation()

@@ -22,7 +22,7 @@ a cache of them every time (48 MB for nothing at 1,000,000 events).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +32,7 @@ from uuid import UUID
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
-from timeline.readmodels import StreamModel
+from timeline.readmodels import StreamModel, touches_rows
 from timeline.store.base import (
     AppendChain,
     AppendOptions,
@@ -55,12 +55,8 @@ class WriteTransaction(Protocol):
 
     async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]: ...
 
-    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
-        """Every event of these streams, in position order."""
-        ...
-
-    async def stream_tail(self, stream: str, after: int) -> list[StoredEvent]:
-        """The stream's events after version `after`, in order."""
+    async def stream_tails(self, after: Mapping[str, int]) -> list[StoredEvent]:
+        """Each stream's events after version `after[stream]`, in position order."""
         ...
 
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
@@ -75,8 +71,10 @@ class WriteTransaction(Protocol):
         """The read models' live generation."""
         ...
 
-    async def load_models(self, streams: Sequence[str]) -> dict[str, StreamModel]:
-        """The read-model rows of these streams, as stored."""
+    async def load_models(
+        self, streams: Collection[str], rows: Collection[str]
+    ) -> dict[str, StreamModel]:
+        """The snapshots of `streams` and the rows of `rows`, as stored."""
         ...
 
     async def save_models(self, models: Iterable[StreamModel]) -> None: ...
@@ -180,9 +178,10 @@ class GroupWriter:
         streams it lands on, instead of those after their snapshots."""
         async with self._begin() as tx:
             names = sorted({item.stream for item in group})
+            rowed = {item.stream for item in group if touches_rows(item.events)}
             versions = await tx.stream_versions(names)
             generation = await tx.generation()
-            models = await self._models_of(tx, generation, names, versions)
+            models = await self._models_of(tx, generation, names, versions, rowed)
             existing = await self._load_streams(tx, names, versions, models, whole=whole)
             ids = list({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
@@ -198,11 +197,17 @@ class GroupWriter:
         return results, (new[-1].position if new else None)
 
     async def _models_of(
-        self, tx: WriteTransaction, generation: int, names: list[str], versions: dict[str, int]
+        self,
+        tx: WriteTransaction,
+        generation: int,
+        names: list[str],
+        versions: dict[str, int],
+        rowed: set[str],
     ) -> dict[str, StreamModel]:
         """Each stream's read models with its folding, at the stream's version: kept from the
         last group that wrote it, else as stored (the folding from its snapshot); taken out
-        while the group uses them, put back once it commits."""
+        while the group uses them, put back once it commits. Rows are read only for the
+        streams in `rowed` (appends that may change them) that do not hold them yet."""
         models: dict[str, StreamModel] = {}
         for name in names:
             kept = self._models.pop(name)
@@ -211,11 +216,20 @@ class GroupWriter:
             model = kept[1]
             if model.version == model.folding.version == versions.get(name, 0):
                 models[name] = model
-        stored = [name for name in names if name not in models and versions.get(name, 0)]
-        if stored:
-            for name, model in (await tx.load_models(stored)).items():
-                model.version = versions[name]  # the rows take in every stored event
-                models[name] = model
+        stored = {name for name in names if name not in models and versions.get(name, 0)}
+        rows = {
+            name
+            for name in rowed & (stored | models.keys())
+            if name in stored or not models[name].rows_read
+        }
+        if stored or rows:
+            for name, loaded in (await tx.load_models(stored, rows)).items():
+                if name in stored:
+                    loaded.version = versions[name]  # the rows take in every stored event
+                    models[name] = loaded
+                else:  # kept without its rows: the stored ones are at its version
+                    model = models[name]
+                    model.open, model.items, model.rows_read = loaded.open, loaded.items, True
         for name in names:
             if name not in models:  # begins in this group: no rows yet
                 models[name] = StreamModel(name)
@@ -234,20 +248,16 @@ class GroupWriter:
         last group, the events after the snapshot for one read again); every event when
         `whole`. The folding is then brought to the stream's version."""
         existing: dict[str, Tail] = {}
-        read_whole: list[str] = []
+        wanted: dict[str, int] = {}
         for name in names:
             version = versions.get(name, 0)
             folding = models[name].folding
             start = 0 if whole or folding.version > version else folding.version
-            if start == version:
-                existing[name] = Tail(start)
-            elif start:
-                existing[name] = Tail(start, await tx.stream_tail(name, start))
-            else:
-                existing[name] = Tail(0)
-                read_whole.append(name)
-        if read_whole:  # one query for all of them (an import reads many such streams a group)
-            for stored in await tx.stream_events(read_whole):
+            existing[name] = Tail(start)
+            if start < version:
+                wanted[name] = start
+        if wanted:  # one query for all of them (an import reads many such streams a group)
+            for stored in await tx.stream_tails(wanted):
                 existing[stored.stream].events.append(stored)
         for name, events in existing.items():
             model = models[name]

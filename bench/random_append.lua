@@ -1,0 +1,23 @@
+-- wrk script: each request appends one statement to a different synthetic partnership
+-- (bench/synthetic.py names them p00000…), as many writers spread over the store would.
+--   wrk -c32 -d10s -s bench/random_append.lua http://127.0.0.1:8000 -- TOKEN 10000
+-- One in ten synthetic partnerships has ended; appends to those are refused (422, counted by
+-- wrk as non-2xx): the rate of accepted appends is the total less those.
+local count = 10000
+local n = 0
+function init(args)
+  wrk.headers["Authorization"] = "Bearer " .. args[1]
+  wrk.headers["Content-Type"] = "application/json"
+  count = tonumber(args[2] or count)
+  math.randomseed(os.time() + math.random(100000))
+end
+function request()
+  n = n + 1
+  local path = string.format("/partnerships/p%05d/events", math.random(0, count - 1))
+  local body = string.format(
+    '{"events":[{"type":"StatementMade","effective":"2030-01-01","data":'
+      .. '{"speaker":"writer %d","text":"a benchmark statement","language":"en"}}]}',
+    n
+  )
+  return wrk.format("POST", path, nil, body)
+end
