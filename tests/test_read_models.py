@@ -14,6 +14,8 @@ import zlib
 from datetime import date, datetime, timedelta
 from itertools import product
 
+import msgspec
+import pytest
 from helpers import SOURCE, T0, d, recorded
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -49,6 +51,8 @@ from timeline.events import (
     PhaseStep,
     Retraction,
     Source,
+    Statement,
+    StatementMade,
     StoredEvent,
 )
 
@@ -106,6 +110,10 @@ def _event(kind: int, arg: int, offset: int, earlier: list[AnyEvent]) -> AnyEven
             return PartnershipEnded(effective=on, sources=(SOURCE,), data=Ending(reason="done"))
         case 9:
             return PartyJoined(effective=on, sources=(SOURCE,), data=Party(org=org, name=org))
+        case 13:  # a note: checked against a restored snapshot's head alone
+            source = Source(title=f"Interview {arg % 3}", language="en")
+            statement = Statement(speaker=org, text=f"Said on day {offset}", language="en")
+            return StatementMade(effective=on, sources=(source,), data=statement)
         case 10:
             target = earlier[arg % len(earlier)]
             return EventRetracted(
@@ -131,7 +139,7 @@ def _announcement(regions: tuple[str, ...]) -> dict[str, object]:
     }
 
 
-KINDS = (0, 0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 10, 10, 11, 11, 9, 12, 12)
+KINDS = (0, 0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 8, 10, 10, 11, 11, 9, 12, 12, 13, 13, 13)
 """Weighted: joins, milestones and meta events often, an ending (which closes the stream) rarely."""
 
 STEPS = st.lists(
@@ -365,6 +373,55 @@ def test_a_snapshot_restored_goes_on_as_the_folding_would_have(steps, split) -> 
     whole.advance(events)
     assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
     assert resumed.stages == whole.stages
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(1, 25))
+def test_a_snapshot_never_read_goes_on_as_the_folding_would_have(steps, split) -> None:
+    """Restored, then only checked and stored again after each later batch, as cold appends
+    do (a note is checked against the snapshot's head alone, the rest stays JSON): the last
+    one restored is the stream's fold, and each append refused is refused by a fresh check."""
+    events = history(steps)
+    counts = [count for count, _batch in readmodels.batches(events)]
+    cut = counts[min(split, len(counts)) - 1]
+    kept = fold.Folding()
+    kept.advance(events[:cut])
+    resumed = _restored(kept, events[:cut])
+    for count in counts:
+        if count > cut:
+            fold.check_append(events[: resumed.version], events[resumed.version : count], resumed)
+            resumed = _restored(resumed, events[:count])
+    whole = fold.Folding()
+    whole.advance(events)
+    assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
+    assert resumed.stages == whole.stages
+
+
+def test_a_note_is_checked_against_the_head_of_a_snapshot() -> None:
+    """A statement after a restore leaves the rest of the snapshot undecoded, and is still
+    refused after the end."""
+    events = history([(2, 1, 3, False), (13, 0, 2, False), (13, 1, 4, False)])
+    assert [e.type for e in events[-2:]] == ["StatementMade", "StatementMade"]
+    cold = _restored(_folded(events[:-1]), events[:-1])
+    fold.check_append(events[:-1], events[-1:], cold)
+    assert cold._rest is not None
+    assert cold.state() == fold.fold(events, as_of=fold.END_OF_TIME)
+
+    ended = history([(2, 1, 3, False), (9, 0, 5, False)])
+    assert ended[-1].type == "PartnershipEnded"
+    last = ended[-1]
+    note = msgspec.structs.replace(
+        last, event=events[-1].event, version=last.version + 1, position=last.position + 1
+    )
+    with pytest.raises(fold.DomainError) as refused:
+        fold.check_append(ended, [note], _restored(_folded(ended), ended))
+    assert refused.value.rule == "after-end"
+
+
+def _folded(events: list[StoredEvent]) -> fold.Folding:
+    folding = fold.Folding()
+    folding.advance(events)
+    return folding
 
 
 def test_a_snapshot_of_another_shape_is_not_restored() -> None:

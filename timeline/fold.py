@@ -648,6 +648,8 @@ def _state(
     )
 
 
+_NOTED = (StatementMade, BackgroundNoted, ForecastPublished)
+"""Facts no rule looks back at: checked against a snapshot's head alone (`Folding._rest`)."""
 _OUTLINED = (PartnershipAnnounced, PartyJoined, PartyLeft, PartnershipEnded)
 """Facts that change an outline (corrections and retractions fold again from the start)."""
 
@@ -680,9 +682,14 @@ class Folding:
     """
 
     def __init__(self) -> None:
-        self.stages: list[tuple[date, Outline]] = []
-        """(day, outline) from which each outline holds, as `outlines` gives them."""
+        self._stages: list[tuple[date, Outline]] = []
         self._reset()
+
+    @property
+    def stages(self) -> list[tuple[date, Outline]]:
+        """(day, outline) from which each outline holds, as `outlines` gives them."""
+        self._whole()
+        return self._stages
 
     def clear(self) -> None:
         """Forget everything taken in (after a failed advance left the working state spoiled)."""
@@ -697,7 +704,10 @@ class Folding:
         self._key: tuple[date, int] | None = None
         self._stream = ""
         self._last_position = 0
-        self.stages = []
+        self._stages = []
+        self._rest: bytes | None = None
+        """What a restored snapshot holds beyond what notes are checked against, not decoded
+        yet (`_Rest`): a statement appended to a cold stream decodes only the snapshot's head."""
 
     def advance(self, events: Sequence[StoredEvent]) -> None:
         """Take in `events`: the whole stream so far (the folding remembers what it has seen)."""
@@ -733,6 +743,8 @@ class Folding:
         self, applied: list[_Applied], events: Sequence[StoredEvent], before: int = 0
     ) -> None:
         """Apply facts in effective order; `events` ends the stream, after `before` others."""
+        if self._rest is not None and not all(isinstance(a.event, _NOTED) for a in applied):
+            self._whole()
         for day, on_day in groupby(applied, lambda a: a.event.effective.first_day):
             outlined = False
             for item in on_day:
@@ -753,7 +765,7 @@ class Folding:
         outline = _outline(self._p)
         if outline is None:
             return
-        stages = self.stages
+        stages = self._stages
         if stages and stages[-1][0] == day:  # more facts of the day folded last time
             stages.pop()
         if not stages or stages[-1][1] != outline:
@@ -776,6 +788,7 @@ class Folding:
         self, touched: Iterable[tuple[str, str]]
     ) -> tuple[list[MilestoneState], list[PhaseState], list[InvestmentState]]:
         """The states at the end of time of these phases, milestones and investments."""
+        self._whole()
         p, memo = self._p, self._memo
         milestones = [
             memo.milestone(p.milestones[i], END_OF_TIME) for k, i in touched if k == "milestone"
@@ -786,6 +799,7 @@ class Folding:
 
     def headline(self) -> tuple[PartialDate, str | None, str, tuple[Source, ...]] | None:
         """(announced, summary, status, sources) at the end of time; None before an announcement."""
+        self._whole()
         p = self._p
         if p.announced is None:
             return None
@@ -796,6 +810,7 @@ class Folding:
 
     def state(self) -> PartnershipState | None:
         """The state at the end of time of everything taken in."""
+        self._whole()
         basis = Basis(
             as_of=END_OF_TIME,
             known_at=None,
@@ -811,6 +826,7 @@ class Folding:
 
     def state_on(self, as_of: date) -> PartnershipState | None:
         """The state on `as_of` of everything taken in; only where `covers(as_of)`."""
+        self._whole()
         basis = Basis(
             as_of=as_of, known_at=None, version=self._count, last_position=self._last_position
         )
@@ -821,28 +837,35 @@ class Folding:
         if self._key is None:
             return None
         p = self._p
+        rest = self._rest
+        if rest is None:
+            rest = wire.encoder.encode(
+                _Rest(
+                    stages=tuple(self._stages),
+                    parties=p.parties,
+                    former=p.former,
+                    focus_areas=p.focus_areas,
+                    investments=p.investments,
+                    commitments=p.commitments,
+                    targets=p.targets,
+                    risks=p.risks,
+                    governance=p.governance,
+                    phases=tuple(p.phases.values()),  # dataclasses msgspec writes as they are
+                    milestones=tuple(p.milestones.values()),
+                )
+            )
         frozen = Snapshot(
             stream=self._stream,
             version=self._count,
             last_position=self._last_position,
             key=self._key,
-            stages=tuple(self.stages),
             announced=p.announced,
             ended=p.ended,
-            parties=p.parties,
-            former=p.former,
-            focus_areas=p.focus_areas,
-            investments=p.investments,
-            commitments=p.commitments,
-            targets=p.targets,
-            risks=p.risks,
-            governance=p.governance,
-            phases=tuple(p.phases.values()),  # dataclasses msgspec writes and reads as they are
-            milestones=tuple(p.milestones.values()),
+            sources=tuple(p.sources.values()),
             statements=p.statements.encoded(),
             background=p.background.encoded(),
             forecasts=p.forecasts.encoded(),
-            sources=tuple(p.sources.values()),
+            rest=msgspec.Raw(rest),
         )
         return zlib.compress(wire.encoder.encode(frozen), SNAPSHOT_COMPRESSION)
 
@@ -858,15 +881,30 @@ class Folding:
             return None
         folding = cls()
         folding._p = _thaw(s)
+        folding._rest = bytes(s.rest)
         folding._key = s.key
         folding._count = s.version
         folding._stream = s.stream
         folding._last_position = s.last_position
-        folding.stages = list(s.stages)
         return folding
+
+    def _whole(self) -> None:
+        """Decode what the snapshot holds beyond the head, before anything reads it."""
+        if self._rest is None:
+            return
+        r = _rest_decoder.decode(self._rest)
+        self._rest = None
+        p = self._p
+        p.parties, p.former, p.focus_areas = r.parties, r.former, r.focus_areas
+        p.investments, p.commitments, p.targets = r.investments, r.commitments, r.targets
+        p.risks, p.governance = r.risks, r.governance
+        p.phases = {phase.id: phase for phase in r.phases}
+        p.milestones = {milestone.id: milestone for milestone in r.milestones}
+        self._stages = list(r.stages)
 
     def framing(self) -> tuple[str, str, tuple[PartyState, ...]] | None:
         """(stream, title, parties) at the end of time: what every calendar item repeats."""
+        self._whole()
         p = self._p
         if p.announced is None:
             return None
@@ -971,33 +1009,24 @@ def check_new(existing: Sequence[StoredEvent], new: Sequence[StoredEvent]) -> No
 
 # --- a folding at rest ---------------------------------------------------------------------
 
-SNAPSHOT_SHAPE = 6
+SNAPSHOT_SHAPE = 7
 """The shape of `Snapshot`; a stored snapshot of another shape is ignored (the stream is folded
 from its events). Raise it when `_Partnership`, `_Phase`, `_Milestone` or a state type change."""
 SNAPSHOT_COMPRESSION = 1
 """zlib's fastest level: a snapshot's JSON repeats its events' keys and sources, and shrinks to
-a fifth (27.6 to 5.2 KB for 100 synthetic events, 0.08 ms), so one per stream costs the store
-a fifth of its events' bytes, not as much again; reading one back inflates it in 0.03 ms.
-Shape 6 is compressed: older bodies fail to inflate and are ignored like any other shape."""
+a fifth (27.6 to 5.2 KB for 100 synthetic events, in 0.08 ms; inflating takes 0.02-0.07 ms),
+so one per stream costs the store a fifth of its events' bytes, not as much again. From shape
+6 they are compressed: older bodies fail to inflate and are ignored like any other shape."""
 EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
 """The event types' schema versions a snapshot's events are in. A snapshot holds events in the
 shape of their day, and an upcast may rename or move a field that a newer type would decode
 without complaint but wrongly: a snapshot from other versions is ignored."""
 
 
-class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A `Folding` at rest: what a stream folds to at the end of time, and what the domain
-    checks and the facets need to go on from there (`Folding.restore`)."""
+class _Rest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What a snapshot holds beyond its head: decoded only when a fact other than a note is
+    folded or the state is read (`Folding._whole`)."""
 
-    shape: int = SNAPSHOT_SHAPE
-    schemas: str = EVENT_SCHEMAS
-    stream: str
-    version: int
-    last_position: int
-    key: tuple[date, int]
-    """(first day, position) of the last fact folded: a new fact before it folds from the start."""
-    announced: _Applied | None
-    ended: _Applied | None
     parties: dict[str, PartyState]
     former: dict[str, PartyState]
     focus_areas: dict[str, FocusAreaState]
@@ -1008,16 +1037,36 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     governance: dict[str, GovernanceState]
     phases: tuple[_Phase, ...]
     milestones: tuple[_Milestone, ...]
+    stages: tuple[tuple[date, Outline], ...]
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A `Folding` at rest: what a stream folds to at the end of time, and what the domain
+    checks and the facets need to go on from there (`Folding.restore`). Its head is what a
+    note (statement, background, forecast) is checked against; the rest stays JSON until
+    needed."""
+
+    shape: int = SNAPSHOT_SHAPE
+    schemas: str = EVENT_SCHEMAS
+    stream: str
+    version: int
+    last_position: int
+    key: tuple[date, int]
+    """(first day, position) of the last fact folded: a new fact before it folds from the start."""
+    announced: _Applied | None
+    ended: _Applied | None
+    sources: tuple[Source, ...]
     statements: msgspec.Raw
     """JSON arrays of `StatementState`, `BackgroundState` and `ForecastState`, decoded only
     when the state is read (`_Notes`)."""
     background: msgspec.Raw
     forecasts: msgspec.Raw
-    sources: tuple[Source, ...]
-    stages: tuple[tuple[date, Outline], ...]
+    rest: msgspec.Raw
+    """`_Rest` as JSON."""
 
 
 _snapshot_decoder = msgspec.json.Decoder(Snapshot, dec_hook=wire.dec_hook)
+_rest_decoder = msgspec.json.Decoder(_Rest, dec_hook=wire.dec_hook)
 _notes_decoders: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(list[kind], dec_hook=wire.dec_hook)  # type: ignore[valid-type]
     for kind in (StatementState, BackgroundState, ForecastState)
@@ -1025,19 +1074,10 @@ _notes_decoders: dict[type, msgspec.json.Decoder[Any]] = {
 
 
 def _thaw(s: Snapshot) -> _Partnership:
+    """The head of a snapshot as a working state; the rest comes with `Folding._whole`."""
     return _Partnership(
         announced=s.announced,
         ended=s.ended,
-        parties=s.parties,
-        former=s.former,
-        focus_areas=s.focus_areas,
-        investments=s.investments,
-        commitments=s.commitments,
-        targets=s.targets,
-        risks=s.risks,
-        governance=s.governance,
-        phases={phase.id: phase for phase in s.phases},
-        milestones={milestone.id: milestone for milestone in s.milestones},
         statements=_Notes(StatementState, bytes(s.statements)),
         background=_Notes(BackgroundState, bytes(s.background)),
         forecasts=_Notes(ForecastState, bytes(s.forecasts)),
