@@ -266,8 +266,8 @@ class GroupWriter:
                 folding.clear()
             if folding.version < len(events) and not folding.extend(events[folding.version :]):
                 folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
-            if model.memo.frame is None and model.version == len(events) > 0:
-                model.resume()  # rows as read: only what comes next rewrites items
+            if model.rows_read and model.memo.frame is None and model.version == len(events) > 0:
+                model.resume()  # rows as read: only what comes next rewrites items (none unread)
         return existing
 
 

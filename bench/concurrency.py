@@ -1,0 +1,203 @@
+"""Reads and appends under concurrency, a different synthetic partnership each request, through
+HTTP with `wrk` and beside the raw floor of the same backend (the same SQL, no HTTP, no domain).
+
+Used by `scale.py`; alone, against a running server over `synthetic.py`'s data:
+
+    .venv/bin/python bench/concurrency.py http://127.0.0.1:8011 TOKEN DATABASE_URL [--partnerships N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+READS = ("state", "history", "changes")
+STREAM_SQL = "SELECT body FROM events WHERE stream = {} ORDER BY version"
+"""What a state, history or per-partnership diff reads at least: the stream's events."""
+COLUMNS = (
+    "position, id, stream, version, type, effective_first, effective_last, recorded_at, actor,"
+    " schema_version, body"
+)
+BODY = (
+    b'{"type":"StatementMade","effective":"2030-01-01","data":{"speaker":"writer",'
+    b'"text":"a benchmark statement","language":"en"}}'
+)
+"""About what an append of `random_append.lua` stores."""
+
+
+def wrk(base: str, script: str, args: list[str], connections: int, seconds: int) -> dict[str, Any]:
+    """`wrk --latency` with one of our scripts: requests/s (2xx only), p50 and p99 in ms."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed for the concurrent figures: apt-get install wrk")
+    command = [
+        "wrk", f"-c{connections}", f"-t{min(2, connections)}", f"-d{seconds}s", "--latency",
+        "-s", str(HERE / script), base, "--", *args,
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    refused = int(failed.group(1)) if failed else 0
+    took = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
+    return {
+        "per_s": round((total - refused) / took),
+        "refused_per_s": round(refused / took),
+        "p50_ms": _ms(out, "50%"),
+        "p99_ms": _ms(out, "99%"),
+    }
+
+
+def _ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
+
+
+def http(base: str, token: str, partnerships: int, seconds: int = 10) -> dict[str, Any]:
+    """Reads at c16 (after a warm-up), appends at c32 and one at a time."""
+    wrk(base, "random_partnership.lua", ["state", str(partnerships)], 16, 3)
+    figures = {
+        kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds)
+        for kind in READS
+    }
+    append = ["random_append.lua", [token, str(partnerships)]]
+    figures["appends c32"] = wrk(base, append[0], append[1], 32, seconds)  # type: ignore[arg-type]
+    figures["appends c1"] = wrk(base, append[0], append[1], 1, seconds)  # type: ignore[arg-type]
+    return figures
+
+
+# --- the raw floor ------------------------------------------------------------------------
+
+
+def _rate(took: list[float], seconds: float) -> dict[str, Any]:
+    ms = sorted(t * 1000 for t in took)
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))] if ms else 0.0
+    return {
+        "per_s": round(len(ms) / seconds),
+        "p50_ms": round(ms[len(ms) // 2], 2) if ms else 0.0,
+        "p99_ms": round(p99, 2),
+    }
+
+
+def raw_sqlite(path: Path, partnerships: int, seconds: int = 10) -> dict[str, Any]:
+    """sqlite3 from 16 threads reading a random stream's bodies, and 32 threads inserting one
+    row a transaction into a scratch copy of `events` (no checks, no read models)."""
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE IF EXISTS raw_appends")
+    connection.execute("CREATE TABLE raw_appends AS SELECT * FROM events WHERE 0")
+    connection.execute("CREATE UNIQUE INDEX raw_appends_id ON raw_appends (id)")
+    connection.execute("CREATE UNIQUE INDEX raw_appends_stream ON raw_appends (stream, version)")
+    connection.close()
+    figures: dict[str, Any] = {}
+
+    def reads(took: list[float], until: float) -> None:
+        db = sqlite3.connect(path, check_same_thread=False)
+        rng = random.Random()
+        while (started := time.perf_counter()) < until:
+            stream = f"p{rng.randrange(partnerships):05d}"
+            db.execute(STREAM_SQL.format("?"), [stream]).fetchall()
+            took.append(time.perf_counter() - started)
+        db.close()
+
+    def appends(took: list[float], until: float) -> None:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        rng = random.Random()
+        while (started := time.perf_counter()) < until:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                f"INSERT INTO raw_appends ({COLUMNS}) VALUES (?, ?, ?, ?, 'StatementMade',"
+                " '2030-01-01', '2030-01-01', '2025-01-01T00:00:00.000000Z', 'raw', 1, ?)",
+                [rng.randrange(1 << 40), str(uuid.uuid4()), f"p{rng.randrange(partnerships):05d}",
+                 rng.randrange(1 << 30), BODY],
+            )  # fmt: skip
+            db.execute("COMMIT")
+            took.append(time.perf_counter() - started)
+        db.close()
+
+    for name, work, count in (("reads", reads, 16), ("appends c32", appends, 32)):
+        took: list[float] = []
+        until = time.perf_counter() + seconds
+        threads = [threading.Thread(target=work, args=(took, until)) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        figures[name] = _rate(took, seconds)
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE raw_appends")
+    connection.close()
+    return figures
+
+
+def raw_postgres(url: str, partnerships: int, seconds: int = 10) -> dict[str, Any]:
+    """asyncpg, 16 connections reading a random stream's bodies with the same SQL, and 32
+    inserting one row a transaction into a scratch copy of `events`."""
+    return asyncio.run(_raw_postgres(url, partnerships, seconds))
+
+
+async def _raw_postgres(url: str, partnerships: int, seconds: int) -> dict[str, Any]:
+    import asyncpg  # noqa: PLC0415 - only for PostgreSQL runs
+
+    pool = await asyncpg.create_pool(url, min_size=32, max_size=32)
+    await pool.execute("DROP TABLE IF EXISTS raw_appends")
+    await pool.execute("CREATE TABLE raw_appends (LIKE events INCLUDING INDEXES)")
+    figures: dict[str, Any] = {}
+
+    async def reads(took: list[float], until: float) -> None:
+        rng = random.Random()
+        async with pool.acquire() as db:
+            while (started := time.perf_counter()) < until:
+                await db.fetch(STREAM_SQL.format("$1"), f"p{rng.randrange(partnerships):05d}")
+                took.append(time.perf_counter() - started)
+
+    async def appends(took: list[float], until: float) -> None:
+        rng = random.Random()
+        async with pool.acquire() as db:
+            while (started := time.perf_counter()) < until:
+                await db.execute(
+                    f"INSERT INTO raw_appends ({COLUMNS}) VALUES ($1, $2, $3, $4, 'StatementMade',"
+                    " '2030-01-01', '2030-01-01', now(), 'raw', 1, $5)",
+                    rng.randrange(1 << 40), uuid.uuid4(), f"p{rng.randrange(partnerships):05d}",
+                    rng.randrange(1 << 30), BODY,
+                )  # fmt: skip
+                took.append(time.perf_counter() - started)
+
+    for name, work, count in (("reads", reads, 16), ("appends c32", appends, 32)):
+        took: list[float] = []
+        until = time.perf_counter() + seconds
+        await asyncio.gather(*(work(took, until) for _ in range(count)))
+        figures[name] = _rate(took, seconds)
+    await pool.execute("DROP TABLE raw_appends")
+    await pool.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("base")
+    parser.add_argument("token")
+    parser.add_argument("database_url")
+    parser.add_argument("--partnerships", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    for name, figures in http(args.base, args.token, args.partnerships, args.seconds).items():
+        print(f"{name:14} {figures}")
+    if args.database_url.startswith("sqlite:///"):
+        raw = raw_sqlite(Path(args.database_url.removeprefix("sqlite:///")), args.partnerships)
+    else:
+        raw = raw_postgres(args.database_url, args.partnerships)
+    for name, figures in raw.items():
+        print(f"raw {name:10} {figures}")
+
+
+if __name__ == "__main__":
+    main()
