@@ -3,7 +3,8 @@ HTTP with `wrk` and beside the raw floor of the same backend (the same SQL, no H
 
 Used by `scale.py`; alone, against a running server over `synthetic.py`'s data:
 
-    .venv/bin/python bench/concurrency.py http://127.0.0.1:8011 TOKEN DATABASE_URL [--partnerships N]
+    .venv/bin/python bench/concurrency.py http://127.0.0.1:8011 TOKEN DATABASE_URL \\
+        [--partnerships N]
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def raw_sqlite(path: Path, partnerships: int, seconds: int = 10) -> dict[str, An
         while (started := time.perf_counter()) < until:
             db.execute("BEGIN IMMEDIATE")
             db.execute(
-                f"INSERT INTO raw_appends ({COLUMNS}) VALUES (?, ?, ?, ?, 'StatementMade',"
+                f"INSERT INTO raw_appends ({COLUMNS}) VALUES (?, ?, ?, ?, 'StatementMade',"  # noqa: S608
                 " '2030-01-01', '2030-01-01', '2025-01-01T00:00:00.000000Z', 'raw', 1, ?)",
                 [rng.randrange(1 << 40), str(uuid.uuid4()), f"p{rng.randrange(partnerships):05d}",
                  rng.randrange(1 << 30), BODY],
@@ -164,7 +165,7 @@ async def _raw_postgres(url: str, partnerships: int, seconds: int) -> dict[str, 
         async with pool.acquire() as db:
             while (started := time.perf_counter()) < until:
                 await db.execute(
-                    f"INSERT INTO raw_appends ({COLUMNS}) VALUES ($1, $2, $3, $4, 'StatementMade',"
+                    f"INSERT INTO raw_appends ({COLUMNS}) VALUES ($1, $2, $3, $4, 'StatementMade',"  # noqa: S608
                     " '2030-01-01', '2030-01-01', now(), 'raw', 1, $5)",
                     rng.randrange(1 << 40), uuid.uuid4(), f"p{rng.randrange(partnerships):05d}",
                     rng.randrange(1 << 30), BODY,
