@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import re
 import shutil
@@ -35,6 +36,7 @@ BODY = (
     b'"text":"a benchmark statement","language":"en"}}'
 )
 """About what an append of `random_append.lua` stores."""
+POSITIONS = itertools.count(1)
 
 
 def wrk(base: str, script: str, args: list[str], connections: int, seconds: int) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def raw_sqlite(path: Path, partnerships: int, seconds: int = 10) -> dict[str, An
             db.execute(
                 f"INSERT INTO raw_appends ({COLUMNS}) VALUES (?, ?, ?, ?, 'StatementMade',"  # noqa: S608
                 " '2030-01-01', '2030-01-01', '2025-01-01T00:00:00.000000Z', 'raw', 1, ?)",
-                [rng.randrange(1 << 40), str(uuid.uuid4()), f"p{rng.randrange(partnerships):05d}",
+                [next(POSITIONS), str(uuid.uuid4()), f"p{rng.randrange(partnerships):05d}",
                  rng.randrange(1 << 30), BODY],
             )  # fmt: skip
             db.execute("COMMIT")
@@ -167,7 +169,7 @@ async def _raw_postgres(url: str, partnerships: int, seconds: int) -> dict[str, 
                 await db.execute(
                     f"INSERT INTO raw_appends ({COLUMNS}) VALUES ($1, $2, $3, $4, 'StatementMade',"  # noqa: S608
                     " '2030-01-01', '2030-01-01', now(), 'raw', 1, $5)",
-                    rng.randrange(1 << 40), uuid.uuid4(), f"p{rng.randrange(partnerships):05d}",
+                    next(POSITIONS), uuid.uuid4(), f"p{rng.randrange(partnerships):05d}",
                     rng.randrange(1 << 30), BODY,
                 )  # fmt: skip
                 took.append(time.perf_counter() - started)

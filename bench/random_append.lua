@@ -5,11 +5,16 @@
 -- wrk as non-2xx): the rate of accepted appends is the total less those.
 local count = 10000
 local n = 0
+local threads = 0
+function setup(thread)  -- each thread its own sequence: the same seed made both ask alike
+  thread:set("id", threads)
+  threads = threads + 1
+end
 function init(args)
   wrk.headers["Authorization"] = "Bearer " .. args[1]
   wrk.headers["Content-Type"] = "application/json"
   count = tonumber(args[2] or count)
-  math.randomseed(os.time() + math.random(100000))
+  math.randomseed(os.time() * 1000 + id)
 end
 function request()
   n = n + 1
