@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import concurrency
 import synthetic
 from endpoints import ROOT, free_port, wait_up
 
@@ -341,7 +342,66 @@ def run_size(
         results["server_peak_rss_mb"], round(memory_mb(server.process.pid, "VmHWM"))
     )
     server.stop()
+    results["concurrent"] = loaded(env, db, source, partnerships, partnerships * events)
     return results
+
+
+def loaded(
+    env: dict[str, str], db: Path, source: Path, partnerships: int, total: int
+) -> dict[str, Any]:
+    """Each backend under load, beside its raw floor: SQLite, and PostgreSQL if asked."""
+    figures = {"SQLite": under_load(env, partnerships)}
+    figures["SQLite"]["raw"] = concurrency.raw_sqlite(db, partnerships)
+    if POSTGRES:
+        figures["PostgreSQL"] = on_postgres(POSTGRES[0], source, partnerships, total)
+    return figures
+
+
+POSTGRES: list[str] = []
+"""`--postgres URL`: the same data imported there, measured beside SQLite."""
+
+
+def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
+    """`concurrency.http` against a fresh server: reads of random partnerships at c16, appends
+    to random partnerships at c32 and one at a time."""
+    _s, _rss, token = measured(
+        [*TIMELINE, "tokens", "create", f"bench-{time.time_ns()}", "--scope", "append",
+         "--scope", "read"], env,
+    )  # fmt: skip
+    server = Served(env)
+    try:
+        figures = concurrency.http(server.base, token.strip(), partnerships)
+    finally:
+        server.stop()
+    for name, row in figures.items():
+        emit(partnerships, f"{name} ({env['TIMELINE_DATABASE_URL'].split(':')[0]})", row)
+    return figures
+
+
+def on_postgres(url: str, source: Path, partnerships: int, total: int) -> dict[str, Any]:
+    """Import `source` into the PostgreSQL database at `url` unless it holds it already
+    (`--data` keeps the SQLite side; this keeps the database), then measure it under load."""
+    env = os.environ | {
+        "TIMELINE_DATABASE_URL": url,
+        "TIMELINE_CURATED_DIR": "",
+        "TIMELINE_PUBLIC_URL": "http://bench.invalid",
+    }
+    held = subprocess.run(
+        ["psql", url, "-Atc", "SELECT count(*) FROM events"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if held.returncode != 0 or int(held.stdout.strip() or 0) == 0:
+        seconds, rss, _ = measured([*TIMELINE, "import", str(source)], env)
+        emit(partnerships, "import (PostgreSQL)", {
+            "seconds": round(seconds, 1), "events_per_s": round(total / seconds),
+            "peak_rss_mb": round(rss),
+        })  # fmt: skip
+        subprocess.run(["psql", url, "-qc", "ANALYZE"], check=True)
+    figures = under_load(env, partnerships)
+    figures["raw"] = concurrency.raw_postgres(url, partnerships)
+    return figures
 
 
 def stream_all(server: Served) -> dict[str, float]:
@@ -398,6 +458,8 @@ def table(all_results: list[dict[str, Any]]) -> None:
             ratio = f"{warm / max(row['raw'][0], 0.01):.1f}x" if warm != "n/a" else "n/a"
             line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}{ratio:>8}"
         print(line)
+    for r in all_results:
+        concurrent_table(r)
     for label, pick in (
         ("all.ics first byte (s)", lambda r: r["all.ics"]["ttfb_s"]),
         ("all.ics whole (s)", lambda r: r["all.ics"]["total_s"]),
@@ -408,6 +470,30 @@ def table(all_results: list[dict[str, Any]]) -> None:
         ("rebuild peak RSS (MB)", lambda r: r["rebuild"]["peak_rss_mb"]),
     ):
         print(f"{label:28}" + "".join(f"{pick(r):>{width}}" for r in all_results))
+
+
+def concurrent_table(result: dict[str, Any]) -> None:
+    """Per backend: ours through HTTP under wrk, its raw floor, and the ratio of rates."""
+    backends = result.get("concurrent", {})
+    if not backends:
+        return
+    print()
+    print(f"{result['events']:,} events, under load (req/s, p50 / p99 ms)")
+    print(f"{'':16}" + "".join(f"{name:>48}" for name in backends))
+    print(f"{'':16}" + f"{'ours':>22}{'raw':>20}{'ratio':>6}" * len(backends))
+    for name in (*concurrency.READS, "appends c32", "appends c1"):
+        line = f"{name:16}"
+        for figures in backends.values():
+            ours = figures[name]
+            raw = figures["raw"]["reads" if name in concurrency.READS else "appends c32"]
+            raw_cell = f"{raw['per_s']} ({raw['p50_ms']} / {raw['p99_ms']})"
+            if name == "appends c1":
+                raw_cell, ratio = "", ""
+            else:
+                ratio = f"{ours['per_s'] / max(raw['per_s'], 1):.2f}"
+            cell = f"{ours['per_s']} ({ours['p50_ms']} / {ours['p99_ms']})"
+            line += f"{cell:>22}{raw_cell:>20}{ratio:>6}"
+        print(line)
 
 
 def main() -> None:
@@ -424,7 +510,15 @@ def main() -> None:
     parser.add_argument(
         "--no-rebuild", action="store_true", help="skip `projections rebuild` (before it existed)"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also import the data into this PostgreSQL database (kept between runs) and time"
+        " it under load beside SQLite, each beside its raw floor (asyncpg, the same SQL)",
+    )
     args = parser.parse_args()
+    if args.postgres:
+        POSTGRES[:] = [args.postgres]
     if args.timeline:
         TIMELINE[:] = shlex.split(args.timeline)
     with tempfile.TemporaryDirectory() as scratch:
