@@ -13,6 +13,7 @@ import asyncio
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 
 import httpx
 
@@ -20,7 +21,7 @@ import httpx
 def _event(n: int) -> dict[str, object]:
     return {
         "type": "StatementMade",
-        "effective": "2030-01-01",
+        "effective": datetime.now(UTC).date().isoformat(),
         "data": {"speaker": f"writer {n}", "text": "a benchmark statement", "language": "en"},
     }
 

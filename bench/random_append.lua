@@ -3,8 +3,12 @@
 --   wrk -c32 -d10s -s bench/random_append.lua http://127.0.0.1:8000 -- TOKEN 10000
 -- One in ten synthetic partnerships has ended; appends to those are refused (422, counted by
 -- wrk as non-2xx): the rate of accepted appends is the total less those.
+-- Each statement takes effect today, as a pipeline's would: a date after today would leave the
+-- partnership with a fact still to come, and a state read on today then folds every event
+-- instead of starting from the snapshot.
 local count = 10000
 local n = 0
+local today = os.date("!%Y-%m-%d")
 local threads = 0
 function setup(thread)  -- each thread its own sequence: the same seed made both ask alike
   thread:set("id", threads)
@@ -20,8 +24,9 @@ function request()
   n = n + 1
   local path = string.format("/partnerships/p%05d/events", math.random(0, count - 1))
   local body = string.format(
-    '{"events":[{"type":"StatementMade","effective":"2030-01-01","data":'
+    '{"events":[{"type":"StatementMade","effective":"%s","data":'
       .. '{"speaker":"writer %d","text":"a benchmark statement","language":"en"}}]}',
+    today,
     n
   )
   return wrk.format("POST", path, nil, body)

@@ -208,6 +208,34 @@ async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
         await again.close()
 
 
+async def test_a_late_fact_reads_only_its_own_stream_whole(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one group, a late fact to one cold stream and a forward fact to another: the group
+    is decided again with the first read from its first event, the second from its snapshot."""
+    await _grown_elsewhere(store_url, "vm", 10)
+    await _grown_elsewhere(store_url, "tm", 10)
+    reads: list[dict[str, int]] = []
+    tails = SQLTransaction.stream_tails
+
+    async def stream_tails(self: SQLTransaction, after: Mapping[str, int]) -> list[StoredEvent]:
+        reads.append(dict(after))
+        return await tails(self, after)
+
+    monkeypatch.setattr(SQLTransaction, "stream_tails", stream_tails)
+    again = await open_store(store_url)
+    try:
+        late, forward = await asyncio.gather(
+            again.append("vm", [statement(22, "2024-01-20")], actor="a"),
+            again.append("tm", [statement(23, "2024-03-01")], actor="a"),
+        )
+        assert (late.events[0].version, forward.events[0].version) == (11, 11)
+        assert reads == [{"tm": 8, "vm": 8}, {"tm": 8, "vm": 0}]
+        assert (await verify(again)).problems == []
+    finally:
+        await again.close()
+
+
 async def test_a_cold_append_reads_the_rows_only_when_it_may_change_them(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

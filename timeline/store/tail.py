@@ -12,6 +12,9 @@ class HistoryNeededError(LookupError):
     """An event before a `Tail`'s start was asked for: the append needs the whole stream (a
     late fact, a retraction, a correction); the writer reads it and decides again."""
 
+    stream: str | None = None
+    """The stream whose history is needed, named by the writer as the error passes."""
+
 
 class Tail(Sequence[StoredEvent]):
     """The stream's events after its first `start`, standing for the whole stream.

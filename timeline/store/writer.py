@@ -151,12 +151,7 @@ class GroupWriter:
     async def _write_group(self, group: list[_Append]) -> None:
         chains = {item.chain: item.chain.broken for item in group if item.chain is not None}
         try:
-            try:
-                results, last = await self._decide_and_write(group, whole=False)
-            except HistoryNeededError:  # rare: decide again with every event of the streams
-                for chain, broken in chains.items():
-                    chain.broken = broken
-                results, last = await self._decide_and_write(group, whole=True)
+            results, last = await self._decided(group, chains)
         except Exception as error:  # noqa: BLE001 - a failed group is retried one by one
             for chain, broken in chains.items():  # as they were: nothing of the group was written
                 chain.broken = broken
@@ -171,18 +166,34 @@ class GroupWriter:
             self._on_commit(last)
         _answer(group, results)
 
-    async def _decide_and_write(
-        self, group: list[_Append], *, whole: bool
+    async def _decided(
+        self, group: list[_Append], chains: dict[AppendChain, bool]
     ) -> tuple[list[AppendResult | BaseException], int | None]:
-        """Decide and write one group in one transaction; `whole` reads every event of the
-        streams it lands on, instead of those after their snapshots."""
+        """The group decided and written; again, with that stream read whole, each time a
+        decision needs a stream's history (rare: a late fact, a retraction, a correction)."""
+        whole: set[str] = set()
+        while True:
+            try:
+                return await self._decide_and_write(group, whole)
+            except HistoryNeededError as needed:
+                for chain, broken in chains.items():
+                    chain.broken = broken
+                if needed.stream is None or needed.stream in whole:
+                    raise
+                whole.add(needed.stream)
+
+    async def _decide_and_write(
+        self, group: list[_Append], whole: set[str]
+    ) -> tuple[list[AppendResult | BaseException], int | None]:
+        """Decide and write one group in one transaction; the streams in `whole` are read from
+        their first event, the others from their snapshots (or not at all, when kept)."""
         async with self._begin() as tx:
             names = sorted({item.stream for item in group})
             rowed = {item.stream for item in group if touches_rows(item.events)}
             versions = await tx.stream_versions(names)
             generation = await tx.generation()
             models = await self._models_of(tx, generation, names, versions, rowed)
-            existing = await self._load_streams(tx, names, versions, models, whole=whole)
+            existing = await self._load_streams(tx, names, versions, models, whole)
             ids = list({event.id for item in group for event in item.events})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
             last = await tx.last()
@@ -241,18 +252,17 @@ class GroupWriter:
         names: list[str],
         versions: dict[str, int],
         models: dict[str, StreamModel],
-        *,
-        whole: bool,
+        whole: set[str],
     ) -> dict[str, Tail]:
         """Each stream's events after what its folding holds (none for a stream kept from the
-        last group, the events after the snapshot for one read again); every event when
+        last group, the events after the snapshot for one read again); every event of those in
         `whole`. The folding is then brought to the stream's version."""
         existing: dict[str, Tail] = {}
         wanted: dict[str, int] = {}
         for name in names:
             version = versions.get(name, 0)
             folding = models[name].folding
-            start = 0 if whole or folding.version > version else folding.version
+            start = 0 if name in whole or folding.version > version else folding.version
             existing[name] = Tail(start)
             if start < version:
                 wanted[name] = start
@@ -264,8 +274,12 @@ class GroupWriter:
             folding = model.folding
             if folding.version > len(events):  # a snapshot past these events: not theirs
                 folding.clear()
-            if folding.version < len(events) and not folding.extend(events[folding.version :]):
-                folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
+            try:
+                if folding.version < len(events) and not folding.extend(events[folding.version :]):
+                    folding.advance(events)  # raises HistoryNeededError on a tail: read it whole
+            except HistoryNeededError as needed:
+                needed.stream = name
+                raise
             if model.rows_read and model.memo.frame is None and model.version == len(events) > 0:
                 model.resume()  # rows as read: only what comes next rewrites items (none unread)
         return existing
@@ -340,6 +354,9 @@ class _Decision:
             )
             if not result.replayed:
                 recording_time(item.recorded_at, self.now, self.latest)
+        except HistoryNeededError as needed:  # a late fact, a retraction, a correction
+            needed.stream = item.stream
+            raise
         except (StoreError, DomainError) as error:
             if folding is not None and folding.version != len(events):  # holds what was refused
                 folding.clear()
