@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from helpers import announce, invest
 
-from timeline import readmodels
+from timeline.readside import readmodels
 from timeline.store import open_store, token_registry, verify
 from timeline.store.postgres import MIGRATIONS
 

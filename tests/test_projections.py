@@ -15,8 +15,8 @@ from pathlib import Path
 from helpers import SOURCE, announce, d
 from server_helpers import Server, free_port, request
 
-from timeline import readmodels
 from timeline.events import Statement, StatementMade
+from timeline.readside import readmodels
 from timeline.store import open_store, verify
 from timeline.store.read_models import ListFilters
 

@@ -20,7 +20,7 @@ from helpers import SOURCE, T0, d, recorded
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from timeline import calendar, fold, readmodels
+from timeline import calendar, fold
 from timeline.calendar import FeedOptions
 from timeline.dates import Period
 from timeline.events import (
@@ -55,6 +55,7 @@ from timeline.events import (
     StatementMade,
     StoredEvent,
 )
+from timeline.readside import incremental, readmodels
 
 ORGS = ("acme", "globex", "initech", "umbrella")
 DAY0 = date(2024, 1, 1)
@@ -176,7 +177,7 @@ def history(steps: list[tuple[int, int, int, bool]]) -> list[StoredEvent]:
         trial = recorded([*events, candidate], stream="ag", at=[*times, at])
         try:
             fold.check(trial)
-            fold.check_new(trial[:-1], trial[-1:])
+            incremental.check_new(trial[:-1], trial[-1:])
         except fold.DomainError:
             continue
         events.append(candidate)
@@ -277,13 +278,13 @@ def test_advancing_from_stored_rows_equals_a_replay(steps, split) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(STEPS)
 def test_a_folding_kept_open_equals_folding_again(steps) -> None:
-    """`fold.Folding` after each batch: the state and outlines a full fold gives."""
+    """`incremental.Folding` after each batch: the state and outlines a full fold gives."""
     events = history(steps)
-    folding = fold.Folding()
+    folding = incremental.Folding()
     for count, _batch in readmodels.batches(events):
         folding.advance(events[:count])
         assert folding.state() == fold.fold(events[:count], as_of=fold.END_OF_TIME)
-        again = fold.Folding()
+        again = incremental.Folding()
         again.advance(events[:count])
         assert folding.stages == again.stages
 
@@ -293,13 +294,13 @@ def test_a_folding_kept_open_equals_folding_again(steps) -> None:
 def test_checking_an_append_incrementally_says_what_a_full_check_says(
     steps, batch, from_snapshot
 ) -> None:
-    """`fold.check_append` with a kept folding (or one restored from its snapshot before each
+    """`incremental.check_append` with a kept folding (or one restored from its snapshot before each
     append, as a writer starting cold has) and `fold.check` of the whole stream: the same
     error (rule and event) for every candidate append, valid or not, late facts, retractions and
     corrections included; and the same state after every accepted one."""
     first = history([])[0].event
     accepted: list[AnyEvent] = [first]
-    folding = fold.Folding()
+    folding = incremental.Folding()
     folding.advance(recorded(accepted, stream="ag"))
     errors = 0
     for start in range(0, len(steps), batch):
@@ -318,11 +319,11 @@ def test_checking_an_append_incrementally_says_what_a_full_check_says(
         if from_snapshot:
             folding = _restored(folding, existing)
         try:
-            fold.check_append(existing, new, folding)
-            incremental = None
+            incremental.check_append(existing, new, folding)
+            by_folding = None
         except fold.DomainError as error:
-            incremental = (error.rule, error.event_id)
-        assert incremental == full
+            by_folding = (error.rule, error.event_id)
+        assert by_folding == full
         if full is None:
             accepted.extend(candidates)
             assert folding.state() == fold.fold(trial, as_of=fold.END_OF_TIME)
@@ -333,16 +334,16 @@ def test_checking_an_append_incrementally_says_what_a_full_check_says(
     event("rules broken", errors)
 
 
-def _restored(folding: fold.Folding, events: list[StoredEvent]) -> fold.Folding:
+def _restored(folding: incremental.Folding, events: list[StoredEvent]) -> incremental.Folding:
     """The folding through its stored bytes, as a writer or reader starting cold gets it. A
     stream whose every fact was retracted has no snapshot: it is folded from its events."""
     body = folding.snapshot()
     if body is None:
         assert folding.state() is None
-        again = fold.Folding()
+        again = incremental.Folding()
         again.advance(events)
         return again
-    restored = fold.Folding.restore(body)
+    restored = incremental.Folding.restore(body)
     assert restored is not None
     return restored
 
@@ -355,7 +356,7 @@ def test_a_snapshot_restored_goes_on_as_the_folding_would_have(steps, split) -> 
     events = history(steps)
     counts = [count for count, _batch in readmodels.batches(events)]
     cut = counts[min(split, len(counts)) - 1]
-    kept = fold.Folding()
+    kept = incremental.Folding()
     kept.advance(events[:cut])
     resumed = _restored(kept, events[:cut])
     assert resumed.stages == kept.stages
@@ -369,7 +370,7 @@ def test_a_snapshot_restored_goes_on_as_the_folding_would_have(steps, split) -> 
     for count in counts:
         if count > cut and not resumed.extend(events[resumed.version : count]):
             resumed.advance(events[:count])  # a late fact, a retraction or a correction
-    whole = fold.Folding()
+    whole = incremental.Folding()
     whole.advance(events)
     assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
     assert resumed.stages == whole.stages
@@ -384,14 +385,16 @@ def test_a_snapshot_never_read_goes_on_as_the_folding_would_have(steps, split) -
     events = history(steps)
     counts = [count for count, _batch in readmodels.batches(events)]
     cut = counts[min(split, len(counts)) - 1]
-    kept = fold.Folding()
+    kept = incremental.Folding()
     kept.advance(events[:cut])
     resumed = _restored(kept, events[:cut])
     for count in counts:
         if count > cut:
-            fold.check_append(events[: resumed.version], events[resumed.version : count], resumed)
+            incremental.check_append(
+                events[: resumed.version], events[resumed.version : count], resumed
+            )
             resumed = _restored(resumed, events[:count])
-    whole = fold.Folding()
+    whole = incremental.Folding()
     whole.advance(events)
     assert resumed.state() == fold.fold(events, as_of=fold.END_OF_TIME)
     assert resumed.stages == whole.stages
@@ -403,7 +406,7 @@ def test_a_note_is_checked_against_the_head_of_a_snapshot() -> None:
     events = history([(2, 1, 3, False), (13, 0, 2, False), (13, 1, 4, False)])
     assert [e.type for e in events[-2:]] == ["StatementMade", "StatementMade"]
     cold = _restored(_folded(events[:-1]), events[:-1])
-    fold.check_append(events[:-1], events[-1:], cold)
+    incremental.check_append(events[:-1], events[-1:], cold)
     assert cold._rest is not None
     assert cold.state() == fold.fold(events, as_of=fold.END_OF_TIME)
 
@@ -414,35 +417,35 @@ def test_a_note_is_checked_against_the_head_of_a_snapshot() -> None:
         last, event=events[-1].event, version=last.version + 1, position=last.position + 1
     )
     with pytest.raises(fold.DomainError) as refused:
-        fold.check_append(ended, [note], _restored(_folded(ended), ended))
+        incremental.check_append(ended, [note], _restored(_folded(ended), ended))
     assert refused.value.rule == "after-end"
 
 
-def _folded(events: list[StoredEvent]) -> fold.Folding:
-    folding = fold.Folding()
+def _folded(events: list[StoredEvent]) -> incremental.Folding:
+    folding = incremental.Folding()
     folding.advance(events)
     return folding
 
 
 def test_a_snapshot_of_another_shape_is_not_restored() -> None:
-    folding = fold.Folding()
+    folding = incremental.Folding()
     folding.advance(history([]))
     body = folding.snapshot()
     assert body is not None
     plain = zlib.decompress(body)
-    assert fold.Folding.restore(zlib.compress(plain)) is not None
+    assert incremental.Folding.restore(zlib.compress(plain)) is not None
 
     def stored(text: bytes) -> bytes:
         return zlib.compress(text)
 
-    shape = f'"shape":{fold.SNAPSHOT_SHAPE}'.encode()
+    shape = f'"shape":{incremental.SNAPSHOT_SHAPE}'.encode()
     other = plain.replace(shape, b'"shape":99', 1)
     assert other != plain
-    assert fold.Folding.restore(stored(other)) is None
-    assert fold.Folding.restore(stored(b"{" + shape + b"}")) is None
+    assert incremental.Folding.restore(stored(other)) is None
+    assert incremental.Folding.restore(stored(b"{" + shape + b"}")) is None
     older = plain.replace(b"StatementMade:2", b"StatementMade:1", 1)  # before an upcast
     assert older != plain
-    assert fold.Folding.restore(stored(older)) is None
-    assert fold.Folding.restore(plain) is None  # shape 5 and before: stored uncompressed
-    assert fold.Folding.restore(body[:-8]) is None  # cut short
-    assert fold.Folding().snapshot() is None
+    assert incremental.Folding.restore(stored(older)) is None
+    assert incremental.Folding.restore(plain) is None  # shape 5 and before: stored uncompressed
+    assert incremental.Folding.restore(body[:-8]) is None  # cut short
+    assert incremental.Folding().snapshot() is None

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from helpers import SOURCE, achieved, announce, correct, d, milestone, retract
 
-from timeline import calendar, fold, readmodels
+from timeline import calendar, fold
 from timeline.calendar import CalendarItem, FeedOptions
 from timeline.events import (
     Ending,
@@ -28,7 +28,8 @@ from timeline.events import (
     PartyLeft,
     StoredEvent,
 )
-from timeline.readmodels import shown
+from timeline.readside import readmodels
+from timeline.readside.readmodels import shown
 from timeline.store import EventStore, open_store, rebuild, verify
 from timeline.store.mapper import Query
 from timeline.store.read_models import ListFilters, Window

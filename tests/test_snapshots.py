@@ -1,4 +1,4 @@
-"""Stored snapshots (`fold.Folding.snapshot`), against every backend: written with the read
+"""Stored snapshots (`incremental.Folding.snapshot`), against every backend: written with the read
 models, equal to the fold of their events, used by cold reads and appends, rebuilt, verified."""
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_read_models import STEPS, _event
 
-from timeline import fold, readmodels
+from timeline import fold
 from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
 from timeline.projection import Projector
+from timeline.readside import incremental, readmodels
 from timeline.store import EventStore, open_store, verify
 from timeline.store.sql import SQLTransaction
 
@@ -58,8 +59,8 @@ async def _events(store: EventStore, stream: str) -> list[StoredEvent]:
     return [e async for e in store.read_stream(stream)]
 
 
-def _folded(events: list[StoredEvent]) -> fold.Folding:
-    folding = fold.Folding()
+def _folded(events: list[StoredEvent]) -> incremental.Folding:
+    folding = incremental.Folding()
     folding.advance(events)
     return folding
 
@@ -76,7 +77,7 @@ async def test_a_stream_keeps_a_snapshot_every_few_events_equal_to_their_fold(
     assert found is not None
     version, body = found
     assert version == 8  # stored at 4 and again at 8; 10 is only 2 past it
-    restored = fold.Folding.restore(body)
+    restored = incremental.Folding.restore(body)
     assert restored is not None
     expected = _folded((await _events(store, "vm"))[:8])
     assert restored.version == 8
@@ -369,7 +370,7 @@ async def _decide_randomly(
                 try:
                     trial = recorded([*accepted, event], stream="ag")
                     fold.check(trial)
-                    fold.check_new(trial[:-1], trial[-1:])
+                    incremental.check_new(trial[:-1], trial[-1:])
                     expected = None
                 except fold.DomainError as error:
                     expected = error.rule

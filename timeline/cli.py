@@ -22,10 +22,11 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
-from timeline import __version__, fold, logs, readmodels, schemas, wire
+from timeline import __version__, fold, logs, schemas, wire
 from timeline.api.bodies import with_diff
 from timeline.dates import InvalidDateError, parse_day, parse_instant
 from timeline.projection import NotKnownError, Projector, changed_partnerships, knowledge_diff
+from timeline.readside import readmodels
 from timeline.settings import Settings, SettingsError
 from timeline.store import (
     EventStore,

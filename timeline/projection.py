@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime
 import msgspec
 
 from timeline.events import StoredEvent
-from timeline.fold import Folding, fold, known
+from timeline.fold import fold, known
 from timeline.knowledge import SUMMARY_NAMED, ItemChange, diff, summary
 from timeline.lru import LRU
+from timeline.readside.incremental import Folding
 from timeline.state import Basis, PartnershipState
 from timeline.store import EventStore, StreamInfo
 

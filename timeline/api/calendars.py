@@ -32,7 +32,7 @@ from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, Feed, FeedOptions
 from timeline.dates import PARTIAL_DATE_PATTERN
 from timeline.events import SLUG_PATTERN
-from timeline.readmodels import shown
+from timeline.readside.readmodels import shown
 from timeline.state import Outline
 from timeline.store.read_models import ReadModels, Window
 

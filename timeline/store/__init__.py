@@ -9,7 +9,6 @@ from timeline.store.base import (
     AppendResult,
     ConcurrencyError,
     EmptyAppendError,
-    EventStore,
     FeedFilters,
     IdempotencyError,
     InvalidAppendError,
@@ -20,6 +19,7 @@ from timeline.store.base import (
     StoreStats,
     StreamInfo,
 )
+from timeline.store.protocol import EventStore
 from timeline.store.verify import Findings, verify
 from timeline.tokens import TokenRegistry
 

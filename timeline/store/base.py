@@ -1,19 +1,14 @@
-"""The `EventStore` protocol every backend implements, and the errors it raises."""
+"""What the `EventStore` protocol (`protocol.py`) speaks in: its values, options and errors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol, Required, TypedDict, Unpack
+from typing import Required, TypedDict
 
 import msgspec
 
-from timeline.events import AnyEvent, StoredEvent
-
-if TYPE_CHECKING:
-    from timeline.store.read_models import ReadModels
-    from timeline.store.rebuild import Progress, RebuildReport
-
+from timeline.events import StoredEvent
 
 TRUSTED_SECONDS = 1.0
 """How long a process trusts what it learnt from the database before asking again: the last
@@ -158,82 +153,3 @@ class SkippedAppendError(StoreError):
 class EmptyAppendError(StoreError):
     def __init__(self) -> None:
         super().__init__("an append carries at least one event")
-
-
-class EventStore(Protocol):
-    """Immutable, ordered storage of partnership events.
-
-    Guarantees (the contract suite in `tests/test_store_contract.py` proves
-    them for every backend): optimistic concurrency, atomic batches,
-    idempotency by event id, gapless global positions in commit order, and
-    durability of every acknowledged append.
-    """
-
-    backend: str
-    read_models: ReadModels
-    """Lists, organizations and calendar rows, kept by the appends themselves."""
-
-    async def rebuild_read_models(
-        self,
-        progress: Progress | None = None,
-        *,
-        only_if_stale: bool = False,
-        workers: int = ...,
-    ) -> RebuildReport:
-        """Rebuild the read models from the events while the old ones serve (`rebuild.py`)."""
-        ...
-
-    async def append(
-        self, stream: str, events: Sequence[AnyEvent], **options: Unpack[AppendOptions]
-    ) -> AppendResult:
-        """Append atomically; `recorded_at` is for restoring exported history only."""
-        ...
-
-    def read_stream(
-        self, stream: str, **filters: Unpack[StreamFilters]
-    ) -> AsyncIterator[StoredEvent]:
-        """A stream's events in version order, filtered, streamed from the backend."""
-        ...
-
-    def read_all(
-        self, *, after: int = 0, limit: int | None = None, **filters: Unpack[FeedFilters]
-    ) -> AsyncIterator[StoredEvent]:
-        """Every stream's events in global position order (those `filters` keep)."""
-        ...
-
-    def read_by_stream(self, up_to: int) -> AsyncIterator[list[StoredEvent]]:
-        """Each stream's events up to position `up_to`, one stream at a time, by stream id."""
-        ...
-
-    async def streams(self) -> list[StreamInfo]: ...
-
-    async def stream_info(
-        self, stream: str, *, known_at: datetime | None = None
-    ) -> StreamInfo | None:
-        """Version and last position of a stream (as known at `known_at`); None if empty."""
-        ...
-
-    async def stats(self) -> StoreStats: ...
-
-    async def wait_for_append(self, after: int, seconds: float) -> int:
-        """Wait until an event after position `after` may exist, at most `seconds`.
-
-        Returns the last position this process knows of; callers read the
-        store to find out what is new (a timeout may or may not mean nothing is).
-        """
-        ...
-
-    def release_waiters(self) -> None:
-        """Wake every `wait_for_append` at once (shutdown)."""
-        ...
-
-    def notified_position(self) -> int:
-        """The last position this process has heard of, without asking the database."""
-        ...
-
-    async def known_position(self) -> int:
-        """The store's last position, asking the database only when what this process heard
-        of is older than `TRUSTED_SECONDS` (commits it cannot hear of lag by at most that)."""
-        ...
-
-    async def close(self) -> None: ...

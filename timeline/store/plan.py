@@ -15,6 +15,7 @@ from uuid import UUID
 from timeline import fold
 from timeline.events import ACTOR_PATTERN, SLUG_MAX, SLUG_PATTERN, AnyEvent, StoredEvent
 from timeline.formats import encode_event
+from timeline.readside import incremental
 from timeline.store.base import (
     AppendResult,
     ConcurrencyError,
@@ -37,12 +38,12 @@ def plan_append(
     recorded_at: datetime,
     actor: str,
     expected_version: int | None,
-    folding: fold.Folding | None = None,
+    folding: incremental.Folding | None = None,
 ) -> AppendResult:
     """The events to store, or the original result of a replay; raises if nothing may be stored.
 
     `folding`, the stream folded up to `existing` and kept open, makes the
-    domain check cost what the append adds (`fold.check_append`).
+    domain check cost what the append adds (`incremental.check_append`).
     """
     if not events:
         raise EmptyAppendError
@@ -80,8 +81,8 @@ def plan_append(
         )
         for offset, event in enumerate(events, start=1)
     )
-    fold.check_new(existing, new)
-    fold.check_append(existing, new, folding)
+    incremental.check_new(existing, new)
+    incremental.check_append(existing, new, folding)
     return AppendResult(stream=stream, events=new)
 
 

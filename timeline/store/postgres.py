@@ -125,7 +125,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         3,
-        # a stream's fold at rest (fold.Folding.snapshot), one per stream and generation
+        # a stream's fold at rest (incremental.Folding.snapshot), one per stream and generation
         """
         CREATE TABLE snapshots (
             generation integer NOT NULL,

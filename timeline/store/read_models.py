@@ -16,8 +16,8 @@ import msgspec
 
 from timeline import wire
 from timeline.calendar import CalendarItem, ItemContent
-from timeline.fold import Folding
-from timeline.readmodels import (
+from timeline.readside.incremental import Folding
+from timeline.readside.readmodels import (
     FacetKind,
     FacetRow,
     KnownFacet,
@@ -754,7 +754,7 @@ class ReadModels:
         ]
 
     async def snapshot(self, stream: str) -> tuple[int, bytes] | None:
-        """(version, body) of the stream's stored snapshot (`fold.Folding.snapshot`), if any."""
+        """(version, body) of the stream's stored snapshot (`Folding.snapshot`), if any."""
         q = Query(self._dialect)
         q.sql = (
             "SELECT version, body FROM snapshots"

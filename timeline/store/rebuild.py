@@ -31,8 +31,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from timeline import collector, readmodels
+from timeline import collector
 from timeline.events import StoredEvent
+from timeline.readside import readmodels
 from timeline.store import mapper, read_models
 from timeline.store.mapper import Query
 

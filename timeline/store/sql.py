@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import Any, Protocol, Unpack
 from uuid import UUID
 
-from timeline import readmodels
 from timeline.events import AnyEvent, StoredEvent
-from timeline.readmodels import StreamModel
+from timeline.readside import readmodels
+from timeline.readside.readmodels import StreamModel
 from timeline.store import base, mapper, read_models
 from timeline.store.base import (
     AppendOptions,

@@ -113,7 +113,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         4,
-        # a stream's fold at rest (fold.Folding.snapshot), one per stream and generation
+        # a stream's fold at rest (incremental.Folding.snapshot), one per stream and generation
         """
         CREATE TABLE snapshots (
             generation INTEGER NOT NULL,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from timeline import fold, readmodels
+from timeline import fold
 from timeline.calendar import CalendarItem
 from timeline.events import StoredEvent
-from timeline.store.base import EventStore
+from timeline.readside import incremental, readmodels
+from timeline.store.protocol import EventStore
 from timeline.store.read_models import facet_key
 
 SHOWN_DIFFERENCES = 5
@@ -94,10 +95,10 @@ async def _snapshot_difference(
     version, body = found
     if version > len(events):
         return [f"snapshot at version {version} is past the stream's {len(events)} events"]
-    restored = fold.Folding.restore(body)
+    restored = incremental.Folding.restore(body)
     if restored is None:
         return []
-    folded = fold.Folding()
+    folded = incremental.Folding()
     folded.advance(events[:version])
     if restored.version != version or restored.state() != folded.state():
         return [f"snapshot at version {version} differs from what its events fold to"]

@@ -32,7 +32,7 @@ from uuid import UUID
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.lru import LRU
-from timeline.readmodels import StreamModel, touches_rows
+from timeline.readside.readmodels import StreamModel, touches_rows
 from timeline.store.base import (
     AppendChain,
     AppendOptions,
@@ -305,7 +305,7 @@ def _decide(
 ) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
     """Each append on its own, in queue order, each seeing the ones accepted before it.
 
-    A stream's folding checks its appends (`fold.check_append`: what each adds,
+    A stream's folding checks its appends (`incremental.check_append`: what each adds,
     not the stream). Its rows move one recording instant at a time, as a
     replay moves them: the events accepted at one instant are taken into the
     rows before the folding checks an append recorded at another.

@@ -30,7 +30,7 @@ from typing import Literal
 
 import msgspec
 
-from timeline import calendar, fold, wire
+from timeline import calendar, wire
 from timeline.calendar import CalendarItem, FeedOptions
 from timeline.events import (
     AnyEvent,
@@ -43,6 +43,7 @@ from timeline.events import (
     PartyLeft,
     StoredEvent,
 )
+from timeline.readside import incremental, item_memo
 from timeline.state import Outline
 
 VERSION = 3
@@ -177,11 +178,11 @@ class StreamModel:
     items: dict[str, CalendarItem] = field(default_factory=dict)
     closed: list[KnownFacet] = field(default_factory=list)
     changed: dict[str, CalendarItem] = field(default_factory=dict)
-    folding: fold.Folding = field(default_factory=fold.Folding, repr=False)
+    folding: incremental.Folding = field(default_factory=incremental.Folding, repr=False)
     """The stream folded so far: each batch after the first costs what it adds. An append's
-    domain check may take it past `version` (`fold.check_append`)."""
-    memo: calendar.ItemMemo = field(default_factory=calendar.ItemMemo, repr=False)
-    """Calendar items already written for this stream (`calendar.items_of`)."""
+    domain check may take it past `version` (`incremental.check_append`)."""
+    memo: item_memo.ItemMemo = field(default_factory=item_memo.ItemMemo, repr=False)
+    """Calendar items already written for this stream (`item_memo.items_of`)."""
     version: int = 0
     """How many events of the stream its rows take in."""
     snapshot_version: int = 0
@@ -213,7 +214,7 @@ class StreamModel:
         folding.changes()  # what it took in is in the rows already
         framing = folding.framing()
         if framing is not None:
-            calendar.prime(self.memo, *framing)
+            item_memo.prime(self.memo, *framing)
 
     def _advance_facets(self, fresh: list[FacetRow], at: datetime) -> None:
         keep = set(fresh)
@@ -232,10 +233,10 @@ class StreamModel:
         headline = self.folding.headline()
         if everything or self.memo.frame is None or headline is None:
             state = self.folding.state()
-            now = calendar.items_of(state, EVERY_ITEM, self.memo) if state else {}
+            now = item_memo.items_of(state, EVERY_ITEM, self.memo) if state else {}
             changed = calendar.advance(self.items, now, at)
         else:
-            now, gone = calendar.touched_items(
+            now, gone = item_memo.touched_items(
                 self.memo, *self.folding.touched_states(touched), calendar.Headline(*headline)
             )
             changed = calendar.advance_some(self.items, now, gone, at)
@@ -249,7 +250,7 @@ between two: a cold read or append restores the snapshot and folds at most this 
 after it, or an eighth of the stream (`SNAPSHOT_SHARE`) when that is more. Reading and
 folding the events of a stream costs ~10 µs an event, restoring its snapshot ~2 µs an event
 (0.2 ms for 100 synthetic events, against 1.3 ms to read and fold them); compressed, a
-snapshot is a fifth of its events' bytes (`fold.SNAPSHOT_COMPRESSION`), so writing one every
+snapshot is a fifth of its events' bytes (`incremental.SNAPSHOT_COMPRESSION`), so writing one every
 16 events of a stream adds about 1% to what the appends write. At 256, streams of 100 events
 never had one and every cold append read and folded its whole stream (~300 appends/s)."""
 SNAPSHOT_SHARE = 32
