@@ -226,7 +226,8 @@ async def test_close_drains_queued_appends(store_url: str) -> None:
 
 
 def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: str) -> None:
-    """A writer killed with SIGKILL loses nothing it acknowledged and leaves no partial batch."""
+    """A writer killed with SIGKILL loses nothing it acknowledged, leaves no partial batch, and
+    no snapshot (written in the appends' transactions) that disagrees with a fresh fold."""
     tests = Path(__file__).parent
     env = {
         **os.environ,
@@ -250,7 +251,7 @@ def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: 
     acknowledged += [line for line in rest.decode().splitlines() if line]
     assert len(acknowledged) >= 50, "the child did not get going"
 
-    async def inspect() -> tuple[dict[str, int], list[int]]:
+    async def inspect() -> tuple[dict[str, int], list[int], list[str], int]:
         reopened = await open_store(store_url)
         try:
             counts: dict[str, int] = {}
@@ -258,15 +259,29 @@ def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: 
             async for stored in reopened.read_all():
                 counts[stored.stream] = counts.get(stored.stream, 0) + 1
                 positions.append(stored.position)
-            return counts, positions
+            found = await verify(reopened)
+            longs = [f"crash-long-{worker}" for worker in range(4)]
+            snapshots = sum([await reopened.read_models.snapshot(s) is not None for s in longs])
+            return counts, positions, found.problems, snapshots
         finally:
             await reopened.close()
 
-    counts, positions = asyncio.run(inspect())
-    missing = [stream for stream in acknowledged if counts.get(stream) != 3]
+    counts, positions, problems, snapshots = asyncio.run(inspect())
+    reached = {}
+    for line in acknowledged:
+        stream, _, version = line.partition(" ")
+        if version:
+            reached[stream] = max(reached.get(stream, 0), int(version))
+    batches = [line for line in acknowledged if " " not in line]
+    missing = [stream for stream in batches if counts.get(stream) != 3]
     assert missing == []
-    assert set(counts.values()) == {3}, "a batch was stored in part"
+    assert {counts[s] for s in counts if not s.startswith("crash-long-")} == {3}, (
+        "a batch was stored in part"
+    )
+    assert all(counts[stream] >= version for stream, version in reached.items())
     assert positions == list(range(1, len(positions) + 1))
+    assert snapshots >= 1, "no snapshot was written before the kill"
+    assert problems == []
 
 
 async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore) -> None:
