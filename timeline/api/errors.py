@@ -28,6 +28,7 @@ from timeline.store import (
     InvalidAppendError,
     StoreFullError,
 )
+from timeline.store.base import unreachable
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
@@ -184,6 +185,12 @@ def _not_known(_: Request[Any, Any, Any], error: NotKnownError) -> Response[Prob
 
 
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    if unreachable(error):  # say so, and when to try again; never an answer from memory
+        log.warning(
+            "the database does not answer (%s %s): %r", request.method, request.url.path, error
+        )
+        detail = "the database does not answer; nothing was read or written, retry later"
+        return problem_response(problem_of(503, detail), {"Retry-After": "5"})
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(problem_of(500, "the server failed to answer; the error is logged"))
 

@@ -153,3 +153,17 @@ class SkippedAppendError(StoreError):
 class EmptyAppendError(StoreError):
     def __init__(self) -> None:
         super().__init__("an append carries at least one event")
+
+
+_UNREACHABLE: list[type[BaseException]] = [OSError, TimeoutError]
+"""What a database that cannot be reached raises; backends add their own (`unreachable`)."""
+
+
+def register_unreachable(*kinds: type[BaseException]) -> None:
+    """Name a backend's errors that mean its database cannot be reached (not a refusal)."""
+    _UNREACHABLE.extend(kinds)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached: a read answers 503, never a guess."""
+    return isinstance(error, tuple(_UNREACHABLE))

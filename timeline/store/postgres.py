@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from timeline.store.base import StoreError, StoreFullError
+from timeline.store.base import StoreError, StoreFullError, register_unreachable
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.sql import SQLEventStore, SQLTransaction
 from timeline.store.tokens import SQLTokens
@@ -142,6 +142,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 def _any(cast: str) -> Callable[[Callable[[object], str], Sequence[object]], str]:
     return lambda param, values: f"= ANY({param(list(values))}::{cast}[])"
 
+
+register_unreachable(
+    asyncpg.PostgresConnectionError,  # class 08: refused, lost, does not exist
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
 
 DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
