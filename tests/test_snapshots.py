@@ -22,7 +22,7 @@ from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
 from timeline.projection import Projector
 from timeline.readside import incremental, readmodels
 from timeline.store import EventStore, open_store, verify
-from timeline.store.sql import SQLTransaction
+from timeline.store.recorder import SQLTransaction
 
 EVERY = 4
 

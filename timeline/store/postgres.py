@@ -30,7 +30,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from timeline.store.base import StoreError, StoreFullError, register_unreachable
 from timeline.store.mapper import Dialect, Query, Row
-from timeline.store.sql import SQLEventStore, SQLTransaction
+from timeline.store.recorder import SQLTransaction
+from timeline.store.sql import SQLEventStore
 from timeline.store.tokens import SQLTokens
 
 log = logging.getLogger("timeline.store.postgres")

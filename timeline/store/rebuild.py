@@ -38,7 +38,7 @@ from timeline.store import mapper, read_models
 from timeline.store.mapper import Query
 
 if TYPE_CHECKING:
-    from timeline.store.sql import Recorder, SQLTransaction
+    from timeline.store.recorder import Recorder, SQLTransaction
 
 Progress = Callable[[int, int], None]
 """Called with (events done, events to do) as the rebuild goes."""

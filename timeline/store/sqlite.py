@@ -23,7 +23,8 @@ import aiosqlite
 
 from timeline.store.base import StoreFullError
 from timeline.store.mapper import Dialect, Query, Row, format_instant
-from timeline.store.sql import SQLEventStore, SQLTransaction
+from timeline.store.recorder import SQLTransaction
+from timeline.store.sql import SQLEventStore
 from timeline.store.tokens import SQLTokens
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (

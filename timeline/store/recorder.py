@@ -1,0 +1,139 @@
+"""What a SQL backend supplies (`Recorder`) and the writer's view of its write transaction
+(`SQLTransaction`): apart from `sql.py`, so that the rebuild, which works on a recorder,
+and the event store, which runs the rebuild, import it without importing each other."""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from timeline.events import StoredEvent
+from timeline.readside.readmodels import StreamModel
+from timeline.store import mapper, read_models
+from timeline.store.mapper import Dialect, Query, Row
+from timeline.tokens import TokenRegistry
+
+Fetch = Callable[[Query], Awaitable[list[Row]]]
+
+
+class SQLTransaction:
+    """The writer's view of one write transaction (the backend holds its lock)."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        fetch: Fetch,
+        insert_rows: Callable[[str, list[tuple[Any, ...]]], Awaitable[None]],
+        after_insert: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self._dialect = dialect
+        self._fetch = fetch
+        self._insert_rows = insert_rows
+        self._after_insert = after_insert
+        self._generation: int | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
+    async def fetch(self, query: Query) -> list[Row]:
+        return await self._fetch(query)
+
+    async def run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One statement per parameter row (`executemany`)."""
+        await self._insert_rows(sql, rows)
+
+    async def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
+        rows = await self._fetch(mapper.stream_versions(self._dialect, streams))
+        return {row[0]: row[1] for row in rows if row[1] is not None}
+
+    async def stream_events(self, streams: Sequence[str]) -> list[StoredEvent]:
+        rows = await self._fetch(mapper.stream_events(self._dialect, streams))
+        return [mapper.from_row(row, self._dialect) for row in rows]
+
+    async def stream_tails(self, after: Mapping[str, int]) -> list[StoredEvent]:
+        rows = await self._fetch(mapper.stream_tails(self._dialect, after))
+        return [mapper.from_row(row, self._dialect) for row in rows]
+
+    async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        rows = await self._fetch(mapper.events_by_id(self._dialect, ids))
+        return [mapper.from_row(row, self._dialect) for row in rows]
+
+    async def last(self) -> tuple[int, datetime | None]:
+        rows = await self._fetch(Query(self._dialect, mapper.LAST))
+        if not rows:
+            return 0, None
+        position, recorded_at = rows[0]
+        return position, self._dialect.read_instant(recorded_at)
+
+    async def insert(self, events: Sequence[StoredEvent]) -> None:
+        rows = [mapper.to_row(stored, self._dialect) for stored in events]
+        await self._insert_rows(mapper.insert(self._dialect), rows)
+        if self._after_insert is not None:
+            await self._after_insert(events[-1].position)
+
+    async def generation(self) -> int:
+        """The live generation of the read models (a rebuild switches it)."""
+        if self._generation is None:
+            state = await read_models.model_state(self._fetch, self._dialect)
+            self._generation = state.generation
+        return self._generation
+
+    async def load_models(
+        self, streams: Collection[str], rows: Collection[str]
+    ) -> dict[str, StreamModel]:
+        generation = await self.generation()
+        return await read_models.load(self._fetch, self._dialect, generation, streams, rows)
+
+    async def save_models(self, models: Iterable[StreamModel]) -> None:
+        generation = await self.generation()
+        await read_models.save(self._insert_rows, self._dialect, generation, models)
+
+
+class Recorder(Protocol):
+    """A backend: connections, its dialect, locking and schema, and nothing else.
+
+    `SQLEventStore` composes the writer, the notifier and the mapper around it;
+    a third backend is one more small module implementing this.
+    """
+
+    backend: str
+    dialect: Dialect
+    local_file: str | None
+    """The database file, when other processes on this machine may open it (SQLite)."""
+
+    @property
+    def registry(self) -> TokenRegistry:
+        """The API tokens, kept on the same connections."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """One write transaction holding the backend's append lock."""
+        ...
+
+    def rows(self, query: Query) -> AsyncIterator[Row]:
+        """Rows streamed from the database (not all held in memory)."""
+        ...
+
+    async def fetch(self, query: Query) -> list[Row]: ...
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time across every process on the database; freed on death."""
+        ...
+
+    def listen(self, publish: Callable[[int], None]) -> None:
+        """Call `publish(position)` for commits made elsewhere (other replicas), if it can."""
+        ...
+
+    async def close(self) -> None: ...
