@@ -15,6 +15,7 @@ from helpers import announce, milestone
 
 from timeline.events import StatementMade
 from timeline.fold import DomainError
+from timeline.formats import encode_stored
 from timeline.store import ConcurrencyError, StoreFullError, token_registry
 from timeline.store.sqlite import MIGRATIONS, SQLiteStore, migrate
 
@@ -116,6 +117,9 @@ async def test_old_schema_version_row_is_upcast_and_never_rewritten(db: Path) ->
         assert isinstance(statement, StatementMade)
         assert (statement.data.text[:8], statement.data.language) == ("This new", "en")
         assert events[1].schema_version == 2
+        shown = await store.read_stream_json("vm")  # as a history shows them: upcast, current
+        assert shown == [(e.version, encode_stored(e)) for e in events]
+        assert b'"schema_version":2' in shown[1][1]
         appended = await store.append("vm", [milestone()], actor="a")  # the stream still folds
         assert appended.version == 3
     finally:

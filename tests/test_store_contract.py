@@ -18,6 +18,7 @@ from helpers import achieved, announce, invest, milestone, phase, started
 
 from timeline.events import StoredEvent
 from timeline.fold import DomainError
+from timeline.formats import encode_stored
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -282,6 +283,20 @@ def test_kill_9_keeps_every_acknowledged_append_and_no_partial_batch(store_url: 
     assert positions == list(range(1, len(positions) + 1))
     assert snapshots >= 1, "no snapshot was written before the kill"
     assert problems == []
+
+
+async def test_a_stream_as_json_is_each_event_as_the_api_encodes_it(store: EventStore) -> None:
+    """`read_stream_json` splices the stored bodies: the same bytes as decoding and encoding
+    each event, with `read_stream`'s filters."""
+    await store.append("vm", [announce(), invest(), milestone()], actor="a")
+    await store.append("vm", [milestone("m2", "2024-06", "2024-02-01")], actor="b")
+    events = [e async for e in store.read_stream("vm")]
+    assert await store.read_stream_json("vm") == [(e.version, encode_stored(e)) for e in events]
+    chosen = await store.read_stream_json(
+        "vm", from_version=2, to_version=4, types=("MilestoneScheduled",), limit=1
+    )
+    assert chosen == [(3, encode_stored(events[2]))]
+    assert await store.read_stream_json("nobody") == []
 
 
 async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore) -> None:

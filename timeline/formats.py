@@ -98,6 +98,13 @@ def encode_stored(stored: StoredEvent) -> bytes:
     return _splice(wire.encode(head), encode_event(stored.event))
 
 
+def spliced_stored(head: StoredHead, body: bytes) -> bytes:
+    """`encode_stored` of an event whose stored `body` is in its type's current schema, without
+    decoding it: the body is what `encode_event` wrote, so only the store's fields are new.
+    A history of 100 events spent a third of its time decoding bodies and encoding them again."""
+    return _splice(wire.encode(head), body)
+
+
 def encode_export(stored: StoredEvent) -> bytes:
     """One NDJSON line (without the newline) of `timeline export`."""
     head = ExportHead(

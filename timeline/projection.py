@@ -7,7 +7,6 @@ are cached by everything they depend on: stream, known version, `as_of`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -229,28 +228,3 @@ def _basis(view: StreamInfo, as_of: date, known_at: datetime | None) -> Basis:
     return Basis(
         as_of=as_of, known_at=known_at, version=view.version, last_position=view.last_position
     )
-
-
-def select(
-    events: Sequence[StoredEvent],
-    *,
-    from_version: int = 1,
-    types: Sequence[str] = (),
-    effective_from: date | None = None,
-    effective_to: date | None = None,
-    limit: int | None = None,
-) -> list[StoredEvent]:
-    """History filters over a stream in memory (the same meaning as `EventStore.read_stream`)."""
-    chosen: list[StoredEvent] = []
-    for stored in events[from_version - 1 :]:
-        effective = stored.event.effective
-        if types and stored.type not in types:
-            continue
-        if effective_from is not None and effective.last_day < effective_from:
-            continue
-        if effective_to is not None and effective.first_day > effective_to:
-            continue
-        chosen.append(stored)
-        if limit is not None and len(chosen) == limit:
-            break
-    return chosen

@@ -13,8 +13,13 @@ from timeline.projection import KnowledgeDiff
 
 def with_events(head: Mapping[str, object], events: Iterable[StoredEvent]) -> bytes:
     """`{...head, "events": [...]}` with each event in its stored JSON form."""
+    return with_json_events(head, [encode_stored(e) for e in events])
+
+
+def with_json_events(head: Mapping[str, object], events: Iterable[bytes]) -> bytes:
+    """`with_events` of events already in their JSON form (`EventStore.read_stream_json`)."""
     fields = wire.encode(dict(head))[1:-1]
-    listed = b",".join(encode_stored(e) for e in events)
+    listed = b",".join(events)
     return b"{" + fields + (b"," if fields else b"") + b'"events":[' + listed + b"]}"
 
 

@@ -18,7 +18,7 @@ from timeline import logs, metrics, wire
 from timeline.admission import check_new
 from timeline.api import examples
 from timeline.api.auth import append_token, read_guard, reader_secret
-from timeline.api.bodies import with_events
+from timeline.api.bodies import with_events, with_json_events
 from timeline.api.errors import (
     BAD_REQUEST,
     FORBIDDEN,
@@ -64,7 +64,7 @@ from timeline.api.openapi import AppendOperation
 from timeline.api.replay import replayable
 from timeline.api.services import Services
 from timeline.events import BY_TYPE
-from timeline.projection import NotKnownError, select
+from timeline.projection import NotKnownError
 from timeline.state import Outline
 from timeline.store import AppendResult, StoreFullError
 from timeline.store.read_models import ListFilters
@@ -273,9 +273,10 @@ class Partnerships(Controller):
         replayable(request.scope, position)  # nothing in a history depends on the day or now
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        page = select(
-            await svc.projector.events(view),
+        page = await svc.store.read_stream_json(
+            stream,
             from_version=from_version,
+            to_version=view.version,
             types=types,
             effective_from=start.first_day if start else None,
             effective_to=end.last_day if end else None,
@@ -284,8 +285,8 @@ class Partnerships(Controller):
         next_link = None
         if len(page) > limit:
             page = page[:limit]
-            next_link = next_page(request, from_version=page[-1].version + 1)
-        body = with_events({"stream": stream, "next": next_link}, page)
+            next_link = next_page(request, from_version=page[-1][0] + 1)
+        body = with_json_events({"stream": stream, "next": next_link}, [e for _, e in page])
         return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
 
     @post(

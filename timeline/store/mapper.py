@@ -14,8 +14,14 @@ from functools import lru_cache
 from typing import Any, Protocol, Unpack
 from uuid import UUID
 
-from timeline.events import StoredEvent, type_name
-from timeline.formats import decode_event, encode_event
+from timeline.events import BY_TYPE, StoredEvent, type_name
+from timeline.formats import (
+    StoredHead,
+    decode_event,
+    encode_event,
+    encode_stored,
+    spliced_stored,
+)
 from timeline.store.base import FeedFilters, StreamFilters, StreamInfo
 from timeline.upcasts import current_version
 
@@ -111,6 +117,24 @@ def from_row(row: Row, dialect: Dialect) -> StoredEvent:
         schema_version=current_version(type_name(event)),
         event=event,
     )
+
+
+def stored_json(row: Row, dialect: Dialect) -> tuple[int, bytes]:
+    """(version, the event as `encode_stored` gives it) of one row of `COLUMNS`: spliced from
+    the stored body when it is in its type's current schema, else decoded, upcast, encoded."""
+    position, stream, version, recorded_at, actor, schema_version, event_type, body = row
+    current = event_type in BY_TYPE and schema_version >= current_version(event_type)
+    if not current:
+        return version, encode_stored(from_row(row, dialect))
+    head = StoredHead(
+        stream=stream,
+        version=version,
+        position=position,
+        recorded_at=dialect.read_instant(recorded_at),
+        actor=actor,
+        schema_version=current_version(event_type),
+    )
+    return version, spliced_stored(head, bytes(body))
 
 
 def read_stream(dialect: Dialect, stream: str, **filters: Unpack[StreamFilters]) -> Query:

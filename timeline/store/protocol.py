@@ -58,6 +58,13 @@ class EventStore(Protocol):
         """A stream's events in version order, filtered, streamed from the backend."""
         ...
 
+    async def read_stream_json(
+        self, stream: str, **filters: Unpack[StreamFilters]
+    ) -> list[tuple[int, bytes]]:
+        """(version, the event as the API shows it) of `read_stream`'s events, the stored JSON
+        spliced in without decoding it where its schema is current (a history's page)."""
+        ...
+
     def read_all(
         self, *, after: int = 0, limit: int | None = None, **filters: Unpack[FeedFilters]
     ) -> AsyncIterator[StoredEvent]:

@@ -120,6 +120,12 @@ class SQLEventStore:
     ) -> AsyncIterator[StoredEvent]:
         return self._stored(mapper.read_stream(self.dialect, stream, **filters))
 
+    async def read_stream_json(
+        self, stream: str, **filters: Unpack[StreamFilters]
+    ) -> list[tuple[int, bytes]]:
+        rows = await self.recorder.fetch(mapper.read_stream(self.dialect, stream, **filters))
+        return [mapper.stored_json(row, self.dialect) for row in rows]
+
     def read_all(
         self, *, after: int = 0, limit: int | None = None, **filters: Unpack[FeedFilters]
     ) -> AsyncIterator[StoredEvent]:
