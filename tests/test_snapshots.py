@@ -4,6 +4,7 @@ models, equal to the fold of their events, used by cold reads and appends, rebui
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -179,6 +180,24 @@ async def test_a_rebuild_writes_the_snapshots_again_and_verify_names_a_wrong_one
         )
     problems = (await verify(store)).problems
     assert problems == ["vm: snapshot at version 5 differs from what its events fold to"]
+
+
+async def test_verify_says_once_that_snapshots_are_of_an_older_shape(store: EventStore) -> None:
+    """A snapshot of an older shape is no problem (every reader ignores it), but its stream is
+    folded from its events until replaced: verify says so once, with the command."""
+    await _grow(store, "vm", 9)
+    await _grow(store, "tm", 9)
+    body = await store.read_models.snapshot("vm")
+    assert body is not None
+    older = zlib.decompress(body[1])  # shape 5 and before were stored uncompressed
+    async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
+        sql = f"UPDATE snapshots SET body = {tx.dialect.placeholder(1)}"  # noqa: S608 - a placeholder
+        await tx.run(sql, [(older,)])
+    found = await verify(store)
+    assert found.problems == []
+    assert len(found.notices) == 1
+    assert found.notices[0].startswith("2 stream(s) have a snapshot of an older shape")
+    assert "timeline projections rebuild" in found.notices[0]
 
 
 async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(

@@ -336,6 +336,8 @@ def verify_command() -> None:
             "read models equal a fresh replay"
         )
     )
+    for notice in found.notices:
+        click.echo(f"  note: {notice}")
     for problem in found.problems:
         click.echo(f"  {problem}", err=True)
     if found.problems:
