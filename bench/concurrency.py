@@ -72,9 +72,10 @@ def http(base: str, token: str, partnerships: int, seconds: int = 10) -> dict[st
         kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds)
         for kind in READS
     }
-    append = ["random_append.lua", [token, str(partnerships)]]
-    figures["appends c32"] = wrk(base, append[0], append[1], 32, seconds)  # type: ignore[arg-type]
-    figures["appends c1"] = wrk(base, append[0], append[1], 1, seconds)  # type: ignore[arg-type]
+    for connections in (32, 1):
+        figures[f"appends c{connections}"] = wrk(
+            base, "random_append.lua", [token, str(partnerships)], connections, seconds
+        )
     return figures
 
 

@@ -200,12 +200,9 @@ async def test_verify_says_once_that_snapshots_are_of_an_older_shape(store: Even
     assert "timeline projections rebuild" in found.notices[0]
 
 
-async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A forward append reads the tail; a late fact reads the whole stream and is decided
-    again, with the same answer a full check gives."""
-    await _grown_elsewhere(store_url, "vm", 10)  # snapshot at 8
+def _tails_read(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
+    """Each group's `stream_tails` request ({stream: version read after}), as the writer made
+    them from here on."""
     reads: list[dict[str, int]] = []
     tails = SQLTransaction.stream_tails
 
@@ -214,6 +211,16 @@ async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
         return await tails(self, after)
 
     monkeypatch.setattr(SQLTransaction, "stream_tails", stream_tails)
+    return reads
+
+
+async def test_a_cold_writer_reads_only_the_events_after_the_snapshot(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forward append reads the tail; a late fact reads the whole stream and is decided
+    again, with the same answer a full check gives."""
+    await _grown_elsewhere(store_url, "vm", 10)  # snapshot at 8
+    reads = _tails_read(monkeypatch)
     again = await open_store(store_url)
     try:
         await again.append("vm", [statement(20, "2024-03-01")], actor="a")
@@ -235,14 +242,7 @@ async def test_a_late_fact_reads_only_its_own_stream_whole(
     is decided again with the first read from its first event, the second from its snapshot."""
     await _grown_elsewhere(store_url, "vm", 10)
     await _grown_elsewhere(store_url, "tm", 10)
-    reads: list[dict[str, int]] = []
-    tails = SQLTransaction.stream_tails
-
-    async def stream_tails(self: SQLTransaction, after: Mapping[str, int]) -> list[StoredEvent]:
-        reads.append(dict(after))
-        return await tails(self, after)
-
-    monkeypatch.setattr(SQLTransaction, "stream_tails", stream_tails)
+    reads = _tails_read(monkeypatch)
     again = await open_store(store_url)
     try:
         late, forward = await asyncio.gather(

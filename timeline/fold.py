@@ -322,6 +322,14 @@ class _Partnership:
             raise DomainError("unknown-phase", f"no phase {phase_id!r} scheduled", event.id)
         return phase
 
+    def announcement(self) -> PartnershipAnnounced | None:
+        """The announcement folded, if any (what every state and outline starts from)."""
+        if self.announced is None:
+            return None
+        announcement = self.announced.event
+        assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
+        return announcement
+
     def milestone(self, milestone_id: str, event: Event) -> _Milestone:
         milestone = self.milestones.get(milestone_id)
         if milestone is None:
@@ -601,11 +609,10 @@ def _term_ends(term: Term | None, announced: PartialDate) -> date | None:
 def _state(
     p: _Partnership, stream: str, basis: Basis, memo: _StateMemo | None = None
 ) -> PartnershipState | None:
-    if p.announced is None:
+    announcement = p.announcement()
+    if announcement is None:
         return None
     as_of = basis.as_of
-    announcement = p.announced.event
-    assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
     data = announcement.data
     ending = p.ended.event if p.ended is not None else None
     phase_state = _phase_state if memo is None else memo.phase

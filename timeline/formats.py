@@ -95,7 +95,7 @@ def encode_stored(stored: StoredEvent) -> bytes:
         actor=stored.actor,
         schema_version=stored.schema_version,
     )
-    return _splice(wire.encode(head), encode_event(stored.event))
+    return spliced_stored(head, encode_event(stored.event))
 
 
 def spliced_stored(head: StoredHead, body: bytes) -> bytes:

@@ -228,12 +228,10 @@ class Folding:
 
     def headline(self) -> tuple[PartialDate, str | None, str, tuple[Source, ...]] | None:
         """(announced, summary, status, sources) at the end of time; None before an announcement."""
-        self._whole()
-        p = self._p
-        if p.announced is None:
+        p = self._p  # the head of a snapshot holds all this: nothing to decode
+        announcement = p.announcement()
+        if announcement is None:
             return None
-        announcement = p.announced.event
-        assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
         status = "ended" if p.ended is not None else "active"
         return announcement.effective, announcement.data.summary, status, tuple(p.sources.values())
 
@@ -334,12 +332,10 @@ class Folding:
     def framing(self) -> tuple[str, str, tuple[PartyState, ...]] | None:
         """(stream, title, parties) at the end of time: what every calendar item repeats."""
         self._whole()
-        p = self._p
-        if p.announced is None:
+        announcement = self._p.announcement()
+        if announcement is None:
             return None
-        announcement = p.announced.event
-        assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
-        return self._stream, announcement.data.title, tuple(p.parties.values())
+        return self._stream, announcement.data.title, tuple(self._p.parties.values())
 
 
 def _in_effective_order(events: Sequence[StoredEvent]) -> list[_Applied]:
@@ -349,10 +345,9 @@ def _in_effective_order(events: Sequence[StoredEvent]) -> list[_Applied]:
 
 
 def _outline(p: _Partnership) -> Outline | None:
-    if p.announced is None:
+    announcement = p.announcement()
+    if announcement is None:
         return None
-    announcement = p.announced.event
-    assert isinstance(announcement, PartnershipAnnounced)  # noqa: S101 - guaranteed by _apply
     data = announcement.data
     return Outline(
         title=data.title,

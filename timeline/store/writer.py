@@ -12,7 +12,8 @@ A recently written stream's folding and read models are kept between groups
 and checked against the database's version of each stream inside the
 transaction, so another process writing to the same database is seen; an
 append to it reads no event. A stream the writer does not keep costs its
-rows, its snapshot and the events after it (`Tail`), not its history. An
+snapshot and the events after it (`Tail`), not its history, and its rows
+only when the append may change them. An
 append that needs the history (a late fact, a retraction, a correction)
 reads it, and the group is decided again. No events are kept: a kept folding
 does not need them, and an import interleaving thousands of streams missed
@@ -230,8 +231,8 @@ class GroupWriter:
         stored = {name for name in names if name not in models and versions.get(name, 0)}
         rows = {
             name
-            for name in rowed & (stored | models.keys())
-            if name in stored or not models[name].rows_read
+            for name in rowed
+            if name in stored or (name in models and not models[name].rows_read)
         }
         if stored or rows:
             for name, loaded in (await tx.load_models(stored, rows)).items():
