@@ -30,12 +30,13 @@ class InadmissibleError(msgspec.ValidationError):
 def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -> None:
     """Refuse what decoding would silently drop or later serve as a script.
 
-    `raw` is the body as untyped JSON and `kind` the type it decoded to; `decoded` pairs
-    each event with its path in the body (`$.events[0]`).
+    `raw` is the body as untyped JSON and `kind` the type it decoded to (None: the caller
+    knows it has no key `kind` lacks); `decoded` pairs each event with its path in the body
+    (`$.events[0]`).
     """
     found = [
         (path, f"unknown field `{name}`{_near(name, known)}")
-        for path, name, known in wire.unknown_fields_named(raw, kind)
+        for path, name, known in ([] if raw is None else wire.unknown_fields_named(raw, kind))
     ]
     for where, event in decoded:
         found += [

@@ -120,6 +120,7 @@ def encode_export(stored: StoredEvent) -> bytes:
 IMPORT_HEAD_FIELDS = frozenset({"stream", "version", "recorded_at", "actor", "schema_version"})
 """Beside the event's own fields, what an imported line may carry (and `position`, which API
 answers carry and the importing store assigns anew)."""
+_NOT_BODY = IMPORT_HEAD_FIELDS | {"position"}
 
 
 def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
@@ -131,8 +132,11 @@ def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
         current = upcast(
             raw, type_name(event), head.schema_version or current_version(type_name(event))
         )
-        body = {k: v for k, v in current.items() if k not in IMPORT_HEAD_FIELDS | {"position"}}
-        check_new(body, AnyEvent, [("$", event)])
+        body = {k: v for k, v in current.items() if k not in _NOT_BODY}
+        if body == _untyped.decode(encode_event(event)):
+            check_new(None, AnyEvent, [("$", event)])  # it says what is stored: no unknown key
+        else:  # to find by type, path by path (an exported line takes the branch above)
+            check_new(body, AnyEvent, [("$", event)])
     known = type(event).SCHEMA_VERSION
     if head.schema_version is not None and head.schema_version > known:
         raise msgspec.ValidationError(
