@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import timeline.cli
 from timeline import schemas
 from timeline.cli import cli
 
@@ -140,6 +141,32 @@ def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     out = tmp_path / "out.ndjson"
     assert runner.invoke(cli, ["export", "-o", str(out)]).exit_code == 0
     assert out.read_bytes() == exported
+
+
+def test_a_large_import_goes_staged_and_says_when_it_cannot(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file from `STAGED_FROM` bytes is stored in one transaction (the same bytes export
+    back); one the staged path cannot take goes run by run, which says it and names the line."""
+    monkeypatch.setattr(timeline.cli, "STAGED_FROM", 0)
+    exported = run("export").stdout_bytes
+    target = tmp_path / "copy.ndjson"
+    target.write_bytes(exported)
+    env = {
+        "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path / 'staged.db'}",
+        "TIMELINE_CURATED_DIR": "",
+    }
+    runner = CliRunner(env=env)
+    imported = runner.invoke(cli, ["import", str(target)])
+    assert imported.exit_code == 0, imported.stderr
+    assert "38 appended, 0 already present, 2 stream(s)" in imported.stdout
+    assert imported.stderr == ""
+    assert runner.invoke(cli, ["export"]).stdout_bytes == exported
+
+    again = runner.invoke(cli, ["import", str(target)])  # the streams are held: run by run
+    assert again.exit_code == 0, again.stderr
+    assert "0 appended, 38 already present" in again.stdout
+    assert "importing run by run (the store holds stream" in again.stderr
 
 
 def test_verify_passes_on_curated_data(run) -> None:

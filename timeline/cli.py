@@ -29,7 +29,9 @@ from timeline.projection import NotKnownError, Projector, changed_partnerships, 
 from timeline.readside import readmodels
 from timeline.settings import Settings, SettingsError
 from timeline.store import (
+    STAGED_FROM,
     EventStore,
+    NotStagedError,
     StoreError,
     StreamInfo,
     open_store,
@@ -39,7 +41,14 @@ from timeline.store import (
 )
 from timeline.store.rebuild import RebuildReport
 from timeline.tokens import SCOPES, TokenError
-from timeline.transfer import ImportLineError, export_lines, import_lines, load_curated
+from timeline.transfer import (
+    ImportLineError,
+    ImportReport,
+    export_lines,
+    import_lines,
+    import_staged,
+    load_curated,
+)
 
 T = TypeVar("T")
 
@@ -139,14 +148,31 @@ def import_command(files: tuple[Path, ...]) -> None:
                 handle = path.open("rb")
             except OSError as error:
                 raise Failure(f"cannot read {path}: {error.strerror}") from None
-            with handle, _progress(size, f"importing {path.name}") as advance:
-                report = await import_lines(store, _counted(handle, advance), origin=str(path))
+            with handle:
+                report = await _staged(store, path, size)
+                if report is None:
+                    with _progress(size, f"importing {path.name}") as advance:
+                        report = await import_lines(
+                            store, _counted(handle, advance), origin=str(path)
+                        )
             click.echo(
                 f"{path}: {report.appended} appended, {report.replayed} already present, "
                 f"{report.streams} stream(s)"
             )
 
     with_store(work)
+
+
+async def _staged(store: EventStore, path: Path, size: int) -> ImportReport | None:
+    """A large file of new streams, staged; None (nothing stored) when it goes run by run."""
+    if size < STAGED_FROM:
+        return None
+    try:
+        with _progress(size, f"importing {path.name} (staged)") as advance:
+            return await import_staged(store, path, advance)
+    except NotStagedError as why:
+        click.echo(f"{path}: importing run by run ({why})", err=True)
+        return None
 
 
 def _counted(lines: Iterable[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:

@@ -81,6 +81,11 @@ class ImportHead(msgspec.Struct, frozen=True, kw_only=True):
 _import_head = msgspec.json.Decoder(ImportHead)
 
 
+def import_head(line: bytes) -> ImportHead:
+    """The store's fields of an imported line, alone (the line was admitted before)."""
+    return _import_head.decode(line)
+
+
 def _splice(head: bytes, body: bytes) -> bytes:
     """One flat JSON object from two: the store's fields first, then the event's."""
     return head[:-1] + b"," + body[1:]

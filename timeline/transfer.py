@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,6 +189,19 @@ async def _stored_before(store: EventStore, run: _Run) -> bool:
         return False
     found = [e async for e in store.read_stream(run.head.stream, from_version=version, limit=1)]
     return bool(found) and found[0].version == version and found[0].event.id == run.events[0].id
+
+
+async def import_staged(
+    store: EventStore, path: Path, advance: Callable[[int], None] | None = None
+) -> ImportReport:
+    """Import a file of new streams staged (`store/staged.py`): the same outcome as
+    `import_lines`, several times faster for a large file; raises `NotStagedError` (nothing
+    stored) when it must go run by run instead."""
+    names = {token.name for token in await token_registry(store).tokens()}
+    done = await store.import_staged(
+        path, token_names=names, default_actor=DEFAULT_ACTOR, advance=advance
+    )
+    return ImportReport(appended=done.events, streams=done.streams)
 
 
 async def import_file(store: EventStore, path: Path) -> ImportReport:

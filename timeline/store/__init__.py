@@ -20,10 +20,12 @@ from timeline.store.base import (
     StreamInfo,
 )
 from timeline.store.protocol import EventStore
+from timeline.store.staged import STAGED_FROM, NotStagedError
 from timeline.store.verify import Findings, verify
 from timeline.tokens import TokenRegistry
 
 __all__ = [
+    "STAGED_FROM",
     "AppendChain",
     "AppendResult",
     "ConcurrencyError",
@@ -33,6 +35,7 @@ __all__ = [
     "Findings",
     "IdempotencyError",
     "InvalidAppendError",
+    "NotStagedError",
     "RecordingTimeError",
     "SkippedAppendError",
     "StoreError",

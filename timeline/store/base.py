@@ -164,6 +164,20 @@ def register_unreachable(*kinds: type[BaseException]) -> None:
     _UNREACHABLE.extend(kinds)
 
 
+_REFUSED: list[type[BaseException]] = []
+"""What a statement that breaks a constraint of the events raises; each backend adds its own."""
+
+
+def register_refused(*kinds: type[BaseException]) -> None:
+    """Name a backend's errors for a write its constraints refused (a taken id, say)."""
+    _REFUSED.extend(kinds)
+
+
+def refused(error: BaseException) -> bool:
+    """Whether `error` is a constraint refusing a write (not a fault of the database)."""
+    return isinstance(error, tuple(_REFUSED))
+
+
 def unreachable(error: BaseException) -> bool:
     """Whether `error` says the database cannot be reached: a read answers 503, never a guess."""
     return isinstance(error, tuple(_UNREACHABLE))

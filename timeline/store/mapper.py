@@ -59,6 +59,9 @@ class Dialect:
     any_text: Callable[[Callable[[object], str], Sequence[str]], str]
     """`IN (…)` or `= ANY(…)` over text values, adding its parameters with the given function."""
     any_id: Callable[[Callable[[object], str], Sequence[UUID]], str]
+    large_write: tuple[str, str] | None = None
+    """Statements that give one long write transaction (a staged import) a larger page cache,
+    and take it back after."""
 
 
 @dataclass(slots=True)

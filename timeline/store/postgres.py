@@ -28,7 +28,12 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from timeline.store.base import StoreError, StoreFullError, register_unreachable
+from timeline.store.base import (
+    StoreError,
+    StoreFullError,
+    register_refused,
+    register_unreachable,
+)
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.recorder import SQLTransaction
 from timeline.store.sql import SQLEventStore
@@ -150,6 +155,10 @@ register_unreachable(
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+)
+register_refused(
+    asyncpg.IntegrityConstraintViolationError,  # a unique id or (stream, version) taken
+    asyncpg.RaiseError,  # the events' triggers: out of sequence, immutable
 )
 
 DIALECT = Dialect(

@@ -6,8 +6,9 @@ this module names the read models and the rebuild, which are built on them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, Unpack
 
 from timeline.events import AnyEvent, StoredEvent
@@ -21,6 +22,7 @@ from timeline.store.base import (
 )
 from timeline.store.read_models import ReadModels
 from timeline.store.rebuild import Progress, RebuildReport
+from timeline.store.staged import StagedReport
 
 
 class EventStore(Protocol):
@@ -44,6 +46,18 @@ class EventStore(Protocol):
         workers: int = ...,
     ) -> RebuildReport:
         """Rebuild the read models from the events while the old ones serve (`rebuild.py`)."""
+        ...
+
+    async def import_staged(
+        self,
+        path: Path,
+        *,
+        token_names: set[str],
+        default_actor: str,
+        advance: Callable[[int], None] | None = None,
+    ) -> StagedReport:
+        """Store an NDJSON file of new streams in one transaction (`staged.py`), or raise
+        `NotStagedError` with nothing stored: it is then imported run by run."""
         ...
 
     async def append(

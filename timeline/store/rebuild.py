@@ -234,7 +234,8 @@ async def rebuild(
     return RebuildReport(done, streams, target, time.monotonic() - started)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that replay streams (the rebuild's and a staged import's), gone with this one."""
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
@@ -280,7 +281,7 @@ async def _build(
     few thousand events to replay.
     """
     workers = min(workers, os.cpu_count() or 1) if basis >= PARALLEL_FROM else 0
-    pool = _pool(workers) if workers else None
+    pool = worker_pool(workers) if workers else None
     done: asyncio.Queue[Awaitable[Replayed] | None] = asyncio.Queue(2 * max(workers, 1))
     written = streams = 0
 

@@ -78,10 +78,13 @@ class SQLTransaction:
         return position, self._dialect.read_instant(recorded_at)
 
     async def insert(self, events: Sequence[StoredEvent]) -> None:
-        rows = [mapper.to_row(stored, self._dialect) for stored in events]
-        await self._insert_rows(mapper.insert(self._dialect), rows)
+        await self.insert_rows([mapper.to_row(stored, self._dialect) for stored in events])
+
+    async def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Events as `mapper.to_row` makes them, in position order."""
+        await self._insert_rows(mapper.insert(self._dialect), list(rows))
         if self._after_insert is not None:
-            await self._after_insert(events[-1].position)
+            await self._after_insert(rows[-1][0])
 
     async def generation(self) -> int:
         """The live generation of the read models (a rebuild switches it)."""

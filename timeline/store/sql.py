@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import (
     AsyncIterator,
+    Callable,
     Sequence,
 )
 from datetime import datetime
+from pathlib import Path
 from typing import Unpack
 
 from timeline.events import AnyEvent, StoredEvent
@@ -33,6 +35,7 @@ from timeline.store.notify import Notifier
 from timeline.store.read_models import ReadModels
 from timeline.store.rebuild import WORKERS, Progress, RebuildReport, rebuild, streams_in_order
 from timeline.store.recorder import Recorder
+from timeline.store.staged import StagedReport, import_staged
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
@@ -74,6 +77,22 @@ class SQLEventStore:
         workers: int = WORKERS,
     ) -> RebuildReport:
         return await rebuild(self.recorder, progress, only_if_stale=only_if_stale, workers=workers)
+
+    async def import_staged(
+        self,
+        path: Path,
+        *,
+        token_names: set[str],
+        default_actor: str,
+        advance: Callable[[int], None] | None = None,
+    ) -> StagedReport:
+        return await import_staged(
+            self.recorder,
+            path,
+            token_names=token_names,
+            default_actor=default_actor,
+            advance=advance,
+        )
 
     async def close(self) -> None:
         """Finish every append already accepted, then close the backend."""

@@ -1,0 +1,181 @@
+"""A staged import stores what run by run stores, or nothing at all (both backends)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+from helpers import SOURCE, T0, achieved, announce, d, milestone, phase, recorded, started
+
+from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
+from timeline.formats import encode_export
+from timeline.store import EventStore, NotStagedError, open_store, staged, verify
+from timeline.transfer import ImportLineError, export_lines, import_lines, import_staged
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+def interleaved(streams: int, runs: int = 3) -> list[bytes]:
+    """`streams` partnerships of `runs` runs each, one run of each stream in turn, each run
+    recorded a minute after the one before: how a pipeline's export interleaves them."""
+    out: list[bytes] = []
+    minute = 0
+    for round_ in range(runs):
+        for n in range(streams):
+            minute += 1
+            events = _shape(round_)
+            at = [T0 + timedelta(minutes=minute)] * len(events)
+            before = sum(len(_shape(r)) for r in range(round_))
+            out.extend(
+                encode_export(_at_version(stored, before + stored.version)) + b"\n"
+                for stored in recorded(events, stream=f"s{n:03d}", at=at)
+            )
+    return out
+
+
+def _shape(round_: int) -> list[AnyEvent]:
+    """The facts of a stream's run in a round (new ids each time)."""
+    return [
+        [announce(), milestone("m1", due="2024-06"), phase("p1")],
+        [started("p1"), _said("the first words"), milestone("m2", due="2025")],
+        [achieved("m1", effective="2024-05-02"), _said("more words")],
+    ][round_ % 3]
+
+
+def _said(words: str) -> StatementMade:
+    return StatementMade(
+        effective=d("2024-03-01"),
+        sources=(SOURCE,),
+        data=Statement(speaker="A spokesperson", text=words, language="en"),
+    )
+
+
+def _at_version(stored: StoredEvent, version: int) -> StoredEvent:
+    return msgspec.structs.replace(stored, version=version, position=version)
+
+
+async def _exported(store: EventStore) -> bytes:
+    return b"".join([line async for line in export_lines(store)])
+
+
+async def _run_by_run(tmp_path: Path, lines: list[bytes]) -> bytes:
+    reference = await open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    try:
+        await import_lines(reference, lines)
+        return await _exported(reference)
+    finally:
+        await reference.close()
+
+
+def _file(tmp_path: Path, lines: list[bytes]) -> Path:
+    path = tmp_path / "import.ndjson"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+async def test_a_staged_import_stores_what_run_by_run_stores(
+    store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """The same events at the same positions (the export is byte for byte the same), and read
+    models and snapshots equal to a fresh replay, folded here or in worker processes."""
+    monkeypatch.setattr(staged, "WORKERS", workers)
+    monkeypatch.setattr(staged, "PARALLEL_BYTES", 1)  # workers even for a small file
+    monkeypatch.setattr(staged, "BLOCK", 4000)  # several blocks of lines
+    monkeypatch.setattr(staged, "PAGE", 50)  # several pages, in flight at once
+    monkeypatch.setattr(staged, "INSERTED", 70)  # several batches
+    lines = interleaved(40)
+    report = await import_staged(store, _file(tmp_path, lines))
+    assert (report.appended, report.streams) == (len(lines), 40)
+    assert await _exported(store) == await _run_by_run(tmp_path, lines)
+    found = await verify(store)
+    assert found.problems == []
+    assert (found.events, found.streams) == (len(lines), 40)
+    state = await store.read_models.outline("s007", T0.date() + timedelta(days=900))
+    assert state is not None
+    assert state.title == "Vodafone–Microsoft"
+
+
+async def test_the_curated_data_imports_staged_as_it_was_recorded(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """Corrections, retractions and uncertain dates: exported from a store loaded run by run,
+    imported staged into an empty one, the export is the same bytes."""
+    reference = await open_store(f"sqlite:///{tmp_path / 'curated.db'}")
+    try:
+        for path in sorted(EVENTS.glob("*.ndjson")):
+            await import_lines(reference, path.read_bytes().splitlines(keepends=True))
+        exported = await _exported(reference)
+    finally:
+        await reference.close()
+    path = tmp_path / "curated.ndjson"
+    path.write_bytes(exported)
+    report = await import_staged(store, path)
+    assert report.streams == 2
+    assert await _exported(store) == exported
+    assert (await verify(store)).problems == []
+
+
+def _without_recorded_at(lines: list[bytes]) -> list[bytes]:
+    line = json.loads(lines[5])
+    del line["recorded_at"]  # recorded when appended: now, after every line before it
+    return [*lines[:5], json.dumps(line).encode() + b"\n", *lines[6:]]
+
+
+def _refused_fact(lines: list[bytes]) -> list[bytes]:
+    bad = recorded([achieved("never")], stream="s001", at=[T0 + timedelta(days=1)])[0]
+    version = sum(b'"stream":"s001"' in line for line in lines) + 1
+    return [*lines, encode_export(_at_version(bad, version)) + b"\n"]
+
+
+def _taken_id(lines: list[bytes]) -> list[bytes]:
+    """A run of another stream carrying an event id stored before in the file."""
+    twin = lines[0].replace(b'"stream":"s000"', b'"stream":"s999"')
+    return [*lines, twin.replace(b'"recorded_at":"2024-01-16', b'"recorded_at":"2024-01-17')]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "why"),
+    [
+        (_without_recorded_at, "has no recorded_at"),
+        (_refused_fact, "^s001: .*never"),
+        (_taken_id, "an event id is taken"),
+    ],
+)
+async def test_what_run_by_run_would_refuse_or_decide_stores_nothing(
+    store: EventStore, tmp_path: Path, spoil, why: str
+) -> None:
+    """Anything the staged path would not store as run by run does rolls it all back, and
+    run by run then gives its own answer."""
+    lines = spoil(interleaved(4))
+    with pytest.raises(NotStagedError, match=why):
+        await import_staged(store, _file(tmp_path, lines))
+    assert (await store.stats()).events == 0
+    assert await store.streams() == []
+
+
+async def test_a_stream_the_store_holds_goes_run_by_run(store: EventStore, tmp_path: Path) -> None:
+    """A stream with stored events is folded from them: staged refuses, run by run appends."""
+    lines = interleaved(3)
+    await import_lines(store, lines[:3])  # s000's first run
+    before = await _exported(store)
+    with pytest.raises(NotStagedError, match="holds stream 's000' already"):
+        await import_staged(store, _file(tmp_path, lines))
+    assert await _exported(store) == before
+    report = await import_lines(store, lines)
+    assert (report.replayed, report.appended) == (3, len(lines) - 3)
+
+
+async def test_a_refused_fact_is_named_by_the_run_by_run_import_after(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """What a user sees: the line that is refused, the runs before it stored."""
+    lines = _refused_fact(interleaved(4))
+    with pytest.raises(NotStagedError):
+        await import_staged(store, _file(tmp_path, lines))
+    with pytest.raises(ImportLineError, match=rf"^<input>:{len(lines)}: "):
+        await import_lines(store, lines)
+    assert (await store.stats()).events == len(lines) - 1

@@ -1,0 +1,388 @@
+"""A large NDJSON file of new streams into a store, staged: every line checked and stored in
+file order, then each stream folded once, by worker processes reading its lines from the file,
+and its read models and snapshot written, all in one transaction (`timeline import`).
+
+Appended run by run (`transfer.import_lines`), 10,000 interleaved streams of 100 events
+restore and snapshot each stream once per run of it, 3.5k events/s. Here each stream is
+folded once from its first line to its last by the writer's own rules (`plan_append` with a
+folding, `StreamModel.advance` per recording instant), so the rows are what a rebuild writes.
+
+Whatever this path would not store as the run-by-run one does (a line without `recorded_at`,
+a stream the store already holds, a replay, a refused fact, a duplicate id) rolls the whole
+transaction back with `NotStagedError`; the caller then imports run by run, which stores the
+runs before the first bad line and names it. The answer is always the run-by-run one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import os
+from array import array
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from timeline import collector
+from timeline.events import AnyEvent, StoredEvent
+from timeline.fold import DomainError
+from timeline.formats import ImportHead, decode_event, decode_import, import_head
+from timeline.readside.readmodels import StreamModel
+from timeline.store import mapper, read_models
+from timeline.store.base import StoreError, refused
+from timeline.store.mapper import Query
+from timeline.store.plan import plan_append
+from timeline.store.rebuild import BACKENDS, WORKERS, worker_pool
+
+if TYPE_CHECKING:
+    from timeline.store.recorder import Recorder, SQLTransaction
+
+T = TypeVar("T")
+
+STAGED_FROM = 1 << 20
+"""Bytes from which `timeline import` tries a file staged: below, run by run costs less than
+starting the workers, and a small file is over in a moment either way."""
+PARALLEL_BYTES = 8 << 20
+"""File size from which worker processes decode and fold (starting them takes about a second)."""
+BLOCK = 2 << 20
+"""Bytes of lines decoded at a time (by a worker, from `PARALLEL_BYTES`)."""
+INSERTED = 5_000
+"""Events stored per statement batch."""
+PAGE = 5_000
+"""Events of whole streams a worker folds at a time (a page's models are held at once)."""
+VERSIONS_ASKED = 1_000
+"""Streams whose existence one query checks."""
+
+
+class NotStagedError(Exception):
+    """Why a file goes run by run instead; nothing of it was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StagedReport:
+    events: int
+    streams: int
+
+
+@dataclass(slots=True)
+class _Lines:
+    """Where a stream's lines are in the file, their positions, and which begin a run."""
+
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+    positions: array[int] = field(default_factory=lambda: array("q"))
+    starts: bytearray = field(default_factory=bytearray)
+
+
+Page = list[tuple[str, bytes, bytes, bytes]]
+"""Streams as a worker gets them: (stream, offsets, positions, starts), the arrays as bytes."""
+
+
+async def import_staged(
+    recorder: Recorder,
+    path: Path,
+    *,
+    token_names: set[str],
+    default_actor: str,
+    advance: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> StagedReport:
+    """Store every line of `path` (all its streams new to the store) in one transaction, or
+    raise `NotStagedError` with nothing stored. `advance` is called with the bytes read.
+
+    From `PARALLEL_BYTES` on, worker processes decode the lines and fold the streams while
+    this process checks what spans lines and writes."""
+    large = recorder.dialect.large_write
+    size = (await asyncio.to_thread(path.stat)).st_size
+    workers = WORKERS if workers is None else workers
+    workers = min(workers, os.cpu_count() or 1) if size >= PARALLEL_BYTES else 0
+    pool = worker_pool(workers) if workers else None
+    in_flight = 2 * max(workers, 1)
+    try:
+        async with recorder.transaction() as tx:
+            if large is not None:
+                await tx.fetch(Query(tx.dialect, large[0]))
+            try:
+                base, latest = await tx.last()
+                stage = _Stage(tx, recorder.backend, base, latest, token_names, default_actor)
+                with path.open("rb") as handle:
+                    await stage.lines(handle, (pool, in_flight), advance or (lambda _bytes: None))
+                await _fold_streams(tx, recorder.backend, str(path), stage, (pool, in_flight))
+            finally:
+                if large is not None:
+                    await tx.fetch(Query(tx.dialect, large[1]))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return StagedReport(stage.position - base, len(stage.streams))
+
+
+Workers = tuple[ProcessPoolExecutor | None, int]
+"""The pool (None: work here) and how many jobs to keep in flight."""
+Decoded = tuple[int, int, str, int | None, datetime, str | None, tuple[Any, ...]]
+"""A line decoded: its number, offset, stream, version and recording instant as written, its
+actor as written, and its row (`mapper.to_row`) with position and version still 0."""
+
+
+class _Stage:
+    """The first stage: each line checked on its own and stored at its position."""
+
+    def __init__(  # noqa: PLR0917 - one caller, each a different thing
+        self,
+        tx: SQLTransaction,
+        backend: str,
+        base: int,
+        latest: datetime | None,
+        token_names: set[str],
+        default_actor: str,
+    ) -> None:
+        self.tx = tx
+        self.backend = backend
+        self.base = base
+        self.position = base
+        self.latest = latest
+        self.token_names = token_names
+        self.default_actor = default_actor
+        self.streams: dict[str, _Lines] = {}
+        self.fresh: list[str] = []
+        """Streams first met since the last batch was stored."""
+        self.batch: list[tuple[Any, ...]] = []
+        self.run: tuple[str, datetime, str | None] | None = None
+        self.now = datetime.now(UTC)
+
+    async def lines(
+        self, handle: IO[bytes], workers: Workers, advance: Callable[[int], None]
+    ) -> None:
+        """Blocks of lines decoded here or in workers, a few in flight, taken in file order."""
+        loop = asyncio.get_running_loop()
+        pending: deque[Awaitable[list[Decoded]]] = deque()
+        pool, in_flight = workers
+        for number, offset, data in _blocks(handle):
+            advance(len(data))
+            args = (self.backend, self.default_actor, number, offset, data)
+            if pool is None:
+                pending.append(_ready(decode_block(*args)))
+            else:
+                pending.append(loop.run_in_executor(pool, decode_block, *args))
+            if len(pending) >= in_flight:
+                await self._take(await pending.popleft())
+        while pending:
+            await self._take(await pending.popleft())
+        if self.batch:
+            await self._store()
+
+    async def _take(self, decoded: list[Decoded]) -> None:
+        for number, offset, stream, written, recorded, actor, row in decoded:
+            self._check(number, recorded, actor)
+            lines = self.streams.get(stream)
+            if lines is None:
+                lines = self.streams[stream] = _Lines()
+                self.fresh.append(stream)
+            version = len(lines.offsets) + 1
+            if written is not None and written != version:
+                raise NotStagedError(f"line {number}: version {written}, not {version}")
+            run = (stream, recorded, actor)
+            self.position += 1
+            lines.offsets.append(offset)
+            lines.positions.append(self.position)
+            lines.starts.append(run != self.run)
+            self.run, self.latest = run, recorded
+            self.batch.append((self.position, row[1], row[2], version, *row[4:]))
+            if len(self.batch) >= INSERTED:
+                await self._store()
+
+    def _check(self, number: int, recorded: datetime, actor: str | None) -> None:
+        """What the run-by-run path checks across lines: recording instants rise and are past,
+        and no line speaks in a token's name."""
+        if recorded > self.now or (self.latest is not None and recorded < self.latest):
+            raise NotStagedError(f"line {number}: recorded_at out of order or in the future")
+        if actor in self.token_names:
+            raise NotStagedError(f"line {number}: the actor is a token's name")
+
+    async def _store(self) -> None:
+        """Insert a batch, its new streams checked first: one the store holds is folded from
+        its stored events (run by run), and an event id stored before is a replay or a clash."""
+        fresh, self.fresh = self.fresh, []
+        batch, self.batch = self.batch, []
+        if self.base:  # an empty store holds none
+            for start in range(0, len(fresh), VERSIONS_ASKED):
+                held = await self.tx.stream_versions(fresh[start : start + VERSIONS_ASKED])
+                if held:
+                    raise NotStagedError(f"the store holds stream {next(iter(held))!r} already")
+        try:
+            await self.tx.insert_rows(batch)
+        except Exception as error:
+            if refused(error):  # an id met twice, or stored before
+                raise NotStagedError(f"an event id is taken: {error}") from None
+            raise
+
+
+def _blocks(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(first line's number, its offset, whole lines) of about `BLOCK` bytes each."""
+    number = offset = 0
+    while lines := handle.readlines(BLOCK):
+        data = b"".join(lines)
+        yield number + 1, offset, data
+        number += len(lines)
+        offset += len(data)
+
+
+def decode_block(
+    backend: str, default_actor: str, number: int, offset: int, data: bytes
+) -> list[Decoded]:
+    """In a worker (or here): each line of a block decoded, admitted and made a row."""
+    dialect = importlib.import_module(BACKENDS[backend]).DIALECT
+    decoded: list[Decoded] = []
+    with collector.paused():
+        for line in io.BytesIO(data):  # split as a file is, on newlines alone
+            here = offset
+            offset += len(line)
+            number += 1
+            if not line.strip():
+                continue
+            head, event = _decoded(line, number - 1)
+            if head.recorded_at is None:
+                raise NotStagedError(f"line {number - 1} has no recorded_at")
+            stored = StoredEvent(
+                stream=head.stream,
+                version=0,
+                position=0,
+                recorded_at=head.recorded_at,
+                actor=head.actor or default_actor,
+                schema_version=type(event).SCHEMA_VERSION,
+                event=event,
+            )
+            row = mapper.to_row(stored, dialect)
+            decoded.append(
+                (number - 1, here, head.stream, head.version, head.recorded_at, head.actor, row)
+            )
+    return decoded
+
+
+def _decoded(line: bytes, number: int) -> tuple[ImportHead, AnyEvent]:
+    try:
+        return decode_import(line)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise NotStagedError(f"line {number}: {error}") from None
+
+
+async def _fold_streams(
+    tx: SQLTransaction, backend: str, path: str, stage: _Stage, workers: Workers
+) -> None:
+    """The second stage: each stream folded whole (here, or in workers), its read models and
+    snapshot written in the same transaction, pages in order as they come back."""
+    generation = await tx.generation()
+    loop = asyncio.get_running_loop()
+    pending: deque[Awaitable[read_models.Writes]] = deque()
+    pool, in_flight = workers
+    for page in _pages(stage.streams):
+        args = (backend, path, generation, stage.default_actor, page)
+        if pool is None:
+            pending.append(_ready(fold_page(*args)))
+        else:
+            pending.append(loop.run_in_executor(pool, fold_page, *args))
+        if len(pending) >= in_flight:
+            await read_models.write(tx.run, tx.dialect, await pending.popleft())
+    while pending:
+        await read_models.write(tx.run, tx.dialect, await pending.popleft())
+
+
+async def _ready(value: T) -> T:
+    return value
+
+
+def _pages(streams: dict[str, _Lines]) -> Iterator[Page]:
+    page: Page = []
+    size = 0
+    for stream, lines in streams.items():
+        arrays = (lines.offsets.tobytes(), lines.positions.tobytes(), bytes(lines.starts))
+        page.append((stream, *arrays))
+        size += len(lines.offsets)
+        if size >= PAGE:
+            yield page
+            page, size = [], 0
+    if page:
+        yield page
+
+
+def fold_page(
+    backend: str, path: str, generation: int, default_actor: str, page: Page
+) -> read_models.Writes:
+    """In a worker (or here): the read-model rows and snapshots of a page of streams, each
+    checked run by run as the writer checks appends."""
+    dialect = importlib.import_module(BACKENDS[backend]).DIALECT
+    with open(path, "rb") as handle, collector.paused():  # noqa: PTH123 - a path from a process
+        models = (
+            _folded(stream, _runs(handle, offsets, positions, starts), default_actor)
+            for stream, offsets, positions, starts in page
+        )
+        return read_models.writes(dialect, generation, models)
+
+
+Run = tuple[ImportHead, list[AnyEvent], int]
+"""A run's first line's head, its events, and the position of its first."""
+
+
+def _runs(handle: IO[bytes], offsets: bytes, positions: bytes, starts: bytes) -> Iterator[Run]:
+    where, at = array("q"), array("q")
+    where.frombytes(offsets)
+    at.frombytes(positions)
+    run: Run | None = None
+    for offset, position, start in zip(where, at, starts, strict=True):
+        handle.seek(offset)
+        line = handle.readline()
+        head = import_head(line)
+        event = decode_event(line, head.schema_version)
+        if run is None or start:
+            if run is not None:
+                yield run
+            run = (head, [event], position)
+        else:
+            run[1].append(event)
+    if run is not None:
+        yield run
+
+
+def _folded(stream: str, runs: Iterator[Run], default_actor: str) -> StreamModel:
+    """The stream's model after every run, each appended as the writer appends (`_Decision`):
+    checked against the folding, rows moved one recording instant at a time."""
+    model = StreamModel(stream)
+    events: list[StoredEvent] = []
+    by_id: dict[UUID, StoredEvent] = {}
+    waiting: list[StoredEvent] = []
+    for head, run, position in runs:
+        recorded_at = head.recorded_at
+        assert recorded_at is not None  # the first stage refused lines without  # noqa: S101
+        if waiting and waiting[-1].recorded_at != recorded_at:
+            model.advance(events, waiting)
+            waiting = []
+        folding = model.folding if model.folding.version == len(events) else None
+        try:
+            result = plan_append(
+                stream,
+                run,
+                existing=events,
+                stored_by_id=by_id,
+                next_position=position,
+                recorded_at=recorded_at,
+                actor=head.actor or default_actor,
+                expected_version=None if head.version is None else head.version - 1,
+                folding=folding,
+            )
+        except (StoreError, DomainError) as error:
+            raise NotStagedError(f"{stream}: {error}") from None
+        if result.replayed:
+            raise NotStagedError(f"{stream}: a run is stored twice")
+        events.extend(result.events)
+        waiting.extend(result.events)
+        by_id.update((stored.event.id, stored) for stored in result.events)
+    if waiting:
+        model.advance(events, waiting)
+    return model
