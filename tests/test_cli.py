@@ -168,6 +168,10 @@ def test_a_large_import_goes_staged_and_says_when_it_cannot(
     assert "0 appended, 38 already present" in again.stdout
     assert "importing run by run (the store holds stream" in again.stderr
 
+    asked = runner.invoke(cli, ["import", "--run-by-run", str(target)])
+    assert "0 appended, 38 already present" in asked.stdout
+    assert asked.stderr == ""  # asked for: nothing to explain
+
 
 def test_verify_passes_on_curated_data(run) -> None:
     """`timeline verify` checks positions, versions and folds, and says so."""

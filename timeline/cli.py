@@ -138,7 +138,13 @@ def cli() -> None:
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def import_command(files: tuple[Path, ...]) -> None:
+@click.option(
+    "--run-by-run",
+    is_flag=True,
+    help="Append each run on its own even for a large file of new streams (staged, the store "
+    "is held for writing until the whole file is in: appends elsewhere wait).",
+)
+def import_command(files: tuple[Path, ...], *, run_by_run: bool) -> None:
     """Append the events of NDJSON FILES (as `export` writes them), in order."""
 
     async def work(store: EventStore) -> None:
@@ -149,7 +155,7 @@ def import_command(files: tuple[Path, ...]) -> None:
             except OSError as error:
                 raise Failure(f"cannot read {path}: {error.strerror}") from None
             with handle:
-                report = await _staged(store, path, size)
+                report = None if run_by_run else await _staged(store, path, size)
                 if report is None:
                     with _progress(size, f"importing {path.name}") as advance:
                         report = await import_lines(

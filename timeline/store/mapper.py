@@ -62,6 +62,8 @@ class Dialect:
     large_write: tuple[str, str] | None = None
     """Statements that give one long write transaction (a staged import) a larger page cache,
     and take it back after."""
+    after_bulk_load: str | None = None
+    """A statement that refreshes the planner's statistics once a bulk load has committed."""
 
 
 @dataclass(slots=True)

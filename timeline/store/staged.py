@@ -121,6 +121,8 @@ async def import_staged(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if recorder.dialect.after_bulk_load is not None:
+        await recorder.fetch(Query(recorder.dialect, recorder.dialect.after_bulk_load))
     return StagedReport(stage.position - base, len(stage.streams))
 
 
