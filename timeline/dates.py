@@ -94,7 +94,7 @@ class PartialDate:
     that msgspec hands it to our hooks and writes it as text.
     """
 
-    __slots__ = ("_hash", "first_day", "no_later", "precision", "qualifier", "stated")
+    __slots__ = ("_hash", "_text", "first_day", "no_later", "precision", "qualifier", "stated")
 
     def __init__(
         self,
@@ -110,14 +110,18 @@ class PartialDate:
         self.qualifier = qualifier
         self.no_later = no_later
         self._hash = hash(self._key())  # hashed often: memo keys of calendar items
+        self._text: str | None = None
+        """The wire form, once written (every state, snapshot and calendar writes it)."""
 
     def _key(self) -> tuple[date, Precision, bool, date, str]:
         return (self.first_day, self.precision, self.no_later, self.stated, self.qualifier)
 
     def __eq__(self, other: object) -> bool:
+        if self is other:  # decoded dates are shared (`wire._parsed`): the usual case
+            return True
         if not isinstance(other, PartialDate):
             return NotImplemented
-        return self._key() == other._key()
+        return self._hash == other._hash and self._key() == other._key()
 
     def __lt__(self, other: PartialDate) -> bool:
         return self._key() < other._key()
@@ -179,7 +183,10 @@ class PartialDate:
         return isinstance(day, date) and self.first_day <= day <= self.last_day
 
     def __str__(self) -> str:
-        return _written(self)
+        text = self._text
+        if text is None:
+            text = self._text = _written(self)
+        return text
 
     def __repr__(self) -> str:
         return f"PartialDate({str(self)!r})"
@@ -190,9 +197,8 @@ class PartialDate:
         return _described(self, precision=precision)
 
 
-@lru_cache(maxsize=1 << 16)
 def _written(day: PartialDate) -> str:
-    """The wire form; cached, as a replay writes the same few dates again and again."""
+    """The wire form (kept by each date: a replay writes the same few dates again and again)."""
     start = day.stated
     if day.precision is Precision.YEAR:
         core = f"{start.year:04d}"
@@ -205,8 +211,10 @@ def _written(day: PartialDate) -> str:
     return f"{'../' if day.no_later else ''}{core}{day.qualifier.value}"
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def _described(day: PartialDate, *, precision: bool) -> str:
+    """Cached, for calendars that say the same dates again and again; a few thousand only:
+    every kept date is walked by the collector's young collections (`wire.DATES_KEPT`)."""
     start = day.stated
     if day.precision is Precision.YEAR:
         words = f"{start.year}"
