@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import msgspec
 import pytest
+import zstandard
 from helpers import SOURCE, T0, achieved, announce, d, milestone, recorded, retract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -182,14 +183,21 @@ async def test_a_rebuild_writes_the_snapshots_again_and_verify_names_a_wrong_one
     assert problems == ["vm: snapshot at version 5 differs from what its events fold to"]
 
 
-async def test_verify_says_once_that_snapshots_are_of_an_older_shape(store: EventStore) -> None:
+@pytest.mark.parametrize(
+    "stored_as",
+    [lambda plain: plain, zlib.compress],
+    ids=["uncompressed (shape 5 and before)", "zlib (shapes 6 and 7)"],
+)
+async def test_verify_says_once_that_snapshots_are_of_an_older_shape(
+    store: EventStore, stored_as: Callable[[bytes], bytes]
+) -> None:
     """A snapshot of an older shape is no problem (every reader ignores it), but its stream is
     folded from its events until replaced: verify says so once, with the command."""
     await _grow(store, "vm", 9)
     await _grow(store, "tm", 9)
     body = await store.read_models.snapshot("vm")
     assert body is not None
-    older = zlib.decompress(body[1])  # shape 5 and before were stored uncompressed
+    older = stored_as(zstandard.decompress(body[1]))
     async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
         sql = f"UPDATE snapshots SET body = {tx.dialect.placeholder(1)}"  # noqa: S608 - a placeholder
         await tx.run(sql, [(older,)])

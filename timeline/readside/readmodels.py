@@ -250,9 +250,9 @@ between two: a cold read or append restores the snapshot and folds at most this 
 after it, or an eighth of the stream (`SNAPSHOT_SHARE`) when that is more. Reading and
 folding the events of a stream costs ~10 µs an event, restoring its snapshot ~2 µs an event
 (0.2 ms for 100 synthetic events, against 1.3 ms to read and fold them); compressed, a
-snapshot is a fifth of its events' bytes (`incremental.SNAPSHOT_COMPRESSION`), so writing one every
-16 events of a stream adds about 1% to what the appends write. At 256, streams of 100 events
-never had one and every cold append read and folded its whole stream (~300 appends/s)."""
+snapshot is an eighth of its events' bytes (`incremental.SNAPSHOT_COMPRESSION`), so writing
+one every 16 events of a stream adds about 1% to what the appends write. At 256, streams of
+100 events never had one and every cold append read and folded its whole stream (~300/s)."""
 SNAPSHOT_SHARE = 32
 """A snapshot costs what the state holds (100 ms for a stream of 20,000 milestones and
 statements): writing one every eighth of the stream keeps that a small share of appends."""
