@@ -231,6 +231,8 @@ async def rebuild(
             progress(done, basis)
         async with recorder.transaction() as tx:  # by the index on generation, not a scan
             await _delete(tx, lambda q: f"generation = {q.param(live)}")
+    if dialect.after_bulk_load is not None:  # every read-model row is new: so are their stats
+        await recorder.fetch(Query(dialect, dialect.after_bulk_load))
     return RebuildReport(done, streams, target, time.monotonic() - started)
 
 
