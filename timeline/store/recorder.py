@@ -36,11 +36,15 @@ class SQLTransaction:
         fetch: Fetch,
         insert_rows: Callable[[str, list[tuple[Any, ...]]], Awaitable[None]],
         after_insert: Callable[[int], Awaitable[None]] | None = None,
+        copy_events: Callable[[list[tuple[Any, ...]]], Awaitable[None]] | None = None,
     ) -> None:
         self._dialect = dialect
         self._fetch = fetch
         self._insert_rows = insert_rows
         self._after_insert = after_insert
+        self._copy_events = copy_events
+        """How the backend stores many events at once, if it has a faster way than one
+        statement per row (PostgreSQL's `COPY`)."""
         self._generation: int | None = None
 
     @property
@@ -80,9 +84,13 @@ class SQLTransaction:
     async def insert(self, events: Sequence[StoredEvent]) -> None:
         await self.insert_rows([mapper.to_row(stored, self._dialect) for stored in events])
 
-    async def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Events as `mapper.to_row` makes them, in position order."""
-        await self._insert_rows(mapper.insert(self._dialect), list(rows))
+    async def insert_rows(self, rows: Sequence[tuple[Any, ...]], *, many: bool = False) -> None:
+        """Events as `mapper.to_row` makes them, in position order; `many` (a staged import's
+        batch) takes the backend's bulk path when it has one."""
+        if many and self._copy_events is not None:
+            await self._copy_events(list(rows))
+        else:
+            await self._insert_rows(mapper.insert(self._dialect), list(rows))
         if self._after_insert is not None:
             await self._after_insert(rows[-1][0])
 

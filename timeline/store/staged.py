@@ -219,7 +219,7 @@ class _Stage:
                 if held:
                     raise NotStagedError(f"the store holds stream {next(iter(held))!r} already")
         try:
-            await self.tx.insert_rows(batch)
+            await self.tx.insert_rows(batch, many=True)
         except Exception as error:
             if refused(error):  # an id met twice, or stored before
                 raise NotStagedError(f"an event id is taken: {error}") from None
