@@ -12,7 +12,7 @@ from helpers import SOURCE, T0, achieved, announce, d, milestone, phase, recorde
 
 from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
 from timeline.formats import encode_export
-from timeline.store import EventStore, NotStagedError, open_store, staged, verify
+from timeline.store import EventStore, NotStagedError, open_store, staged, token_registry, verify
 from timeline.transfer import ImportLineError, export_lines, import_lines, import_staged
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -155,6 +155,15 @@ async def test_what_run_by_run_would_refuse_or_decide_stores_nothing(
         await import_staged(store, _file(tmp_path, lines))
     assert (await store.stats()).events == 0
     assert await store.streams() == []
+
+
+async def test_no_line_may_speak_in_a_tokens_name(store: EventStore, tmp_path: Path) -> None:
+    """An actor named as one of the store's tokens is refused run by run unless a replay; the
+    staged path leaves that to it and stores nothing."""
+    await token_registry(store).create_token("test", ("append",))  # the lines' actor
+    with pytest.raises(NotStagedError, match="line 1: the actor is a token's name"):
+        await import_staged(store, _file(tmp_path, interleaved(2)))
+    assert (await store.stats()).events == 0
 
 
 async def test_a_stream_the_store_holds_goes_run_by_run(store: EventStore, tmp_path: Path) -> None:

@@ -128,9 +128,23 @@ answers carry and the importing store assigns anew)."""
 _NOT_BODY = IMPORT_HEAD_FIELDS | {"position"}
 
 
+class UnreadableLineError(ValueError):
+    """An imported line that does not decode or may not be appended; the message says why."""
+
+
+def read_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
+    """`decode_import`, its failures said in words, the same for every import path."""
+    try:
+        return decode_import(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise UnreadableLineError(wire.why_not(line, error)) from None
+    except RecursionError:
+        raise UnreadableLineError("JSON nested too deeply") from None
+
+
 def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
     """One line of `timeline import`, held to what an appended event must be (`check_new`)."""
-    head = _import_head.decode(line)
+    head = import_head(line)
     event = decode_event(line, head.schema_version)
     raw = _untyped.decode(line)
     if isinstance(raw, dict):

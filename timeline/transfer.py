@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
-
-from timeline import collector, wire
+from timeline import collector
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
-from timeline.formats import ImportHead, decode_import, encode_export
+from timeline.formats import ImportHead, UnreadableLineError, encode_export, read_import
 from timeline.store import AppendChain, AppendResult, EventStore, StoreError, token_registry
 
 DEFAULT_ACTOR = "import"
@@ -59,11 +57,9 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
         if not line.strip():
             continue
         try:
-            head, event = decode_import(line)
-        except (msgspec.DecodeError, UnicodeDecodeError) as error:
-            raise ImportLineError(f"{origin}:{number}: {wire.why_not(line, error)}") from None
-        except RecursionError:
-            raise ImportLineError(f"{origin}:{number}: JSON nested too deeply") from None
+            head, event = read_import(line)
+        except UnreadableLineError as why:
+            raise ImportLineError(f"{origin}:{number}: {why}") from None
         if run is not None and run.continues(head):
             expected = None if run.head.version is None else run.head.version + len(run.events)
             if head.version is not None and head.version != expected:

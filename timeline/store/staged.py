@@ -21,7 +21,7 @@ import io
 import os
 from array import array
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,12 +29,16 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-import msgspec
-
 from timeline import collector
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
-from timeline.formats import ImportHead, decode_event, decode_import, import_head
+from timeline.formats import (
+    ImportHead,
+    UnreadableLineError,
+    decode_event,
+    import_head,
+    read_import,
+)
 from timeline.readside.readmodels import StreamModel
 from timeline.store import mapper, read_models
 from timeline.store.base import StoreError, refused
@@ -162,21 +166,14 @@ class _Stage:
     async def lines(
         self, handle: IO[bytes], workers: Workers, advance: Callable[[int], None]
     ) -> None:
-        """Blocks of lines decoded here or in workers, a few in flight, taken in file order."""
-        loop = asyncio.get_running_loop()
-        pending: deque[Awaitable[list[Decoded]]] = deque()
-        pool, in_flight = workers
-        for number, offset, data in _blocks(handle):
-            advance(len(data))
-            args = (self.backend, self.default_actor, number, offset, data)
-            if pool is None:
-                pending.append(_ready(decode_block(*args)))
-            else:
-                pending.append(loop.run_in_executor(pool, decode_block, *args))
-            if len(pending) >= in_flight:
-                await self._take(await pending.popleft())
-        while pending:
-            await self._take(await pending.popleft())
+        """Blocks of lines decoded here or in workers, taken in file order."""
+
+        def jobs() -> Iterator[tuple[Any, ...]]:
+            for number, offset, data in _blocks(handle):
+                advance(len(data))
+                yield self.backend, self.default_actor, number, offset, data
+
+        await _in_order(decode_block, jobs(), workers, self._take)
         if self.batch:
             await self._store()
 
@@ -196,6 +193,7 @@ class _Stage:
             lines.positions.append(self.position)
             lines.starts.append(run != self.run)
             self.run, self.latest = run, recorded
+            # `mapper.INSERT_COLUMNS`: position and version are the first and the fourth
             self.batch.append((self.position, row[1], row[2], version, *row[4:]))
             if len(self.batch) >= INSERTED:
                 await self._store()
@@ -237,21 +235,21 @@ def _blocks(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
 
 
 def decode_block(
-    backend: str, default_actor: str, number: int, offset: int, data: bytes
+    backend: str, default_actor: str, first: int, offset: int, data: bytes
 ) -> list[Decoded]:
     """In a worker (or here): each line of a block decoded, admitted and made a row."""
     dialect = importlib.import_module(BACKENDS[backend]).DIALECT
     decoded: list[Decoded] = []
     with collector.paused():
-        for line in io.BytesIO(data):  # split as a file is, on newlines alone
+        # split as a file is, on newlines alone
+        for number, line in enumerate(io.BytesIO(data), start=first):
             here = offset
             offset += len(line)
-            number += 1
             if not line.strip():
                 continue
-            head, event = _decoded(line, number - 1)
+            head, event = _decoded(line, number)
             if head.recorded_at is None:
-                raise NotStagedError(f"line {number - 1} has no recorded_at")
+                raise NotStagedError(f"line {number} has no recorded_at")
             stored = StoredEvent(
                 stream=head.stream,
                 version=0,
@@ -263,16 +261,16 @@ def decode_block(
             )
             row = mapper.to_row(stored, dialect)
             decoded.append(
-                (number - 1, here, head.stream, head.version, head.recorded_at, head.actor, row)
+                (number, here, head.stream, head.version, head.recorded_at, head.actor, row)
             )
     return decoded
 
 
 def _decoded(line: bytes, number: int) -> tuple[ImportHead, AnyEvent]:
     try:
-        return decode_import(line)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise NotStagedError(f"line {number}: {error}") from None
+        return read_import(line)
+    except UnreadableLineError as why:
+        raise NotStagedError(f"line {number}: {why}") from None
 
 
 async def _fold_streams(
@@ -281,23 +279,36 @@ async def _fold_streams(
     """The second stage: each stream folded whole (here, or in workers), its read models and
     snapshot written in the same transaction, pages in order as they come back."""
     generation = await tx.generation()
+    jobs = (
+        (backend, path, generation, stage.default_actor, page) for page in _pages(stage.streams)
+    )
+
+    async def write(writes: read_models.Writes) -> None:
+        await read_models.write(tx.run, tx.dialect, writes)
+
+    await _in_order(fold_page, jobs, workers, write)
+
+
+async def _in_order(
+    function: Callable[..., T],
+    jobs: Iterable[tuple[Any, ...]],
+    workers: Workers,
+    take: Callable[[T], Awaitable[None]],
+) -> None:
+    """`function(*job)` for each job, here or in the workers with a few in flight, each result
+    taken in the jobs' order (the first stage stores positions in file order)."""
     loop = asyncio.get_running_loop()
-    pending: deque[Awaitable[read_models.Writes]] = deque()
     pool, in_flight = workers
-    for page in _pages(stage.streams):
-        args = (backend, path, generation, stage.default_actor, page)
+    pending: deque[asyncio.Future[T]] = deque()
+    for job in jobs:
         if pool is None:
-            pending.append(_ready(fold_page(*args)))
-        else:
-            pending.append(loop.run_in_executor(pool, fold_page, *args))
+            await take(function(*job))
+            continue
+        pending.append(loop.run_in_executor(pool, function, *job))
         if len(pending) >= in_flight:
-            await read_models.write(tx.run, tx.dialect, await pending.popleft())
+            await take(await pending.popleft())
     while pending:
-        await read_models.write(tx.run, tx.dialect, await pending.popleft())
-
-
-async def _ready(value: T) -> T:
-    return value
+        await take(await pending.popleft())
 
 
 def _pages(streams: dict[str, _Lines]) -> Iterator[Page]:
