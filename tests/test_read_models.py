@@ -449,5 +449,9 @@ def test_a_snapshot_of_another_shape_is_not_restored() -> None:
     assert older != plain
     assert incremental.Folding.restore(stored(older)) is None
     assert incremental.Folding.restore(plain) is None  # shape 5 and before: stored uncompressed
+    head = plain[: plain.index(b"\n")]
+    assert incremental.Folding.restore(stored(head + b"\n")) is None  # the notes cut off
+    shape_8 = head[:-1].replace(shape, b'"shape":8') + b',"statements":[],"rest":{}}'
+    assert incremental.Folding.restore(stored(shape_8)) is None  # notes in the head
     assert incremental.Folding.restore(body[:-8]) is None  # cut short
     assert incremental.Folding().snapshot() is None

@@ -284,15 +284,15 @@ class _Notes(Generic[N]):
             self._stored = None
         return tuple(self._items)
 
-    def encoded(self) -> msgspec.Raw:
+    def encoded(self) -> bytes:
         """All of them as a JSON array, without decoding the stored ones."""
-        added = wire.encoder.encode(self._items)
         stored = self._stored
+        if stored is not None and not self._items:
+            return stored
+        added = wire.encoder.encode(self._items)
         if stored is None or stored == b"[]":
-            return msgspec.Raw(added)
-        if not self._items:
-            return msgspec.Raw(stored)
-        return msgspec.Raw(stored[:-1] + b"," + added[1:])
+            return added
+        return stored[:-1] + b"," + added[1:]
 
 
 @dataclass(slots=True)
