@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import msgspec
 from helpers import (
     T0,
     achieved,
@@ -31,6 +32,7 @@ from timeline.knowledge import (
     phrase,
     summary,
 )
+from timeline.projection import folded_pair
 
 DAY = date(2024, 6, 1)
 
@@ -221,3 +223,38 @@ def test_every_difference_is_listed_field_by_field_and_cites_an_event_recorded_b
 
 def _rank(change: ItemChange, order: list[ItemChange]) -> int:
     return [(c.kind, c.id) for c in order].index((change.kind, change.id))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.data())
+def test_one_fold_for_both_states_of_a_diff_is_two_folds(steps, data) -> None:
+    """`folded_pair` goes on from the earlier state to the later one; where it can, each is
+    what folding its events from the first gives (bases aside: the caller states them)."""
+    events = history(steps)
+    first = data.draw(st.integers(0, len(events)))
+    days = sorted({e.event.effective.first_day for e in events})
+    day = data.draw(st.one_of(st.just(date(2100, 1, 1)), st.sampled_from(days)))  # after all
+    both = folded_pair(events, first, day)
+    if both is None:  # the later events need the stream from its start, or come after `day`
+        return
+    before, after = both
+    expected = (fold.fold(events[:first], as_of=day), fold.fold(events, as_of=day))
+    for found, folded in zip((before, after), expected, strict=True):
+        if folded is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert msgspec.structs.replace(found, basis=folded.basis) == folded
+
+
+def test_one_fold_for_both_states_goes_on_where_it_can() -> None:
+    """The plain case, new facts after the last: both states from one fold."""
+    events = recorded([announce(), milestone("iot", due="2024-06"), achieved("iot")])
+    both = folded_pair(events, 2, date(2024, 5, 10))
+    assert both is not None
+    before, after = both
+    assert before is not None
+    assert after is not None
+    assert [m.status for m in before.milestones] == ["pending"]
+    assert [m.status for m in after.milestones] == ["achieved"]
+    assert folded_pair(events, 2, date(2024, 1, 1)) is None  # the facts come after the day

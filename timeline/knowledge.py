@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
 import msgspec
@@ -134,22 +134,38 @@ def _plain(value: object) -> Any:  # noqa: ANN401 - JSON of any shape
 
 def items(state: PartnershipState | None) -> dict[Subject, tuple[str, dict[str, Any]]]:
     """Every item of `state` by (kind, id), with its label and its JSON form."""
+    return {key: (label, _json(key, value)) for key, (label, value) in _held(state).items()}
+
+
+def _held(state: PartnershipState | None) -> dict[Subject, tuple[str, object]]:
+    """Every item of `state` by (kind, id), with its label and its value as the state holds it
+    (`_json` makes it JSON): an item that compares equal on both sides is never converted."""
     if state is None:
         return {}
-    found: dict[Subject, tuple[str, dict[str, Any]]] = {
+    found: dict[Subject, tuple[str, object]] = {
         ("partnership", state.id): (
             state.title,
-            {name: _plain(getattr(state, name)) for name in PARTNERSHIP_FIELDS},
+            tuple(getattr(state, name) for name in PARTNERSHIP_FIELDS),
         )
     }
     for former, parties in ((False, state.parties), (True, state.former_parties)):
         for party in parties:
-            found[("party", party.org)] = (party.name, _plain(party) | {"former": former})
+            found[("party", party.org)] = (party.name, (party, former))
     for kind, field, label in _LISTS:
         for item in getattr(state, field):
             key = getattr(item, "id", None) or str(item.event_id)
-            found[(kind, key)] = (str(getattr(item, label))[:LABEL_MAX], _plain(item))
+            found[(kind, key)] = (str(getattr(item, label))[:LABEL_MAX], item)
     return found
+
+
+def _json(key: Subject, value: object) -> dict[str, Any]:
+    """An item's JSON form, from what `_held` holds of it."""
+    if key[0] == "partnership":
+        return dict(zip(PARTNERSHIP_FIELDS, _plain(value), strict=True))
+    if key[0] == "party":
+        party, former = cast("tuple[object, bool]", value)
+        return {**_plain(party), "former": former}
+    return dict(_plain(value))
 
 
 def field_changes(
@@ -241,7 +257,7 @@ def diff(
     for stored in window:
         for subject in subjects(stored.event, stream, by_id):
             causes.setdefault(subject, []).append(stored.event.id)
-    old, new = items(before), items(after)
+    old, new = _held(before), _held(after)
     rank: dict[str, int] = {kind: index for index, kind in enumerate(KIND_ORDER)}
     later = {key: index for index, key in enumerate(new)}
     earlier = {key: index for index, key in enumerate(old)}
@@ -256,14 +272,18 @@ def diff(
     changes: list[ItemChange] = []
     for key in keys:
         was, now = old.get(key), new.get(key)
-        if was is not None and now is not None:
-            fields = field_changes(was[1], now[1])
+        if was is not None and now is not None and was[1] == now[1]:
+            continue  # the same values: nothing to say, nothing to convert
+        was_json = None if was is None else _json(key, was[1])
+        now_json = None if now is None else _json(key, now[1])
+        if was_json is not None and now_json is not None:
+            fields = field_changes(was_json, now_json)
             if not fields:
                 continue
             change: ChangeKind = "changed"
         else:
             fields, change = [], "added" if now is not None else "removed"
-        label = (now or was or ("", {}))[0]
+        label = (now or was or ("", None))[0]
         changes.append(
             ItemChange(
                 kind=key[0],
@@ -271,8 +291,8 @@ def diff(
                 label=label,
                 change=change,
                 fields=tuple(fields),
-                before=None if was is None else was[1],
-                after=None if now is None else now[1],
+                before=was_json,
+                after=now_json,
                 events=tuple(causes.get(key, ())),
             )
         )

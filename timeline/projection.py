@@ -7,6 +7,7 @@ are cached by everything they depend on: stream, known version, `as_of`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -121,6 +122,32 @@ class Projector:
             return _FOLD
         return folding.state_on(as_of)
 
+    async def pair(
+        self,
+        earlier: StreamInfo | None,
+        later: StreamInfo,
+        *,
+        as_of: date,
+        known_at: tuple[datetime, datetime],
+    ) -> tuple[PartnershipState | None, PartnershipState | None]:
+        """The states on `as_of` as `earlier` (None: nothing known yet) and `later` know the
+        stream, at the two instants of `known_at`: one fold that goes on from the earlier to the
+        later where the events between allow it (`Folding.extend`), not two from the first
+        event. Items the events between leave alone are then the same objects in both."""
+        first = 0 if earlier is None else earlier.version
+        keys = ((later.stream, first, as_of), (later.stream, later.version, as_of))
+        if keys[1] not in self._states or (earlier is not None and keys[0] not in self._states):
+            both = folded_pair(await self.events(later), first, as_of)
+            if both is not None:
+                if earlier is not None:
+                    self._states[keys[0]] = both[0]
+                self._states[keys[1]] = both[1]
+        since, until = known_at
+        before = None
+        if earlier is not None:
+            before = await self.state(earlier, as_of=as_of, known_at=since)
+        return before, await self.state(later, as_of=as_of, known_at=until)
+
     async def answer(
         self, stream: str, *, as_of: date, known_at: datetime | None
     ) -> PartnershipState:
@@ -132,6 +159,28 @@ class Projector:
         if state is None:
             raise NotKnownError.unannounced(stream, as_of)
         return state
+
+
+def folded_pair(
+    events: Sequence[StoredEvent], first: int, as_of: date
+) -> tuple[PartnershipState | None, PartnershipState | None] | None:
+    """`fold` on `as_of` of the first `first` events and of all of them, from one `Folding`
+    that takes in the first ones, then the rest; None when the rest need the stream from its
+    start (a late fact, a retraction, a correction) or a fact takes effect after `as_of`."""
+    folding = Folding()
+    before = None
+    if first:
+        folding.advance(events[:first])
+        if not folding.covers(as_of):
+            return None
+        before = folding.state_on(as_of)
+        if not folding.extend(events[first:]):
+            return None
+    else:
+        folding.advance(events)
+    if not folding.covers(as_of):
+        return None
+    return before, folding.state_on(as_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +216,8 @@ async def knowledge_diff(
         raise NotKnownError.unknown(stream, until)
     earlier = await projector.view(stream, since)
     events = await projector.events(later)
-    after = await projector.state(later, as_of=as_of, known_at=until or datetime.now(UTC))
-    before = None
-    if earlier is not None:
-        before = await projector.state(earlier, as_of=as_of, known_at=since)
+    instants = (since, until or datetime.now(UTC))
+    before, after = await projector.pair(earlier, later, as_of=as_of, known_at=instants)
     if after is None and before is None:
         raise NotKnownError.unannounced(stream, as_of)
     window = events[earlier.version if earlier is not None else 0 :]
