@@ -111,9 +111,9 @@ class Folding:
     `fold` and `outlines` give for the whole stream.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restored: _Partnership | None = None) -> None:
         self._stages: list[tuple[date, Outline]] = []
-        self._reset()
+        self._reset(restored)
 
     @property
     def stages(self) -> list[tuple[date, Outline]]:
@@ -125,8 +125,8 @@ class Folding:
         """Forget everything taken in (after a failed advance left the working state spoiled)."""
         self._reset()
 
-    def _reset(self) -> None:
-        self._p = _Partnership()
+    def _reset(self, restored: _Partnership | None = None) -> None:
+        self._p = _Partnership() if restored is None else restored
         self._memo = _StateMemo()
         self._everything = True
         self._touched: set[tuple[str, str]] = set()
@@ -311,8 +311,7 @@ class Folding:
         if ends[-1] > len(plain):
             return None
         notes = [plain[start:end] for start, end in pairwise(ends)]
-        folding = cls()
-        folding._p = _thaw(s, notes)
+        folding = cls(_thaw(s, notes))  # not a fresh working state to be thrown away
         folding._rest = plain[ends[-1] :]
         folding._key = s.key
         folding._count = s.version
