@@ -205,17 +205,7 @@ class WriterConnection:
 
     @classmethod
     async def open(cls, path: str | Path) -> WriterConnection:
-        def connect() -> sqlite3.Connection:
-            raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            try:
-                for pragma in PRAGMAS:
-                    raw.execute(pragma)
-            except BaseException:
-                raw.close()
-                raise
-            return raw
-
-        return cls(await asyncio.to_thread(connect))
+        return cls(await asyncio.to_thread(_plain_connection, path))
 
     async def waiting(self, sql: str) -> None:
         """A statement that may block: on the connection's own thread."""
@@ -303,7 +293,9 @@ async def _fetch_on(conn: aiosqlite.Connection, query: Query) -> list[Row]:
     return list(await conn.execute_fetchall(query.sql, query.params))
 
 
-def _here(path: Path) -> sqlite3.Connection:
+def _plain_connection(path: str | Path) -> sqlite3.Connection:
+    """A connection without aiosqlite's thread (the writer's, the loop's own), set up as every
+    connection is; usable from another thread than the one that made it."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         for pragma in PRAGMAS:
@@ -460,7 +452,7 @@ class SQLiteRecorder:
         would hold its snapshot for the next one."""
         here = self.here
         if here is None:
-            here = self.here = _here(self.path)
+            here = self.here = _plain_connection(self.path)
         return here.execute(query.sql, query.params).fetchall()
 
 
