@@ -108,6 +108,27 @@ async def test_a_cold_state_comes_from_the_snapshot_and_the_events_after_it(
     assert state == msgspec.structs.replace(expected, basis=state.basis)
 
 
+async def test_a_cold_state_at_its_snapshot_reads_no_events(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot that is the stream as viewed is the whole answer: no query for events."""
+    await _grow(store, "vm", 8)
+    events = await _events(store, "vm")
+    found = await store.read_models.snapshot("vm")
+    assert found is not None
+    assert found[0] == 8
+    info = await store.stream_info("vm")
+    assert info is not None
+    monkeypatch.setattr(Projector, "events", _no_folding_from_the_start)
+    monkeypatch.setattr(type(store), "read_stream", _no_folding_from_the_start)
+    today = datetime.now(UTC).date()
+    state = await Projector(store).state(info, as_of=today, known_at=datetime.now(UTC))
+    expected = fold.fold(events, as_of=today)
+    assert state is not None
+    assert expected is not None
+    assert state == msgspec.structs.replace(expected, basis=state.basis)
+
+
 @pytest.mark.parametrize(
     "case", ["late fact", "retraction", "day before the last fact", "known before the snapshot"]
 )

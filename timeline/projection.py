@@ -122,12 +122,14 @@ class Projector:
         folding = Folding.restore(found[1])
         if folding is None or folding.version != found[0]:
             return _FOLD
-        tail = [
-            e
-            async for e in self._store.read_stream(
-                view.stream, from_version=folding.version + 1, to_version=view.version
-            )
-        ]
+        tail: list[StoredEvent] = []
+        if folding.version < view.version:  # else the snapshot is the stream as viewed
+            tail = [
+                e
+                async for e in self._store.read_stream(
+                    view.stream, from_version=folding.version + 1, to_version=view.version
+                )
+            ]
         if not folding.extend(tail) or not folding.covers(as_of):
             return _FOLD
         return folding.state_on(as_of)
