@@ -294,6 +294,10 @@ class PostgresRecorder:
             yield _Connection(conn, self.channel)
 
     async def rows(self, query: Query) -> AsyncIterator[Row]:
+        if query.one_stream:  # bounded by one stream: one round trip, not a cursor in a
+            for record in await self.fetch(query):  # transaction (BEGIN, DECLARE, COMMIT)
+                yield record
+            return
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             async for record in conn.cursor(query.sql, *query.params, prefetch=256):
                 yield record
