@@ -229,7 +229,7 @@ class PostgresRecorder:
         need, so the app's own connections cannot disable the triggers that
         keep events immutable.
         """
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=10, reset=_kept)
         try:
             async with pool.acquire() as conn:
                 role: str = await conn.fetchval("SELECT current_user")
@@ -304,6 +304,14 @@ class PostgresRecorder:
 
     async def fetch(self, query: Query) -> list[Row]:
         return list(await self._pool.fetch(query.sql, *query.params))
+
+
+async def _kept(_conn: Connection) -> None:
+    """What a connection going back to the pool needs beyond asyncpg's own rollback of an open
+    transaction: nothing. Its default (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL) was one
+    more round trip after every query; pooled connections take no session state here (advisory
+    locks are per transaction, cursors live in transactions, LISTEN and `exclusive` have
+    connections of their own, nothing SETs)."""
 
 
 class PostgresStore(SQLEventStore):
