@@ -136,6 +136,7 @@ class Projector:
 
     async def pair(
         self,
+        events: Sequence[StoredEvent],
         earlier: StreamInfo | None,
         later: StreamInfo,
         *,
@@ -143,13 +144,14 @@ class Projector:
         known_at: tuple[datetime, datetime],
     ) -> tuple[PartnershipState | None, PartnershipState | None]:
         """The states on `as_of` as `earlier` (None: nothing known yet) and `later` know the
-        stream, at the two instants of `known_at`: one fold that goes on from the earlier to the
+        stream whose `events` (up to `later`) the caller holds, at the two instants of
+        `known_at`: one fold that goes on from the earlier to the
         later where the events between allow it (`Folding.extend`), not two from the first
         event. Items the events between leave alone are then the same objects in both."""
         first = 0 if earlier is None else earlier.version
         keys = ((later.stream, first, as_of), (later.stream, later.version, as_of))
         if keys[1] not in self._states or (earlier is not None and keys[0] not in self._states):
-            both = folded_pair(await self.events(later), first, as_of)
+            both = folded_pair(events, first, as_of)
             if both is not None:
                 if earlier is not None:
                     self._states[keys[0]] = both[0]
@@ -230,7 +232,7 @@ async def knowledge_diff(
     earlier = _known_at(stream, every, since)
     events = every[: later.version]
     instants = (since, until or datetime.now(UTC))
-    before, after = await projector.pair(earlier, later, as_of=as_of, known_at=instants)
+    before, after = await projector.pair(events, earlier, later, as_of=as_of, known_at=instants)
     if after is None and before is None:
         raise NotKnownError.unannounced(stream, as_of)
     window = events[earlier.version if earlier is not None else 0 :]
