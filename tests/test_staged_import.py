@@ -12,16 +12,7 @@ from helpers import SOURCE, T0, achieved, announce, d, milestone, phase, recorde
 
 from timeline.events import AnyEvent, Statement, StatementMade, StoredEvent
 from timeline.formats import encode_export
-from timeline.store import (
-    EventStore,
-    NotStagedError,
-    mapper,
-    open_store,
-    staged,
-    token_registry,
-    verify,
-)
-from timeline.store.base import refused
+from timeline.store import EventStore, NotStagedError, open_store, staged, token_registry, verify
 from timeline.transfer import ImportLineError, export_lines, import_lines, import_staged
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -197,30 +188,3 @@ async def test_a_refused_fact_is_named_by_the_run_by_run_import_after(
     with pytest.raises(ImportLineError, match=rf"^<input>:{len(lines)}: "):
         await import_lines(store, lines)
     assert (await store.stats()).events == len(lines) - 1
-
-
-async def _gap_refused(store: EventStore) -> None:
-    """The database still refuses an event that leaves a gap in positions or versions."""
-    stats = await store.stats()
-    (stray,) = recorded([_said("a gap")], stream="s000")
-    stray = msgspec.structs.replace(stray, position=stats.events + 5, version=40)
-    with pytest.raises(Exception, match="out of sequence") as caught:
-        async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
-            await tx.insert_rows([mapper.to_row(stray, tx.dialect)])
-    assert refused(caught.value)
-    assert (await store.stats()).events == stats.events
-
-
-async def test_the_events_checks_hold_again_after_a_staged_import(
-    store: EventStore, tmp_path: Path
-) -> None:
-    """SQLite's checks of each inserted event (gapless, never over a stored one) are dropped
-    while a staged import numbers the events itself, inside its transaction: they are back
-    once it commits, and once it rolls back."""
-    with pytest.raises(NotStagedError):
-        await import_staged(store, _file(tmp_path, _taken_id(interleaved(4))))
-    await _gap_refused(store)
-    lines = interleaved(4)
-    await import_staged(store, _file(tmp_path, lines))
-    assert (await store.stats()).events == len(lines)
-    await _gap_refused(store)

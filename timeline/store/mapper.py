@@ -64,11 +64,6 @@ class Dialect:
     and take it back after."""
     after_bulk_load: str | None = None
     """A statement that refreshes the planner's statistics once a bulk load has committed."""
-    staged_triggers: str | None = None
-    """A query for (name, SQL) of the triggers on `events` that check only what a staged import
-    assigns itself (positions, versions, ids met once): dropped while it inserts, and made again
-    from that SQL before it commits. Dropping them is part of the transaction: a rollback, or a
-    crash, leaves them as they were, and no other connection ever sees them missing."""
 
 
 @dataclass(slots=True)

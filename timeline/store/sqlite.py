@@ -152,10 +152,6 @@ DIALECT = Dialect(
     any_text=_any,
     any_id=lambda param, ids: _any(param, [str(i) for i in ids]),
     large_write=(f"PRAGMA cache_size = -{LARGE_WRITE_CACHE_KB}", "PRAGMA cache_size = -2000"),
-    # Their four index lookups a row were a third of inserting 1M events; the unique id and
-    # position still refuse a taken one, and the import numbers positions and versions itself.
-    staged_triggers="SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
-    " AND name IN ('events_gapless', 'events_no_replace') ORDER BY name",
 )
 
 

@@ -42,7 +42,7 @@ from timeline.formats import (
 from timeline.readside.readmodels import StreamModel
 from timeline.store import mapper, read_models
 from timeline.store.base import StoreError, refused
-from timeline.store.mapper import Query, Row
+from timeline.store.mapper import Query
 from timeline.store.plan import plan_append
 from timeline.store.rebuild import BACKENDS, WORKERS, worker_pool
 
@@ -116,11 +116,8 @@ async def import_staged(
             try:
                 base, latest = await tx.last()
                 stage = _Stage(tx, recorder.backend, base, latest, token_names, default_actor)
-                suspended = await _suspend_triggers(tx)
                 with path.open("rb") as handle:
                     await stage.lines(handle, (pool, in_flight), advance or (lambda _bytes: None))
-                for _name, sql in suspended:
-                    await tx.fetch(Query(tx.dialect, sql))
                 await _fold_streams(tx, recorder.backend, str(path), stage, (pool, in_flight))
             finally:
                 if large is not None:
@@ -131,17 +128,6 @@ async def import_staged(
     if recorder.dialect.after_bulk_load is not None:
         await recorder.fetch(Query(recorder.dialect, recorder.dialect.after_bulk_load))
     return StagedReport(stage.position - base, len(stage.streams))
-
-
-async def _suspend_triggers(tx: SQLTransaction) -> list[Row]:
-    """Drop the triggers `Dialect.staged_triggers` names, inside the transaction; (name, SQL) of
-    each, to make them again once the events are in (a rollback brings them back by itself)."""
-    if tx.dialect.staged_triggers is None:
-        return []
-    found = await tx.fetch(Query(tx.dialect, tx.dialect.staged_triggers))
-    for name, _sql in found:
-        await tx.fetch(Query(tx.dialect, f"DROP TRIGGER {name}"))
-    return found
 
 
 Workers = tuple[ProcessPoolExecutor | None, int]
