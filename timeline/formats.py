@@ -9,7 +9,7 @@ CLI and the store all use these, so every place writes the same bytes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import msgspec
 
@@ -37,6 +37,14 @@ def decode_event(
         return _decoder.decode(body)
     if event_type in BY_TYPE and schema_version >= current_version(event_type):
         return _decoder.decode(body)
+    if event_type is None:  # an exported line names its schema, nearly always the current one
+        try:
+            event = _decoder.decode(body)
+        except msgspec.ValidationError:
+            pass
+        else:
+            if schema_version >= current_version(type_name(event)):
+                return event
     raw = _untyped.decode(body)
     event_type = raw.get("type") if isinstance(raw, dict) else None
     if not isinstance(event_type, str) or event_type not in BY_TYPE:
@@ -132,7 +140,15 @@ class UnreadableLineError(ValueError):
     """An imported line that does not decode or may not be appended; the message says why."""
 
 
-def read_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
+class Imported(NamedTuple):
+    """An imported line: the store's fields, the event, and its body as the store keeps it."""
+
+    head: ImportHead
+    event: AnyEvent
+    body: bytes
+
+
+def read_import(line: bytes) -> Imported:
     """`decode_import`, its failures said in words, the same for every import path."""
     try:
         return decode_import(line)
@@ -142,19 +158,76 @@ def read_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
         raise UnreadableLineError("JSON nested too deeply") from None
 
 
-def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
+def decode_import(line: bytes) -> Imported:
     """One line of `timeline import`, held to what an appended event must be (`check_new`)."""
+    try:  # most lines are in the current schema: this decode is the one they need
+        event: AnyEvent | None = _decoder.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        event = None  # the line names an older schema, or `_decode_any` says what is wrong
+    body = None if event is None else encode_event(event)
+    if event is not None and body is not None:
+        found = _as_stored(line, event, body)
+        if found is not None:
+            return found
+    return _decode_any(line, event, body)
+
+
+class _LineHead(ImportHead, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The store's fields in front of an event's own, and nothing else."""
+
+    position: int | None = None
+
+
+_line_head = msgspec.json.Decoder(_LineHead)
+_HEAD_NAMES = ImportHead.__struct_fields__
+_HEAD_COMMA = 2
+"""The shortest head before its comma: `{}`."""
+
+
+def _as_stored(line: bytes, event: AnyEvent, body: bytes) -> Imported | None:
+    """A line that is the store's fields, then the event exactly as the store keeps it (what
+    `export` writes): the head read from its own few bytes, and no untyped decode of the line
+    to find unknown keys (there is none: the line holds what is stored). None for any other
+    line."""
+    end = len(line.rstrip(b" \t\r\n"))
+    cut = end - len(body) + 1  # where the event's first member begins, after the head's comma
+    if cut <= _HEAD_COMMA or line[cut - 1] != ord(",") or not line.endswith(body[1:], cut, end):
+        return None
+    try:  # a whole object on its own, so the line is its members followed by the event's
+        head = _line_head.decode(line[: cut - 1] + b"}")
+    except msgspec.DecodeError:
+        return None
+    if head.schema_version not in {None, current_version(type_name(event))}:
+        return None
+    check_new(None, AnyEvent, [("$", event)])
+    fields = (head.stream, head.version, head.recorded_at, head.actor, head.schema_version)
+    return Imported(ImportHead(**dict(zip(_HEAD_NAMES, fields, strict=True))), event, body)
+
+
+def _decode_any(line: bytes, typed: AnyEvent | None, encoded: bytes | None) -> Imported:
+    """Any line: its event upcast from the schema version it names, and its keys held to the
+    event's fields one by one when they differ from what is stored (a misspelt key is refused,
+    never dropped). `typed` is the line decoded as the current schema, if it could be."""
     head = import_head(line)
-    event = decode_event(line, head.schema_version)
+    current = None if typed is None else current_version(type_name(typed))
+    if (
+        typed is None
+        or encoded is None
+        or current is None
+        or (head.schema_version is not None and head.schema_version < current)
+    ):
+        typed = decode_event(line, head.schema_version)
+        encoded = encode_event(typed)
+    event = typed
     raw = _untyped.decode(line)
     if isinstance(raw, dict):
-        current = upcast(
+        upcast_raw = upcast(
             raw, type_name(event), head.schema_version or current_version(type_name(event))
         )
-        body = {k: v for k, v in current.items() if k not in _NOT_BODY}
-        if body == _untyped.decode(encode_event(event)):
+        body = {k: v for k, v in upcast_raw.items() if k not in _NOT_BODY}
+        if body == _untyped.decode(encoded):
             check_new(None, AnyEvent, [("$", event)])  # it says what is stored: no unknown key
-        else:  # to find by type, path by path (an exported line takes the branch above)
+        else:  # to find by type, path by path
             check_new(body, AnyEvent, [("$", event)])
     known = type(event).SCHEMA_VERSION
     if head.schema_version is not None and head.schema_version > known:
@@ -162,4 +235,4 @@ def decode_import(line: bytes) -> tuple[ImportHead, AnyEvent]:
             f"schema_version {head.schema_version} of {type(event).__name__} is newer than this "
             f"version of timeline knows (at most {known}) - at `$.schema_version`"
         )
-    return head, event
+    return Imported(head, event, encoded)

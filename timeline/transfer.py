@@ -57,7 +57,7 @@ def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
         if not line.strip():
             continue
         try:
-            head, event = read_import(line)
+            head, event, _body = read_import(line)
         except UnreadableLineError as why:
             raise ImportLineError(f"{origin}:{number}: {why}") from None
         if run is not None and run.continues(head):

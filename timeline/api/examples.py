@@ -27,7 +27,7 @@ def curated() -> tuple[StoredEvent, ...]:
         return ()
     stored = []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-        head, event = decode_import(line)
+        head, event, _body = decode_import(line)
         if head.recorded_at is None:
             continue
         stored.append(

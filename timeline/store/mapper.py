@@ -94,8 +94,8 @@ def format_instant(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def to_row(stored: StoredEvent, dialect: Dialect) -> tuple[Any, ...]:
-    """The values of `INSERT_COLUMNS` for one event."""
+def to_row(stored: StoredEvent, dialect: Dialect, body: bytes | None = None) -> tuple[Any, ...]:
+    """The values of `INSERT_COLUMNS` for one event; `body` is its encoding when known."""
     event = stored.event
     return (
         stored.position,
@@ -108,7 +108,7 @@ def to_row(stored: StoredEvent, dialect: Dialect) -> tuple[Any, ...]:
         dialect.instant(stored.recorded_at),
         stored.actor,
         stored.schema_version,
-        encode_event(event),
+        encode_event(event) if body is None else body,
     )
 
 

@@ -33,6 +33,7 @@ from timeline import collector
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.formats import (
+    Imported,
     ImportHead,
     UnreadableLineError,
     decode_event,
@@ -247,7 +248,7 @@ def decode_block(
             offset += len(line)
             if not line.strip():
                 continue
-            head, event = _decoded(line, number)
+            head, event, body = _decoded(line, number)
             if head.recorded_at is None:
                 raise NotStagedError(f"line {number} has no recorded_at")
             stored = StoredEvent(
@@ -259,14 +260,14 @@ def decode_block(
                 schema_version=type(event).SCHEMA_VERSION,
                 event=event,
             )
-            row = mapper.to_row(stored, dialect)
+            row = mapper.to_row(stored, dialect, body)
             decoded.append(
                 (number, here, head.stream, head.version, head.recorded_at, head.actor, row)
             )
     return decoded
 
 
-def _decoded(line: bytes, number: int) -> tuple[ImportHead, AnyEvent]:
+def _decoded(line: bytes, number: int) -> Imported:
     try:
         return read_import(line)
     except UnreadableLineError as why:

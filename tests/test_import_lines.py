@@ -1,0 +1,96 @@
+"""An imported line read the short way (the store's fields, then the event as stored) or the
+long way (any order, any spacing, an older schema) is held to the same rules, to the letter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from timeline import formats
+from timeline.admission import InadmissibleError
+from timeline.formats import Imported, UnreadableLineError, read_import
+
+EVENTS = Path(__file__).parent.parent / "events"
+STATEMENT = (
+    b'{"type":"StatementMade","data":{"speaker":"x","text":"y","language":"en"},'
+    b'"id":"5c4f6d53-7d55-4b0e-8a11-3d8f0f6a2b11","effective":"2024"}'
+)
+"""A statement exactly as the store keeps it."""
+
+
+def curated_lines() -> list[bytes]:
+    return [
+        line for path in sorted(EVENTS.glob("*.ndjson")) for line in path.read_bytes().splitlines()
+    ]
+
+
+def as_exported(line: bytes) -> bytes:
+    """The line as `timeline export` writes it: the store's fields, then the stored body."""
+    imported = read_import(line)
+    head = msgspec.json.encode(
+        {k: v for k, v in msgspec.structs.asdict(imported.head).items() if v is not None}
+    )
+    return head[:-1] + b"," + imported.body[1:]
+
+
+def the_long_way(line: bytes) -> Imported:
+    return formats._decode_any(line, None, None)
+
+
+@pytest.mark.parametrize("line", curated_lines()[:40])
+def test_an_exported_line_is_read_as_the_long_way_reads_it(line: bytes) -> None:
+    exported = as_exported(line)
+    assert formats._as_stored(exported, formats._decoder.decode(exported), read_import(line).body)
+    short = read_import(exported)
+    assert short == the_long_way(exported)
+    assert short.body == read_import(line).body  # the stored bytes, however the line was written
+    assert short.head.stream == read_import(line).head.stream
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b'{"stream":"ok","sumary":"s"}', "unknown field `sumary`"),
+        (b'{"stream":"ok","schema_version":9}', "newer than this version of timeline knows"),
+        (b'{"stream":"ok","schema_version":1}', "is schema_version right?"),
+        (b'{"stream":"ok","recorded_at":"2026-11-22T00:00:00"}', "with a timezone component"),
+        (b'{"stream":"Upper"}', "$.stream"),
+        (b'{"stream":"ok","actor":"a\\u0007b"}', "$.actor"),
+        (b'{"stream":"ok","version":0}', "$.version"),
+    ],
+    ids=[
+        "unknown key before the event",
+        "forged newer schema_version",
+        "forged older schema_version",
+        "naive recorded_at",
+        "upper case stream",
+        "actor with a control character",
+        "version 0",
+    ],
+)
+def test_a_bad_head_before_a_stored_body_is_refused_as_any_line_is(
+    head: bytes, message: str
+) -> None:
+    """The body is byte for byte what the store keeps, so only the head can be wrong; the
+    short way must not take what the long way refuses."""
+    assert formats.encode_event(formats.decode_event(STATEMENT)) == STATEMENT
+    line = head[:-1] + b"," + STATEMENT[1:]
+    spaced = msgspec.json.format(line, indent=0).replace(b"\n", b" ")
+    for each in (line, spaced):
+        with pytest.raises(
+            (UnreadableLineError, InadmissibleError, msgspec.ValidationError)
+        ) as caught:
+            read_import(each)
+        assert message in str(caught.value)
+
+
+def test_a_statement_written_as_stored_takes_the_short_way() -> None:
+    line = b'{"stream":"said","version":1}'[:-1] + b"," + STATEMENT[1:] + b"\r\n"
+    event = formats._decoder.decode(line)
+    assert formats._as_stored(line, event, formats.encode_event(event)) is not None
+    imported = read_import(line)
+    assert imported.body == STATEMENT
+    assert (imported.head.stream, imported.head.version) == ("said", 1)
+    assert imported == the_long_way(line)
