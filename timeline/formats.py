@@ -179,7 +179,6 @@ class _LineHead(ImportHead, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 
 _line_head = msgspec.json.Decoder(_LineHead)
-_HEAD_NAMES = ImportHead.__struct_fields__
 _HEAD_COMMA = 2
 """The shortest head before its comma: `{}`."""
 
@@ -200,8 +199,14 @@ def _as_stored(line: bytes, event: AnyEvent, body: bytes) -> Imported | None:
     if head.schema_version not in {None, current_version(type_name(event))}:
         return None
     check_new(None, AnyEvent, [("$", event)])
-    fields = (head.stream, head.version, head.recorded_at, head.actor, head.schema_version)
-    return Imported(ImportHead(**dict(zip(_HEAD_NAMES, fields, strict=True))), event, body)
+    plain = ImportHead(
+        stream=head.stream,
+        version=head.version,
+        recorded_at=head.recorded_at,
+        actor=head.actor,
+        schema_version=head.schema_version,
+    )
+    return Imported(plain, event, body)
 
 
 def _decode_any(line: bytes, typed: AnyEvent | None, encoded: bytes | None) -> Imported:
