@@ -76,6 +76,29 @@ def _file(tmp_path: Path, lines: list[bytes]) -> Path:
     return path
 
 
+def _as_v1(line: bytes) -> bytes:
+    """A statement's line as schema version 1 wrote it (`quote`, `lang`)."""
+    raw = json.loads(line)
+    data = raw["data"]
+    raw["data"] = {"speaker": data["speaker"], "quote": data["text"], "lang": data["language"]}
+    return json.dumps({**raw, "schema_version": 1}).encode() + b"\n"
+
+
+async def test_a_line_in_an_older_schema_within_a_run_is_upcast_as_run_by_run_does(
+    store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second stage reads heads only where a run starts or a line names an older schema."""
+    monkeypatch.setattr(staged, "PARALLEL_BYTES", 1 << 40)  # folded here, where it is seen
+    lines = [_as_v1(line) if b'"StatementMade"' in line else line for line in interleaved(12)]
+    assert sum(b'"quote"' in line for line in lines) == 24
+    report = await import_staged(store, _file(tmp_path, lines))
+    assert report.appended == len(lines)
+    exported = await _exported(store)
+    assert exported == await _run_by_run(tmp_path, lines)
+    assert exported.count(b'"text":"the first words"') == 12
+    assert (await verify(store)).problems == []
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 async def test_a_staged_import_stores_what_run_by_run_stores(
     store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
