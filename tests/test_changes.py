@@ -15,7 +15,9 @@ from conftest import BACKENDS
 from helpers import announce, milestone
 from litestar.testing import AsyncTestClient
 
+from timeline.api import changes
 from timeline.cli import cli
+from timeline.projection import knowledge_diff
 from timeline.store import EventStore
 
 VM = "/partnerships/vodafone-microsoft"
@@ -166,13 +168,25 @@ async def test_pages_follow_next_and_hold_still_while_events_arrive(
 
 
 async def test_an_unchanged_diff_answers_304_until_something_is_recorded(
-    client: AsyncTestClient[Any], auth: dict[str, str]
+    client: AsyncTestClient[Any], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A client that holds the tag is answered from the two views alone, without the diff."""
     since = await _news(client, auth)
     url = f"{VM}/changes?since={_at(since)}"
     first = await client.get(url)
     tag = first.headers["etag"]
+    diffs: list[str] = []
+
+    async def counted(projector: Any, stream: str, **window: Any) -> Any:
+        diffs.append(stream)
+        return await knowledge_diff(projector, stream, **window)
+
+    monkeypatch.setattr(changes, "knowledge_diff", counted)
     assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304
+    assert diffs == []
+    other = f"{VM}/changes?since={_at(since - timedelta(seconds=1))}"  # another tag: a diff
+    assert (await client.get(other, headers={"If-None-Match": tag})).status_code == 200
+    assert diffs == ["vodafone-microsoft"]
     await _append(
         client,
         auth,

@@ -34,6 +34,8 @@ from timeline.api.http import (
 from timeline.api.models import ChangedPage, ChangedPartnership, ChangesDoc
 from timeline.api.services import Services
 from timeline.projection import changed_partnerships, knowledge_diff
+from timeline.state import Basis
+from timeline.store import StreamInfo
 
 Since = Annotated[
     str | None, instant_query("Compare from what the store knew at this instant, ISO 8601")
@@ -115,20 +117,22 @@ class Changes(Controller):
         start, end = window_params(since, until)
         day = as_of_param(as_of)
         offset = _offset(cursor)
+        asked = request.headers.get("if-none-match")
+
+        def tagged(before: int | None, after: StreamInfo | Basis) -> str:
+            versions = (before, after.version, after.last_position)
+            return etag("changes", stream, start, day, *versions, offset, limit)
+
+        if asked is not None:  # the tag needs the two views alone: no fold for an unchanged diff
+            later = await svc.projector.view(stream, end)
+            if later is not None:
+                earlier = await svc.projector.view(stream, start)
+                tag = tagged(None if earlier is None else earlier.version, later)
+                if matches(asked, tag):
+                    return not_modified(tag)
         found = await knowledge_diff(svc.projector, stream, since=start, until=end, as_of=day)
-        before = found.before
-        tag = etag(
-            "changes",
-            stream,
-            start,
-            day,
-            None if before is None else before.version,
-            found.after.version,
-            found.after.last_position,
-            offset,
-            limit,
-        )
-        if matches(request.headers.get("if-none-match"), tag):
+        tag = tagged(None if found.before is None else found.before.version, found.after)
+        if matches(asked, tag):
             return not_modified(tag)
         page = found.changes[offset : offset + limit]
         next_link = None
