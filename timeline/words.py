@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 import msgspec
+from babel import Locale
 from babel.numbers import format_compact_decimal
 
 from timeline.events import Comparator
@@ -44,5 +45,9 @@ def figure_words(value: Decimal, unit: str, comparator: Comparator) -> str:
     return f"{COMPARATOR_WORDS[comparator]}{_number(value)} {unit}"
 
 
+_EN = Locale.parse("en")
+"""Parsed once: babel parses a locale named by its code on every call (a quarter of it)."""
+
+
 def _number(value: Decimal) -> str:
-    return format_compact_decimal(value, format_type="long", locale="en", fraction_digits=2)
+    return format_compact_decimal(value, format_type="long", locale=_EN, fraction_digits=2)
