@@ -4,14 +4,18 @@ handler would, and hands everything else to the handler, with the body, storing 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
 from timeline.api import lean_append
+from timeline.events import StoredEvent
+from timeline.store.recorder import SQLTransaction
 
 VODAFONE = "/partnerships/vodafone-microsoft"
 EVENT_ID = "0b8f6c2e-6b1b-4b7a-9d0c-2f1f3e4d5c6b"
@@ -141,3 +145,31 @@ async def test_the_lean_answer_is_not_compressed(
     assert refusing.status_code == 201
     assert handed_over == [f"{VODAFONE}/events"]
     assert refusing.json()["version"] == 19  # stored once, answered by litestar's handler
+
+
+@pytest.mark.parametrize("path", ["lean", "handler"])
+async def test_only_the_ids_a_client_sent_are_looked_up(
+    client: AsyncTestClient[Any],
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    """Both HTTP paths say their events were decoded for this append: an id the server drew
+    is not looked up, one the client sent is (and a second post of it is a replay)."""
+    asked: list[list[str]] = []
+    looked_up = SQLTransaction.events_by_id
+
+    async def spy(self: SQLTransaction, ids: Sequence[UUID]) -> list[StoredEvent]:
+        asked.append([str(i) for i in ids])
+        return await looked_up(self, ids)
+
+    monkeypatch.setattr(SQLTransaction, "events_by_id", spy)
+    headers = auth if path == "lean" else {**auth, "Origin": "https://example.org"}
+    url = f"{VODAFONE}/events"
+    drawn = await client.post(url, json={"events": [milestone("drawn")]}, headers=headers)
+    assert drawn.status_code == 201
+    assert asked == []
+    for status in (201, 200):
+        sent = await client.post(url, json={"events": [milestone(id=EVENT_ID)]}, headers=headers)
+        assert sent.status_code == status
+    assert asked == [[EVENT_ID], [EVENT_ID]]

@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import msgspec
 import pytest
@@ -18,7 +19,8 @@ from helpers import achieved, announce, invest, milestone, phase, started
 
 from timeline.events import StoredEvent
 from timeline.fold import DomainError
-from timeline.formats import encode_stored
+from timeline.formats import decode_event, encode_event, encode_stored
+from timeline.ids import DrawnId
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -30,6 +32,7 @@ from timeline.store import (
     verify,
 )
 from timeline.store import base as store_base
+from timeline.store.recorder import SQLTransaction
 from timeline.tokens import TokenError
 
 
@@ -130,6 +133,35 @@ async def test_partial_replay_and_changed_content_conflict(store: EventStore) ->
     with pytest.raises(IdempotencyError, match="in stream 'vm'"):
         await store.append("elsewhere", [first], actor="a")
     assert (await store.stats()).events == 1
+
+
+async def test_ids_drawn_for_a_decoded_request_are_not_looked_up(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id the server drew for a request's events cannot be stored already; one a client
+    sent may be, and so may a drawn one on an event object appended again (a replay)."""
+    asked: list[list[UUID]] = []
+    looked_up = SQLTransaction.events_by_id
+
+    async def spy(self: SQLTransaction, ids: Sequence[UUID]) -> list[StoredEvent]:
+        asked.append(list(ids))
+        return await looked_up(self, ids)
+
+    monkeypatch.setattr(SQLTransaction, "events_by_id", spy)
+    drawn = announce()
+    assert isinstance(drawn.id, DrawnId)
+    await store.append("drawn", [drawn], actor="t", decoded=True)
+    assert asked == []
+    kept = milestone("m1", due="2024-06")
+    first = await store.append("drawn", [kept], actor="t")
+    again = await store.append("drawn", [kept], actor="t")
+    assert asked == [[kept.id], [kept.id]]
+    assert again.replayed
+    assert again.events == first.events
+    sent = decode_event(encode_event(milestone("m2", due="2025")))
+    assert type(sent.id) is UUID  # as a client's JSON gives it
+    await store.append("drawn", [sent], actor="t", decoded=True)
+    assert asked[-1] == [sent.id]
 
 
 async def test_duplicate_ids_in_one_batch_are_refused(store: EventStore) -> None:

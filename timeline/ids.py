@@ -18,13 +18,22 @@ _SIZE = 16
 _pool = bytearray()
 
 
+class DrawnId(UUID):
+    """An id this process drew, equal to and encoded as any UUID. Drawn for an event decoded
+    from a request, it is new (122 random bits): the append need not look it up as it looks
+    up ids a client sent, to answer a replay or a conflict (`AppendOptions.decoded`; the
+    lookup was 3% of a server's appends)."""
+
+    __slots__ = ()
+
+
 def new_id() -> UUID:
     global _pool  # noqa: PLW0603 - the process's one pool of random bytes
     if not _pool:
         _pool = bytearray(os.urandom(_SIZE * IDS_PER_DRAW))
     drawn = bytes(_pool[-_SIZE:])
     del _pool[-_SIZE:]
-    return UUID(bytes=drawn, version=4)
+    return DrawnId(bytes=drawn, version=4)
 
 
 def _forget() -> None:

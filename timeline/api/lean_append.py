@@ -49,7 +49,11 @@ async def lean_append(
     stream, token, appended = taken
     try:
         result = await svc.store.append(
-            stream, appended.events, actor=token.name, expected_version=appended.expected_version
+            stream,
+            appended.events,
+            actor=token.name,
+            expected_version=appended.expected_version,
+            decoded=True,
         )
     except Exception:  # noqa: BLE001 - an append that raises stored nothing: the handler
         return await _hand_over(scope, received, receive, send, app)  # answers and counts it

@@ -351,6 +351,7 @@ class Partnerships(Controller):
                 appended.events,
                 actor=token.name,
                 expected_version=appended.expected_version,
+                decoded=True,
             )
         except StoreFullError as error:
             svc.write_failure = (time.monotonic(), str(error))

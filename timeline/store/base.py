@@ -68,6 +68,10 @@ class AppendOptions(TypedDict, total=False):
     """Only for restoring exported history; otherwise the store's clock."""
     chain: AppendChain | None
     """Refuse this append unwritten if an earlier one of the chain was refused."""
+    decoded: bool
+    """The events were decoded from a request for this append alone, so an id the server drew
+    for one of them (`ids.DrawnId`) is new and is not looked up. An event object a caller
+    keeps and appends again is a replay: its drawn id must be looked up like any other."""
 
 
 class FeedFilters(TypedDict, total=False):

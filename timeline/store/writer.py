@@ -23,7 +23,7 @@ a cache of them every time (48 MB for nothing at 1,000,000 events).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from uuid import UUID
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
+from timeline.ids import DrawnId
 from timeline.lru import LRU
 from timeline.readside.readmodels import StreamModel, touches_rows
 from timeline.store.base import (
@@ -93,7 +94,14 @@ class _Append:
     expected_version: int | None
     recorded_at: datetime | None
     chain: AppendChain | None
+    decoded: bool
     done: asyncio.Future[AppendResult] = field(repr=False)
+
+    def sent_ids(self) -> Iterator[UUID]:
+        """The ids that may be stored already: all but those drawn for these events."""
+        for event in self.events:
+            if not (self.decoded and type(event.id) is DrawnId):
+                yield event.id
 
 
 class GroupWriter:
@@ -121,6 +129,7 @@ class GroupWriter:
             options.get("expected_version"),
             options.get("recorded_at"),
             options.get("chain"),
+            options.get("decoded", False),
             done,
         )
         self._queue.put_nowait(append)
@@ -195,8 +204,8 @@ class GroupWriter:
             generation = await tx.generation()
             models = await self._models_of(tx, generation, names, versions, rowed)
             existing = await self._load_streams(tx, names, versions, models, whole)
-            ids = list({event.id for item in group for event in item.events})
-            stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)}
+            ids = list({sent for item in group for sent in item.sent_ids()})
+            stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)} if ids else {}
             last = await tx.last()
             results, new = _decide(group, existing, models, stored_by_id, last=last)
             if new:
