@@ -33,6 +33,7 @@ from timeline.api.organizations import Organizations
 from timeline.api.pages import Pages
 from timeline.api.partnerships import Partnerships
 from timeline.api.services import Services, provide_services
+from timeline.api.sources import Sources
 from timeline.api.spec import FinishedSpec
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
@@ -112,7 +113,8 @@ def create_app(settings: Settings) -> Litestar:
     # on a router it would run for appends too, and a guard costs litestar a copy of the
     # handler per request.
     reads = Router(
-        path="/", route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Schemas, Pages]
+        path="/",
+        route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Sources, Schemas, Pages],
     )
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],

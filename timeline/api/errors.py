@@ -51,6 +51,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     rule: Rule | None = None
     event_id: str | None = None
     current_version: int | None = None
+    holder: str | None = None
+    """The record in the way of a 409 (a source id taken by another registration)."""
 
 
 def problem_of(
@@ -61,6 +63,7 @@ def problem_of(
     rule: Rule | None = None,
     event_id: str | None = None,
     current_version: int | None = None,
+    holder: str | None = None,
 ) -> Problem:
     """The one way a Problem is made: the title is always the status's own phrase."""
     return Problem(
@@ -71,6 +74,7 @@ def problem_of(
         rule=rule,
         event_id=event_id,
         current_version=current_version,
+        holder=holder,
     )
 
 
@@ -85,9 +89,12 @@ class ProblemError(Exception):
         errors: tuple[FieldError, ...] = (),
         headers: dict[str, str] | None = None,
         current_version: int | None = None,
+        holder: str | None = None,
     ) -> None:
         super().__init__(detail)
-        self.problem = problem_of(status, detail, errors=errors, current_version=current_version)
+        self.problem = problem_of(
+            status, detail, errors=errors, current_version=current_version, holder=holder
+        )
         self.headers = headers or {}
 
 

@@ -41,6 +41,7 @@ TAGS: Final = {
     "the digest of all that changed in a window.",
     "events": "The global feed of stored events in position order, and live streams (SSE).",
     "organizations": "The parties and the partnerships they are or were in.",
+    "sources": "Registered sources: articles and filings, immutable, their text fingerprinted.",
     "calendars": "iCalendar feeds of milestones and phases, for calendar apps.",
     "schemas": "JSON Schemas of the event types an append may carry.",
     "health": "Probes and metrics for operators (always public).",

@@ -142,6 +142,30 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        # registered sources (timeline/sources.py), immutable like events
+        """
+        CREATE TABLE sources (
+            id            text COLLATE "C" PRIMARY KEY,
+            language      text NOT NULL,
+            title         text NOT NULL,
+            publisher     text,
+            supersedes    text COLLATE "C" UNIQUE REFERENCES sources (id),
+            registered_at timestamptz NOT NULL,
+            body          bytea NOT NULL
+        );
+        CREATE INDEX sources_by_language ON sources (language, id);
+        CREATE FUNCTION timeline_refuse_source_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'sources are immutable: % refused', TG_OP;
+        END $$;
+        CREATE TRIGGER sources_no_change BEFORE UPDATE OR DELETE ON sources
+            FOR EACH ROW EXECUTE FUNCTION timeline_refuse_source_change();
+        CREATE TRIGGER sources_no_truncate BEFORE TRUNCATE ON sources
+            FOR EACH STATEMENT EXECUTE FUNCTION timeline_refuse_source_change();
+        """,
+    ),
 )
 
 
@@ -361,6 +385,7 @@ async def _migrate(conn: Connection, schema: str, grant_to: str | None = None) -
 APP_PRIVILEGES = (
     "GRANT USAGE ON SCHEMA {schema} TO {role}",
     "GRANT SELECT, INSERT ON events TO {role}",
+    "GRANT SELECT, INSERT ON sources TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
     "GRANT SELECT ON schema_migrations TO {role}",
     (

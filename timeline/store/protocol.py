@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, Unpack
 
 from timeline.events import AnyEvent, StoredEvent
+from timeline.sources import SourceRegistry
 from timeline.store.base import (
     AppendOptions,
     AppendResult,
@@ -36,6 +37,7 @@ class EventStore(Protocol):
 
     backend: str
     read_models: ReadModels
+    sources: SourceRegistry
     """Lists, organizations and calendar rows, kept by the appends themselves."""
 
     async def rebuild_read_models(

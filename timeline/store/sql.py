@@ -20,6 +20,7 @@ from typing import Unpack
 
 from timeline.events import AnyEvent, StoredEvent
 from timeline.readside import readmodels
+from timeline.sources import SourceRegistry
 from timeline.store import base, mapper
 from timeline.store.base import (
     AppendOptions,
@@ -35,6 +36,7 @@ from timeline.store.notify import Notifier
 from timeline.store.read_models import ReadModels
 from timeline.store.rebuild import WORKERS, Progress, RebuildReport, rebuild, streams_in_order
 from timeline.store.recorder import Recorder
+from timeline.store.sources import SQLSources
 from timeline.store.staged import StagedReport, import_staged
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
@@ -55,6 +57,7 @@ class SQLEventStore:
         recorder.listen(self.notifier.publish)
         self._asked_at = float("-inf")
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
+        self.sources: SourceRegistry = SQLSources(recorder)
 
     async def settle_empty_read_models(self) -> None:
         """A store without events has current read models, whatever version of the code made

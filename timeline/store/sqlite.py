@@ -125,6 +125,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) STRICT;
         """,
     ),
+    (
+        5,
+        # registered sources (timeline/sources.py), immutable like events
+        """
+        CREATE TABLE sources (
+            id            TEXT PRIMARY KEY,
+            language      TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            publisher     TEXT,
+            supersedes    TEXT UNIQUE REFERENCES sources (id),
+            registered_at TEXT NOT NULL,
+            body          BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX sources_by_language ON sources (language, id);
+        CREATE TRIGGER sources_no_update BEFORE UPDATE ON sources
+        BEGIN SELECT RAISE(ABORT, 'sources are immutable: UPDATE refused'); END;
+        CREATE TRIGGER sources_no_delete BEFORE DELETE ON sources
+        BEGIN SELECT RAISE(ABORT, 'sources are immutable: DELETE refused'); END;
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 

@@ -1,0 +1,144 @@
+"""Registered sources kept beside the events, written once for every SQL backend.
+
+A source row is never updated or deleted (the backends' triggers refuse it, as for
+events); registering under a taken id is a replay when it says the same, else a conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from timeline import wire
+from timeline.sources import (
+    SourceConflictError,
+    SourceRecord,
+    SourceRegistration,
+    UnknownSourceError,
+    candidate_ids,
+    record_of,
+)
+from timeline.store.mapper import Query
+
+if TYPE_CHECKING:
+    from timeline.store.recorder import Recorder
+
+_decoder = msgspec.json.Decoder(SourceRecord, dec_hook=wire.dec_hook)
+COLUMNS = "id, language, title, publisher, supersedes, registered_at, body"
+PAGE_MAX = 500
+
+
+class SQLSources:
+    """The registered sources of one store."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._dialect = recorder.dialect
+
+    async def register(
+        self, registration: SourceRegistration, *, actor: str
+    ) -> tuple[SourceRecord, bool]:
+        """The record stored, and whether it is new (False: the same registration, replayed).
+
+        Raises `SourceConflictError` when the id it names holds another registration or what
+        it supersedes is superseded already, `UnknownSourceError` when that is not registered.
+        """
+        now = datetime.now(UTC)
+        async with self._recorder.transaction() as tx:
+            if registration.supersedes is not None:
+                superseded = await self._one(tx.fetch, registration.supersedes)
+                if superseded is None:
+                    raise UnknownSourceError(registration.supersedes, "$.supersedes")
+                holder = await self._superseding(tx.fetch, registration.supersedes)
+                if holder is not None:
+                    raise SourceConflictError(
+                        f"source {registration.supersedes!r} is superseded by {holder!r} already;"
+                        " supersede that one instead",
+                        holder,
+                    )
+            for source_id in candidate_ids(registration):
+                record = record_of(registration, source_id, registered_at=now, actor=actor)
+                held = await self._one(tx.fetch, source_id)
+                if held is None:
+                    await tx.run(self._insert(), [self._row(record)])
+                    return record, True
+                if held.same_registration(record):
+                    return held, False
+                if registration.id is not None:
+                    raise SourceConflictError(
+                        f"source {source_id!r} is registered with other content; sources are"
+                        " immutable: register the correction under another id with"
+                        f' "supersedes": "{source_id}"',
+                        source_id,
+                    )
+        raise SourceConflictError(f"too many sources titled like {registration.title!r}", None)
+
+    async def get(self, source_id: str) -> SourceRecord | None:
+        return await self._one(self._recorder.fetch, source_id)
+
+    async def superseded_by(self, source_id: str) -> str | None:
+        return await self._superseding(self._recorder.fetch, source_id)
+
+    async def page(
+        self, *, words: str | None, language: str | None, after: str | None, limit: int
+    ) -> list[SourceRecord]:
+        """Sources by id after `after`, of a language, whose title or publisher holds `words`
+        (any case)."""
+        q = Query(self._dialect)
+        where = ["TRUE"]
+        if after is not None:
+            where.append(f"id > {q.param(after)}")
+        if language is not None:
+            where.append(f"language = {q.param(language)}")
+        if words:
+            pattern = (
+                "%"
+                + words.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            where.append(
+                f"(LOWER(title) LIKE {q.param(pattern)} ESCAPE '\\'"
+                f" OR LOWER(COALESCE(publisher, '')) LIKE {q.param(pattern)} ESCAPE '\\')"
+            )
+        q.sql = (
+            f"SELECT body FROM sources WHERE {' AND '.join(where)}"
+            f" ORDER BY id LIMIT {q.param(min(limit, PAGE_MAX))}"
+        )
+        return [_decoder.decode(bytes(row[0])) for row in await self._recorder.fetch(q)]
+
+    async def _one(self, fetch: Fetch, source_id: str) -> SourceRecord | None:
+        q = Query(self._dialect)
+        q.sql = f"SELECT body FROM sources WHERE id = {q.param(source_id)}"
+        rows = await fetch(q)
+        return _decoder.decode(bytes(rows[0][0])) if rows else None
+
+    async def _superseding(self, fetch: Fetch, source_id: str) -> str | None:
+        q = Query(self._dialect)
+        q.sql = f"SELECT id FROM sources WHERE supersedes = {q.param(source_id)}"
+        rows = await fetch(q)
+        return str(rows[0][0]) if rows else None
+
+    def _insert(self) -> str:
+        values = ", ".join(self._dialect.placeholder(n) for n in range(1, 8))
+        return f"INSERT INTO sources ({COLUMNS}) VALUES ({values})"
+
+    def _row(self, record: SourceRecord) -> tuple[object, ...]:
+        return (
+            record.id,
+            record.language,
+            record.title,
+            record.publisher,
+            record.supersedes,
+            self._dialect.instant(record.registered_at),
+            wire.encode(record),
+        )
+
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from timeline.store.mapper import Row
+
+    Fetch = Callable[[Query], Awaitable[list[Row]]]
