@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from timeline.sources import (
     UnknownSourceError,
     fingerprint,
     normalised,
+    record_of,
     slug_of,
 )
-from timeline.store import EventStore
+from timeline.store import EventStore, verify
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 TITLE = "Vodafone and Microsoft sign 10-year strategic partnership"
@@ -194,6 +196,8 @@ async def test_post_get_and_list_sources(
         ({"id": "Not A Slug"}, 422, "$.id"),
         ({"headlin": True}, 422, "$.headlin"),
         ({"supersedes": "nowhere"}, 422, "$.supersedes"),
+        ({"text": "a\u0000b"}, 422, "$.text"),
+        ({"title": "two\nlines"}, 422, "$.title"),
     ],
     ids=[
         "javascript link",
@@ -206,6 +210,8 @@ async def test_post_get_and_list_sources(
         "bad id",
         "unknown field",
         "supersedes nothing",
+        "NUL in the text",
+        "line break in the title",
     ],
 )
 async def test_bad_registrations_name_the_field(
@@ -248,3 +254,42 @@ async def test_a_taken_id_answers_409_naming_the_holder(
     assert taken.status_code == 409
     assert taken.json()["holder"] == "vm"
     assert "supersedes" in taken.json()["detail"]
+
+
+async def test_verify_finds_a_text_changed_behind_its_fingerprint(
+    store: EventStore, store_url: str
+) -> None:
+    text = (SEEDS / "002_13eb816a9ec96373.txt").read_text()
+    await store.sources.register(registration(id="tm", text=text), actor="curator")
+    await store.sources.register(registration(id="tm-2", supersedes="tm"), actor="curator")
+    clean = await verify(store)
+    assert (clean.sources, clean.problems) == (2, [])
+    forged = text.replace("Telefónica", "Telefonica")
+    if store_url.startswith("sqlite"):
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("DROP TRIGGER sources_no_update")  # as a hand on the file could
+            conn.execute("UPDATE sources SET text = ? WHERE id = 'tm'", (forged,))
+            orphan = record_of(
+                registration(id="orphan", supersedes="gone"),
+                "orphan",
+                registered_at=datetime.now(UTC),
+                actor="hand",
+            )
+            conn.execute(
+                "INSERT INTO sources (id, language, title, registered_at, body, supersedes)"
+                " VALUES ('orphan', 'en', 'x', '2026', ?, 'gone')",
+                (wire.encode(orphan),),
+            )
+        expected = [
+            "source tm: its text is not the one fingerprinted",
+            "source orphan: supersedes 'gone', which is not registered",
+        ]
+    else:
+        conn = await asyncpg.connect(store_url)
+        try:
+            await conn.execute("ALTER TABLE sources DISABLE TRIGGER sources_no_change")
+            await conn.execute("UPDATE sources SET text = $1 WHERE id = 'tm'", forged)
+        finally:
+            await conn.close()
+        expected = ["source tm: its text is not the one fingerprinted"]
+    assert (await verify(store)).problems == expected

@@ -359,8 +359,9 @@ def verify_command() -> None:
     """Check positions, versions, that every stream folds, and the read models against a replay."""
 
     found = with_store(verify)
+    sources = f", {found.sources} registered sources" if found.sources else ""
     click.echo(
-        f"{found.events} events in {found.streams} streams; "
+        f"{found.events} events in {found.streams} streams{sources}; "
         + (
             f"{len(found.problems)} problem(s)"
             if found.problems

@@ -105,7 +105,9 @@ class SourceRegistry(Protocol):
 
     async def page(
         self, *, words: str | None, language: str | None, after: str | None, limit: int
-    ) -> list[SourceRecord]: ...
+    ) -> list[SourceRecord]:
+        """Records without their texts, by id."""
+        ...
 
 
 def normalised(text: str) -> str:
@@ -131,9 +133,25 @@ def slug_of(title: str) -> str:
     return slug or "source"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters a text may not hold (tabs and line ends it may): PostgreSQL stores no
+NUL, and the rest are no part of a published text."""
+
+
+def _controls(registration: SourceRegistration) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for name in ("title", "publisher", "text"):
+        value = getattr(registration, name)
+        if value is None:
+            continue
+        if _CONTROL.search(value) or (name != "text" and any(c in value for c in "\t\r\n")):
+            found.append((f"$.{name}", "control characters are not allowed here"))
+    return found
+
+
 def problems(registration: SourceRegistration) -> list[tuple[str, str]]:
     """What the typed decode lets through but a source may not be: each (path, message)."""
-    found: list[tuple[str, str]] = []
+    found = _controls(registration)
     if not is_language(registration.language):
         found.append(("$.language", f"{registration.language!r} is not an ISO 639 language tag"))
     if registration.url is not None and not is_web_url(registration.url):

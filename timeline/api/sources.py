@@ -101,7 +101,7 @@ def _summary_fields(record: SourceRecord) -> dict[str, Any]:
         "url": record.url,
         "published": None if record.published is None else str(record.published),
         "language": record.language,
-        "has_text": record.text is not None,
+        "has_text": record.sha256 is not None,  # lists read no text: the fingerprint says
         "sha256": record.sha256,
         "supersedes": record.supersedes,
         "registered_at": record.registered_at.isoformat().replace("+00:00", "Z"),

@@ -153,7 +153,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             publisher     text,
             supersedes    text COLLATE "C" UNIQUE REFERENCES sources (id),
             registered_at timestamptz NOT NULL,
-            body          bytea NOT NULL
+            body          bytea NOT NULL,
+            text          text
         );
         CREATE INDEX sources_by_language ON sources (language, id);
         CREATE FUNCTION timeline_refuse_source_change() RETURNS trigger LANGUAGE plpgsql AS $$

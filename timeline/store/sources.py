@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from timeline.store.recorder import Recorder
 
 _decoder = msgspec.json.Decoder(SourceRecord, dec_hook=wire.dec_hook)
-COLUMNS = "id, language, title, publisher, supersedes, registered_at, body"
+COLUMNS = "id, language, title, publisher, supersedes, registered_at, body, text"
+"""`body` is the record without its text, which has a column of its own: a list reads no text."""
 PAGE_MAX = 500
 
 
@@ -85,7 +86,7 @@ class SQLSources:
         self, *, words: str | None, language: str | None, after: str | None, limit: int
     ) -> list[SourceRecord]:
         """Sources by id after `after`, of a language, whose title or publisher holds `words`
-        (any case)."""
+        (any case); without their texts (`sha256` says whether there is one)."""
         q = Query(self._dialect)
         where = ["TRUE"]
         if after is not None:
@@ -110,9 +111,13 @@ class SQLSources:
 
     async def _one(self, fetch: Fetch, source_id: str) -> SourceRecord | None:
         q = Query(self._dialect)
-        q.sql = f"SELECT body FROM sources WHERE id = {q.param(source_id)}"
+        q.sql = f"SELECT body, text FROM sources WHERE id = {q.param(source_id)}"
         rows = await fetch(q)
-        return _decoder.decode(bytes(rows[0][0])) if rows else None
+        if not rows:
+            return None
+        body, text = rows[0]
+        record = _decoder.decode(bytes(body))
+        return record if text is None else msgspec.structs.replace(record, text=str(text))
 
     async def _superseding(self, fetch: Fetch, source_id: str) -> str | None:
         q = Query(self._dialect)
@@ -121,7 +126,7 @@ class SQLSources:
         return str(rows[0][0]) if rows else None
 
     def _insert(self) -> str:
-        values = ", ".join(self._dialect.placeholder(n) for n in range(1, 8))
+        values = ", ".join(self._dialect.placeholder(n) for n in range(1, 9))
         return f"INSERT INTO sources ({COLUMNS}) VALUES ({values})"
 
     def _row(self, record: SourceRecord) -> tuple[object, ...]:
@@ -132,7 +137,8 @@ class SQLSources:
             record.publisher,
             record.supersedes,
             self._dialect.instant(record.registered_at),
-            wire.encode(record),
+            wire.encode(msgspec.structs.replace(record, text=None)),
+            record.text,
         )
 
 

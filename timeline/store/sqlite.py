@@ -136,7 +136,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             publisher     TEXT,
             supersedes    TEXT UNIQUE REFERENCES sources (id),
             registered_at TEXT NOT NULL,
-            body          BLOB NOT NULL
+            body          BLOB NOT NULL,
+            text          TEXT
         ) STRICT;
         CREATE INDEX sources_by_language ON sources (language, id);
         CREATE TRIGGER sources_no_update BEFORE UPDATE ON sources

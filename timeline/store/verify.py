@@ -13,6 +13,7 @@ from timeline import fold
 from timeline.calendar import CalendarItem
 from timeline.events import StoredEvent
 from timeline.readside import incremental, readmodels
+from timeline.sources import fingerprint
 from timeline.store.protocol import EventStore
 from timeline.store.read_models import facet_key
 
@@ -26,6 +27,7 @@ class Findings:
 
     events: int = 0
     streams: int = 0
+    sources: int = 0
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     """What is true but not wrong, said once (snapshots of an older shape)."""
@@ -33,8 +35,9 @@ class Findings:
 
 
 async def verify(store: EventStore) -> Findings:
-    """Positions gapless from 1, versions consecutive per stream, every stream folds, and
-    the read models equal a fresh replay of the events."""
+    """Positions gapless from 1, versions consecutive per stream, every stream folds, the
+    read models equal a fresh replay of the events, and every source's text is the one its
+    fingerprint was taken of."""
     found = Findings()
     last = (await store.stats()).last_position
     built = (await store.read_models.state()).version
@@ -65,6 +68,7 @@ async def verify(store: EventStore) -> Findings:
     if positions != last:
         found.problems.append(f"{positions} events under last position {last}: positions have gaps")
     found.events = positions
+    found.problems += await _source_problems(store, found)
     if found.older_snapshots:
         found.notices.append(
             f"{found.older_snapshots} stream(s) have a snapshot of an older shape: it is ignored,"
@@ -72,6 +76,41 @@ async def verify(store: EventStore) -> Findings:
             " new one; `timeline projections rebuild` writes them all now"
         )
     return found
+
+
+SOURCES_READ = 100
+"""Sources checked per query (each with its text: at most 100 MB)."""
+
+
+async def _source_problems(store: EventStore, found: Findings) -> list[str]:
+    """Each registered source's text has the fingerprint stored with it, and what it
+    supersedes is registered."""
+    problems: list[str] = []
+    registered: set[str] = set()
+    supersedes: list[tuple[str, str]] = []
+    after: str | None = None
+    while True:
+        page = await store.sources.page(words=None, language=None, after=after, limit=SOURCES_READ)
+        for listed in page:
+            found.sources += 1
+            registered.add(listed.id)
+            if listed.supersedes is not None:
+                supersedes.append((listed.id, listed.supersedes))
+            if listed.sha256 is None:
+                continue
+            record = await store.sources.get(listed.id)
+            text = None if record is None else record.text
+            if text is None or fingerprint(text) != listed.sha256:
+                problems.append(f"source {listed.id}: its text is not the one fingerprinted")
+        if len(page) < SOURCES_READ:
+            break
+        after = page[-1].id
+    problems += [
+        f"source {source}: supersedes {target!r}, which is not registered"
+        for source, target in supersedes
+        if target not in registered
+    ]
+    return problems
 
 
 async def _read_model_differences(
