@@ -378,6 +378,7 @@ async def test_verify_finds_gaps_versions_and_broken_rules(store: EventStore) ->
 
     class Broken:
         read_models = store.read_models
+        sources = store.sources
 
         async def stats(self) -> StoreStats:
             return StoreStats(backend="broken", events=1, last_position=2)
