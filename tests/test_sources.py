@@ -13,13 +13,16 @@ import asyncpg
 import msgspec
 import pytest
 from api_helpers import services_of
+from helpers import announce
 from litestar.testing import AsyncTestClient
 
 from timeline import wire
 from timeline.dates import PartialDate
+from timeline.events import Source, TextQuote
 from timeline.sources import (
     TEXT_MAX_BYTES,
     SourceConflictError,
+    SourceLine,
     SourceRegistration,
     UnknownSourceError,
     fingerprint,
@@ -27,7 +30,8 @@ from timeline.sources import (
     record_of,
     slug_of,
 )
-from timeline.store import EventStore, verify
+from timeline.store import EventStore, open_store, verify
+from timeline.transfer import ImportLineError, export_lines, import_file, import_lines
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 TITLE = "Vodafone and Microsoft sign 10-year strategic partnership"
@@ -293,3 +297,49 @@ async def test_verify_finds_a_text_changed_behind_its_fingerprint(
             await conn.close()
         expected = ["source tm: its text is not the one fingerprinted"]
     assert (await verify(store)).problems == expected
+
+
+async def test_an_export_carries_the_sources_before_the_events_that_cite_them(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """A store's export imported into an empty store registers its sources as they were
+    (time and actor kept) before any event cites them; importing it again changes nothing."""
+    text = (SEEDS / "000_63054e1fb7fe6de0.txt").read_text()
+    await store.sources.register(registration(id="zz-first", text=text), actor="curator")
+    await store.sources.register(registration(id="aa-fix", supersedes="zz-first"), actor="c")
+    await store.sources.register(registration(id="unused"), actor="curator")
+    quote = TextQuote(exact="more than 300 million businesses")
+    cited = Source(title=TITLE, language="en", source="zz-first", quote=quote)
+    await store.append("vm", [msgspec.structs.replace(announce(), sources=(cited,))], actor="a")
+    whole = b"".join([line async for line in export_lines(store)])
+    one = b"".join([line async for line in export_lines(store, "vm")])
+    assert [line[:22] for line in one.splitlines()][:1] == [b'{"source":{"id":"zz-fi']
+    assert one.count(b'{"source":') == 1  # what the stream cites, not every source
+    lines = whole.splitlines()
+    ids = [msgspec.json.decode(line)["source"]["id"] for line in lines[:3]]
+    assert ids.index("zz-first") < ids.index("aa-fix")  # what it supersedes first
+    assert b'"position":{"start":' in lines[3]
+    other = await open_store(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        report = await import_lines(other, whole.splitlines(keepends=True))
+        assert (report.sources, report.appended) == (3, 1)
+        assert await other.sources.get("zz-first") == await store.sources.get("zz-first")
+        assert b"".join([line async for line in export_lines(other)]) == whole
+        again = await import_lines(other, whole.splitlines(keepends=True))
+        assert (again.sources, again.replayed) == (0, 1)
+    finally:
+        await other.close()
+
+
+async def test_an_imported_source_that_is_not_what_it_says_is_refused(
+    store: EventStore, tmp_path: Path
+) -> None:
+    record = record_of(
+        registration(id="s", text="Words"), "s", registered_at=datetime.now(UTC), actor="c"
+    )
+    forged = msgspec.structs.replace(record, text="Other words")
+    path = tmp_path / "forged.ndjson"
+    path.write_bytes(wire.encode(SourceLine(source=forged)) + b"\n")
+    with pytest.raises(ImportLineError, match=r"forged\.ndjson:1: not the fingerprint"):
+        await import_file(store, path)
+    assert await store.sources.get("s") is None

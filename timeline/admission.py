@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import msgspec
 
 from timeline import wire
-from timeline.events import Event
+from timeline.events import Event, Source
 from timeline.urls import is_web_url
 
 
@@ -44,8 +44,28 @@ def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -
             for n, source in enumerate(event.sources)
             if source.url is not None and not is_web_url(source.url)
         ]
+        found += [
+            (f"{where}.sources[{n}].{field}", message)
+            for n, source in enumerate(event.sources)
+            for field, message in _citation_problems(source)
+        ]
     if found:
         raise InadmissibleError(found)
+
+
+def _citation_problems(source: Source) -> list[tuple[str, str]]:
+    """A quote is checked against a registered source's text: it needs the source's id, and
+    says what an excerpt would say (one or the other); the store states where it was found."""
+    found = []
+    if source.quote is not None and source.source is None:
+        found.append(("quote", "a quote cites a registered source: give its id as `source`"))
+    if source.quote is not None and source.excerpt is not None:
+        found.append(("excerpt", "a citation quotes by `quote` (checked) or `excerpt`, not both"))
+    if source.position is not None and source.quote is None:
+        found.append(
+            ("position", "a position is where a `quote` was found: quote, or leave it out")
+        )
+    return found
 
 
 def _near(name: str, known: Iterable[str]) -> str:

@@ -161,9 +161,10 @@ def import_command(files: tuple[Path, ...], *, run_by_run: bool) -> None:
                         report = await import_lines(
                             store, _counted(handle, advance), origin=str(path)
                         )
+            sources = f", {report.sources} source(s) registered" if report.sources else ""
             click.echo(
                 f"{path}: {report.appended} appended, {report.replayed} already present, "
-                f"{report.streams} stream(s)"
+                f"{report.streams} stream(s){sources}"
             )
 
     with_store(work)

@@ -68,8 +68,27 @@ class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     """
 
 
+class TextQuote(Model, frozen=True):
+    """The words a citation quotes from a registered source (a W3C Web Annotation
+    `TextQuoteSelector`): `exact`, with what comes just before and after it when it occurs
+    more than once."""
+
+    exact: Text
+    prefix: str | None = None
+    suffix: str | None = None
+
+
+class TextPosition(Model, frozen=True):
+    """Where a quote was found (a W3C `TextPositionSelector`): characters `start` to `end` of
+    the source's text in its normal form (`sources.normalised`). The store states it."""
+
+    start: Annotated[int, msgspec.Meta(ge=0)]
+    end: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Source(Model, frozen=True):
-    """Where a fact comes from, in the source's own language."""
+    """Where a fact comes from, in the source's own language: described here, and when it
+    is registered (`POST /sources`) named by its id, its words quoted and checked."""
 
     title: Text
     language: Language
@@ -77,6 +96,12 @@ class Source(Model, frozen=True):
     url: WebUrl | None = None
     published: PartialDate | None = None
     excerpt: str | None = None
+    """Words of the source as the citing writer gives them; unchecked."""
+    source: Slug | None = None
+    """The id of the registered source this cites."""
+    quote: TextQuote | None = None
+    """Words quoted from the registered source, checked against its text when it has one."""
+    position: TextPosition | None = None
 
     def __post_init__(self) -> None:
         _check_language(self.language)

@@ -109,6 +109,46 @@ class SourceRegistry(Protocol):
         """Records without their texts, by id."""
         ...
 
+    async def restore(self, record: SourceRecord) -> bool:
+        """Store an exported record as it was (its registration time and actor kept); False
+        when it is stored already. Raises as `register` does."""
+        ...
+
+
+class SourceLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A registered source as `timeline export` writes it, before the events that cite it."""
+
+    source: SourceRecord
+
+
+_SOURCE_LINE = re.compile(rb'^\s*\{\s*"source"\s*:')
+
+
+def is_source_line(line: bytes) -> bool:
+    """Whether an NDJSON line is a source (`{"source": {...}}`), not an event."""
+    return _SOURCE_LINE.match(line) is not None
+
+
+def record_problems(record: SourceRecord) -> list[tuple[str, str]]:
+    """What an imported record may not be: what a registration may not be, and a fingerprint
+    that is not its text's."""
+    registration = SourceRegistration(
+        id=record.id,
+        title=record.title,
+        headline=record.headline,
+        publisher=record.publisher,
+        url=record.url,
+        published=record.published,
+        language=record.language,
+        text=record.text,
+        supersedes=record.supersedes,
+    )
+    found = [(f"$.source{path[1:]}", message) for path, message in problems(registration)]
+    expected = None if record.text is None else fingerprint(record.text)
+    if record.sha256 != expected:
+        found.append(("$.source.sha256", "not the fingerprint of the text it holds"))
+    return found
+
 
 def normalised(text: str) -> str:
     """Unicode NFC, and every run of white space (no-break spaces included) one space: how

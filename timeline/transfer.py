@@ -15,10 +15,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from timeline import collector
+import msgspec
+
+from timeline import collector, wire
 from timeline.events import AnyEvent
 from timeline.fold import DomainError
 from timeline.formats import ImportHead, UnreadableLineError, encode_export, read_import
+from timeline.sources import (
+    SourceConflictError,
+    SourceLine,
+    SourceRecord,
+    UnknownSourceError,
+    is_source_line,
+    record_problems,
+)
 from timeline.store import AppendChain, AppendResult, EventStore, StoreError, token_registry
 
 DEFAULT_ACTOR = "import"
@@ -33,6 +43,8 @@ class ImportReport:
     appended: int = 0
     replayed: int = 0
     streams: int = 0
+    sources: int = 0
+    """Sources registered from the file (not those registered already)."""
 
 
 @dataclass(slots=True)
@@ -51,10 +63,39 @@ class _Run:
         )
 
 
-def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run]:
+@dataclass(slots=True)
+class _Registered:
+    """A source line: the record, and its line number."""
+
+    record: SourceRecord
+    line: int
+
+
+_source_line = msgspec.json.Decoder(SourceLine, dec_hook=wire.dec_hook)
+
+
+def _source(line: bytes, where: str) -> SourceRecord:
+    try:
+        record = _source_line.decode(line).source
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise ImportLineError(f"{where}: {wire.why_not(line, error)}") from None
+    found = record_problems(record)
+    if found:
+        path, message = found[0]
+        raise ImportLineError(f"{where}: {message} - at `{path}`")
+    return record
+
+
+def _runs(lines: Iterable[bytes], origin: str) -> Iterable[_Run | _Registered]:
     run: _Run | None = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
+            continue
+        if is_source_line(line):
+            if run is not None:
+                yield run
+                run = None
+            yield _Registered(_source(line, f"{origin}:{number}"), number)
             continue
         try:
             head, event, _body = read_import(line)
@@ -101,6 +142,9 @@ async def import_lines(
     with collector.paused():  # the writer's kept streams are many long-lived objects
         try:
             for number, run in enumerate(_runs(lines, origin), start=1):
+                if isinstance(run, _Registered):
+                    await importer.restore(run)
+                    continue
                 await importer.admit(run)
                 importer.queue(run)
                 await importer.settle(IN_FLIGHT)
@@ -148,6 +192,14 @@ class _Importer:
                     f"{where}: actor {head.actor!r} is the name of a token of this store; "
                     "an import cannot append in a token's name"
                 )
+
+    async def restore(self, registered: _Registered) -> None:
+        """Register a source as exported, before the runs after it that may cite it."""
+        try:
+            if await self.store.sources.restore(registered.record):
+                self.report.sources += 1
+        except (SourceConflictError, UnknownSourceError) as error:
+            raise ImportLineError(f"{self.origin}:{registered.line}: {error}") from None
 
     def queue(self, run: _Run) -> None:
         head = run.head
@@ -205,11 +257,55 @@ async def import_file(store: EventStore, path: Path) -> ImportReport:
         return await import_lines(store, handle, origin=str(path))
 
 
+SOURCES_EXPORTED = 100
+"""Sources read per query by an export (each with its text)."""
+
+
 async def export_lines(store: EventStore, stream: str | None = None) -> AsyncGenerator[bytes, None]:
-    """NDJSON lines (newline included): one stream in version order, or all in position order."""
+    """NDJSON lines (newline included): one stream in version order, or all in position order,
+    after the registered sources (every one, or those the stream cites): an import registers
+    them before the events that cite them."""
+    async for line in _source_lines(store, stream):
+        yield line
     events = store.read_all() if stream is None else store.read_stream(stream)
     async for stored in events:
         yield encode_export(stored) + b"\n"
+
+
+async def _source_lines(store: EventStore, stream: str | None) -> AsyncGenerator[bytes, None]:
+    if stream is not None:
+        wanted = sorted(
+            {s.source async for e in store.read_stream(stream) for s in e.event.sources if s.source}
+        )
+    else:
+        wanted = []
+        after: str | None = None
+        while True:
+            page = await store.sources.page(
+                words=None, language=None, after=after, limit=SOURCES_EXPORTED
+            )
+            wanted += [listed.id for listed in page]
+            if len(page) < SOURCES_EXPORTED:
+                break
+            after = page[-1].id
+    for source_id in await _with_what_they_supersede(store, wanted):
+        record = await store.sources.get(source_id)  # with its text, one at a time
+        if record is not None:
+            yield wire.encode(SourceLine(source=record)) + b"\n"
+
+
+async def _with_what_they_supersede(store: EventStore, cited: list[str]) -> list[str]:
+    """The sources cited and every one they supersede, each after what it supersedes."""
+    ordered: list[str] = []
+    for source_id in cited:
+        chain: list[str] = []
+        at: str | None = source_id
+        while at is not None and at not in ordered and at not in chain:
+            chain.append(at)
+            record = await store.sources.get(at)
+            at = None if record is None else record.supersedes
+        ordered += reversed(chain)
+    return ordered
 
 
 async def load_curated(store: EventStore, directory: Path | None) -> ImportReport | None:

@@ -21,6 +21,7 @@ from timeline.admission import InadmissibleError
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError, Rule
 from timeline.projection import NotKnownError
+from timeline.quotes import QuoteError
 from timeline.store import (
     ConcurrencyError,
     EmptyAppendError,
@@ -156,7 +157,10 @@ def _raised(_: Request[Any, Any, Any], error: ProblemError) -> Response[Problem]
 
 def _broken_rule(_: Request[Any, Any, Any], error: DomainError) -> Response[Problem]:
     event_id = str(error.event_id) if error.event_id else None
-    return problem_response(problem_of(422, error.message, rule=error.rule, event_id=event_id))
+    errors = (FieldError(error.path, error.message),) if isinstance(error, QuoteError) else ()
+    return problem_response(
+        problem_of(422, error.message, rule=error.rule, event_id=event_id, errors=errors)
+    )
 
 
 def _conflict(

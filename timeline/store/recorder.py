@@ -20,6 +20,7 @@ from uuid import UUID
 
 from timeline.events import StoredEvent
 from timeline.readside.readmodels import StreamModel
+from timeline.sources import normalised
 from timeline.store import mapper, read_models
 from timeline.store.mapper import Dialect, Query, Row
 from timeline.tokens import TokenRegistry
@@ -69,6 +70,18 @@ class SQLTransaction:
     async def stream_tails(self, after: Mapping[str, int]) -> list[StoredEvent]:
         rows = await self._fetch(mapper.stream_tails(self._dialect, after))
         return [mapper.from_row(row, self._dialect) for row in rows]
+
+    async def source_texts(self, ids: Collection[str]) -> dict[str, str | None]:
+        """Each registered source's text in its normal form (None: registered without one);
+        an id not registered is left out."""
+        q = Query(self._dialect)
+        q.sql = (
+            f"SELECT id, text FROM sources WHERE id {self._dialect.any_text(q.param, sorted(ids))}"
+        )
+        return {
+            str(source): None if text is None else normalised(str(text))
+            for source, text in await self._fetch(q)
+        }
 
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         rows = await self._fetch(mapper.events_by_id(self._dialect, ids))

@@ -76,6 +76,26 @@ class SQLSources:
                     )
         raise SourceConflictError(f"too many sources titled like {registration.title!r}", None)
 
+    async def restore(self, record: SourceRecord) -> bool:
+        async with self._recorder.transaction() as tx:
+            held = await self._one(tx.fetch, record.id)
+            if held is not None:
+                if held != record:
+                    raise SourceConflictError(
+                        f"source {record.id!r} is registered here with other content", record.id
+                    )
+                return False
+            if record.supersedes is not None:
+                if await self._one(tx.fetch, record.supersedes) is None:
+                    raise UnknownSourceError(record.supersedes, "$.source.supersedes")
+                holder = await self._superseding(tx.fetch, record.supersedes)
+                if holder is not None:
+                    raise SourceConflictError(
+                        f"source {record.supersedes!r} is superseded by {holder!r} here", holder
+                    )
+            await tx.run(self._insert(), [self._row(record)])
+            return True
+
     async def get(self, source_id: str) -> SourceRecord | None:
         return await self._one(self._recorder.fetch, source_id)
 

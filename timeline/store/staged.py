@@ -41,6 +41,7 @@ from timeline.formats import (
     read_import,
 )
 from timeline.readside.readmodels import StreamModel
+from timeline.sources import is_source_line
 from timeline.store import mapper, read_models
 from timeline.store.base import StoreError, refused
 from timeline.store.mapper import Query
@@ -254,9 +255,13 @@ def decode_block(
             offset += len(line)
             if not line.strip():
                 continue
+            if is_source_line(line):
+                raise NotStagedError(f"line {number} registers a source")
             head, event, body = _decoded(line, number)
             if head.recorded_at is None:
                 raise NotStagedError(f"line {number} has no recorded_at")
+            if any(source.source is not None for source in event.sources):
+                raise NotStagedError(f"line {number} cites a registered source: its quotes")
             stored = StoredEvent(
                 stream=head.stream,
                 version=0,

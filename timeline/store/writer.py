@@ -34,6 +34,7 @@ from timeline.events import AnyEvent, StoredEvent
 from timeline.fold import DomainError
 from timeline.ids import DrawnId
 from timeline.lru import LRU
+from timeline.quotes import QuoteError, anchored
 from timeline.readside.readmodels import StreamModel, touches_rows
 from timeline.store.base import (
     AppendChain,
@@ -62,6 +63,10 @@ class WriteTransaction(Protocol):
         ...
 
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
+
+    async def source_texts(self, ids: Collection[str]) -> dict[str, str | None]:
+        """Registered sources' texts, normalised (None: registered without text)."""
+        ...
 
     async def last(self) -> tuple[int, datetime | None]:
         """The last position and its recording time (0, None when empty)."""
@@ -207,7 +212,9 @@ class GroupWriter:
             ids = list({sent for item in group for sent in item.sent_ids()})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)} if ids else {}
             last = await tx.last()
-            results, new = _decide(group, existing, models, stored_by_id, last=last)
+            cited = {s.source for i in group for e in i.events for s in e.sources if s.source}
+            texts = await tx.source_texts(cited) if cited else {}
+            results, new = _decide(group, existing, models, stored_by_id, last=last, texts=texts)
             if new:
                 await tx.insert(new)
                 landed = {stored.stream for stored in new}
@@ -312,6 +319,7 @@ def _decide(
     stored_by_id: dict[UUID, StoredEvent],
     *,
     last: tuple[int, datetime | None],
+    texts: Mapping[str, str | None],
 ) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
     """Each append on its own, in queue order, each seeing the ones accepted before it.
 
@@ -320,7 +328,7 @@ def _decide(
     replay moves them: the events accepted at one instant are taken into the
     rows before the folding checks an append recorded at another.
     """
-    decision = _Decision(existing, models, stored_by_id, last[0] + 1, last[1])
+    decision = _Decision(existing, models, stored_by_id, last[0] + 1, last[1], texts)
     results = [decision.take(item) for item in group]
     for stream, held in decision.waiting.items():
         models[stream].advance(existing[stream], held)
@@ -336,14 +344,29 @@ class _Decision:
     stored_by_id: dict[UUID, StoredEvent]
     next_position: int
     latest: datetime | None
+    texts: Mapping[str, str | None]
+    """The texts of the registered sources the group cites, normalised (`quotes.anchored`)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     new: list[StoredEvent] = field(default_factory=list)
     waiting: dict[str, list[StoredEvent]] = field(default_factory=dict)
     """Each stream's accepted events not yet in its rows, all of one recording instant."""
 
-    def take(self, item: _Append) -> AppendResult | BaseException:
+    def _admitted(self, item: _Append) -> Sequence[AnyEvent] | BaseException:
+        """The append's events with their quotes found in the sources they cite, or why it is
+        not taken (a chain broken before it, a quote its source does not hold)."""
         if item.chain is not None and item.chain.broken:
             return SkippedAppendError()
+        try:
+            return anchored(item.events, self.texts)
+        except QuoteError as error:
+            if item.chain is not None:
+                item.chain.broken = True
+            return error
+
+    def take(self, item: _Append) -> AppendResult | BaseException:
+        appended = self._admitted(item)
+        if isinstance(appended, BaseException):
+            return appended
         events, model = self.existing[item.stream], self.models[item.stream]
         recorded_at = item.recorded_at or recording_time(None, self.now, self.latest)
         held = self.waiting.get(item.stream)
@@ -353,7 +376,7 @@ class _Decision:
         try:
             result = plan_append(
                 item.stream,
-                item.events,
+                appended,
                 existing=events,
                 stored_by_id=self.stored_by_id,
                 next_position=self.next_position,

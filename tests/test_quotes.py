@@ -1,0 +1,171 @@
+"""Quotes of registered sources, checked against their texts: found word for word (spacing and
+Unicode composition aside), told apart by prefix and suffix, stored with where they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from timeline.events import TextQuote
+from timeline.quotes import QuoteError, find
+from timeline.sources import normalised
+
+SEEDS = Path(__file__).parent / "fixtures" / "seeds"
+EN = (SEEDS / "000_63054e1fb7fe6de0.txt").read_text()
+FR = (SEEDS / "001_30cf3419a4757e4c.txt").read_text()
+VODAFONE = "/partnerships/vodafone-microsoft/events"
+
+
+def quoted(exact: str, **around: str) -> tuple[int, int]:
+    return find(normalised(EN), TextQuote(exact=exact, **around), None, "$.quote")
+
+
+def test_a_quote_is_found_whatever_its_spacing() -> None:
+    words = "strategic partnership spanning 10 years"
+    start, end = quoted(words.replace(" ", "\u00a0 \n"))
+    assert normalised(EN)[start:end] == words
+    assert start == normalised(EN).index(words)
+
+
+def test_an_absent_quote_names_the_closest_passage() -> None:
+    with pytest.raises(QuoteError) as caught:
+        quoted("strategic partnership spanning 12 years")
+    assert caught.value.rule == "quote-not-in-source"
+    assert caught.value.path == "$.quote.exact"
+    assert "the closest passage: “" in caught.value.message
+    assert "strategic partnership spanning 10 years" in caught.value.message
+
+
+def test_a_repeated_quote_is_told_apart_by_its_prefix_or_suffix() -> None:
+    text = normalised(EN)
+    word = "Microsoft"
+    assert text.count(word) > 1
+    with pytest.raises(QuoteError) as caught:
+        quoted(word)
+    assert caught.value.rule == "quote-ambiguous"
+    first = text.index(word)
+    last = text.rindex(word)
+    before = text[last - 30 : last]
+    assert text.count(before + word) == 1
+    assert quoted(word, prefix=before) == (last, last + len(word))
+    after = text[first + len(word) : first + len(word) + 30]
+    assert text.count(word + after) == 1
+    assert quoted(word, suffix=after) == (first, first + len(word))
+    with pytest.raises(QuoteError, match="does not hold"):
+        quoted(word, prefix="nothing like this")
+
+
+async def _register(client: AsyncTestClient[Any], auth: dict[str, str], **fields: Any) -> None:
+    body = {"id": "vm-en", "title": "Vodafone and Microsoft", "language": "en", **fields}
+    answer = await client.post("/sources", json=body, headers=auth)
+    assert answer.status_code == 201, answer.text
+
+
+def _milestone(source: dict[str, Any], item: str = "quoted") -> dict[str, Any]:
+    return {
+        "type": "MilestoneScheduled",
+        "effective": "2024-01-16",
+        "data": {"id": item, "title": "A quoted milestone", "due": "2025"},
+        "sources": [{"title": "Vodafone and Microsoft", "language": "en", **source}],
+    }
+
+
+async def test_an_append_quoting_a_registered_text_stores_where_the_words_are(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    await _register(client, auth, text=EN)
+    words = "more than 300 million businesses"
+    event = _milestone({"source": "vm-en", "quote": {"exact": words}})
+    body = {"events": [{**event, "id": "6f1c6a40-8c55-4d4e-9a51-0c8a3e1f2b77"}]}
+    stored = await client.post(VODAFONE, json=body, headers=auth)
+    assert stored.status_code == 201, stored.text
+    cited = stored.json()["events"][0]["sources"][0]
+    start = normalised(EN).index(words)
+    assert cited["position"] == {"start": start, "end": start + len(words)}
+    assert cited["quote"] == {"exact": words}
+    again = await client.post(VODAFONE, json=body, headers=auth)
+    assert again.status_code == 200  # the same append, anchored alike: a replay
+    history = (await client.get(f"{VODAFONE}?type=MilestoneScheduled")).json()["events"]
+    assert history[-1]["sources"][0]["position"] == cited["position"]
+
+
+@pytest.mark.parametrize(
+    ("registered", "source", "rule", "path"),
+    [
+        ({"text": EN}, {"source": "vm-en", "quote": {"exact": "a billion businesses"}},
+         "quote-not-in-source", "$.events[0].sources[0].quote.exact"),
+        ({"text": EN}, {"source": "vm-en", "quote": {"exact": "Vodafone"}},
+         "quote-ambiguous", "$.events[0].sources[0].quote"),
+        ({}, {"source": "vm-en", "quote": {"exact": "Vodafone"}},
+         "source-has-no-text", "$.events[0].sources[0].quote"),
+        ({"text": EN}, {"source": "nowhere", "quote": {"exact": "Vodafone"}},
+         "source-not-registered", "$.events[0].sources[0].source"),
+        ({"text": EN}, {"source": "vm-en", "quote": {"exact": "10 years"},
+                        "position": {"start": 0, "end": 8}},
+         "quote-not-in-source", "$.events[0].sources[0].position"),
+    ],
+    ids=["absent", "ambiguous", "no text", "not registered", "forged position"],
+)  # fmt: skip
+async def test_a_quote_its_source_does_not_bear_out_is_refused(
+    client: AsyncTestClient[Any],
+    auth: dict[str, str],
+    registered: dict[str, Any],
+    source: dict[str, Any],
+    rule: str,
+    path: str,
+) -> None:
+    await _register(client, auth, **registered)
+    before = len((await client.get(VODAFONE)).json()["events"])
+    refused = await client.post(VODAFONE, json={"events": [_milestone(source)]}, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["rule"] == rule
+    assert [e["path"] for e in refused.json()["errors"]] == [path]
+    assert len((await client.get(VODAFONE)).json()["events"]) == before
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ({"quote": {"exact": "Vodafone"}}, "$.events[0].sources[0].quote"),
+        ({"source": "vm-en", "quote": {"exact": "x"}, "excerpt": "x"},
+         "$.events[0].sources[0].excerpt"),
+        ({"source": "vm-en", "position": {"start": 1, "end": 2}},
+         "$.events[0].sources[0].position"),
+    ],
+    ids=["quote without a source", "quote and excerpt", "position without a quote"],
+)  # fmt: skip
+async def test_a_citation_of_the_wrong_shape_is_refused_before_any_lookup(
+    client: AsyncTestClient[Any], auth: dict[str, str], source: dict[str, Any], path: str
+) -> None:
+    refused = await client.post(VODAFONE, json={"events": [_milestone(source)]}, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert [e["path"] for e in refused.json()["errors"]] == [path]
+
+
+async def test_a_statement_quotes_its_source_word_for_word_in_order(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    await _register(client, auth, id="vm-fr", language="fr", text=FR)
+    text = normalised(FR)
+    first, second = text[300:340].strip(), text[600:640].strip()
+
+    def statement(words: str) -> dict[str, Any]:
+        return {
+            "type": "StatementMade",
+            "effective": "2024-01-16",
+            "data": {"speaker": "L'article", "text": words, "language": "fr"},
+            "sources": [{"title": "Vodafone et Microsoft", "language": "fr", "source": "vm-fr"}],
+        }
+
+    kept = await client.post(
+        VODAFONE, json={"events": [statement(f"{first} […] {second}")]}, headers=auth
+    )
+    assert kept.status_code == 201, kept.text
+    for words in (f"{second} […] {first}", f"{first} […] {second} et plus encore"):
+        refused = await client.post(VODAFONE, json={"events": [statement(words)]}, headers=auth)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["rule"] == "quote-not-in-source"
+        assert [e["path"] for e in refused.json()["errors"]] == ["$.events[0].data.text"]
