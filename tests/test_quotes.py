@@ -169,3 +169,35 @@ async def test_a_statement_quotes_its_source_word_for_word_in_order(
         assert refused.status_code == 422, refused.text
         assert refused.json()["rule"] == "quote-not-in-source"
         assert [e["path"] for e in refused.json()["errors"]] == ["$.events[0].data.text"]
+
+
+async def test_a_source_lists_the_facts_citing_it_with_their_passages(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    await _register(client, auth, text=EN)
+    words = ["more than 300 million businesses", "strategic partnership spanning 10 years"]
+    events = [
+        _milestone({"source": "vm-en", "quote": {"exact": w}}, item=f"m{n}")
+        for n, w in enumerate(words)
+    ]
+    events.append(_milestone({"source": "vm-en", "excerpt": "unchecked words"}, item="m2"))
+    stored = await client.post(VODAFONE, json={"events": events}, headers=auth)
+    assert stored.status_code == 201, stored.text
+    positions = [e["position"] for e in stored.json()["events"]]
+    first = await client.get("/sources/vm-en/citations?limit=2")
+    assert first.status_code == 200
+    page = first.json()
+    assert [c["position"] for c in page["citations"]] == positions[:2]
+    cited = page["citations"][0]
+    assert cited["quote"] == {"exact": words[0]}
+    start = normalised(EN).index(words[0])
+    assert cited["span"] == {"start": start, "end": start + len(words[0])}
+    assert words[0] in cited["passage"]
+    assert cited["type"] == "MilestoneScheduled"
+    rest = (await client.get(page["next"])).json()
+    assert [(c["position"], c["excerpt"], c["span"]) for c in rest["citations"]] == [
+        (positions[2], "unchecked words", None)
+    ]
+    assert rest["next"] is None
+    assert (await client.get("/sources/nowhere/citations")).status_code == 404
+    assert (await client.get("/sources/vm-en/citations?cursor=bm9wZQ")).status_code == 400

@@ -17,7 +17,7 @@ import msgspec
 
 from timeline.codes import is_language
 from timeline.dates import PartialDate
-from timeline.events import SLUG_MAX, Language, Model, Slug, Text, WebUrl
+from timeline.events import SLUG_MAX, Language, Model, Slug, StoredEvent, Text, WebUrl
 from timeline.urls import is_web_url
 
 TEXT_MAX_BYTES = 1 << 20
@@ -107,6 +107,12 @@ class SourceRegistry(Protocol):
         self, *, words: str | None, language: str | None, after: str | None, limit: int
     ) -> list[SourceRecord]:
         """Records without their texts, by id."""
+        ...
+
+    async def citations(
+        self, source_id: str, *, after: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        """(which of its sources, the event) for the events citing a source, by position."""
         ...
 
     async def restore(self, record: SourceRecord) -> bool:

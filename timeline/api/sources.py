@@ -36,13 +36,21 @@ from timeline.api.http import (
 )
 from timeline.api.services import Services
 from timeline.codes import is_language
-from timeline.events import SLUG_MAX, SLUG_PATTERN
+from timeline.events import (
+    SLUG_MAX,
+    SLUG_PATTERN,
+    StoredEvent,
+    TextPosition,
+    TextQuote,
+    type_name,
+)
 from timeline.sources import (
     TEXT_MAX_BYTES,
     SourceConflictError,
     SourceRecord,
     SourceRegistration,
     UnknownSourceError,
+    normalised,
     problems,
 )
 
@@ -90,6 +98,36 @@ class SourceDoc(SourceSummary, frozen=True, kw_only=True):
 class SourcePage(msgspec.Struct, frozen=True, kw_only=True):
     sources: tuple[SourceSummary, ...]
     next: str | None
+
+
+class Citation(msgspec.Struct, frozen=True, kw_only=True):
+    """An event citing the source: where it is, and what it quotes."""
+
+    stream: str
+    version: int
+    position: int
+    event_id: str
+    type: str
+    effective: str
+    citation: int
+    """Which of the event's `sources` cites it (from 0)."""
+    quote: TextQuote | None
+    """The selector the citation gave, if any; `span` is what it matched."""
+    span: TextPosition | None
+    passage: str | None
+    """The words at `span` in the source's normalised text, with a little on either side."""
+    excerpt: str | None
+    href: str
+
+
+class CitationPage(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    citations: tuple[Citation, ...]
+    next: str | None
+
+
+PASSAGE_CONTEXT = 60
+"""Characters of the source's text shown on either side of a quote in `passage`."""
 
 
 def _summary_fields(record: SourceRecord) -> dict[str, Any]:
@@ -256,3 +294,80 @@ class Sources(Controller):
         )
         headers = {} if next_link is None else {"Link": f'<{next_link}>; rel="next"'}
         return Response(wire.encode(listed), media_type=JSON, headers=headers)
+
+    @get(
+        "/{source_id:str}/citations",
+        guards=[read_guard],
+        summary="Every fact that cites a registered source, with the passage it quotes",
+        description="The events citing the source, in position order, each with which of its "
+        "sources cites it, the quote it gave, the span the store found and the passage "
+        "around it; follow `next` for more. Read by an index of citations, whatever the "
+        "store's size.",
+        responses={
+            200: ResponseSpec(CitationPage, description="One page", generate_examples=False),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            404: problem("No source with that id"),
+        },
+    )
+    async def citations(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        source_id: SourceIdPath,
+        *,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Cursor = None,
+    ) -> Response[Any]:
+        valid_stream_id(source_id, "source_id")
+        record = await svc.store.sources.get(source_id)
+        if record is None:
+            raise not_found(f"no source {source_id!r} is registered")
+        after_text = decode_cursor(cursor)
+        if after_text is not None and not after_text.isdigit():
+            raise ProblemError(
+                400,
+                f"{cursor!r} is not a cursor this API gave out",
+                errors=(FieldError("query.cursor", "not a cursor this API gave out"),),
+            )
+        after = int(after_text or 0)
+        found = await svc.store.sources.citations(source_id, after=after, limit=limit + 1)
+        text = None if record.text is None else normalised(record.text)
+        page = found[:limit]
+        next_link = None
+        if len(found) > limit:
+            split = found[limit][1].position
+            if page[-1][1].position == split:  # a page ends after an event's last citation
+                page = [(n, e) for n, e in page if e.position < split] or page
+            next_link = next_page(request, cursor=encode_cursor(str(page[-1][1].position)))
+        listed = CitationPage(
+            source=source_id,
+            citations=tuple(_citation(n, stored, text) for n, stored in page),
+            next=next_link,
+        )
+        headers = {} if next_link is None else {"Link": f'<{next_link}>; rel="next"'}
+        return Response(wire.encode(listed), media_type=JSON, headers=headers)
+
+
+def _citation(n: int, stored: StoredEvent, text: str | None) -> Citation:
+    cited = stored.event.sources[n]
+    span = cited.position
+    passage = None
+    if text is not None and span is not None:
+        start = max(0, span.start - PASSAGE_CONTEXT)
+        end = min(len(text), span.end + PASSAGE_CONTEXT)
+        passage = text[start:end]
+    return Citation(
+        stream=stored.stream,
+        version=stored.version,
+        position=stored.position,
+        event_id=str(stored.event.id),
+        type=type_name(stored.event),
+        effective=str(stored.event.effective),
+        citation=n,
+        quote=cited.quote,
+        span=span,
+        passage=passage,
+        excerpt=cited.excerpt,
+        href=f"/partnerships/{stored.stream}/events?from_version={stored.version}&limit=1",
+    )

@@ -159,12 +159,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX sources_by_language ON sources (language, id);
         CREATE FUNCTION timeline_refuse_source_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'sources are immutable: % refused', TG_OP;
+            RAISE EXCEPTION '% are immutable: % refused', TG_TABLE_NAME, TG_OP;
         END $$;
         CREATE TRIGGER sources_no_change BEFORE UPDATE OR DELETE ON sources
             FOR EACH ROW EXECUTE FUNCTION timeline_refuse_source_change();
         CREATE TRIGGER sources_no_truncate BEFORE TRUNCATE ON sources
             FOR EACH STATEMENT EXECUTE FUNCTION timeline_refuse_source_change();
+        """,
+    ),
+    (
+        5,
+        # which events cite a registered source, written with them (GET /sources/{id}/citations)
+        """
+        CREATE TABLE citations (
+            source   text COLLATE "C" NOT NULL,
+            position bigint NOT NULL,
+            citation integer NOT NULL,
+            PRIMARY KEY (source, position, citation)
+        );
+        CREATE TRIGGER citations_no_change BEFORE UPDATE OR DELETE ON citations
+            FOR EACH ROW EXECUTE FUNCTION timeline_refuse_source_change();
         """,
     ),
 )
@@ -386,7 +400,7 @@ async def _migrate(conn: Connection, schema: str, grant_to: str | None = None) -
 APP_PRIVILEGES = (
     "GRANT USAGE ON SCHEMA {schema} TO {role}",
     "GRANT SELECT, INSERT ON events TO {role}",
-    "GRANT SELECT, INSERT ON sources TO {role}",
+    "GRANT SELECT, INSERT ON sources, citations TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
     "GRANT SELECT ON schema_migrations TO {role}",
     (

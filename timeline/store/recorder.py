@@ -83,6 +83,21 @@ class SQLTransaction:
             for source, text in await self._fetch(q)
         }
 
+    async def insert_citations(self, events: Sequence[StoredEvent]) -> None:
+        """Index the citations of registered sources among `events` (stored in this transaction)."""
+        rows = [
+            (source.source, stored.position, n)
+            for stored in events
+            for n, source in enumerate(stored.event.sources)
+            if source.source is not None
+        ]
+        if rows:
+            p = self._dialect.placeholder
+            values = f"({p(1)}, {p(2)}, {p(3)})"
+            await self._insert_rows(
+                f"INSERT INTO citations (source, position, citation) VALUES {values}", rows
+            )
+
     async def events_by_id(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         rows = await self._fetch(mapper.events_by_id(self._dialect, ids))
         return [mapper.from_row(row, self._dialect) for row in rows]

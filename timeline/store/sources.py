@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from timeline import wire
+from timeline.events import StoredEvent
 from timeline.sources import (
     SourceConflictError,
     SourceRecord,
@@ -20,6 +21,7 @@ from timeline.sources import (
     candidate_ids,
     record_of,
 )
+from timeline.store import mapper
 from timeline.store.mapper import Query
 
 if TYPE_CHECKING:
@@ -95,6 +97,23 @@ class SQLSources:
                     )
             await tx.run(self._insert(), [self._row(record)])
             return True
+
+    async def citations(
+        self, source_id: str, *, after: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        """(which of its sources, the event) for each event citing the source after position
+        `after`, in position order: by the citations index, never a scan of the events."""
+        q = Query(self._dialect)
+        columns = ", ".join(f"e.{column.strip()}" for column in mapper.COLUMNS.split(","))
+        q.sql = (
+            f"SELECT c.citation, {columns} FROM citations c"
+            " JOIN events e ON e.position = c.position"
+            f" WHERE c.source = {q.param(source_id)} AND c.position > {q.param(after)}"
+            f" ORDER BY c.position, c.citation LIMIT {q.param(min(limit, PAGE_MAX))}"
+        )
+        rows = await self._recorder.fetch(q)
+        cited = [tuple(row) for row in rows]
+        return [(int(row[0]), mapper.from_row(row[1:], self._dialect)) for row in cited]
 
     async def get(self, source_id: str) -> SourceRecord | None:
         return await self._one(self._recorder.fetch, source_id)

@@ -146,6 +146,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         BEGIN SELECT RAISE(ABORT, 'sources are immutable: DELETE refused'); END;
         """,
     ),
+    (
+        6,
+        # which events cite a registered source, written with them (GET /sources/{id}/citations)
+        """
+        CREATE TABLE citations (
+            source   TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            citation INTEGER NOT NULL,
+            PRIMARY KEY (source, position, citation)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TRIGGER citations_no_update BEFORE UPDATE ON citations
+        BEGIN SELECT RAISE(ABORT, 'citations are immutable: UPDATE refused'); END;
+        CREATE TRIGGER citations_no_delete BEFORE DELETE ON citations
+        BEGIN SELECT RAISE(ABORT, 'citations are immutable: DELETE refused'); END;
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 

@@ -68,6 +68,8 @@ class WriteTransaction(Protocol):
         """Registered sources' texts, normalised (None: registered without text)."""
         ...
 
+    async def insert_citations(self, events: Sequence[StoredEvent]) -> None: ...
+
     async def last(self) -> tuple[int, datetime | None]:
         """The last position and its recording time (0, None when empty)."""
         ...
@@ -217,6 +219,8 @@ class GroupWriter:
             results, new = _decide(group, existing, models, stored_by_id, last=last, texts=texts)
             if new:
                 await tx.insert(new)
+                if cited:
+                    await tx.insert_citations(new)
                 landed = {stored.stream for stored in new}
                 await tx.save_models(models[name] for name in sorted(landed))
         for name, model in models.items():  # committed: they match the database
