@@ -201,3 +201,16 @@ async def test_a_source_lists_the_facts_citing_it_with_their_passages(
     assert rest["next"] is None
     assert (await client.get("/sources/nowhere/citations")).status_code == 404
     assert (await client.get("/sources/vm-en/citations?cursor=bm9wZQ")).status_code == 400
+
+
+async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    await _register(client, auth, text=EN)
+    quoted = _milestone({"source": "vm-en", "quote": {"exact": "more than 300 million businesses"}})
+    stored = await client.post(VODAFONE, json={"events": [quoted]}, headers=auth)
+    assert stored.status_code == 201, stored.text
+    page = (await client.get("/partnerships/vodafone-microsoft/timeline")).text
+    assert "more than 300 million businesses</blockquote><p class='checked'>Found word" in page
+    assert "<a href='/sources/vm-en'>registered text</a>" in page
+    assert "<p class='unverified'>An excerpt as given, not checked" in page  # the curated ones

@@ -505,13 +505,34 @@ def _sources(sources: Sequence[Source]) -> Markup:
             s.language,
             " · " + s.published.describe() if s.published else "",
             _link(s.url),
-            html("<blockquote lang='{}'>{}</blockquote>", s.language, s.excerpt)
-            if s.excerpt
-            else "",
+            _cited_words(s),
         )
         for s in sources
     )
     return html("<details class='sources'><summary>Sources</summary><ul>{}</ul></details>", listed)
+
+
+def _cited_words(s: Source) -> Markup | str:
+    """What a citation quotes: words checked against a registered text say so and link to it;
+    an excerpt says it was not checked."""
+    if s.quote is not None and s.position is not None and s.source is not None:
+        return html(
+            "<blockquote lang='{}' class='checked'>{}</blockquote><p class='checked'>Found word"
+            " for word in the <a href='/sources/{}'>registered text</a> (characters {} to {}).</p>",
+            s.language,
+            s.quote.exact,
+            s.source,
+            s.position.start,
+            s.position.end,
+        )
+    if s.excerpt:
+        return html(
+            "<blockquote lang='{}' class='unverified'>{}</blockquote><p class='unverified'>An"
+            " excerpt as given, not checked against the source's text.</p>",
+            s.language,
+            s.excerpt,
+        )
+    return ""
 
 
 def _link(url: str | None) -> Markup | str:
