@@ -343,3 +343,23 @@ async def test_an_imported_source_that_is_not_what_it_says_is_refused(
     with pytest.raises(ImportLineError, match=r"forged\.ndjson:1: not the fingerprint"):
         await import_file(store, path)
     assert await store.sources.get("s") is None
+
+
+async def test_verify_finds_a_quote_no_longer_where_it_was_found(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        text = (SEEDS / "000_63054e1fb7fe6de0.txt").read_text()
+        await store.sources.register(registration(id="vm", text=text), actor="curator")
+        quote = TextQuote(exact="more than 300 million businesses")
+        cited = Source(title=TITLE, language="en", source="vm", quote=quote)
+        await store.append("vm", [msgspec.structs.replace(announce(), sources=(cited,))], actor="a")
+        assert (await verify(store)).problems == []
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER sources_no_update")
+            conn.execute("UPDATE sources SET text = 'Moved: ' || text WHERE id = 'vm'")
+        found = (await verify(store)).problems
+        assert "source vm: its text is not the one fingerprinted" in found
+        assert any(p.startswith("vm v1 sources[0]: the quote is at ") for p in found), found
+    finally:
+        await store.close()

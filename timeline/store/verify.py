@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from timeline import fold
 from timeline.calendar import CalendarItem
 from timeline.events import StoredEvent
+from timeline.lru import LRU
+from timeline.quotes import QuoteError, find
 from timeline.readside import incremental, readmodels
-from timeline.sources import fingerprint
+from timeline.sources import fingerprint, normalised
 from timeline.store.protocol import EventStore
 from timeline.store.read_models import facet_key
 
@@ -50,6 +52,7 @@ async def verify(store: EventStore) -> Findings:
             "compared until then"
         )
     positions = 0
+    texts: LRU[str, str | None] = LRU(TEXTS_KEPT)
     async for events in store.read_by_stream(last):
         stream = events[0].stream
         found.streams += 1
@@ -58,6 +61,7 @@ async def verify(store: EventStore) -> Findings:
             if stored.version != index:
                 found.problems.append(f"{stream}: version {stored.version}, expected {index}")
                 break
+        found.problems += await _quote_problems(store, stream, events, texts)
         try:
             fold.check(events)
         except fold.DomainError as error:
@@ -76,6 +80,41 @@ async def verify(store: EventStore) -> Findings:
             " new one; `timeline projections rebuild` writes them all now"
         )
     return found
+
+
+TEXTS_KEPT = 16
+"""Registered texts kept while checking the quotes of one stream after another."""
+
+
+async def _quote_problems(
+    store: EventStore, stream: str, events: list[StoredEvent], texts: LRU[str, str | None]
+) -> list[str]:
+    """Every quote of a registered source is where its stored position says, in that
+    source's text as registered."""
+    problems: list[str] = []
+    for stored in events:
+        for n, cited in enumerate(stored.event.sources):
+            if cited.source is None or cited.quote is None:
+                continue
+            where = f"{stream} v{stored.version} sources[{n}]"
+            if cited.source not in texts:
+                record = await store.sources.get(cited.source)
+                texts[cited.source] = None if record is None else normalised(record.text or "")
+            text = texts[cited.source]
+            if text is None:
+                problems.append(f"{where}: cites {cited.source!r}, which is not registered")
+                continue
+            try:
+                start, end = find(text, cited.quote, stored.event.id, "$.quote")
+            except QuoteError as error:
+                problems.append(f"{where}: {error.message}")
+                continue
+            if cited.position is None or (cited.position.start, cited.position.end) != (
+                start,
+                end,
+            ):
+                problems.append(f"{where}: the quote is at {start}-{end}, not where it says")
+    return problems
 
 
 SOURCES_READ = 100
