@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from api_helpers import running, settings_for
+from helpers import announce, milestone
 
-from timeline.store import open_store
+from timeline.events import Source, TextQuote
+from timeline.sources import SourceRegistration
+from timeline.store import EventStore, open_store
 from timeline.store.mapper import Query
 from timeline.store.postgres import PostgresRecorder, _Connection
 from timeline.transfer import import_lines
@@ -50,6 +54,9 @@ KNOWN = {
     "SELECT MAX(c.changed_at) FROM calendar_items c": "an organization feed's Last-Modified "
     "reads every item of its partnerships",
     "AND c.day >= ": "a windowed feed reads every calendar row of its kinds (no index by day yet)",
+    "id IN (SELECT source FROM source_words WHERE": "a search of the sources reads every "
+    "source its longest word begins a word of, then pages them by id (no count of how common "
+    "each word is yet, as the partnerships' search has)",
 }
 """Queries that read more than they answer with any plan: what they cost, and what would
 fix it. A query not listed here must answer close to what it reads."""
@@ -82,6 +89,11 @@ def _requests(since: str) -> list[str]:
         f"/calendars/organizations/{ORG}.ics?from=2025",
         "/calendars/all.ics?from=2031",
         f"{page}/timeline",
+        "/sources",
+        "/sources?language=fr&cursor=czAxMDAw",
+        "/sources?q=report",
+        "/sources/s01234",
+        "/sources/s00042/citations",
     ]
 
 
@@ -132,12 +144,45 @@ def _rows_read(node: dict[str, Any]) -> int:
     return own + sum(_rows_read(child) for child in node.get("Plans", ()))
 
 
+SOURCES, CITED = 3000, 300
+LANGUAGES = ("en", "fr", "de")
+
+
+async def _sources(store: EventStore) -> None:
+    """Registered sources, and a partnership quoting the first few of them."""
+    for n in range(SOURCES):
+        asked = SourceRegistration(
+            id=f"s{n:05d}",
+            title=f"Report {n} on the partnership",
+            publisher=f"Outlet {n % 50}",
+            language=LANGUAGES[n % len(LANGUAGES)],
+            text=f"The text of source {n}, quoted once.",
+        )
+        await store.sources.register(asked, actor="plans")
+    cited = [
+        msgspec.structs.replace(
+            milestone(f"m{n}", due="2030"),
+            sources=(
+                Source(
+                    title=f"Report {n}",
+                    language="en",
+                    source=f"s{n:05d}",
+                    quote=TextQuote(exact=f"source {n},"),
+                ),
+            ),
+        )
+        for n in range(CITED)
+    ]
+    await store.append("cited", [announce(), *cited], actor="plans")
+
+
 @pytest.fixture
 async def seeded(postgres_url: str) -> str:
     store = await open_store(postgres_url)
     try:
         report = await import_lines(store, lines(PARTNERSHIPS, EVENTS, 10), origin="synthetic")
         assert report.appended == PARTNERSHIPS * EVENTS
+        await _sources(store)
     finally:
         await store.close()
     conn = await asyncpg.connect(postgres_url)

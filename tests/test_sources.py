@@ -115,8 +115,11 @@ async def test_pages_by_id_filtered_by_language_and_words(store: EventStore) -> 
     assert await ids(limit=2, after="s1") == ["s2", "s3"]
     assert await ids(limit=10, language="fr") == ["s1"]
     assert await ids(limit=10, words="CLOUD") == ["s0", "s1", "s3"]  # title or publisher
-    assert await ids(limit=10, words="100%") == ["s2"]  # a wildcard is a character
-    assert await ids(limit=10, words="_") == []
+    assert await ids(limit=10, words="clo week") == ["s3"]  # each word begins one of its words
+    assert await ids(limit=10, words="oud") == []  # the start of a word, not any part
+    assert await ids(limit=10, words="100%") == ["s2"]  # a wildcard is no word
+    assert await ids(limit=10, words="échos") == ["s1"]  # with or without accents
+    assert await ids(limit=10, words="_") == ["s0", "s1", "s2", "s3"]  # no word: no filter
 
 
 async def test_the_database_refuses_to_change_a_source(store: EventStore, store_url: str) -> None:

@@ -252,8 +252,9 @@ class Sources(Controller):
         "/",
         guards=[read_guard],
         summary="Registered sources by id, filtered by language and words",
-        description="Without their texts (read one at its `href`); `q` finds words in the "
-        "title or the publisher, in any case; follow `next` for more.",
+        description="Without their texts (read one at its `href`); each word of `q` must "
+        "begin a word of the title or the publisher, in any case, with or without accents; "
+        "follow `next` for more.",
         responses={
             200: ResponseSpec(SourcePage, description="One page, by id", generate_examples=False),
             400: BAD_REQUEST,

@@ -181,6 +181,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             FOR EACH ROW EXECUTE FUNCTION timeline_refuse_source_change();
         """,
     ),
+    (
+        6,
+        # the words of each source's title and publisher, for GET /sources?q=
+        """
+        CREATE TABLE source_words (
+            word   text COLLATE "C" NOT NULL,
+            source text COLLATE "C" NOT NULL,
+            PRIMARY KEY (word, source)
+        );
+        CREATE INDEX source_words_by_source ON source_words (source, word);
+        """,
+    ),
 )
 
 
@@ -400,7 +412,7 @@ async def _migrate(conn: Connection, schema: str, grant_to: str | None = None) -
 APP_PRIVILEGES = (
     "GRANT USAGE ON SCHEMA {schema} TO {role}",
     "GRANT SELECT, INSERT ON events TO {role}",
-    "GRANT SELECT, INSERT ON sources, citations TO {role}",
+    "GRANT SELECT, INSERT ON sources, citations, source_words TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
     "GRANT SELECT ON schema_migrations TO {role}",
     (

@@ -13,6 +13,7 @@ import msgspec
 
 from timeline import wire
 from timeline.events import StoredEvent
+from timeline.readside.readmodels import search_words
 from timeline.sources import (
     SourceConflictError,
     SourceRecord,
@@ -23,9 +24,10 @@ from timeline.sources import (
 )
 from timeline.store import mapper
 from timeline.store.mapper import Query
+from timeline.store.read_models import PAST_EVERY_LETTER
 
 if TYPE_CHECKING:
-    from timeline.store.recorder import Recorder
+    from timeline.store.recorder import Recorder, SQLTransaction
 
 _decoder = msgspec.json.Decoder(SourceRecord, dec_hook=wire.dec_hook)
 COLUMNS = "id, language, title, publisher, supersedes, registered_at, body, text"
@@ -65,7 +67,7 @@ class SQLSources:
                 record = record_of(registration, source_id, registered_at=now, actor=actor)
                 held = await self._one(tx.fetch, source_id)
                 if held is None:
-                    await tx.run(self._insert(), [self._row(record)])
+                    await self._insert_record(tx, record)
                     return record, True
                 if held.same_registration(record):
                     return held, False
@@ -95,7 +97,7 @@ class SQLSources:
                     raise SourceConflictError(
                         f"source {record.supersedes!r} is superseded by {holder!r} here", holder
                     )
-            await tx.run(self._insert(), [self._row(record)])
+            await self._insert_record(tx, record)
             return True
 
     async def citations(
@@ -124,24 +126,27 @@ class SQLSources:
     async def page(
         self, *, words: str | None, language: str | None, after: str | None, limit: int
     ) -> list[SourceRecord]:
-        """Sources by id after `after`, of a language, whose title or publisher holds `words`
-        (any case); without their texts (`sha256` says whether there is one)."""
+        """Sources by id after `after`, of a language, each word of `words` the start of a word
+        of the title or publisher (any case, with or without accents: `search_words`), by the
+        words index; without their texts (`sha256` says whether there is one)."""
         q = Query(self._dialect)
         where = ["TRUE"]
         if after is not None:
             where.append(f"id > {q.param(after)}")
         if language is not None:
             where.append(f"language = {q.param(language)}")
-        if words:
-            pattern = (
-                "%"
-                + words.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                + "%"
-            )
+        found = sorted(set(search_words(words or "")), key=len, reverse=True)
+        if found:  # the longest word drives, from the index; each other is checked
+            first, *others = found
             where.append(
-                f"(LOWER(title) LIKE {q.param(pattern)} ESCAPE '\\'"
-                f" OR LOWER(COALESCE(publisher, '')) LIKE {q.param(pattern)} ESCAPE '\\')"
+                f"id IN (SELECT source FROM source_words WHERE word >= {q.param(first)}"
+                f" AND word < {q.param(first + PAST_EVERY_LETTER)})"
             )
+            where += [
+                f"EXISTS (SELECT 1 FROM source_words w WHERE w.source = sources.id"
+                f" AND w.word >= {q.param(word)} AND w.word < {q.param(word + PAST_EVERY_LETTER)})"
+                for word in others
+            ]
         q.sql = (
             f"SELECT body FROM sources WHERE {' AND '.join(where)}"
             f" ORDER BY id LIMIT {q.param(min(limit, PAGE_MAX))}"
@@ -163,6 +168,17 @@ class SQLSources:
         q.sql = f"SELECT id FROM sources WHERE supersedes = {q.param(source_id)}"
         rows = await fetch(q)
         return str(rows[0][0]) if rows else None
+
+    async def _insert_record(self, tx: SQLTransaction, record: SourceRecord) -> None:
+        await tx.run(self._insert(), [self._row(record)])
+        named = f"{record.title} {record.publisher or ''}"
+        words = sorted(set(search_words(named)))
+        if words:
+            p = self._dialect.placeholder
+            await tx.run(
+                f"INSERT INTO source_words (word, source) VALUES ({p(1)}, {p(2)})",
+                [(word, record.id) for word in words],
+            )
 
     def _insert(self) -> str:
         values = ", ".join(self._dialect.placeholder(n) for n in range(1, 9))

@@ -162,6 +162,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         BEGIN SELECT RAISE(ABORT, 'citations are immutable: DELETE refused'); END;
         """,
     ),
+    (
+        7,
+        # the words of each source's title and publisher, for GET /sources?q=
+        """
+        CREATE TABLE source_words (
+            word   TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (word, source)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX source_words_by_source ON source_words (source, word);
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 
