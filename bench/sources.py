@@ -44,6 +44,8 @@ WORDS = [
     "services",
 ]
 LANGUAGES = ("en", "fr", "de", "es")
+LAST = "\U0010ffff"
+"""After every text that starts alike: `[word, word + LAST)` is every word `word` begins."""
 
 
 def text_of(n: int) -> str:
@@ -119,10 +121,17 @@ CASES = (
         "SELECT body FROM sources WHERE id > $1 AND language = $2 ORDER BY id LIMIT $3",
     ),
     (
-        "a page of 50 by words (title or publisher)",
+        "a search by a rare word (a report's number)",
         (
-            "SELECT body FROM sources WHERE (LOWER(title) LIKE $1"
-            " OR LOWER(COALESCE(publisher, '')) LIKE $1) ORDER BY id LIMIT $2"
+            "SELECT body FROM sources WHERE id IN (SELECT source FROM source_words"
+            " WHERE word >= $1 AND word < $2) ORDER BY id LIMIT $3"
+        ),
+    ),
+    (
+        "a search by a word every source has (`outlet`)",
+        (
+            "SELECT body FROM sources WHERE id IN (SELECT source FROM source_words"
+            " WHERE word >= $1 AND word < $2) ORDER BY id LIMIT $3"
         ),
     ),
     (
@@ -151,9 +160,13 @@ async def measure(
         ),
         (
             lambda n: sources_of.page(
-                words=f"outlet {n % 50}", language=None, after=None, limit=51
+                words=str(int(targets[n][1:])), language=None, after=None, limit=51
             ),
-            lambda n: [f"%outlet {n % 50}%", 51],
+            lambda n: [str(int(targets[n][1:])), str(int(targets[n][1:])) + LAST, 51],
+        ),
+        (
+            lambda _n: sources_of.page(words="outlet", language=None, after=None, limit=51),
+            lambda _n: ["outlet", "outlet" + LAST, 51],
         ),
         (
             lambda n: sources_of.citations(targets[n], after=0, limit=101),
