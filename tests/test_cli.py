@@ -128,7 +128,7 @@ def test_import_keeps_recording_times_rising(run, tmp_path: Path) -> None:
 def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     """Exported NDJSON imports into another store and exports to the same bytes."""
     exported = run("export").stdout_bytes
-    assert exported.count(b"\n") == 38
+    assert exported.count(b"\n") == 3 + 38  # the registered articles, then the events
     target = tmp_path / "copy.ndjson"
     target.write_bytes(exported)
     second = tmp_path / "second.db"
@@ -137,7 +137,9 @@ def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     )
     imported = runner.invoke(cli, ["import", str(target)])
     assert imported.exit_code == 0, imported.stderr
-    assert "38 appended, 0 already present, 2 stream(s)" in imported.stdout
+    assert "38 appended, 0 already present, 2 stream(s), 3 source(s) registered" in (
+        imported.stdout
+    )
     out = tmp_path / "out.ndjson"
     assert runner.invoke(cli, ["export", "-o", str(out)]).exit_code == 0
     assert out.read_bytes() == exported
@@ -159,7 +161,9 @@ def test_a_large_import_goes_staged_and_says_when_it_cannot(
     runner = CliRunner(env=env)
     imported = runner.invoke(cli, ["import", str(target)])
     assert imported.exit_code == 0, imported.stderr
-    assert "38 appended, 0 already present, 2 stream(s)" in imported.stdout
+    assert "38 appended, 0 already present, 2 stream(s), 3 source(s) registered" in (
+        imported.stdout
+    )
     assert imported.stderr == ""
     assert runner.invoke(cli, ["export"]).stdout_bytes == exported
 
@@ -178,8 +182,8 @@ def test_verify_passes_on_curated_data(run) -> None:
     result = run("verify")
     assert result.exit_code == 0
     assert result.stdout.strip() == (
-        "38 events in 2 streams; positions gapless, versions consecutive, every stream folds, "
-        "read models equal a fresh replay"
+        "38 events in 2 streams, 3 registered sources; positions gapless, versions "
+        "consecutive, every stream folds, read models equal a fresh replay"
     )
 
 
@@ -292,7 +296,7 @@ def test_import_refuses_what_the_store_must_not_keep(
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
     assert "unexpected" not in result.stderr
-    assert run("export").stdout.count("\n") == 38
+    assert run("export").stdout.count("\n") == 3 + 38
 
 
 def test_version_and_instants_out_of_range(run) -> None:
@@ -332,5 +336,10 @@ def test_piped_export_is_only_ndjson(run) -> None:
     """Export to a pipe writes the NDJSON and nothing else (progress goes to stderr only)."""
     lines = run("export").stdout_bytes.split(b"\n")
     assert lines[-1] == b""
-    assert all(json.loads(line)["stream"] for line in lines[:-1])
-    assert len(lines) == 39
+    assert [json.loads(line)["source"]["id"] for line in lines[:3]] == [
+        "telefonica-microsoft-en",
+        "vodafone-microsoft-en",
+        "vodafone-microsoft-fr",
+    ]
+    assert all(json.loads(line)["stream"] for line in lines[3:-1])
+    assert len(lines) == 3 + 39

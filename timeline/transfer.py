@@ -246,10 +246,29 @@ async def import_staged(
     `import_lines`, several times faster for a large file; raises `NotStagedError` (nothing
     stored) when it must go run by run instead."""
     names = {token.name for token in await token_registry(store).tokens()}
+    registered = await _leading_sources(store, path)
     done = await store.import_staged(
         path, token_names=names, default_actor=DEFAULT_ACTOR, advance=advance
     )
-    return ImportReport(appended=done.events, streams=done.streams)
+    return ImportReport(appended=done.events, streams=done.streams, sources=registered)
+
+
+async def _leading_sources(store: EventStore, path: Path) -> int:
+    """Register the source lines a file begins with (an export writes them first), as the
+    run-by-run import would; the staged stages then pass them by. How many were new."""
+    registered = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if not is_source_line(line):
+                break
+            restored = _Registered(_source(line, f"{path}:{number}"), number)
+            try:
+                registered += await store.sources.restore(restored.record)
+            except (SourceConflictError, UnknownSourceError) as error:
+                raise ImportLineError(f"{path}:{number}: {error}") from None
+    return registered
 
 
 async def import_file(store: EventStore, path: Path) -> ImportReport:
@@ -320,4 +339,5 @@ async def load_curated(store: EventStore, directory: Path | None) -> ImportRepor
         report = await import_file(store, path)
         total.appended += report.appended
         total.streams += report.streams
+        total.sources += report.sources
     return total

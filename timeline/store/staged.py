@@ -248,6 +248,7 @@ def decode_block(
     """In a worker (or here): each line of a block decoded, admitted and made a row."""
     dialect = importlib.import_module(BACKENDS[backend]).DIALECT
     decoded: list[Decoded] = []
+    leading = first == 1  # the file's first block: an export's sources come first
     with collector.paused():
         # split as a file is, on newlines alone
         for number, line in enumerate(io.BytesIO(data), start=first):
@@ -256,7 +257,10 @@ def decode_block(
             if not line.strip():
                 continue
             if is_source_line(line):
-                raise NotStagedError(f"line {number} registers a source")
+                if leading:  # registered before staging (`transfer.import_staged`)
+                    continue
+                raise NotStagedError(f"line {number} registers a source after events")
+            leading = False
             head, event, body = _decoded(line, number)
             if head.recorded_at is None:
                 raise NotStagedError(f"line {number} has no recorded_at")
