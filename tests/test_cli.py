@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from click.testing import CliRunner
 import timeline.cli
 from timeline import schemas
 from timeline.cli import cli
+from timeline.sources import is_source_line
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
+sys.path.insert(0, str(EVENTS.parent / "bench"))
+from synthetic import lines  # noqa: E402 - the benchmarks' generator, beside the tests
 
 
 @pytest.fixture
@@ -83,9 +87,15 @@ def test_bad_settings_fail_with_the_variable_named(run, monkeypatch) -> None:
     assert "use true or false" in stderr
 
 
+def _event_lines(stream: str) -> list[bytes]:
+    """A curated file's event lines (newlines kept), without the articles it begins with."""
+    lines = (EVENTS / f"{stream}.ndjson").read_bytes().splitlines(keepends=True)
+    return [line for line in lines if not is_source_line(line)]
+
+
 def test_import_reports_the_bad_line(run, tmp_path: Path) -> None:
     """An import stops at the first bad line and says which file and line."""
-    good = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
+    good = _event_lines("vodafone-microsoft")
     bad = tmp_path / "bad.ndjson"
     first = good[0].replace(b'"vodafone-microsoft"', b'"other"')
     bad.write_bytes(first + b'{"stream": "other", "type": "Nope"}\n')
@@ -96,7 +106,7 @@ def test_import_reports_the_bad_line(run, tmp_path: Path) -> None:
 
 def test_import_refuses_a_future_recording_time(run, tmp_path: Path) -> None:
     """An imported line cannot claim to have been recorded after now."""
-    line = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines()[0]
+    line = _event_lines("vodafone-microsoft")[0].rstrip(b"\n")
     future = tmp_path / "future.ndjson"
     future.write_bytes(
         line.replace(b'"vodafone-microsoft"', b'"later"').replace(b'"2026-11-22T', b'"2999-01-01T')
@@ -110,7 +120,7 @@ def test_import_refuses_a_future_recording_time(run, tmp_path: Path) -> None:
 def test_import_keeps_recording_times_rising(run, tmp_path: Path) -> None:
     """Restored history older than the store's latest recording is refused, replays still pass."""
     assert run("verify").exit_code == 0  # loads the curated data, recorded 2026-11-22
-    lines = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
+    lines = _event_lines("vodafone-microsoft")
     old = tmp_path / "old.ndjson"
     old.write_bytes(
         lines[0]
@@ -148,33 +158,40 @@ def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
 def test_a_large_import_goes_staged_and_says_when_it_cannot(
     run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A file from `STAGED_FROM` bytes is stored in one transaction (the same bytes export
-    back); one the staged path cannot take goes run by run, which says it and names the line."""
+    """A file from `STAGED_FROM` bytes is stored in one transaction, as run by run stores it;
+    one the staged path cannot take goes run by run, which says why."""
     monkeypatch.setattr(timeline.cli, "STAGED_FROM", 0)
-    exported = run("export").stdout_bytes
-    target = tmp_path / "copy.ndjson"
-    target.write_bytes(exported)
-    env = {
-        "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path / 'staged.db'}",
-        "TIMELINE_CURATED_DIR": "",
-    }
-    runner = CliRunner(env=env)
-    imported = runner.invoke(cli, ["import", str(target)])
+    target = tmp_path / "synthetic.ndjson"
+    target.write_bytes(b"".join(lines(20, 10, 5)))
+
+    def store_at(name: str) -> CliRunner:
+        url = f"sqlite:///{tmp_path / name}"
+        return CliRunner(env={"TIMELINE_DATABASE_URL": url, "TIMELINE_CURATED_DIR": ""})
+
+    staged, by_run = store_at("staged.db"), store_at("by-run.db")
+    imported = staged.invoke(cli, ["import", str(target)])
     assert imported.exit_code == 0, imported.stderr
-    assert "38 appended, 0 already present, 2 stream(s), 3 source(s) registered" in (
-        imported.stdout
-    )
+    assert "200 appended, 0 already present, 20 stream(s)" in imported.stdout
     assert imported.stderr == ""
-    assert runner.invoke(cli, ["export"]).stdout_bytes == exported
+    assert by_run.invoke(cli, ["import", "--run-by-run", str(target)]).exit_code == 0
+    exported = staged.invoke(cli, ["export"]).stdout_bytes
+    assert exported == by_run.invoke(cli, ["export"]).stdout_bytes
 
-    again = runner.invoke(cli, ["import", str(target)])  # the streams are held: run by run
+    again = staged.invoke(cli, ["import", str(target)])  # the streams are held: run by run
     assert again.exit_code == 0, again.stderr
-    assert "0 appended, 38 already present" in again.stdout
-    assert "importing run by run (the store holds stream" in again.stderr
+    assert "0 appended, 200 already present" in again.stdout
+    assert "importing run by run (line 1: recorded_at out of order" in again.stderr
 
-    asked = runner.invoke(cli, ["import", "--run-by-run", str(target)])
-    assert "0 appended, 38 already present" in asked.stdout
+    asked = staged.invoke(cli, ["import", "--run-by-run", str(target)])
+    assert "0 appended, 200 already present" in asked.stdout
     assert asked.stderr == ""  # asked for: nothing to explain
+
+    curated = tmp_path / "curated.ndjson"  # its events quote registered articles
+    curated.write_bytes(run("export").stdout_bytes)
+    quoted = store_at("quoted.db").invoke(cli, ["import", str(curated)])
+    assert quoted.exit_code == 0, quoted.stderr
+    assert "38 appended, 0 already present, 2 stream(s)" in quoted.stdout
+    assert "importing run by run (line 4 cites a registered source" in quoted.stderr
 
 
 def test_verify_passes_on_curated_data(run) -> None:

@@ -11,6 +11,7 @@ import pytest
 from timeline import formats
 from timeline.admission import InadmissibleError
 from timeline.formats import Imported, UnreadableLineError, read_import
+from timeline.sources import is_source_line
 
 EVENTS = Path(__file__).parent.parent / "events"
 STATEMENT = (
@@ -21,9 +22,11 @@ STATEMENT = (
 
 
 def curated_lines() -> list[bytes]:
-    """The curated events' lines (`sources.ndjson` holds registered sources, not events)."""
-    paths = [path for path in sorted(EVENTS.glob("*.ndjson")) if path.stem != "sources"]
-    return [line for path in paths for line in path.read_bytes().splitlines()]
+    """The curated events' lines (each file begins with the registered articles it cites)."""
+    lines = [
+        line for path in sorted(EVENTS.glob("*.ndjson")) for line in path.read_bytes().splitlines()
+    ]
+    return [line for line in lines if not is_source_line(line)]
 
 
 def as_exported(line: bytes) -> bytes:

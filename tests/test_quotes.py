@@ -208,9 +208,10 @@ async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
 ) -> None:
     await _register(client, auth, text=EN)
     quoted = _milestone({"source": "vm-en", "quote": {"exact": "more than 300 million businesses"}})
-    stored = await client.post(VODAFONE, json={"events": [quoted]}, headers=auth)
+    excerpt = _milestone({"excerpt": "Words as a pipeline gave them"}, item="excerpted")
+    stored = await client.post(VODAFONE, json={"events": [quoted, excerpt]}, headers=auth)
     assert stored.status_code == 201, stored.text
     page = (await client.get("/partnerships/vodafone-microsoft/timeline")).text
     assert "more than 300 million businesses</blockquote><p class='checked'>Found word" in page
     assert "<a href='/sources/vm-en'>registered text</a>" in page
-    assert "<p class='unverified'>An excerpt as given, not checked" in page  # the curated ones
+    assert "<p class='unverified'>An excerpt as given, not checked" in page

@@ -15,6 +15,7 @@ from timeline.events import StoredEvent
 from timeline.fold import fold
 from timeline.formats import decode_import, encode_stored
 from timeline.settings import REPO_EVENTS
+from timeline.sources import is_source_line
 
 STREAM = "vodafone-microsoft"
 AS_OF = date(2024, 2, 1)
@@ -26,7 +27,8 @@ def curated() -> tuple[StoredEvent, ...]:
     if not path.is_file():
         return ()
     stored = []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+    events = [line for line in path.read_bytes().splitlines() if not is_source_line(line)]
+    for number, line in enumerate(events, start=1):  # after the articles the stream cites
         head, event, _body = decode_import(line)
         if head.recorded_at is None:
             continue
