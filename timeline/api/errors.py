@@ -10,13 +10,14 @@ import logging
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
+from timeline import wire
 from timeline.admission import InadmissibleError
 from timeline.dates import InvalidDateError
 from timeline.fold import DomainError, Rule
@@ -124,6 +125,24 @@ def not_found(detail: str) -> ProblemError:
 
 
 _AT_PATH = re.compile(r"^(?P<message>.*) - at `(?P<path>[^`]*)`$", re.DOTALL)
+
+
+T = TypeVar("T")
+
+
+def decoded_body(body: bytes, decode: Callable[[bytes], T], what: str) -> T:
+    """A request body decoded, or the problem that says why not: 422 naming the field, 400
+    for JSON that is not JSON (or not UTF-8) or nested too deeply to be `what`."""
+    try:
+        return decode(body)
+    except msgspec.ValidationError as error:
+        raise validation_problem(error) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise ProblemError(
+            400, f"the body is not valid JSON: {wire.why_not(body, error)}"
+        ) from None
+    except RecursionError:
+        raise ProblemError(400, f"the body is nested too deeply to be {what}") from None
 
 
 def validation_problem(error: msgspec.ValidationError) -> ProblemError:

@@ -26,8 +26,8 @@ from timeline.api.errors import (
     NOT_FOUND,
     UNAUTHORIZED,
     ProblemError,
+    decoded_body,
     problem,
-    validation_problem,
 )
 from timeline.api.http import (
     MAX_POSITION,
@@ -329,16 +329,7 @@ class Partnerships(Controller):
         token = await append_token(request, svc)  # here, not by injection: that cost 5%
         stream = valid_stream_id(stream_id)
         require_json(request)
-        body = await request.body()
-        try:
-            appended = decode_append(body)
-        except msgspec.ValidationError as error:
-            raise validation_problem(error) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as error:
-            why = wire.why_not(body, error)
-            raise ProblemError(400, f"the body is not valid JSON: {why}") from None
-        except RecursionError:
-            raise ProblemError(400, "the body is nested too deeply to be events") from None
+        appended = decoded_body(await request.body(), decode_append, "events")
         if len(appended.events) > svc.settings.max_batch:
             raise ProblemError(
                 413,

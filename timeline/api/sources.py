@@ -21,9 +21,9 @@ from timeline.api.errors import (
     UNAUTHORIZED,
     FieldError,
     ProblemError,
+    decoded_body,
     not_found,
     problem,
-    validation_problem,
 )
 from timeline.api.http import (
     Cursor,
@@ -193,17 +193,7 @@ class Sources(Controller):
     ) -> Response[Any]:
         token = await append_token(request, svc)
         require_json(request)
-        body = await request.body()
-        try:
-            registration = decode_registration(body)
-        except msgspec.ValidationError as error:
-            raise validation_problem(error) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as error:
-            raise ProblemError(
-                400, f"the body is not valid JSON: {wire.why_not(body, error)}"
-            ) from None
-        except RecursionError:
-            raise ProblemError(400, "the body is nested too deeply to be a source") from None
+        registration = decoded_body(await request.body(), decode_registration, "a source")
         try:
             record, created = await svc.store.sources.register(registration, actor=token.name)
         except UnknownSourceError as error:
