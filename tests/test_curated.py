@@ -213,14 +213,15 @@ async def test_quotes_have_named_speakers_and_narration_is_background(
 
 
 async def test_the_undated_article_is_bounded_not_dated(curated: EventStore) -> None:
-    """Telefónica's article gives no date: every fact is no later than 2023 (its first phase's
-    start), so it holds on any earlier day and says so, and nothing claims "2023"."""
+    """Telefónica's article gives no date. It plans phases for "2023-2024", so it was written
+    by the end of 2024 at the latest, and that is all it supports: every fact is no later
+    than 2024, holds on any earlier day and says so, and nothing claims a year of its own."""
     events = [e async for e in curated.read_stream(TELEFONICA)]
-    assert {str(e.event.effective) for e in events} == {"../2023"}
+    assert {str(e.event.effective) for e in events} == {"../2024"}
     early = fold(events, as_of=date(2021, 6, 1))
     assert early is not None
-    assert str(early.announced) == "../2023"
-    assert early.announced.describe() == "no later than 2023"
+    assert str(early.announced) == "../2024"
+    assert early.announced.describe() == "no later than 2024"
     assert [p.schedule for p in early.phases] == ["upcoming"] * 3
 
 

@@ -113,7 +113,7 @@ async def test_the_index_and_a_timeline_are_html_with_their_facts(
     early = await client.get(
         "/partnerships/telefonica-microsoft/timeline", params={"as_of": "2019-01-01"}
     )
-    assert "announced no later than 2023" in early.text
+    assert "announced no later than 2024" in early.text
     found = await client.get("/", params={"q": "TELEFÓNICA"})
     assert "telefonica-microsoft/timeline" in found.text
     assert f"href='{VM}'" not in found.text
