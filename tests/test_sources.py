@@ -36,7 +36,7 @@ from timeline.transfer import ImportLineError, export_lines, import_file, import
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 TITLE = "Vodafone and Microsoft sign 10-year strategic partnership"
 CURATED = ["telefonica-microsoft-en", "vodafone-microsoft-en", "vodafone-microsoft-fr"]
-"""The articles the curated data registers (`events/sources.ndjson`)."""
+"""The articles the curated data registers (each `events/*.ndjson` begins with those it cites)."""
 
 
 def registration(**fields: Any) -> SourceRegistration:
