@@ -3,6 +3,7 @@ Unicode composition aside), told apart by prefix and suffix, stored with where t
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,13 @@ async def test_a_source_lists_the_facts_citing_it_with_their_passages(
     ]
     assert rest["next"] is None
     assert (await client.get("/sources/nowhere/citations")).status_code == 404
-    assert (await client.get("/sources/vm-en/citations?cursor=bm9wZQ")).status_code == 400
+    for cursor in (b"nope", b"9" * 40, "٣".encode(), b"-1"):  # words, huge, not ASCII, signed
+        coded = base64.urlsafe_b64encode(cursor).decode().rstrip("=")
+        asked = await client.get(f"/sources/vm-en/citations?cursor={coded}")
+        assert asked.status_code == 400, (cursor, asked.text)
+    bad_id = await client.get("/sources/Not_An_Id/citations")
+    assert bad_id.status_code == 400
+    assert "is not a source id" in bad_id.json()["detail"]
 
 
 async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(

@@ -108,12 +108,18 @@ ORG_NAMES = ("org", "party")
 """Parameters that name an organization (the same grammar as a stream id)."""
 
 
+def _kind_of(name: str) -> str:
+    if name in ORG_NAMES:
+        return "an organization"
+    return "a source" if name == "source_id" else "a stream"
+
+
 def valid_stream_id(value: str, name: str = "stream_id", where: str = "path") -> str:
     """A stream or organization id (the catalogue's `Slug`), from the path or the query."""
     if len(value) > STREAM_ID_MAX or STREAM_ID.fullmatch(value) is None:
         shown = value if len(value) <= STREAM_ID_MAX else value[:STREAM_ID_MAX] + "…"
         raise bad_request(
-            f"{shown!r} is not {'an organization' if name in ORG_NAMES else 'a stream'} id:"
+            f"{shown!r} is not {_kind_of(name)} id:"
             f" lowercase letters, digits and single hyphens, at most {STREAM_ID_MAX} characters",
             f"{where}.{name}",
         )

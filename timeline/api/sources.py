@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -126,6 +127,8 @@ class CitationPage(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
 
 
+POSITION = re.compile(r"[0-9]{1,16}")
+"""A citations cursor: the position a page ended at (ASCII digits, below 2^53)."""
 PASSAGE_CONTEXT = 60
 """Characters of the source's text shown on either side of a quote in `passage`."""
 
@@ -315,7 +318,7 @@ class Sources(Controller):
         if record is None:
             raise not_found(f"no source {source_id!r} is registered")
         after_text = decode_cursor(cursor)
-        if after_text is not None and not after_text.isdigit():
+        if after_text is not None and POSITION.fullmatch(after_text) is None:
             raise ProblemError(
                 400,
                 f"{cursor!r} is not a cursor this API gave out",
