@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from timeline.events import TextQuote
 from timeline.quotes import QuoteError, find
 from timeline.sources import normalised
+from timeline.store.recorder import SQLTransaction
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 EN = (SEEDS / "000_63054e1fb7fe6de0.txt").read_text()
@@ -222,3 +223,28 @@ async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
     assert "more than 300 million businesses</blockquote><p class='checked'>Found word" in page
     assert "<a href='/sources/vm-en'>registered text</a>" in page
     assert "<p class='unverified'>An excerpt as given, not checked" in page
+
+
+async def test_a_registered_text_is_read_once_for_the_appends_that_quote_it(
+    client: AsyncTestClient[Any], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _register(client, auth, text=EN)
+    read: list[list[str]] = []
+    real = SQLTransaction.source_texts
+
+    async def spy(self: SQLTransaction, ids: Any) -> dict[str, str | None]:
+        read.append(sorted(ids))
+        return await real(self, ids)
+
+    monkeypatch.setattr(SQLTransaction, "source_texts", spy)
+    for n, words in enumerate(["more than 300 million businesses", "Europe and Africa"]):
+        event = _milestone({"source": "vm-en", "quote": {"exact": words}}, item=f"q{n}")
+        stored = await client.post(VODAFONE, json={"events": [event]}, headers=auth)
+        assert stored.status_code == 201, stored.text
+    missing = _milestone({"source": "later", "quote": {"exact": "x"}}, item="q2")
+    for _ in range(2):  # an id not registered is asked again: it may be registered meanwhile
+        refused = await client.post(VODAFONE, json={"events": [missing]}, headers=auth)
+        assert refused.json()["rule"] == "source-not-registered"
+    assert read.count(["vm-en"]) == 1  # kept after the first group
+    assert read.count(["later"]) >= 2  # each refused post asked again (the handler retries it)
+    assert len(read) == 1 + read.count(["later"])

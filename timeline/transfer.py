@@ -263,9 +263,9 @@ async def _leading_sources(store: EventStore, path: Path) -> int:
                 continue
             if not is_source_line(line):
                 break
-            restored = _Registered(_source(line, f"{path}:{number}"), number)
+            record = _source(line, f"{path}:{number}")
             try:
-                registered += await store.sources.restore(restored.record)
+                registered += await store.sources.restore(record)
             except (SourceConflictError, UnknownSourceError) as error:
                 raise ImportLineError(f"{path}:{number}: {error}") from None
     return registered

@@ -53,16 +53,7 @@ class SQLSources:
         now = datetime.now(UTC)
         async with self._recorder.transaction() as tx:
             if registration.supersedes is not None:
-                superseded = await self._one(tx.fetch, registration.supersedes)
-                if superseded is None:
-                    raise UnknownSourceError(registration.supersedes, "$.supersedes")
-                holder = await self._superseding(tx.fetch, registration.supersedes)
-                if holder is not None:
-                    raise SourceConflictError(
-                        f"source {registration.supersedes!r} is superseded by {holder!r} already;"
-                        " supersede that one instead",
-                        holder,
-                    )
+                await self._supersedable(tx.fetch, registration.supersedes, "$.supersedes")
             for source_id in candidate_ids(registration):
                 record = record_of(registration, source_id, registered_at=now, actor=actor)
                 held = await self._one(tx.fetch, source_id)
@@ -90,13 +81,7 @@ class SQLSources:
                     )
                 return False
             if record.supersedes is not None:
-                if await self._one(tx.fetch, record.supersedes) is None:
-                    raise UnknownSourceError(record.supersedes, "$.source.supersedes")
-                holder = await self._superseding(tx.fetch, record.supersedes)
-                if holder is not None:
-                    raise SourceConflictError(
-                        f"source {record.supersedes!r} is superseded by {holder!r} here", holder
-                    )
+                await self._supersedable(tx.fetch, record.supersedes, "$.source.supersedes")
             await self._insert_record(tx, record)
             return True
 
@@ -152,6 +137,18 @@ class SQLSources:
             f" ORDER BY id LIMIT {q.param(min(limit, PAGE_MAX))}"
         )
         return [_decoder.decode(bytes(row[0])) for row in await self._recorder.fetch(q)]
+
+    async def _supersedable(self, fetch: Fetch, source_id: str, path: str) -> None:
+        """Raise unless `source_id` is registered and superseded by nothing yet."""
+        if await self._one(fetch, source_id) is None:
+            raise UnknownSourceError(source_id, path)
+        holder = await self._superseding(fetch, source_id)
+        if holder is not None:
+            raise SourceConflictError(
+                f"source {source_id!r} is superseded by {holder!r} already; supersede that one"
+                " instead",
+                holder,
+            )
 
     async def _one(self, fetch: Fetch, source_id: str) -> SourceRecord | None:
         q = Query(self._dialect)

@@ -111,6 +111,10 @@ class _Append:
                 yield event.id
 
 
+TEXTS_KEPT = 64
+"""Registered texts the writer keeps normalised (each at most 1 MB)."""
+
+
 class GroupWriter:
     def __init__(self, begin: Begin, on_commit: Callable[[int], None] | None = None) -> None:
         self._begin = begin
@@ -120,6 +124,9 @@ class GroupWriter:
             MODELLED_EVENTS, weight=lambda kept: kept[1].version
         )
         """Each recently written stream's read models, by the generation they belong to."""
+        self._texts: LRU[str, str | None] = LRU(TEXTS_KEPT)
+        """Registered sources' normalised texts, by id: a source never changes, and
+        normalising a long text again for every group that quotes it was work done twice."""
         self._task = asyncio.create_task(self._loop(), name="event-writer")
         self._closed = False
 
@@ -214,12 +221,11 @@ class GroupWriter:
             ids = list({sent for item in group for sent in item.sent_ids()})
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)} if ids else {}
             last = await tx.last()
-            cited = {s.source for i in group for e in i.events for s in e.sources if s.source}
-            texts = await tx.source_texts(cited) if cited else {}
+            texts = await self._texts_of(tx, group)
             results, new = _decide(group, existing, models, stored_by_id, last=last, texts=texts)
             if new:
                 await tx.insert(new)
-                if cited:
+                if texts:  # the group cites registered sources
                     await tx.insert_citations(new)
                 landed = {stored.stream for stored in new}
                 await tx.save_models(models[name] for name in sorted(landed))
@@ -227,6 +233,16 @@ class GroupWriter:
             if 0 < model.version == model.folding.version == len(existing[name]):
                 self._models[name] = (generation, model)  # (a refused new stream is not kept)
         return results, (new[-1].position if new else None)
+
+    async def _texts_of(self, tx: WriteTransaction, group: list[_Append]) -> dict[str, str | None]:
+        """The texts of the registered sources the group cites, read only where not kept (an
+        id not registered is not kept: it may be registered before the next group)."""
+        cited = {s.source for i in group for e in i.events for s in e.sources if s.source}
+        missing = {source for source in cited if source not in self._texts}
+        if missing:
+            for source, text in (await tx.source_texts(missing)).items():
+                self._texts[source] = text
+        return {source: self._texts[source] for source in cited if source in self._texts}
 
     async def _models_of(
         self,
