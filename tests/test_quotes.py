@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_helpers import services_of
 from litestar.testing import AsyncTestClient
 
 from timeline.events import TextQuote
+from timeline.lru import LRU
 from timeline.quotes import QuoteError, find
 from timeline.sources import normalised
 from timeline.store.recorder import SQLTransaction
@@ -248,3 +250,20 @@ async def test_a_registered_text_is_read_once_for_the_appends_that_quote_it(
     assert read.count(["vm-en"]) == 1  # kept after the first group
     assert read.count(["later"]) >= 2  # each refused post asked again (the handler retries it)
     assert len(read) == 1 + read.count(["later"])
+
+
+async def test_a_group_may_quote_more_sources_than_the_writer_keeps(
+    client: AsyncTestClient[Any], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = services_of(client).store._writer  # the store's grouping writer
+    kept._texts = LRU(2)
+    events = []
+    for n in range(5):
+        await _register(client, auth, id=f"s{n}", text=f"The words of source {n}.")
+        quote = {"exact": f"source {n}"}
+        events.append(_milestone({"source": f"s{n}", "quote": quote}, item=f"m{n}"))
+    stored = await client.post(VODAFONE, json={"events": events}, headers=auth)
+    assert stored.status_code == 201, stored.text
+    assert [e["sources"][0]["position"] for e in stored.json()["events"]] == [
+        {"start": 13, "end": 21}
+    ] * 5

@@ -238,11 +238,14 @@ class GroupWriter:
         """The texts of the registered sources the group cites, read only where not kept (an
         id not registered is not kept: it may be registered before the next group)."""
         cited = {s.source for i in group for e in i.events for s in e.sources if s.source}
-        missing = {source for source in cited if source not in self._texts}
+        texts = {source: self._texts[source] for source in cited if source in self._texts}
+        missing = cited - texts.keys()
         if missing:
-            for source, text in (await tx.source_texts(missing)).items():
+            read = await tx.source_texts(missing)
+            texts |= read  # from what was read, not the cache: a group may cite more than it keeps
+            for source, text in read.items():
                 self._texts[source] = text
-        return {source: self._texts[source] for source in cited if source in self._texts}
+        return texts
 
     async def _models_of(
         self,
