@@ -12,7 +12,7 @@ the end of time, a stream must raise no `DomainError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -669,6 +669,41 @@ def _run(applied: Iterable[_Applied], as_of: date) -> _Partnership:
             break
         _apply(p, item)
     return p
+
+
+def sweep(
+    events: Sequence[StoredEvent], keep: Callable[[AnyEvent], bool]
+) -> Iterator[tuple[date, date | None, Callable[[date], PartnershipState | None]]]:
+    """The stream as its facts take effect, day by day, folding only the announcement and the
+    facts `keep` chooses (after retractions and corrections): for each first day on which one
+    takes effect, that day, the next such day (None after the last) and the state on any day
+    from the one to the other. A fact's lineage asks this once per recording instant, where a
+    fold per day would fold the stream again for each. The state is good until the next step.
+    """
+    recorded = known(events, None)
+    if not recorded:
+        return
+    basis = Basis(
+        as_of=END_OF_TIME,
+        known_at=None,
+        version=max(e.version for e in recorded),
+        last_position=recorded[-1].position,
+    )
+    chosen = [
+        a for a in resolve(recorded) if isinstance(a.event, PartnershipAnnounced) or keep(a.event)
+    ]
+    p = _Partnership()
+    stream = recorded[0].stream
+
+    def state_on(day: date) -> PartnershipState | None:
+        return _state(p, stream, msgspec.structs.replace(basis, as_of=day))
+
+    for index, applied in enumerate(chosen):
+        _apply(p, applied)
+        day = applied.event.effective.first_day
+        following = chosen[index + 1].event.effective.first_day if index + 1 < len(chosen) else None
+        if following != day:
+            yield day, following, state_on
 
 
 def check(events: Sequence[StoredEvent]) -> None:

@@ -23,6 +23,7 @@ from timeline.api import errors
 from timeline.api.calendars import Calendars
 from timeline.api.changes import Changes
 from timeline.api.edge import edge, route_methods
+from timeline.api.facts import Facts
 from timeline.api.feed import Feed
 from timeline.api.http import before_request
 from timeline.api.limits import write_limits
@@ -114,7 +115,17 @@ def create_app(settings: Settings) -> Litestar:
     # handler per request.
     reads = Router(
         path="/",
-        route_handlers=[Partnerships, Changes, Feed, Live, Organizations, Sources, Schemas, Pages],
+        route_handlers=[
+            Partnerships,
+            Changes,
+            Facts,
+            Feed,
+            Live,
+            Organizations,
+            Sources,
+            Schemas,
+            Pages,
+        ],
     )
     app = Litestar(
         route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],

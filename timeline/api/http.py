@@ -111,7 +111,7 @@ ORG_NAMES = ("org", "party")
 def _kind_of(name: str) -> str:
     if name in ORG_NAMES:
         return "an organization"
-    return "a source" if name == "source_id" else "a stream"
+    return {"source_id": "a source", "fact_id": "a fact"}.get(name, "a stream")
 
 
 def valid_stream_id(value: str, name: str = "stream_id", where: str = "path") -> str:
