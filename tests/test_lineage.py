@@ -22,7 +22,7 @@ from timeline.events import (
     PhaseScheduled,
     StoredEvent,
 )
-from timeline.knowledge import items
+from timeline.knowledge import diff, items
 from timeline.lineage import PATH_KINDS, lineage
 
 
@@ -90,6 +90,32 @@ def test_a_correction_is_behind_the_version_it_makes() -> None:
     assert {v.value["title"] for v in latest} == {"IoT company"}
     assert all(v.events == (first[1].event.id, fix.id) for v in latest)
     assert {entry.field: entry.learned_at for entry in found.learned}["title"] == _hours(2)
+
+
+def test_a_correction_that_gives_back_an_id_ends_what_the_earlier_one_made() -> None:
+    """Found by the property: m0 corrected to m1, then back to m0. The second correction is
+    about m1 too, so m1's lineage ends there and a diff cites it for m1's removal."""
+    first = recorded([announce(), milestone("m0", due="2024-04")])
+    scheduled = first[1].event.id
+    to_m1 = correct(scheduled, {"id": "m1", "title": "m", "due": "2024-04"})
+    back = correct(scheduled, {"id": "m0", "title": "m", "due": "2024-04"})
+    events = recorded([*(s.event for s in first), to_m1, back])
+    found = lineage("vm", events, "milestone", "m1", as_of=date(2024, 3, 1))
+    assert found is not None
+    assert {(v.recorded_from, v.recorded_to) for v in found.versions} == {(_hours(2), _hours(3))}
+    assert {v.superseded_by for v in found.versions} == {(back.id,)}
+    assert found.current is None
+    changes = diff(
+        "vm",
+        fold.fold(events[:3], as_of=date(2024, 3, 1)),
+        fold.fold(events, as_of=date(2024, 3, 1)),
+        events[3:],
+        events,
+    )
+    assert {(c.id, c.change, c.events) for c in changes} == {
+        ("m1", "removed", (back.id,)),
+        ("m0", "added", (back.id,)),
+    }
 
 
 def test_a_phase_turns_with_its_window() -> None:
@@ -186,6 +212,7 @@ def test_the_value_a_lineage_gives_for_a_basis_is_the_states(steps, fixes, data)
     if not facts:
         return
     kind, fact_id = data.draw(st.sampled_from(facts))
+
     found = lineage("ag", events, PATH_KINDS[kind], fact_id, as_of=days[-1])
     assert found is not None, "a fact some state held has a lineage"
     probes = data.draw(

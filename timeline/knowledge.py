@@ -204,16 +204,38 @@ def subjects(event: AnyEvent, stream: str, by_id: Mapping[UUID, AnyEvent]) -> se
         case EventRetracted(data=data):
             target = by_id.get(data.event_id)
             return set() if target is None else subjects(target, stream, by_id)
-        case EventCorrected(data=data):
-            target = by_id.get(data.event_id)
-            if target is None:
-                return set()
-            about = subjects(target, stream, by_id)
-            with contextlib.suppress(DomainError):  # refused when appended: it is its target's
-                about |= subjects(corrected(target, event), stream, by_id)
-            return about
+        case EventCorrected():
+            return _corrected_subjects(event, stream, by_id)
     kind, item = _ID_KINDS.get(type(event)), getattr(event.data, "id", None)
     return set() if kind is None or item is None else {(kind, str(item))}
+
+
+def _corrected_subjects(
+    event: EventCorrected, stream: str, by_id: Mapping[UUID, AnyEvent]
+) -> set[Subject]:
+    """What a correction's target is about: as first stated, as this correction makes it, and
+    as each earlier correction of it made it (an id one gave it, which this one may change back)."""
+    target = by_id.get(event.data.event_id)
+    if target is None:
+        return set()
+    about = subjects(target, stream, by_id)
+    for each in _corrections_until(event, by_id):
+        with contextlib.suppress(DomainError):  # refused when appended: it is its target's
+            about |= subjects(corrected(target, each), stream, by_id)
+    return about
+
+
+def _corrections_until(
+    correction: EventCorrected, by_id: Mapping[UUID, AnyEvent]
+) -> list[EventCorrected]:
+    """`correction` and the corrections of its target before it (`by_id` is in stream order)."""
+    found: list[EventCorrected] = []
+    for other in by_id.values():
+        if other is correction or other.id == correction.id:
+            break
+        if isinstance(other, EventCorrected) and other.data.event_id == correction.data.event_id:
+            found.append(other)
+    return [*found, correction]
 
 
 _ID_KINDS: dict[type, ItemKind] = {
