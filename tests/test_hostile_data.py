@@ -146,6 +146,10 @@ def test_hostile_values_stay_text_on_every_page(served: Server) -> None:
         f"{timeline}?as_of=2024-03-01&since=2020-01-01T00:00:00Z",
         "/partnerships/legacy-partnership/timeline",
         f"/partnerships/legacy-partnership/timeline?as_of={quote(HOSTILE)}",
+        f"{timeline}/milestone/m",  # a fact's lineage
+        f"{timeline}/party/acme",
+        f"{timeline}/risk/r?as_of=2024-03-01",
+        f"{timeline}/{quote('<img src=x onerror=alert(1)>', safe='')}/m",  # no such kind
     ]
     with browser_page() as (page, watched):
         for path in pages:
@@ -172,6 +176,14 @@ def test_hostile_values_stay_text_on_every_page(served: Server) -> None:
             "details.sources a", "links => links.map(a => a.getAttribute('href'))"
         )
         assert set(sources) == {LINK}
+        lineage_links = page.eval_on_selector_all(  # type: ignore[attr-defined]
+            "a.history", "links => links.map(a => a.getAttribute('href'))"
+        )
+        assert f"{timeline}/milestone/m?as_of=" in " ".join(lineage_links)
+        page.goto(f"{served.base}{timeline}/milestone/m")  # type: ignore[attr-defined]
+        history = page.evaluate("document.body.textContent")  # type: ignore[attr-defined]
+        for name in ("milestone", "description", "source 1", "excerpt"):
+            assert _text(name) in history, name
         page.goto(f"{served.base}/partnerships/legacy-partnership/timeline")  # type: ignore[attr-defined]
         legacy = page.evaluate("document.body.textContent")  # type: ignore[attr-defined]
         assert "link not shown: javascript:window.__pwned=1" in legacy

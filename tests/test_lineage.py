@@ -301,3 +301,26 @@ async def test_the_lineage_route_names_what_is_wrong_with_a_request(
         assert answer.headers["content-type"].startswith("application/problem+json")
         if where is not None:
             assert where in answer.text, (url, answer.text)
+
+
+async def test_the_timeline_links_each_fact_to_its_history_page(
+    client: AsyncTestClient[Any],
+) -> None:
+    timeline = (await client.get(f"{VM}/timeline?as_of=2024-07-01")).text
+    href = f"{VM}/timeline/milestone/{IOT}?as_of=2024-07-01"
+    assert f"<a class='history' href='{href}'>history of this fact</a>" in timeline
+    assert f"{VM}/timeline/party/microsoft?as_of=2024-07-01" in timeline
+    page = await client.get(href)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    body = page.text
+    state = (await client.get(f"{VM}?as_of=2024-07-01")).json()
+    milestone = next(m for m in state["milestones"] if m["id"] == IOT)
+    assert f"<h1>{milestone['title']}</h1>" in body
+    assert "Every version we have held (" in body
+    assert f"<a href='{VM}/facts/milestone/{IOT}?as_of=2024-07-01'>JSON</a>" in body
+    assert "<mark class='quote'>" in body  # its quote, in the passage of the registered text
+    missing = await client.get(f"{VM}/timeline/milestone/no-such-milestone")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "has held no milestone" in missing.text

@@ -4,6 +4,7 @@ Unicode composition aside), told apart by prefix and suffix, stored with where t
 from __future__ import annotations
 
 import base64
+import html
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from timeline.events import TextQuote
 from timeline.lru import LRU
-from timeline.quotes import QuoteError, find
+from timeline.quotes import QuoteError, find, passage
 from timeline.sources import normalised
 from timeline.store.recorder import SQLTransaction
 
@@ -222,7 +223,15 @@ async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
     stored = await client.post(VODAFONE, json={"events": [quoted, excerpt]}, headers=auth)
     assert stored.status_code == 201, stored.text
     page = (await client.get("/partnerships/vodafone-microsoft/timeline")).text
-    assert "more than 300 million businesses</blockquote><p class='checked'>Found word" in page
+    text = normalised(EN)
+    start = text.index("more than 300 million businesses")
+    shown = passage(text, start, start + len("more than 300 million businesses"))
+    assert shown is not None
+    before, words, after = (html.escape(part, quote=True) for part in shown)
+    assert before.endswith(" ")
+    assert len(after) > 40  # the quote stands in its passage, marked
+    assert f"{before}<mark class='quote'>{words}</mark>{after}</blockquote>" in page
+    assert "<p class='checked'>Found word" in page
     assert "<a href='/sources/vm-en'>registered text</a>" in page
     assert "<p class='unverified'>An excerpt as given, not checked" in page
 
@@ -267,3 +276,13 @@ async def test_a_group_may_quote_more_sources_than_the_writer_keeps(
     assert [e["sources"][0]["position"] for e in stored.json()["events"]] == [
         {"start": 13, "end": 21}
     ] * 5
+
+
+def test_a_quote_is_shown_in_its_passage_cut_at_spaces() -> None:
+    text = "one two three four five six seven eight nine ten"
+    start = text.index("five")
+    before, words, after = passage(text, start, start + len("five six"), around=10)
+    assert (before, words, after) == ("…four ", "five six", " seven…")  # "ee four": cut
+    assert passage(text, 0, 3, around=100) == ("", "one", text[3:])
+    assert passage(text, 40, 99) is None  # a position the text does not hold
+    assert passage(text, 5, 5) is None

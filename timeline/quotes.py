@@ -185,3 +185,22 @@ def _closest(text: str, exact: str) -> str:
             end = min(len(text), at + max(len(exact), len(probe)) + CONTEXT)
             return f"; the closest passage: “{text[start:end]}”"
     return ""
+
+
+PASSAGE = 160
+"""Characters of the text shown on either side of a quote in its passage, about a sentence."""
+
+
+def passage(text: str, start: int, end: int, around: int = PASSAGE) -> tuple[str, str, str] | None:
+    """A quote in its passage: (what comes before, the quoted words, what comes after), cut at
+    spaces with `…` where the text goes on, from the normal form its position counts in; None
+    for a position the text does not hold."""
+    if not 0 <= start < end <= len(text):
+        return None
+    before = text[max(0, start - around) : start]
+    if start - around > 0 and " " in before:
+        before = "…" + before[before.index(" ") + 1 :]
+    after = text[end : end + around]
+    if end + around < len(text) and " " in after:
+        after = after[: after.rindex(" ")] + "…"
+    return before, text[start:end], after

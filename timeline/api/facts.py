@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -28,6 +30,7 @@ from timeline.api.services import Services
 from timeline.events import SLUG_MAX, SLUG_PATTERN
 from timeline.lineage import KINDS, Lineage, lineage
 from timeline.projection import NotKnownError
+from timeline.store import StreamInfo
 
 FactKindPath = Annotated[
     str,
@@ -54,6 +57,59 @@ def fact_kind(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class FactAsked:
+    """A lineage request checked: the fact, the basis, and the stream as known then."""
+
+    stream: str
+    kind: str
+    fact: str
+    as_of: date
+    known_at: datetime | None
+    view: StreamInfo
+
+    def tag(self) -> str:
+        view = self.view
+        parts = (self.stream, self.kind, self.fact, self.as_of, view.version, view.last_position)
+        return etag("lineage", *parts)
+
+
+async def fact_asked(
+    svc: Services,
+    stream_id: str,
+    kind: str,
+    fact_id: str,
+    *,
+    as_of: str | None,
+    known_at: str | None,
+) -> FactAsked:
+    """The lineage a request asks for, or the problem with it (400, 404)."""
+    stream = valid_stream_id(stream_id)
+    chosen = fact_kind(kind)
+    fact = valid_stream_id(fact_id, "fact_id")
+    day = as_of_param(as_of)
+    instant = known_at_param(known_at)
+    view = await svc.projector.view(stream, instant)
+    if view is None:
+        raise NotKnownError.unknown(stream, instant)
+    return FactAsked(stream, chosen, fact, day, instant, view)
+
+
+async def fact_lineage(svc: Services, asked: FactAsked) -> Lineage:
+    """The lineage asked for; a 404 when the stream never held that fact."""
+    events = await svc.projector.events(asked.view)
+    found = lineage(
+        asked.stream, events, asked.kind, asked.fact, as_of=asked.as_of, known_at=asked.known_at
+    )
+    if found is None:
+        instant = asked.known_at
+        then = f" as known at {instant.isoformat()}" if instant is not None else ""
+        raise NotKnownError(
+            f"partnership {asked.stream!r} has held no {asked.kind} {asked.fact!r}{then}"
+        )
+    return found
+
+
 class Facts(Controller):
     path = "/"
     tags = ["partnerships"]  # noqa: RUF012 - litestar reads it as a class attribute
@@ -77,7 +133,7 @@ class Facts(Controller):
             404: NOT_FOUND,
         },
     )
-    async def fact_lineage(
+    async def lineage_of_fact(
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
@@ -88,22 +144,11 @@ class Facts(Controller):
         as_of: AsOf = None,
         known_at: KnownAt = None,
     ) -> Response[Any]:
-        stream = valid_stream_id(stream_id)
-        chosen = fact_kind(kind)
-        fact = valid_stream_id(fact_id, "fact_id")
-        day = as_of_param(as_of)
-        instant = known_at_param(known_at)
-        view = await svc.projector.view(stream, instant)
-        if view is None:
-            raise NotKnownError.unknown(stream, instant)
-        tag = etag("lineage", stream, chosen, fact, day, view.version, view.last_position)
+        asked = await fact_asked(svc, stream_id, kind, fact_id, as_of=as_of, known_at=known_at)
+        tag = asked.tag()
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        events = await svc.projector.events(view)
-        found = lineage(stream, events, chosen, fact, as_of=day, known_at=instant)
-        if found is None:
-            then = f" as known at {instant.isoformat()}" if instant is not None else ""
-            raise NotKnownError(f"partnership {stream!r} has held no {chosen} {fact!r}{then}")
+        found = await fact_lineage(svc, asked)
         return Response(
             wire.encode(found), media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"}
         )

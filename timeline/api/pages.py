@@ -18,6 +18,7 @@ from litestar.response import Redirect
 from timeline.api.auth import read_guard, reader_secret
 from timeline.api.changes import Since, window_params
 from timeline.api.errors import EXCEPTION_HANDLERS, problem_for
+from timeline.api.facts import FactIdPath, FactKindPath, fact_asked, fact_lineage
 from timeline.api.http import (
     AsOf,
     Cursor,
@@ -36,6 +37,7 @@ from timeline.fold import END_OF_TIME
 from timeline.knowledge import ItemChange, amendments
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
+from timeline.web.lineage_page import fact_page
 from timeline.web.pages import (
     IndexQuery,
     PageBasis,
@@ -110,6 +112,27 @@ class Pages(Controller):
             next_href = "/?" + urlencode({**query.shown(), "cursor": encode_cursor(rows[-1][0])})
         return Response(index_page(rows, query, next_href), media_type=HTML)
 
+    @get("/partnerships/{stream_id:str}/timeline/{kind:str}/{fact_id:str}", media_type=HTML)
+    async def fact(
+        self,
+        svc: NamedDependency[Services],
+        stream_id: StreamIdPath,
+        kind: FactKindPath,
+        fact_id: FactIdPath,
+        *,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+    ) -> Response[str]:
+        """A fact's lineage, in words: what `/partnerships/{id}/facts/{kind}/{fact_id}` says."""
+        asked = await fact_asked(svc, stream_id, kind, fact_id, as_of=as_of, known_at=known_at)
+        found = await fact_lineage(svc, asked)
+        sources = (s for version in found.versions for s in version.sources)
+        return Response(
+            fact_page(found, await svc.texts_of(sources)),
+            media_type=HTML,
+            headers={"Cache-Control": "no-cache"},
+        )
+
     @get("/favicon.ico", status_code=301)
     async def favicon(self) -> Redirect:
         """Browsers ask for this on any page, the API's JSON included: the app's icon."""
@@ -164,6 +187,9 @@ class Pages(Controller):
             since=compared,
             changes=changes,
             amendments=amendments(stream, [e for e in events if e.recorded_at <= known]),
+            passages=await svc.texts_of(
+                s for e in events if e.recorded_at <= known for s in e.event.sources
+            ),
         )
         render = timeline_body if part == "body" else timeline_page
         return Response(

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from litestar.datastructures import State
 
 from timeline.api.calendar_cache import CalendarCache
 from timeline.api.replay import Answers
+from timeline.events import Source
+from timeline.lru import LRU
 from timeline.projection import Projector
 from timeline.settings import Settings
+from timeline.sources import normalised
 from timeline.store import EventStore
 from timeline.tokens import TokenRegistry
 
+PASSAGE_CHARACTERS_KEPT = 8_000_000
+"""Registered texts kept normalised for pages that show quotes in their passages: a few
+dozen articles, or eight of the largest texts a source may have."""
 WRITE_FAILURE_SECONDS = 30.0
 """How long a refused write keeps readiness failing when no append comes to clear it."""
 
@@ -34,6 +41,26 @@ class Services:
     """(monotonic time, reason) of the last append the storage refused; cleared by a success."""
     subscribers: dict[int, int] = field(default_factory=dict)
     """Open live streams: id -> events not yet sent to it."""
+    passages: LRU[str, str] = field(
+        default_factory=lambda: LRU(PASSAGE_CHARACTERS_KEPT, weight=len)
+    )
+    """Registered sources' texts in their normal form, by id (a registration never changes)."""
+
+    async def texts_of(self, sources: Iterable[Source]) -> dict[str, str]:
+        """The normalised texts of the registered sources `sources` quote with a position."""
+        found: dict[str, str] = {}
+        for cited in sources:
+            if cited.source is None or cited.position is None or cited.source in found:
+                continue
+            text = self.passages.get(cited.source)
+            if text is None:
+                record = await self.store.sources.get(cited.source)
+                if record is None or record.text is None:
+                    continue
+                text = normalised(record.text)
+                self.passages[cited.source] = text
+            found[cited.source] = text
+        return found
 
     def writes_failing(self, within: float = WRITE_FAILURE_SECONDS) -> str | None:
         """Why the store cannot write, if an append failed for it recently and none succeeded."""

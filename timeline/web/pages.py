@@ -10,7 +10,7 @@ The sliders ask the server again for the body (`part=body`): one renderer, no cl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import LiteralString, TypeVar
 from urllib.parse import urlencode
@@ -21,7 +21,9 @@ import msgspec
 from timeline.dates import PartialDate
 from timeline.events import Source
 from timeline.knowledge import Amendment, ItemChange, Subject
+from timeline.lineage import PATH_KINDS
 from timeline.money import Money
+from timeline.quotes import passage
 from timeline.state import (
     BackgroundState,
     CommitmentState,
@@ -59,7 +61,7 @@ STATUS_COLOURS = {
 }
 
 
-def _page(title: str, body: Markup) -> Markup:
+def document(title: str, body: Markup) -> Markup:
     return html(
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -87,7 +89,7 @@ def error_page(status: int, title: str, detail: str, fields: Sequence[tuple[str,
         detail,
         html("<ul>{}</ul>", listed) if listed else "",
     )
-    return _page(f"{status} {title}", body)
+    return document(f"{status} {title}", body)
 
 
 # --- the index -------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def index_page(
         "" if items else Markup("<p>No partnership matches these filters.</p>"),
         more if next_href else "",
     )
-    return _page("Partnership Timeline", body)
+    return document("Partnership Timeline", body)
 
 
 # --- a partnership's timeline ----------------------------------------------------------------
@@ -184,6 +186,18 @@ class PageBasis:
     changes: Sequence[ItemChange] = ()
     amendments: Sequence[Amendment] = ()
     """The retractions and corrections known at `known_at`: each item says what befell it."""
+    passages: Passages = field(default_factory=dict)
+
+
+def fact_href(basis: PageBasis, key: Subject) -> str:
+    """The page of a fact's lineage, on the same basis; none for the partnership itself."""
+    kind = PATH_KINDS.get(key[0])
+    if kind is None:
+        return ""
+    query = {"as_of": basis.as_of.isoformat()}
+    if basis.known_at is not None:
+        query["known_at"] = basis.known_at.isoformat()
+    return f"/partnerships/{basis.stream}/timeline/{kind}/{key[1]}?{urlencode(query)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +508,12 @@ def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
     return found if isinstance(found, type(item)) else item
 
 
-def _sources(sources: Sequence[Source]) -> Markup:
+Passages = Mapping[str, str]
+"""Registered sources' texts in their normal form, by id: where a checked quote is shown in
+its passage."""
+
+
+def cited_sources(sources: Sequence[Source], passages: Passages) -> Markup:
     if not sources:
         return Markup()
     listed = join(
@@ -505,22 +524,27 @@ def _sources(sources: Sequence[Source]) -> Markup:
             s.language,
             " · " + s.published.describe() if s.published else "",
             _link(s.url),
-            _cited_words(s),
+            _cited_words(s, passages),
         )
         for s in sources
     )
     return html("<details class='sources'><summary>Sources</summary><ul>{}</ul></details>", listed)
 
 
-def _cited_words(s: Source) -> Markup | str:
-    """What a citation quotes: words checked against a registered text say so and link to it;
-    an excerpt says it was not checked."""
+def _cited_words(s: Source, passages: Passages) -> Markup | str:
+    """What a citation quotes: words checked against a registered text say so, link to it and
+    stand in their passage where the text is at hand; an excerpt says it was not checked."""
     if s.quote is not None and s.position is not None and s.source is not None:
+        text = passages.get(s.source)
+        shown = None if text is None else passage(text, s.position.start, s.position.end)
+        quoted: Markup | str = s.quote.exact
+        if shown is not None:
+            quoted = html("{}<mark class='quote'>{}</mark>{}", *shown)
         return html(
             "<blockquote lang='{}' class='checked'>{}</blockquote><p class='checked'>Found word"
             " for word in the <a href='/sources/{}'>registered text</a> (characters {} to {}).</p>",
             s.language,
-            s.quote.exact,
+            quoted,
             s.source,
             s.position.start,
             s.position.end,
@@ -557,7 +581,8 @@ def _amended(amendment: Amendment) -> Markup:
     if amendment.kind == "retracted":
         what = html("<del>{}</del>", what)
     changed = "; ".join(
-        f"{field.path}: {_said(field.before)} → {_said(field.after)}" for field in amendment.fields
+        f"{field.path}: {in_words(field.before)} → {in_words(field.after)}"
+        for field in amendment.fields
     )
     return html(
         "{} on {}: {}{}{}",
@@ -569,7 +594,7 @@ def _amended(amendment: Amendment) -> Markup:
     )
 
 
-def _said(value: object) -> str:
+def in_words(value: object) -> str:
     """A field's value in a line of text: as written, JSON for anything not a word."""
     if value is None:
         return "(none)"
@@ -587,6 +612,8 @@ def _item(
     change: ItemChange | None = None,
     amended: Sequence[Amendment] = (),
     detail: Sequence[str] = (),
+    history: str = "",
+    passages: Passages,
 ) -> Markup:
     badge = html(" <span class='status status-{0}'>{0}</span>", status) if status else ""
     note = Markup(" <span class='later-note'>(not yet on this date)</span>") if later else ""
@@ -605,8 +632,9 @@ def _item(
         )
     notes = join(html("<br><span class='amended'>{}</span>", _amended(a)) for a in amended)
     classes = "item" + (" later" if later else "") + (" changed" if change else "")
+    lineage = html(" <a class='history' href='{}'>history of this fact</a>", history)
     return html(
-        "<li class='{}' id='{}' tabindex='-1'><strong>{}</strong>{}{}{}{}{}{}</li>",
+        "<li class='{}' id='{}' tabindex='-1'><strong>{}</strong>{}{}{}{}{}{}{}</li>",
         classes,
         anchor(key),
         title,
@@ -615,7 +643,8 @@ def _item(
         changed,
         said,
         notes,
-        _sources(sources),
+        cited_sources(sources, passages),
+        lineage if history else "",
     )
 
 
@@ -627,6 +656,7 @@ class _Lister:
     seen: Mapping[UUID, object]
     changed: Mapping[Subject, ItemChange]
     befell: Mapping[Subject, Sequence[Amendment]]
+    basis: PageBasis
 
     def item(
         self,
@@ -648,25 +678,23 @@ class _Lister:
             change=self.changed.get(key),
             amended=self.befell.get(key, ()),
             detail=detail,
+            history=fact_href(self.basis, key),
+            passages=self.basis.passages,
         )
 
 
-def _lists(
-    whole: PartnershipState,
-    on_day: PartnershipState | None,
-    changes: Sequence[ItemChange],
-    amendments: Sequence[Amendment],
-) -> Markup:
+def _lists(whole: PartnershipState, on_day: PartnershipState | None, basis: PageBasis) -> Markup:
     """Every item in words; one not yet there on `as_of` is greyed and shows no status, one
     that changed since the compared instant is marked with what changed, and one a
     retraction or correction touched says so, with when and why."""
+    changes, amendments = basis.changes, basis.amendments
     seen = _by_event(on_day)
     names = _names(whole)
     befell: dict[Subject, list[Amendment]] = {}
     for amendment in amendments:
         for key in amendment.about:
             befell.setdefault(key, []).append(amendment)
-    lister = _Lister(seen, {(c.kind, c.id): c for c in changes}, befell)
+    lister = _Lister(seen, {(c.kind, c.id): c for c in changes}, befell, basis)
     item = lister.item
 
     def status(fact: PhaseState | MilestoneState) -> str | None:
@@ -750,7 +778,11 @@ def _lists(
         if c.change == "removed"
     )
     amended = join(
-        html("<li class='item amended'>{}{}</li>", _amended(a), _sources(a.sources))
+        html(
+            "<li class='item amended'>{}{}</li>",
+            _amended(a),
+            cited_sources(a.sources, basis.passages),
+        )
         for a in amendments
     )
     parts = (
@@ -881,7 +913,7 @@ def timeline_body(
         _lane_names(),
         _svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended),
         _legend(compared=basis.since is not None, amended=bool(amended)),
-        _lists(whole, on_day, basis.changes, basis.amendments),
+        _lists(whole, on_day, basis),
     )
 
 
@@ -967,4 +999,4 @@ def timeline_page(
         links,
         timeline_body(whole, on_day, basis),
     )
-    return _page(whole.title, body)
+    return document(whole.title, body)
