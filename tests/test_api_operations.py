@@ -184,7 +184,7 @@ async def test_liveness_readiness_and_metrics(
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["events"] == 38
+    assert ready.json()["events"] == 37
     await client.get(VODAFONE)
     await client.post(APPEND, content=events(far_milestone("2030")), headers=auth)
     text = (await client.get("/metrics")).text
@@ -194,7 +194,7 @@ async def test_liveness_readiness_and_metrics(
     )
     assert "timeline_request_duration_seconds_bucket" in text
     assert 'timeline_appends_total{outcome="stored"}' in text
-    assert "timeline_store_last_position 39.0" in text
+    assert "timeline_store_last_position 38.0" in text
     assert "timeline_store_writable 1.0" in text
     assert "timeline_live_subscribers 0.0" in text
 

@@ -7,8 +7,10 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from curated_facts import PASSAGES
 
 from timeline.events import BackgroundNoted, InvestmentCommitted, StatementMade
 from timeline.fold import check, fold
@@ -40,7 +42,7 @@ async def test_export_reproduces_the_files_byte_for_byte(curated: EventStore) ->
         exported = b"".join([line async for line in export_lines(curated, path.stem)])
         assert exported == path.read_bytes()
     whole = b"".join([line async for line in export_lines(curated)])
-    assert whole.count(b'{"source":') == 3
+    assert sum(line.startswith(b'{"source":') for line in whole.splitlines()) == 3
 
 
 async def test_loading_is_once_and_reimport_is_idempotent(curated: EventStore) -> None:
@@ -48,7 +50,7 @@ async def test_loading_is_once_and_reimport_is_idempotent(curated: EventStore) -
     total = (await curated.stats()).events
     assert await load_curated(curated, EVENTS) is None
     report = await import_file(curated, EVENTS / f"{VODAFONE}.ndjson")
-    assert (report.appended, report.replayed) == (0, 13)
+    assert (report.appended, report.replayed) == (0, 12)
     assert (await curated.stats()).events == total
 
 
@@ -85,7 +87,9 @@ async def test_sources_languages_and_quotes(curated: EventStore) -> None:
         for e in events
         if isinstance(e.event, StatementMade) and e.event.data.language == "fr"
     ]
-    assert any(s.text.startswith("La nouvelle société attirera") for s in french)
+    assert french == []  # « La nouvelle société attirera … » names no speaker: a citation's
+    cited = [q.quote.exact for e in events for q in e.event.sources if q.quote is not None]
+    assert any("« La nouvelle société attirera" in words for words in cited)
     speakers = {e.event.data.speaker for e in events if isinstance(e.event, StatementMade)}
     assert {"Margherita Della Valle", "Satya Nadella", "José María Álvarez-Pallete",
             "Judson Althoff", "Maria Rodriguez"} <= speakers  # fmt: skip
@@ -182,7 +186,7 @@ async def test_each_citation_is_the_words_of_the_registered_article_it_names(
             assert _in_order(texts[source], event.data.text), where
             narrations += 1
     assert quotes >= 40  # the curated data quotes this much
-    assert narrations >= 8
+    assert narrations >= 7
 
 
 def _in_order(text: str, words: str) -> bool:
@@ -228,18 +232,131 @@ async def test_the_undated_article_is_bounded_not_dated(curated: EventStore) -> 
 async def test_unstated_fields_are_absent_and_the_term_runs_out_where_the_sources_put_it(
     curated: EventStore,
 ) -> None:
-    """Vodafone's USD 1.5 bn has no stated recipient; Microsoft's IoT investment is an
-    intention (planned); the ten-year term from 16 January 2024 runs out after 15 January 2034."""
+    """Neither investment has a recipient the sources name as an organization (Microsoft's
+    goes to Vodafone's IoT platform, its purpose says); the USD 1.5 bn is "a substantial
+    commitment" in English and "son intention d'investir" in French, so the record says what
+    each says and, as firmness, what both support; "over the next decade" has no first or last
+    day; the ten-year term from 16 January 2024 runs out after 15 January 2034."""
     events = [e async for e in curated.read_stream(VODAFONE)]
     investments = {
         e.event.data.id: e.event.data for e in events if isinstance(e.event, InvestmentCommitted)
     }
-    assert investments["vodafone-cloud-ai"].recipient is None
-    assert investments["vodafone-cloud-ai"].firmness == "committed"
-    assert investments["microsoft-iot-platform"].firmness == "planned"
+    cloud, iot = investments["vodafone-cloud-ai"], investments["microsoft-iot-platform"]
+    assert (cloud.recipient, iot.recipient) == (None, None)
+    assert "IoT" in iot.purpose
+    assert cloud.firmness == "planned"
+    assert [(s.source, s.firmness) for s in cloud.firmness_said] == [
+        ("vodafone-microsoft-en", "committed"),
+        ("vodafone-microsoft-fr", "planned"),
+    ]
+    assert str(cloud.period) == "2024-01~/2034-01~"
+    assert iot.firmness == "planned"
     last = fold(events, as_of=date(2034, 1, 15))
     after = fold(events, as_of=date(2034, 1, 16))
     assert last is not None
     assert after is not None
     assert (last.term_ends, last.term_status) == (date(2034, 1, 15), "running")
     assert (after.term_status, after.status) == ("run_out", "active")  # nobody said it ended
+
+
+async def test_a_fact_dated_by_the_french_article_cites_it(curated: EventStore) -> None:
+    """The English Vodafone article gives no date; 16 January 2024 is the French article's
+    (« ont annoncé les deux sociétés le 16 janvier 2024 »). Every fact dated that day cites it."""
+    events = [e async for e in curated.read_stream(VODAFONE)]
+    dated = [e for e in events if str(e.event.effective) == "2024-01-16"]
+    assert len(dated) == len(events)
+    for stored in dated:
+        cited = {s.source for s in stored.event.sources}
+        assert "vodafone-microsoft-fr" in cited, stored.version
+
+
+async def test_risks_say_what_the_article_says_addresses_them(curated: EventStore) -> None:
+    """The governance teams were set up "to address these challenges": each risk says so and
+    cites it, without pairing a risk with one measure, which the article does not."""
+    events = [e async for e in curated.read_stream(TELEFONICA)]
+    state = fold(events, as_of=date(2025, 1, 1))
+    assert state is not None
+    assert len(state.risks) == 4
+    for risk in state.risks:
+        assert risk.mitigations == (
+            "Joint governance teams, established to address these challenges",
+        )
+        quotes = [s.quote.exact for s in risk.sources if s.quote is not None]
+        assert any("joint governance teams to address these challenges" in q for q in quotes)
+
+
+def _straight(text: str) -> str:
+    return normalised(text).replace("’", "'")
+
+
+def _leaves(value: object, path: str) -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [leaf for key, inner in value.items() for leaf in _leaves(inner, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [leaf for n, inner in enumerate(value) for leaf in _leaves(inner, f"{path}[{n}]")]
+    return [(path, value)]
+
+
+def _in_words(value: object, texts: list[str]) -> bool:
+    """A field written as the article writes it: two words or more, found as they stand."""
+    if not isinstance(value, str) or len(value.split()) < 2:
+        return False
+    return any(_straight(value) in text for text in texts)
+
+
+SELF_EVIDENT = re.compile(r"(^|\.)(id|language)$")
+"""Our own names for things (ids) and the language a quote is in."""
+
+
+def test_nothing_in_events_is_stated_by_none_of_the_sources() -> None:
+    """Each field of each curated event is either the words of an article it cites (two words
+    or more, as written) or listed in `curated_facts.PASSAGES` with the words that state it, in
+    an article it cites. Statements and narration are held to their words elsewhere. Every
+    listed field is one the events have: the list is not stale."""
+    texts: dict[str, str] = {}
+    events: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in sorted(EVENTS.glob("*.ndjson")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if "source" in row:
+                texts[row["source"]["id"]] = _straight(row["source"]["text"])
+            else:
+                events[(row["stream"], row["version"])] = row
+    unlisted: list[tuple[str, int, str, object]] = []
+    unfounded: list[tuple[str, int, str]] = []
+    used: set[tuple[str, int, str]] = set()
+    for (stream, version), row in events.items():
+        cited = [texts[s["source"]] for s in row["sources"]]
+        listed = {
+            **{(0, p): words for p, words in PASSAGES.get((stream, 0), {}).items()},
+            **{(version, p): words for p, words in PASSAGES.get((stream, version), {}).items()},
+        }
+        narration = row["type"] in ("StatementMade", "BackgroundNoted")
+        for path, value in [("effective", row["effective"]), *_leaves(row["data"], "data")]:
+            if SELF_EVIDENT.search(path) or (narration and path == "data.text"):
+                continue
+            if _in_words(value, cited):
+                continue
+            covering = [
+                key
+                for key in listed
+                if key[1] == path or (key[1].endswith("*") and path.startswith(key[1][:-1]))
+            ]
+            if not covering:
+                unlisted.append((stream, version, path, value))
+            for key in covering:
+                used.add((stream, *key))
+                unfounded += [
+                    (stream, version, words)
+                    for words in listed[key]
+                    if not any(_straight(words) in text for text in cited)
+                ]
+    assert unlisted == [], "fields no passage states"
+    assert unfounded == [], "passages not in an article the event cites"
+    stale = [
+        (stream, version, path)
+        for (stream, version), paths in PASSAGES.items()
+        for path in paths
+        if (stream, version, path) not in used
+    ]
+    assert stale == []

@@ -71,15 +71,15 @@ def test_a_generated_client_appends_and_reads(
 
     achieved = {"type": "MilestoneAchieved", "effective": "2024-05-02",
                 "data": {"id": "iot-platform-independent"}}  # fmt: skip
-    stored = append.sync_detailed("vodafone-microsoft", client=client, body=body(13, [achieved]))
+    stored = append.sync_detailed("vodafone-microsoft", client=client, body=body(12, [achieved]))
     assert stored.status_code == 201, stored.content
     assert isinstance(stored.parsed, models.AppendedDoc)
-    assert stored.parsed.version == 14
+    assert stored.parsed.version == 13
 
     state = read.sync_detailed("vodafone-microsoft", client=client, as_of="2024-06-01")
     assert state.status_code == 200
     assert isinstance(state.parsed, models.PartnershipView)
-    assert state.parsed.basis.version == 14
+    assert state.parsed.basis.version == 13
     iot = next(m for m in state.parsed.milestones if m.id == "iot-platform-independent")
     assert iot.status == "achieved"
     unchanged = read.sync_detailed(
@@ -90,10 +90,10 @@ def test_a_generated_client_appends_and_reads(
     )
     assert unchanged.status_code == 304
 
-    stale = append.sync_detailed("vodafone-microsoft", client=client, body=body(13, [achieved]))
+    stale = append.sync_detailed("vodafone-microsoft", client=client, body=body(12, [achieved]))
     assert stale.status_code == 409
     assert isinstance(stale.parsed, models.Problem)
-    assert stale.parsed.current_version == 14
+    assert stale.parsed.current_version == 13
 
     again = append.sync_detailed("vodafone-microsoft", client=client, body=body(None, [achieved]))
     assert again.status_code == 422

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import html
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_helpers import services_of
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from timeline.events import TextQuote
@@ -17,6 +20,7 @@ from timeline.lru import LRU
 from timeline.quotes import QuoteError, find, passage
 from timeline.sources import normalised
 from timeline.store.recorder import SQLTransaction
+from timeline.web.source_page import nfc_offsets
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 EN = (SEEDS / "000_63054e1fb7fe6de0.txt").read_text()
@@ -232,7 +236,17 @@ async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
     assert len(after) > 40  # the quote stands in its passage, marked
     assert f"{before}<mark class='quote'>{words}</mark>{after}</blockquote>" in page
     assert "<p class='checked'>Found word" in page
-    assert "<a href='/sources/vm-en'>registered text</a>" in page
+    link = f"/sources/vm-en/read?start={start}&amp;end={start + len(shown[1])}#quote"
+    assert f"<a href='{link}'>registered text</a>" in page
+    reading = await client.get(html.unescape(link).split("#")[0])
+    assert reading.status_code == 200
+    assert reading.headers["content-type"].startswith("text/html")
+    body = reading.text
+    assert f"<mark class='quote' id='quote'>{words}</mark>" in body
+    assert body.count("<p>") >= EN.count("\n\n")  # the text in its paragraphs
+    assert "(a description, not its headline)" in body  # registered without `headline`
+    missing = await client.get("/sources/nowhere/read")
+    assert (missing.status_code, missing.headers["content-type"][:9]) == (404, "text/html")
     assert "<p class='unverified'>An excerpt as given, not checked" in page
 
 
@@ -286,3 +300,84 @@ def test_a_quote_is_shown_in_its_passage_cut_at_spaces() -> None:
     assert passage(text, 0, 3, around=100) == ("", "one", text[3:])
     assert passage(text, 40, 99) is None  # a position the text does not hold
     assert passage(text, 5, 5) is None
+
+
+async def test_where_sources_differ_on_firmness_each_says_its_own_and_the_record_what_all_support(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    await _register(client, auth, text=EN)
+    french = {"id": "vm-fr", "title": "Vodafone et Microsoft", "language": "fr", "text": FR}
+    assert (await client.post("/sources", json=french, headers=auth)).status_code == 201
+    sources = [
+        {"title": "Vodafone and Microsoft", "language": "en", "source": "vm-en",
+         "quote": {"exact": "a substantial commitment from Vodafone"}},
+        {"title": "Vodafone et Microsoft", "language": "fr", "source": "vm-fr",
+         "quote": {"exact": "Vodafone a annoncé son intention d’investir"}},
+    ]  # fmt: skip
+    said = [
+        {"source": "vm-en", "firmness": "committed"},
+        {"source": "vm-fr", "firmness": "planned"},
+    ]
+
+    def pledge(firmness: str, firmness_said: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "type": "InvestmentCommitted",
+            "effective": "2024-01-16",
+            "data": {"id": "cloud", "investor": "vodafone", "amount": "undisclosed",
+                     "purpose": "cloud", "firmness": firmness, "firmness_said": firmness_said},
+            "sources": sources,
+        }  # fmt: skip
+
+    overstated = await client.post(
+        VODAFONE, json={"events": [pledge("committed", said)]}, headers=auth
+    )
+    assert overstated.status_code == 422, overstated.text
+    assert "what every source supports" in overstated.text
+    stranger = [*said[:1], {"source": "somebody-else", "firmness": "planned"}]
+    uncited = await client.post(
+        VODAFONE, json={"events": [pledge("planned", stranger)]}, headers=auth
+    )
+    assert uncited.status_code == 422, uncited.text
+    assert uncited.json()["errors"][0]["path"] == "$.events[0].data.firmness_said[1].source"
+    stored = await client.post(VODAFONE, json={"events": [pledge("planned", said)]}, headers=auth)
+    assert stored.status_code == 201, stored.text
+    state = (await client.get("/partnerships/vodafone-microsoft")).json()
+    cloud = next(i for i in state["investments"] if i["id"] == "cloud")
+    assert (cloud["firmness"], cloud["firmness_said"]) == ("planned", said)
+    page = (await client.get("/partnerships/vodafone-microsoft/timeline")).text
+    assert "Sources differ: committed in Vodafone and Microsoft; planned in Vodafone et" in page
+
+
+@given(
+    st.lists(
+        st.sampled_from(["a", "é", "e\u0301", " ", "\n", "\u00a0", "\t", "«", "x"]), max_size=40
+    ).map("".join)
+)
+def test_a_position_in_the_normal_form_is_carried_back_to_the_text(text: str) -> None:
+    """`nfc_offsets`: each character of the normal form is the one at its offset in the NFC
+    text (a space for a run of white space), and an end maps one past the last."""
+    nfc = unicodedata.normalize("NFC", text)
+    flat = normalised(text)
+    offsets = nfc_offsets(nfc)
+    assert len(offsets) == len(flat) + 1
+    for n, char in enumerate(flat):
+        assert nfc[offsets[n]] == char or (char == " " and nfc[offsets[n]].isspace())
+
+
+async def test_a_source_page_shows_hostile_words_as_text(
+    client: AsyncTestClient[Any], auth: dict[str, str]
+) -> None:
+    hostile = {
+        "id": "hostile",
+        "title": "<script>alert(1)</script>",
+        "language": "en",
+        "publisher": "'><img src=x onerror=alert(2)>",
+        "url": "https://example.org/?q='><script>alert(3)</script>",
+        "text": "First <b>paragraph</b>.\n\n<script>alert(4)</script> and more words here.",
+    }
+    assert (await client.post("/sources", json=hostile, headers=auth)).status_code == 201
+    page = (await client.get("/sources/hostile/read?start=0&end=5")).text
+    assert "<script>alert" not in page
+    assert "<img" not in page
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in page
+    assert "<mark class='quote' id='quote'>First</mark>" in page

@@ -150,6 +150,7 @@ def _uncited(line: bytes) -> bytes:
     for source in event.get("sources", ()):
         for key in ("source", "quote", "position"):
             source.pop(key, None)
+    event["data"].pop("firmness_said", None)  # what each registered source says
     return json.dumps(event, ensure_ascii=False).encode() + b"\n"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import msgspec
 
 from timeline import wire
-from timeline.events import Event, Source
+from timeline.events import Commitment, Event, FirmnessSaid, Investment, Source
 from timeline.urls import is_web_url
 
 
@@ -49,8 +49,22 @@ def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -
             for n, source in enumerate(event.sources)
             for field, message in _citation_problems(source)
         ]
+        cited = {source.source for source in event.sources if source.source is not None}
+        found += [
+            (
+                f"{where}.data.firmness_said[{n}].source",
+                f"{said.source!r} is not among the registered sources this event cites",
+            )
+            for n, said in enumerate(_firmness_said(event))
+            if said.source not in cited
+        ]
     if found:
         raise InadmissibleError(found)
+
+
+def _firmness_said(event: Event) -> tuple[FirmnessSaid, ...]:
+    data = getattr(event, "data", None)
+    return data.firmness_said if isinstance(data, Investment | Commitment) else ()
 
 
 def _citation_problems(source: Source) -> list[tuple[str, str]]:

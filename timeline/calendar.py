@@ -45,7 +45,7 @@ from timeline.events import (
 )
 from timeline.fold import END_OF_TIME, fold
 from timeline.state import InvestmentState, MilestoneState, PartnershipState, PhaseState
-from timeline.words import amount_words, equivalent_words
+from timeline.words import amount_words, equivalent_words, firmness_differs
 
 PRODID = "-//Partnership Timeline//Partnership Timeline 0.1//EN"
 REFRESH = timedelta(hours=1)
@@ -318,6 +318,9 @@ def _investment(i: InvestmentState, investor: str) -> list[_Draft]:
     lines = [f"{investor} {verb} {what}{stated}: {i.purpose}."]
     if i.period is not None:
         lines.append(f"Period: {i.period.describe()}.")
+    differs = firmness_differs(i.firmness_said, i.sources)
+    if differs is not None:
+        lines.append(f"{differs}.")
     draft = _Draft(
         key=f"investment.{i.id}",
         day=i.since.marked_day,

@@ -160,6 +160,27 @@ class FocusArea(Model, frozen=True):
     objectives: tuple[Text, ...] = ()
 
 
+class FirmnessSaid(Model, frozen=True):
+    """How firm one registered source says a pledge is, where the sources differ: the record
+    says what each says rather than choosing one."""
+
+    source: Slug
+    """A registered source the event cites."""
+    firmness: Firmness
+
+
+def _check_firmness(firmness: Firmness, said: tuple[FirmnessSaid, ...]) -> None:
+    """Where sources differ, `firmness` is what they all support: `planned` if one says an
+    intention (a commitment is an intention too, not the other way round)."""
+    if len({s.source for s in said}) < len(said):
+        raise ValueError("firmness_said names a source twice")
+    if any(s.firmness == "planned" for s in said) and firmness != "planned":
+        raise ValueError(
+            "firmness is what every source supports: `planned` when one of firmness_said "
+            "says an intention"
+        )
+
+
 class Investment(Model, frozen=True, kw_only=True):
     id: Slug
     investor: Slug
@@ -170,10 +191,13 @@ class Investment(Model, frozen=True, kw_only=True):
     equivalents: tuple[Money, ...] = ()
     period: Period | None = None
     firmness: Firmness = "committed"
+    firmness_said: tuple[FirmnessSaid, ...] = ()
+    """What each source says, when they differ (one a commitment, another an intention)."""
 
     def __post_init__(self) -> None:
         if self.amount == UNDISCLOSED and self.equivalents:
             raise ValueError("an undisclosed amount has no equivalents")
+        _check_firmness(self.firmness, self.firmness_said)
 
 
 class Commitment(Model, frozen=True):
@@ -182,6 +206,11 @@ class Commitment(Model, frozen=True):
     to: Slug
     description: Text
     firmness: Firmness = "committed"
+    firmness_said: tuple[FirmnessSaid, ...] = ()
+    """What each source says, when they differ (one a commitment, another an intention)."""
+
+    def __post_init__(self) -> None:
+        _check_firmness(self.firmness, self.firmness_said)
 
 
 class Target(Model, frozen=True):

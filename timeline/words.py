@@ -11,7 +11,7 @@ import msgspec
 from babel import Locale
 from babel.numbers import format_compact_decimal
 
-from timeline.events import Comparator
+from timeline.events import Comparator, FirmnessSaid, Source
 from timeline.money import Money
 
 
@@ -38,6 +38,15 @@ COMPARATOR_WORDS: dict[Comparator, str] = {
     "<": "under ",  # for counts and amounts alike ("fewer" fits only the first)
     "~": "about ",
 }
+
+
+def firmness_differs(said: tuple[FirmnessSaid, ...], sources: tuple[Source, ...]) -> str | None:
+    """Where sources differ on how firm a pledge is: what each says, by its title."""
+    if not said:
+        return None
+    titles = {s.source: s.title for s in sources if s.source is not None}
+    each = "; ".join(f"{s.firmness} in {titles.get(s.source, s.source)}" for s in said)
+    return f"Sources differ: {each}"
 
 
 def figure_words(value: Decimal, unit: str, comparator: Comparator) -> str:

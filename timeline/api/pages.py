@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect
 
 from timeline.api.auth import read_guard, reader_secret
@@ -20,6 +20,7 @@ from timeline.api.changes import Since, window_params
 from timeline.api.errors import EXCEPTION_HANDLERS, problem_for
 from timeline.api.facts import FactIdPath, FactKindPath, fact_asked, fact_lineage
 from timeline.api.http import (
+    MAX_POSITION,
     AsOf,
     Cursor,
     KnownAt,
@@ -46,6 +47,7 @@ from timeline.web.pages import (
     timeline_body,
     timeline_page,
 )
+from timeline.web.source_page import source_page
 from timeline.web.static import asset
 
 HTML = "text/html"
@@ -132,6 +134,25 @@ class Pages(Controller):
             media_type=HTML,
             headers={"Cache-Control": "no-cache"},
         )
+
+    @get("/sources/{source_id:str}/read", media_type=HTML)
+    async def source(
+        self,
+        svc: NamedDependency[Services],
+        source_id: Annotated[str, PathParameter()],
+        *,
+        start: Annotated[int | None, QueryParameter(ge=0, le=MAX_POSITION)] = None,
+        end: Annotated[int | None, QueryParameter(ge=0, le=MAX_POSITION)] = None,
+    ) -> Response[str]:
+        """A registered source to read, with the characters `start` to `end` of its normal
+        form (a quote's `position`) marked: where the timeline's checked quotes link."""
+        valid_stream_id(source_id, "source_id")
+        record = await svc.store.sources.get(source_id)
+        if record is None:
+            raise NotKnownError(f"no source {source_id!r} is registered")
+        later = await svc.store.sources.superseded_by(source_id)
+        span = (start, end) if start is not None and end is not None else None
+        return Response(source_page(record, later, span), media_type=HTML)
 
     @get("/favicon.ico", status_code=301)
     async def favicon(self) -> Redirect:

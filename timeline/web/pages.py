@@ -42,7 +42,7 @@ from timeline.state import (
 )
 from timeline.web.markup import Markup, html, join, web_url
 from timeline.web.static import asset
-from timeline.words import amount_words, equivalent_words, figure_words
+from timeline.words import amount_words, equivalent_words, figure_words, firmness_differs
 
 WIDTH = 1000
 GUTTER = 190
@@ -542,10 +542,13 @@ def _cited_words(s: Source, passages: Passages) -> Markup | str:
             quoted = html("{}<mark class='quote'>{}</mark>{}", *shown)
         return html(
             "<blockquote lang='{}' class='checked'>{}</blockquote><p class='checked'>Found word"
-            " for word in the <a href='/sources/{}'>registered text</a> (characters {} to {}).</p>",
+            " for word in the <a href='/sources/{}/read?start={}&amp;end={}#quote'>registered "
+            "text</a> (characters {} to {}).</p>",
             s.language,
             quoted,
             s.source,
+            s.position.start,
+            s.position.end,
             s.position.start,
             s.position.end,
         )
@@ -725,13 +728,14 @@ def _lists(whole: PartnershipState, on_day: PartnershipState | None, basis: Page
     investments = join(
         item(("investment", i.id), _investment(i, names),
              f"{i.since.describe()} · {i.purpose}", i, status=i.firmness,
-             detail=[f"Period: {i.period.describe()}"] if i.period else ())
+             detail=[*([f"Period: {i.period.describe()}"] if i.period else ()),
+                     *_firmness_differs(i)])
         for i in whole.investments
     )  # fmt: skip
     commitments = join(
         item(("commitment", c.id),
              f"{names.get(c.by, c.by)} → {names.get(c.to, c.to)}: {c.description}", since(c), c,
-             status=c.firmness)
+             status=c.firmness, detail=_firmness_differs(c))
         for c in whole.commitments
     )  # fmt: skip
     targets = join(
@@ -806,6 +810,11 @@ def _lists(whole: PartnershipState, on_day: PartnershipState | None, basis: Page
         for name, items in parts
         if items
     )
+
+
+def _firmness_differs(pledge: InvestmentState | CommitmentState) -> list[str]:
+    said = firmness_differs(pledge.firmness_said, pledge.sources)
+    return [] if said is None else [said]
 
 
 def _names(state: PartnershipState) -> dict[str, str]:
