@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -122,18 +123,23 @@ async def test_a_staged_import_stores_what_run_by_run_stores(
     assert state.title == "Vodafone–Microsoft"
 
 
+@pytest.mark.parametrize("blocks", ["one block", "small blocks in workers"])
 async def test_the_curated_data_imports_staged_as_it_was_recorded(
-    store: EventStore, tmp_path: Path
+    store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocks: str
 ) -> None:
-    """Corrections, retractions and uncertain dates: exported from a store loaded run by run,
-    imported staged into an empty one, the export is the same bytes. (Its citations of the
-    registered articles are made plain: lines that quote registered sources go run by run.)"""
+    """Corrections, retractions, uncertain dates and quotes of registered articles: exported
+    from a store loaded run by run, imported staged into an empty one, the export is the same
+    bytes, each quote checked where its position says and the citations index the same. In
+    small blocks decoded by workers, the leading registered articles fill several blocks."""
+    if blocks != "one block":
+        monkeypatch.setattr(staged, "PARALLEL_BYTES", 1)
+        monkeypatch.setattr(staged, "BLOCK", 4000)
     reference = await open_store(f"sqlite:///{tmp_path / 'curated.db'}")
     try:
         for path in sorted(EVENTS.glob("*.ndjson")):
-            lines = path.read_bytes().splitlines(keepends=True)
-            await import_lines(reference, [_uncited(line) for line in lines if b'"stream"' in line])
+            await import_lines(reference, path.read_bytes().splitlines(keepends=True))
         exported = await _exported(reference)
+        cited = await _citations(reference)
     finally:
         await reference.close()
     path = tmp_path / "curated.ndjson"
@@ -141,17 +147,44 @@ async def test_the_curated_data_imports_staged_as_it_was_recorded(
     report = await import_staged(store, path)
     assert report.streams == 2
     assert await _exported(store) == exported
+    assert await _citations(store) == cited
+    assert len(cited["vodafone-microsoft-fr"]) >= 10
     assert (await verify(store)).problems == []
 
 
-def _uncited(line: bytes) -> bytes:
-    """An event line whose citations name no registered source (title and language only)."""
-    event = json.loads(line)
-    for source in event.get("sources", ()):
-        for key in ("source", "quote", "position"):
-            source.pop(key, None)
-    event["data"].pop("firmness_said", None)  # what each registered source says
-    return json.dumps(event, ensure_ascii=False).encode() + b"\n"
+async def _citations(store: EventStore) -> dict[str, list[tuple[int, int, str | None]]]:
+    """Each registered source's citations: (position, which citation, the words quoted)."""
+    found: dict[str, list[tuple[int, int, str | None]]] = {}
+    for record in await store.sources.page(words=None, language=None, after=None, limit=50):
+        page = await store.sources.citations(record.id, after=0, limit=500)
+        found[record.id] = [
+            (stored.position, n, quote.exact if (quote := stored.event.sources[n].quote) else None)
+            for n, stored in page
+        ]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda q: {**q, "position": {"start": 0, "end": len(q["quote"]["exact"])}}, "not where"),
+        (lambda q: {k: v for k, v in q.items() if k != "position"}, "not where"),
+    ],
+    ids=["a forged position", "no position"],
+)
+async def test_a_quote_staged_cannot_bear_out_goes_run_by_run(
+    store: EventStore, tmp_path: Path, change: Any, why: str
+) -> None:
+    """A quote whose position is not where its words are, or that states none, is not stored
+    staged; run by run then stores it anchored or names the line."""
+    lines = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
+    event = json.loads(lines[4])
+    event["sources"][0] = change(event["sources"][0])
+    lines[4] = json.dumps(event, ensure_ascii=False).encode() + b"\n"
+    path = _file(tmp_path, lines)
+    with pytest.raises(NotStagedError, match=why):
+        await import_staged(store, path)
+    assert (await store.stats()).events == 0
 
 
 def _without_recorded_at(lines: list[bytes]) -> list[bytes]:

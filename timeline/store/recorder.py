@@ -85,12 +85,17 @@ class SQLTransaction:
 
     async def insert_citations(self, events: Sequence[StoredEvent]) -> None:
         """Index the citations of registered sources among `events` (stored in this transaction)."""
-        rows = [
-            (source.source, stored.position, n)
-            for stored in events
-            for n, source in enumerate(stored.event.sources)
-            if source.source is not None
-        ]
+        await self.insert_citation_rows(
+            [
+                (source.source, stored.position, n)
+                for stored in events
+                for n, source in enumerate(stored.event.sources)
+                if source.source is not None
+            ]
+        )
+
+    async def insert_citation_rows(self, rows: list[tuple[str, int, int]]) -> None:
+        """(source, position, citation) rows of the citations index (a staged import's)."""
         if rows:
             p = self._dialect.placeholder
             values = f"({p(1)}, {p(2)}, {p(3)})"

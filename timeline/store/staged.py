@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from timeline import collector
-from timeline.events import AnyEvent, StoredEvent
+from timeline.events import AnyEvent, StatementMade, StoredEvent
 from timeline.fold import DomainError
 from timeline.formats import (
     Imported,
@@ -40,8 +40,9 @@ from timeline.formats import (
     import_head,
     read_import,
 )
+from timeline.quotes import QuoteError, anchored
 from timeline.readside.readmodels import StreamModel
-from timeline.sources import is_source_line
+from timeline.sources import is_source_line, normalised
 from timeline.store import mapper, read_models
 from timeline.store.base import StoreError, refused
 from timeline.store.mapper import Query
@@ -139,10 +140,12 @@ async def import_staged(
 
 Workers = tuple[ProcessPoolExecutor | None, int]
 """The pool (None: work here) and how many jobs to keep in flight."""
-Decoded = tuple[int, int, str, int | None, datetime, str | None, bool, tuple[Any, ...]]
+Decoded = tuple[
+    int, int, str, int | None, datetime, str | None, bool, tuple[Any, ...], AnyEvent | None
+]
 """A line decoded: its number, offset, stream, version and recording instant as written, its
-actor as written, whether it was upcast, and its row (`mapper.to_row`) with position and
-version still 0."""
+actor as written, whether it was upcast, its row (`mapper.to_row`) with position and version
+still 0, and its event when it quotes registered sources (checked where the texts are)."""
 
 
 class _Stage:
@@ -170,6 +173,10 @@ class _Stage:
         self.batch: list[tuple[Any, ...]] = []
         self.run: tuple[str, datetime, str | None] | None = None
         self.now = datetime.now(UTC)
+        self.texts: dict[str, str | None] = {}
+        """Registered sources' texts (normalised) that the lines quote, read once each."""
+        self.citations: list[tuple[str, int, int]] = []
+        """The batch's citations of registered sources: (source, position, citation)."""
 
     async def lines(
         self, handle: IO[bytes], workers: Workers, advance: Callable[[int], None]
@@ -186,7 +193,7 @@ class _Stage:
             await self._store()
 
     async def _take(self, decoded: list[Decoded]) -> None:
-        for number, offset, stream, written, recorded, actor, upcast, row in decoded:
+        for number, offset, stream, written, recorded, actor, upcast, row, cites in decoded:
             self._check(number, recorded, actor)
             lines = self.streams.get(stream)
             if lines is None:
@@ -203,8 +210,37 @@ class _Stage:
             self.run, self.latest = run, recorded
             # `mapper.INSERT_COLUMNS`: position and version are the first and the fourth
             self.batch.append((self.position, row[1], row[2], version, *row[4:]))
+            if cites is not None:
+                await self._cite(number, cites)
             if len(self.batch) >= INSERTED:
                 await self._store()
+
+    async def _cite(self, number: int, event: AnyEvent) -> None:
+        """A line quoting registered sources: each quote's words where its stated position
+        says in the text (what `timeline verify` checks: the position was found unique in that
+        same text when the event was appended), a statement's words in order as an append's
+        are; anything else (no position, words elsewhere, a source not registered) goes run
+        by run, which says why. Its citations are indexed as an append's are."""
+        wanted = {s.source for s in event.sources if s.source is not None} - self.texts.keys()
+        if wanted:
+            self.texts |= await self.tx.source_texts(wanted)
+        for n, source in enumerate(event.sources):
+            if source.source is None:
+                continue
+            if source.quote is not None:
+                text, at = self.texts.get(source.source), source.position
+                if (
+                    text is None
+                    or at is None
+                    or text[at.start : at.end] != normalised(source.quote.exact)
+                ):
+                    raise NotStagedError(f"line {number}: a quote is not where its position says")
+            self.citations.append((source.source, self.position, n))
+        if isinstance(event, StatementMade):
+            try:
+                anchored([event], self.texts)
+            except QuoteError as error:
+                raise NotStagedError(f"line {number}: {error}") from None
 
     def _check(self, number: int, recorded: datetime, actor: str | None) -> None:
         """What the run-by-run path checks across lines: recording instants rise and are past,
@@ -230,12 +266,30 @@ class _Stage:
             if refused(error):  # an id met twice, or stored before
                 raise NotStagedError(f"an event id is taken: {error}") from None
             raise
+        if self.citations:
+            citations, self.citations = self.citations, []
+            await self.tx.insert_citation_rows(citations)
 
 
 def _blocks(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
-    """(first line's number, its offset, whole lines) of about `BLOCK` bytes each."""
+    """(first line's number, its offset, whole lines) of about `BLOCK` bytes each, after the
+    file's leading source lines (registered before staging, `transfer.import_staged`): they
+    may fill many blocks, and a block decoded in a worker cannot know what came before it."""
     number = offset = 0
+    leading = True
     while lines := handle.readlines(BLOCK):
+        if leading:
+            skipped = 0
+            while skipped < len(lines) and (
+                not lines[skipped].strip() or is_source_line(lines[skipped])
+            ):
+                skipped += 1
+            number += skipped
+            offset += sum(len(line) for line in lines[:skipped])
+            lines = lines[skipped:]
+            if not lines:
+                continue
+            leading = False
         data = b"".join(lines)
         yield number + 1, offset, data
         number += len(lines)
@@ -248,7 +302,6 @@ def decode_block(
     """In a worker (or here): each line of a block decoded, admitted and made a row."""
     dialect = importlib.import_module(BACKENDS[backend]).DIALECT
     decoded: list[Decoded] = []
-    leading = first == 1  # the file's first block: an export's sources come first
     with collector.paused():
         # split as a file is, on newlines alone
         for number, line in enumerate(io.BytesIO(data), start=first):
@@ -256,16 +309,12 @@ def decode_block(
             offset += len(line)
             if not line.strip():
                 continue
-            if is_source_line(line):
-                if leading:  # registered before staging (`transfer.import_staged`)
-                    continue
+            if is_source_line(line):  # the leading ones are not in any block (`_blocks`)
                 raise NotStagedError(f"line {number} registers a source after events")
-            leading = False
             head, event, body = _decoded(line, number)
             if head.recorded_at is None:
                 raise NotStagedError(f"line {number} has no recorded_at")
-            if any(source.source is not None for source in event.sources):
-                raise NotStagedError(f"line {number} cites a registered source: its quotes")
+            cites = any(source.source is not None for source in event.sources)
             stored = StoredEvent(
                 stream=head.stream,
                 version=0,
@@ -277,8 +326,20 @@ def decode_block(
             )
             row = mapper.to_row(stored, dialect, body)
             upcast = head.schema_version is not None and head.schema_version < stored.schema_version
+            cited = event if cites else None
+            written = head.version
             decoded.append(
-                (number, here, head.stream, head.version, head.recorded_at, head.actor, upcast, row)
+                (
+                    number,
+                    here,
+                    head.stream,
+                    written,
+                    head.recorded_at,
+                    head.actor,
+                    upcast,
+                    row,
+                    cited,
+                )
             )
     return decoded
 
