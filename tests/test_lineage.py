@@ -320,6 +320,9 @@ async def test_the_timeline_links_each_fact_to_its_history_page(
     assert "Every version we have held (" in body
     assert f"<a href='{VM}/facts/milestone/{IOT}?as_of=2024-07-01'>JSON</a>" in body
     assert "<mark class='quote'>" in body  # its quote, in the passage of the registered text
+    # the English article is titled by its first sentence, the French one by its headline
+    assert "spanning 10 years</cite> (untitled; described)" in body
+    assert "<cite>Vodafone et Microsoft conviennent d’un partenariat</cite> [fr]" in body
     missing = await client.get(f"{VM}/timeline/milestone/no-such-milestone")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")

@@ -236,6 +236,8 @@ async def test_the_page_tells_a_checked_quote_from_an_unchecked_excerpt(
     assert len(after) > 40  # the quote stands in its passage, marked
     assert f"{before}<mark class='quote'>{words}</mark>{after}</blockquote>" in page
     assert "<p class='checked'>Found word" in page
+    # registered without `headline`: its title describes it, and the page says so
+    assert "<cite>Vodafone and Microsoft</cite> (untitled; described)" in page
     link = f"/sources/vm-en/read?start={start}&amp;end={start + len(shown[1])}#quote"
     assert f"<a href='{link}'>registered text</a>" in page
     reading = await client.get(html.unescape(link).split("#")[0])

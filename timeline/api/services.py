@@ -18,6 +18,7 @@ from timeline.settings import Settings
 from timeline.sources import normalised
 from timeline.store import EventStore
 from timeline.tokens import TokenRegistry
+from timeline.web.pages import Registered
 
 PASSAGE_CHARACTERS_KEPT = 8_000_000
 """Registered texts kept normalised for pages that show quotes in their passages: a few
@@ -41,25 +42,27 @@ class Services:
     """(monotonic time, reason) of the last append the storage refused; cleared by a success."""
     subscribers: dict[int, int] = field(default_factory=dict)
     """Open live streams: id -> events not yet sent to it."""
-    passages: LRU[str, str] = field(
-        default_factory=lambda: LRU(PASSAGE_CHARACTERS_KEPT, weight=len)
+    passages: LRU[str, Registered] = field(
+        default_factory=lambda: LRU(PASSAGE_CHARACTERS_KEPT, weight=lambda r: len(r.text) + 1)
     )
-    """Registered sources' texts in their normal form, by id (a registration never changes)."""
+    """Registered sources as pages show them, by id (a registration never changes)."""
 
-    async def texts_of(self, sources: Iterable[Source]) -> dict[str, str]:
-        """The normalised texts of the registered sources `sources` quote with a position."""
-        found: dict[str, str] = {}
+    async def texts_of(self, sources: Iterable[Source]) -> dict[str, Registered]:
+        """The registered sources `sources` name: texts normalised, and whether each title is
+        a headline; an id not registered is left out."""
+        found: dict[str, Registered] = {}
         for cited in sources:
-            if cited.source is None or cited.position is None or cited.source in found:
+            if cited.source is None or cited.source in found:
                 continue
-            text = self.passages.get(cited.source)
-            if text is None:
+            registered = self.passages.get(cited.source)
+            if registered is None:
                 record = await self.store.sources.get(cited.source)
-                if record is None or record.text is None:
+                if record is None:
                     continue
-                text = normalised(record.text)
-                self.passages[cited.source] = text
-            found[cited.source] = text
+                text = "" if record.text is None else normalised(record.text)
+                registered = Registered(text, record.headline)
+                self.passages[cited.source] = registered
+            found[cited.source] = registered
         return found
 
     def writes_failing(self, within: float = WRITE_FAILURE_SECONDS) -> str | None:

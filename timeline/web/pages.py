@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import LiteralString, TypeVar
+from typing import LiteralString, NamedTuple, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -508,9 +508,26 @@ def _current(item: Item, on_day: Mapping[UUID, object]) -> Item:
     return found if isinstance(found, type(item)) else item
 
 
-Passages = Mapping[str, str]
-"""Registered sources' texts in their normal form, by id: where a checked quote is shown in
-its passage."""
+class Registered(NamedTuple):
+    """What a page needs of a registered source a citation names: its text in its normal form
+    ("" when registered without one), where a checked quote is shown in its passage, and
+    whether its title is the publisher's headline or a description of it."""
+
+    text: str
+    headline: bool
+
+
+Passages = Mapping[str, Registered]
+"""Registered sources by id."""
+
+
+def _cited_title(s: Source, passages: Passages) -> Markup:
+    """A citation's title; one a registered source says is no headline (an untitled article
+    named by its first words, say) is said to be a description, lest it read as a headline."""
+    registered = None if s.source is None else passages.get(s.source)
+    if registered is not None and not registered.headline:
+        return html("<cite>{}</cite> (untitled; described)", s.title)
+    return html("<cite>{}</cite>", s.title)
 
 
 def cited_sources(sources: Sequence[Source], passages: Passages) -> Markup:
@@ -518,8 +535,8 @@ def cited_sources(sources: Sequence[Source], passages: Passages) -> Markup:
         return Markup()
     listed = join(
         html(
-            "<li><cite>{}</cite>{} [{}]{}{}{}</li>",
-            s.title,
+            "<li>{}{} [{}]{}{}{}</li>",
+            _cited_title(s, passages),
             ", " + s.publisher if s.publisher else "",
             s.language,
             " · " + s.published.describe() if s.published else "",
@@ -535,8 +552,9 @@ def _cited_words(s: Source, passages: Passages) -> Markup | str:
     """What a citation quotes: words checked against a registered text say so, link to it and
     stand in their passage where the text is at hand; an excerpt says it was not checked."""
     if s.quote is not None and s.position is not None and s.source is not None:
-        text = passages.get(s.source)
-        shown = None if text is None else passage(text, s.position.start, s.position.end)
+        registered = passages.get(s.source)
+        text = "" if registered is None else registered.text
+        shown = passage(text, s.position.start, s.position.end) if text else None
         quoted: Markup | str = s.quote.exact
         if shown is not None:
             quoted = html("{}<mark class='quote'>{}</mark>{}", *shown)
