@@ -34,7 +34,7 @@ from timeline.store.base import (
     register_refused,
     register_unreachable,
 )
-from timeline.store.mapper import INSERT_COLUMNS, Dialect, Query, Row
+from timeline.store.mapper import Dialect, Query, Row
 from timeline.store.recorder import SQLTransaction
 from timeline.store.sql import SQLEventStore
 from timeline.store.tokens import SQLTokens
@@ -240,11 +240,10 @@ class _Connection:
     async def insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         await self._conn.executemany(sql, rows)
 
-    async def copy_events(self, rows: list[tuple[Any, ...]]) -> None:
-        """Many events in one `COPY` (their triggers still run for each row): a staged import
-        stored 21k events/s with `executemany`, a statement per row."""
-        columns = [column.strip() for column in INSERT_COLUMNS.split(",")]
-        await self._conn.copy_records_to_table("events", records=rows, columns=columns)
+    async def copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        """Many rows in one `COPY` (the table's triggers still run for each row): a staged
+        import stored 21k events/s with `executemany`, a statement per row."""
+        await self._conn.copy_records_to_table(table, records=rows, columns=columns)
 
     async def execute(self, query: Query) -> int:
         status = await self._conn.execute(query.sql, *query.params)
@@ -334,7 +333,7 @@ class PostgresRecorder:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
                 on = _Connection(conn, self.channel)
-                yield SQLTransaction(DIALECT, on.fetch, on.insert, on.notify, on.copy_events)
+                yield SQLTransaction(DIALECT, on.fetch, on.insert, on.notify, on.copy)
         except (asyncpg.DiskFullError, asyncpg.InsufficientResourcesError) as error:
             raise StoreFullError(str(error)) from error
 

@@ -28,6 +28,10 @@ from timeline.tokens import TokenRegistry
 Fetch = Callable[[Query], Awaitable[list[Row]]]
 
 
+EVENT_COLUMNS = [column.strip() for column in mapper.INSERT_COLUMNS.split(",")]
+"""The events table's columns as `mapper.to_row` fills them."""
+
+
 class SQLTransaction:
     """The writer's view of one write transaction (the backend holds its lock)."""
 
@@ -37,15 +41,15 @@ class SQLTransaction:
         fetch: Fetch,
         insert_rows: Callable[[str, list[tuple[Any, ...]]], Awaitable[None]],
         after_insert: Callable[[int], Awaitable[None]] | None = None,
-        copy_events: Callable[[list[tuple[Any, ...]]], Awaitable[None]] | None = None,
+        copy: Callable[[str, list[str], list[tuple[Any, ...]]], Awaitable[None]] | None = None,
     ) -> None:
         self._dialect = dialect
         self._fetch = fetch
         self._insert_rows = insert_rows
         self._after_insert = after_insert
-        self._copy_events = copy_events
-        """How the backend stores many events at once, if it has a faster way than one
-        statement per row (PostgreSQL's `COPY`)."""
+        self._copy = copy
+        """How the backend stores many rows of a table at once (table, columns, rows), if it
+        has a faster way than one statement per row (PostgreSQL's `COPY`)."""
         self._generation: int | None = None
 
     @property
@@ -94,9 +98,14 @@ class SQLTransaction:
             ]
         )
 
-    async def insert_citation_rows(self, rows: list[tuple[str, int, int]]) -> None:
-        """(source, position, citation) rows of the citations index (a staged import's)."""
-        if rows:
+    async def insert_citation_rows(
+        self, rows: list[tuple[str, int, int]], *, many: bool = False
+    ) -> None:
+        """(source, position, citation) rows of the citations index; `many` (a staged import's
+        batch) takes the backend's bulk path when it has one."""
+        if rows and many and self._copy is not None:
+            await self._copy("citations", ["source", "position", "citation"], list(rows))
+        elif rows:
             p = self._dialect.placeholder
             values = f"({p(1)}, {p(2)}, {p(3)})"
             await self._insert_rows(
@@ -120,8 +129,8 @@ class SQLTransaction:
     async def insert_rows(self, rows: Sequence[tuple[Any, ...]], *, many: bool = False) -> None:
         """Events as `mapper.to_row` makes them, in position order; `many` (a staged import's
         batch) takes the backend's bulk path when it has one."""
-        if many and self._copy_events is not None:
-            await self._copy_events(list(rows))
+        if many and self._copy is not None:
+            await self._copy("events", EVENT_COLUMNS, list(rows))
         else:
             await self._insert_rows(mapper.insert(self._dialect), list(rows))
         if self._after_insert is not None:

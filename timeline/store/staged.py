@@ -268,7 +268,7 @@ class _Stage:
             raise
         if self.citations:
             citations, self.citations = self.citations, []
-            await self.tx.insert_citation_rows(citations)
+            await self.tx.insert_citation_rows(citations, many=True)
 
 
 def _blocks(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
