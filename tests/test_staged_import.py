@@ -164,27 +164,40 @@ async def _citations(store: EventStore) -> dict[str, list[tuple[int, int, str | 
     return found
 
 
-@pytest.mark.parametrize(
-    ("change", "why"),
-    [
-        (lambda q: {**q, "position": {"start": 0, "end": len(q["quote"]["exact"])}}, "not where"),
-        (lambda q: {k: v for k, v in q.items() if k != "position"}, "not where"),
-    ],
-    ids=["a forged position", "no position"],
-)
+def _forged(quoted: dict[str, Any]) -> dict[str, Any]:
+    return {**quoted, "position": {"start": 0, "end": len(quoted["quote"]["exact"])}}
+
+
+def _unplaced(quoted: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in quoted.items() if key != "position"}
+
+
+@pytest.mark.parametrize("change", [_forged, _unplaced], ids=["a forged position", "no position"])
 async def test_a_quote_staged_cannot_bear_out_goes_run_by_run(
-    store: EventStore, tmp_path: Path, change: Any, why: str
+    store: EventStore, tmp_path: Path, change: Any
 ) -> None:
     """A quote whose position is not where its words are, or that states none, is not stored
-    staged; run by run then stores it anchored or names the line."""
+    staged; run by run then names the line of the forged one, and anchors the other where
+    the store found it before."""
     lines = (EVENTS / "vodafone-microsoft.ndjson").read_bytes().splitlines(keepends=True)
     event = json.loads(lines[4])
+    stated = event["sources"][0]["position"]
     event["sources"][0] = change(event["sources"][0])
     lines[4] = json.dumps(event, ensure_ascii=False).encode() + b"\n"
     path = _file(tmp_path, lines)
-    with pytest.raises(NotStagedError, match=why):
+    with pytest.raises(NotStagedError, match="not where its position says"):
         await import_staged(store, path)
     assert (await store.stats()).events == 0
+    if change is _forged:
+        # one run (one recording) from line 3: it is named, with the event, and none of it kept
+        with pytest.raises(ImportLineError, match=r"import.ndjson:3: quote-not-in-source.*event"):
+            await import_lines(store, lines, origin=str(path))
+        assert (await store.stats()).events == 0
+        return
+    await import_lines(store, lines, origin=str(path))
+    stored = [e async for e in store.read_stream("vodafone-microsoft")][2].event
+    assert stored.sources[0].position is not None
+    assert msgspec.to_builtins(stored.sources[0].position) == stated
 
 
 def _without_recorded_at(lines: list[bytes]) -> list[bytes]:

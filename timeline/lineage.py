@@ -10,7 +10,7 @@ rows: each stays open until a later recording changes what holds on its days. Pu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -145,13 +145,11 @@ def lineage(
     key: Subject = (KINDS[kind], fact_id)
     by_id = {stored.event.id: stored.event for stored in events}
 
-    def touches(event: AnyEvent) -> bool:
-        """An event that can change the fact's value on some day. Not the announcement's date:
-        no fact takes effect before it, so moving it moves no fact."""
-        return key in subjects(event, stream, by_id)
-
-    instants = sorted({stored.recorded_at for stored in events if touches(stored.event)})
-    held = _versions(stream, events, key, by_id, instants=instants, touches=touches)
+    # the events that can change the fact's value on some day, each asked once. Not the
+    # announcement's date: no fact takes effect before it, so moving it moves no fact
+    touching = {s.event.id for s in events if key in subjects(s.event, stream, by_id)}
+    instants = sorted({s.recorded_at for s in events if s.event.id in touching})
+    held = _versions(stream, events, key, instants=instants, touching=touching)
     if not held:
         return None
     versions = tuple(o.version for o in held)
@@ -174,10 +172,9 @@ def _versions(
     stream: str,
     events: Sequence[StoredEvent],
     key: Subject,
-    by_id: dict[UUID, AnyEvent],
     *,
     instants: Sequence[datetime],
-    touches: Callable[[AnyEvent], bool],
+    touching: set[UUID],
 ) -> list[_Open]:
     """Every version, by when it was recorded and the first day it holds: at each instant that
     touches the fact, the pieces no longer held are closed and the new ones opened."""
@@ -188,8 +185,10 @@ def _versions(
         while count < len(events) and events[count].recorded_at <= instant:
             count += 1
         known = events[:count]
-        pieces = _pieces(stream, known, key, by_id)
-        ending = tuple(s.event.id for s in known if s.recorded_at == instant and touches(s.event))
+        pieces = _pieces(stream, known, key, touching)
+        ending = tuple(
+            s.event.id for s in known if s.recorded_at == instant and s.event.id in touching
+        )
         for piece_key in [k for k in opened if k not in pieces]:
             was = opened.pop(piece_key)
             ended = msgspec.structs.replace(was.version, recorded_to=instant, superseded_by=ending)
@@ -221,13 +220,14 @@ def _pieces(
     stream: str,
     known: Sequence[StoredEvent],
     key: Subject,
-    by_id: dict[UUID, AnyEvent],
+    touching: set[UUID],
 ) -> dict[tuple[date, date | None, bytes], tuple[str, dict[str, Any], list[AnyEvent]]]:
     """What held of the fact on each run of days, as `known` says: by (first day, last day or
     None, the value's JSON), its label, value and the events behind it."""
 
     def about(event: AnyEvent) -> bool:
-        return key in subjects(event, stream, by_id)
+        """A fact about it as corrections left it (a correction may give it the fact's id)."""
+        return key in subjects(event, stream, {})
 
     runs: list[tuple[date, tuple[str, object] | None]] = []
     for day, following, state_on in fold.sweep(known, about):
@@ -244,7 +244,7 @@ def _pieces(
     meta = [
         s.event
         for s in known
-        if isinstance(s.event, EventRetracted | EventCorrected) and about(s.event)
+        if isinstance(s.event, EventRetracted | EventCorrected) and s.event.id in touching
     ]
     order = {s.event.id: s.position for s in known}
     found: dict[tuple[date, date | None, bytes], tuple[str, dict[str, Any], list[AnyEvent]]] = {}

@@ -14,7 +14,6 @@ from timeline.sources import SourceRecord
 from timeline.web.markup import Markup, html, join, web_url
 from timeline.web.pages import document
 
-_SPACE = re.compile(r"\s")
 _PARAGRAPHS = re.compile(r"\n\s*")
 
 
@@ -24,14 +23,14 @@ def nfc_offsets(nfc: str) -> list[int]:
     found: list[int] = []
     spacing = False
     for at, char in enumerate(nfc):
-        if _SPACE.match(char):
+        if char.isspace():  # what `\s` matches in `normalised`
             if found and not spacing:
                 found.append(at)  # a run of white space is the one space at its start
             spacing = True
             continue
         spacing = False
         found.append(at)
-    while found and _SPACE.match(nfc[found[-1]]):
+    while found and nfc[found[-1]].isspace():
         found.pop()  # the normal form is stripped
     found.append(found[-1] + 1 if found else 0)
     return found
