@@ -203,9 +203,10 @@ async def test_a_source_lists_the_facts_citing_it_with_their_passages(
     assert cited["span"] == {"start": start, "end": start + len(words[0])}
     assert words[0] in cited["passage"]
     assert cited["type"] == "MilestoneScheduled"
+    assert [c["verified"] for c in page["citations"]] == [True, True]
     rest = (await client.get(page["next"])).json()
-    assert [(c["position"], c["excerpt"], c["span"]) for c in rest["citations"]] == [
-        (positions[2], "unchecked words", None)
+    assert [(c["position"], c["excerpt"], c["span"], c["verified"]) for c in rest["citations"]] == [
+        (positions[2], "unchecked words", None, False)
     ]
     assert rest["next"] is None
     assert (await client.get("/sources/nowhere/citations")).status_code == 404

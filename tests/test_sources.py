@@ -96,7 +96,13 @@ async def test_a_taken_id_is_a_conflict_and_a_correction_supersedes_once(
     assert fixed.supersedes == "vm-en"
 
 
-async def test_pages_by_id_filtered_by_language_and_words(store: EventStore) -> None:
+@pytest.mark.parametrize("sample", [1000, 2], ids=["rare-words-drive", "common-words-walk"])
+async def test_pages_by_id_filtered_by_language_and_words(
+    store: EventStore, sample: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answers whichever way a search reads: from the words index when its rarest
+    word is rare (fewer sources than the sample), else walking the sources by id."""
+    monkeypatch.setattr("timeline.store.sources.WORD_SAMPLE", sample)
     for n, (title, language, publisher) in enumerate(
         [
             ("Cloud deal signed", "en", "Reuters"),
@@ -122,6 +128,9 @@ async def test_pages_by_id_filtered_by_language_and_words(store: EventStore) -> 
     assert await ids(limit=10, words="100%") == ["s2"]  # a wildcard is no word
     assert await ids(limit=10, words="échos") == ["s1"]  # with or without accents
     assert await ids(limit=10, words="_") == ["s0", "s1", "s2", "s3"]  # no word: no filter
+    assert await ids(limit=1, words="cloud", after="s0") == ["s1"]  # a page after a cursor
+    assert await ids(limit=10, words="cloud", after="s1", language="en") == ["s3"]
+    assert await ids(limit=10, words="cloud nowhere") == []  # a word no source has
 
 
 async def test_the_database_refuses_to_change_a_source(store: EventStore, store_url: str) -> None:

@@ -80,10 +80,18 @@ class TextQuote(Model, frozen=True):
 
 class TextPosition(Model, frozen=True):
     """Where a quote was found (a W3C `TextPositionSelector`): characters `start` to `end` of
-    the source's text in its normal form (`sources.normalised`). The store states it."""
+    the source's text in its normal form (`sources.normalised`). The store states it, and
+    only when it found the quote there: a citation with a position is verified; one with an
+    `excerpt`, or quoting a registered source that has no text, is unverified."""
 
     start: Annotated[int, msgspec.Meta(ge=0)]
     end: Annotated[int, msgspec.Meta(ge=0)]
+
+
+EXCERPT = (
+    "Unverified: words of the source as the citing writer gives them, never checked against"
+    " any text. Cite a registered source with `quote` to have them checked."
+)
 
 
 class Source(Model, frozen=True):
@@ -95,13 +103,15 @@ class Source(Model, frozen=True):
     publisher: str | None = None
     url: WebUrl | None = None
     published: PartialDate | None = None
-    excerpt: str | None = None
-    """Words of the source as the citing writer gives them; unchecked."""
+    excerpt: Annotated[str, msgspec.Meta(description=EXCERPT)] | None = None
+    """Words of the source as the citing writer gives them; unverified."""
     source: Slug | None = None
     """The id of the registered source this cites."""
     quote: TextQuote | None = None
     """Words quoted from the registered source, checked against its text when it has one."""
     position: TextPosition | None = None
+    """Set by the store where it found `quote`: a citation is verified exactly when it has
+    one (`TextPosition`'s description says so wherever a schema shows it)."""
 
     def __post_init__(self) -> None:
         _check_language(self.language)

@@ -118,6 +118,9 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     passage: str | None
     """The words at `span` in the source's normalised text, with a little on either side."""
     excerpt: str | None
+    verified: bool
+    """The quote was found in the source's text (at `span`); False for an `excerpt`, or a
+    quote of a source registered without text: words as the citing writer gave them."""
     href: str
 
 
@@ -363,5 +366,6 @@ def _citation(n: int, stored: StoredEvent, text: str | None) -> Citation:
         span=span,
         passage=passage,
         excerpt=cited.excerpt,
+        verified=span is not None,
         href=f"/partnerships/{stored.stream}/events?from_version={stored.version}&limit=1",
     )

@@ -24,7 +24,7 @@ from timeline.sources import (
 )
 from timeline.store import mapper
 from timeline.store.mapper import Query
-from timeline.store.read_models import PAST_EVERY_LETTER
+from timeline.store.read_models import PAST_EVERY_LETTER, WORD_SAMPLE
 
 if TYPE_CHECKING:
     from timeline.store.recorder import Recorder, SQLTransaction
@@ -113,30 +113,68 @@ class SQLSources:
     ) -> list[SourceRecord]:
         """Sources by id after `after`, of a language, each word of `words` the start of a word
         of the title or publisher (any case, with or without accents: `search_words`), by the
-        words index; without their texts (`sha256` says whether there is one)."""
-        q = Query(self._dialect)
-        where = ["TRUE"]
-        if after is not None:
-            where.append(f"id > {q.param(after)}")
-        if language is not None:
-            where.append(f"language = {q.param(language)}")
-        found = sorted(set(search_words(words or "")), key=len, reverse=True)
-        if found:  # the longest word drives, from the index; each other is checked
-            first, *others = found
-            where.append(
-                f"id IN (SELECT source FROM source_words WHERE word >= {q.param(first)}"
-                f" AND word < {q.param(first + PAST_EVERY_LETTER)})"
+        words index; without their texts (`sha256` says whether there is one).
+
+        The rarest word drives. Fewer than `WORD_SAMPLE` sources with it: those are read from
+        the words index and paged (a word of one source reads one, not every source by id).
+        More: the sources are walked by id and each checked, which stops at the page's end."""
+        rarest = await self._rarest_first(sorted(set(search_words(words or ""))))
+        if rarest is not None and not rarest:
+            return []
+        q = Query(self._dialect)  # parameters in the order the text takes them (SQLite's `?`)
+        limit = min(limit, PAGE_MAX)
+        if rarest and rarest[0][1] < WORD_SAMPLE:  # from the index: a few sources, then each
+            kept = self._kept(q, language, [word for word, _count in rarest[1:]])
+            hits = (
+                f"SELECT DISTINCT source FROM source_words WHERE word >= {q.param(rarest[0][0])}"
+                f" AND word < {q.param(rarest[0][0] + PAST_EVERY_LETTER)}"
             )
-            where += [
-                f"EXISTS (SELECT 1 FROM source_words w WHERE w.source = sources.id"
-                f" AND w.word >= {q.param(word)} AND w.word < {q.param(word + PAST_EVERY_LETTER)})"
-                for word in others
-            ]
-        q.sql = (
-            f"SELECT body FROM sources WHERE {' AND '.join(where)}"
-            f" ORDER BY id LIMIT {q.param(min(limit, PAGE_MAX))}"
-        )
+            if after is not None:
+                hits += f" AND source > {q.param(after)}"
+            q.sql = (
+                "SELECT body FROM (SELECT hits.source, (SELECT s.body FROM sources s"
+                f" WHERE s.id = hits.source{kept}) AS body FROM ({hits}) AS hits) AS found"
+                f" WHERE body IS NOT NULL ORDER BY source LIMIT {q.param(limit)}"
+            )
+        else:  # every source by id, each checked, until the page is full
+            past = "" if after is None else f" AND s.id > {q.param(after)}"
+            kept = self._kept(q, language, [word for word, _count in rarest or []])
+            q.sql = (
+                f"SELECT s.body FROM sources s WHERE TRUE{past}{kept}"
+                f" ORDER BY s.id LIMIT {q.param(limit)}"
+            )
         return [_decoder.decode(bytes(row[0])) for row in await self._recorder.fetch(q)]
+
+    @staticmethod
+    def _kept(q: Query, language: str | None, words: list[str]) -> str:
+        """The conditions on a source `s` of `language` with each of `words`. Each word is a
+        subquery per source, never a join: a generic plan joins by sorting every match."""
+        kept = "" if language is None else f" AND s.language = {q.param(language)}"
+        for word in words:
+            kept += (
+                f" AND (SELECT 1 FROM source_words w WHERE w.source = s.id"
+                f" AND w.word >= {q.param(word)}"
+                f" AND w.word < {q.param(word + PAST_EVERY_LETTER)} LIMIT 1) IS NOT NULL"
+            )
+        return kept
+
+    async def _rarest_first(self, words: list[str]) -> list[tuple[str, int]] | None:
+        """Each word with how many words of the index it begins (counted up to
+        `WORD_SAMPLE`), rarest first; [] when one begins none (nothing can match); None for
+        no words. An index range in key order, so no plan reads every match to count them."""
+        if not words:
+            return None
+        q = Query(self._dialect)
+        q.sql = "SELECT " + ", ".join(
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM source_words WHERE word >= {q.param(word)}"
+            f" AND word < {q.param(word + PAST_EVERY_LETTER)} ORDER BY word"
+            f" LIMIT {WORD_SAMPLE}) AS c{n})"
+            for n, word in enumerate(words)
+        )
+        counts = [int(count) for count in (await self._recorder.fetch(q))[0]]
+        if 0 in counts:
+            return []
+        return sorted(zip(words, counts, strict=True), key=lambda pair: (pair[1], pair[0]))
 
     async def _supersedable(self, fetch: Fetch, source_id: str, path: str) -> None:
         """Raise unless `source_id` is registered and superseded by nothing yet."""
