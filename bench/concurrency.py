@@ -12,19 +12,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import random
 import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-READS = ("state", "history", "changes")
+READS = ("state", "history", "changes", "lineage")
+"""Each read of one partnership: its state, its events, a knowledge diff, a fact's lineage."""
+FACTS = 2000
+"""Facts whose lineages the lineage reads ask for, each of another partnership: as many as
+a run asks for, so that few are asked twice."""
 STREAM_SQL = "SELECT body FROM events WHERE stream = {} ORDER BY version"
 """What a state, history or per-partnership diff reads at least: the stream's events."""
 COLUMNS = (
@@ -65,13 +72,38 @@ def _ms(out: str, label: str) -> float:
     return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
 
 
+def fact_targets(base: str, partnerships: int, folder: Path) -> Path:
+    """A file of `FACTS` lineage paths: a milestone or phase of a random partnership each, as
+    its state lists them."""
+    rng = random.Random(7)
+    paths: list[str] = []
+    for _ in range(20 * FACTS):
+        if len(paths) == FACTS:
+            break
+        stream = f"p{rng.randrange(partnerships):05d}"
+        with urllib.request.urlopen(f"{base}/partnerships/{stream}") as answer:  # noqa: S310
+            state = json.load(answer)
+        facts = [("milestone", m["id"]) for m in state["milestones"]]
+        facts += [("phase", p["id"]) for p in state["phases"]]
+        if facts:
+            kind, fact = rng.choice(facts)
+            paths.append(f"/partnerships/{stream}/facts/{kind}/{fact}")
+    path = folder / "facts.txt"
+    path.write_text("\n".join(paths) + "\n")
+    return path
+
+
 def http(base: str, token: str, partnerships: int, seconds: int = 10) -> dict[str, Any]:
     """Reads at c16 (after a warm-up), appends at c32 and one at a time."""
     wrk(base, "random_partnership.lua", ["state", str(partnerships)], 16, 3)
     figures = {
         kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds)
         for kind in READS
+        if kind != "lineage"
     }
+    with tempfile.TemporaryDirectory() as folder:
+        targets = fact_targets(base, partnerships, Path(folder))
+        figures["lineage"] = wrk(base, "random_fact.lua", [str(targets)], 16, seconds)
     for connections in (32, 1):
         figures[f"appends c{connections}"] = wrk(
             base, "random_append.lua", [token, str(partnerships)], connections, seconds
