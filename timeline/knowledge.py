@@ -134,12 +134,13 @@ def _plain(value: object) -> Any:  # noqa: ANN401 - JSON of any shape
 
 def items(state: PartnershipState | None) -> dict[Subject, tuple[str, dict[str, Any]]]:
     """Every item of `state` by (kind, id), with its label and its JSON form."""
-    return {key: (label, _json(key, value)) for key, (label, value) in _held(state).items()}
+    held = held_items(state)
+    return {key: (label, item_json(key, value)) for key, (label, value) in held.items()}
 
 
-def _held(state: PartnershipState | None) -> dict[Subject, tuple[str, object]]:
+def held_items(state: PartnershipState | None) -> dict[Subject, tuple[str, object]]:
     """Every item of `state` by (kind, id), with its label and its value as the state holds it
-    (`_json` makes it JSON): an item that compares equal on both sides is never converted."""
+    (`item_json` makes it JSON): an item that compares equal on both sides is never converted."""
     if state is None:
         return {}
     found: dict[Subject, tuple[str, object]] = {
@@ -158,8 +159,8 @@ def _held(state: PartnershipState | None) -> dict[Subject, tuple[str, object]]:
     return found
 
 
-def _json(key: Subject, value: object) -> dict[str, Any]:
-    """An item's JSON form, from what `_held` holds of it."""
+def item_json(key: Subject, value: object) -> dict[str, Any]:
+    """An item's JSON form, from what `held_items` holds of it."""
     if key[0] == "partnership":
         return dict(zip(PARTNERSHIP_FIELDS, _plain(value), strict=True))
     if key[0] == "party":
@@ -279,7 +280,7 @@ def diff(
     for stored in window:
         for subject in subjects(stored.event, stream, by_id):
             causes.setdefault(subject, []).append(stored.event.id)
-    old, new = _held(before), _held(after)
+    old, new = held_items(before), held_items(after)
     rank: dict[str, int] = {kind: index for index, kind in enumerate(KIND_ORDER)}
     later = {key: index for index, key in enumerate(new)}
     earlier = {key: index for index, key in enumerate(old)}
@@ -296,8 +297,8 @@ def diff(
         was, now = old.get(key), new.get(key)
         if was is not None and now is not None and was[1] == now[1]:
             continue  # the same values: nothing to say, nothing to convert
-        was_json = None if was is None else _json(key, was[1])
-        now_json = None if now is None else _json(key, now[1])
+        was_json = None if was is None else item_json(key, was[1])
+        now_json = None if now is None else item_json(key, now[1])
         if was_json is not None and now_json is not None:
             fields = field_changes(was_json, now_json)
             if not fields:

@@ -27,7 +27,7 @@ from timeline.events import (
     Source,
     StoredEvent,
 )
-from timeline.knowledge import ItemKind, Subject, _held, _json, subjects
+from timeline.knowledge import ItemKind, Subject, held_items, item_json, subjects
 from timeline.state import MilestoneState, PhaseState
 
 FactKind = Literal[
@@ -232,12 +232,12 @@ def _pieces(
     runs: list[tuple[date, tuple[str, object] | None]] = []
     for day, following, state_on in fold.sweep(known, about):
         starts = {day}
-        here = _held(state_on(day)).get(key)
+        here = held_items(state_on(day)).get(key)
         for turn in _turns(None if here is None else here[1]):
             if day < turn and (following is None or turn < following):
                 starts.add(turn)
         for start in sorted(starts):
-            value = here if start == day else _held(state_on(start)).get(key)
+            value = here if start == day else held_items(state_on(start)).get(key)
             if not runs or runs[-1][1] != value:
                 runs.append((start, value))
     facts = [a.event for a in fold.resolve(known) if about(a.event)]
@@ -252,7 +252,7 @@ def _pieces(
         if value is None:
             continue
         end = runs[index + 1][0] - timedelta(days=1) if index + 1 < len(runs) else None
-        plain = _json(key, value[1])
+        plain = item_json(key, value[1])
         behind = [e for e in facts if e.effective.first_day <= start] + meta
         behind.sort(key=lambda e: order[e.id])
         found[(start, end, wire.encoder.encode(plain))] = (value[0], plain, behind)
