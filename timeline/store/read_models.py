@@ -103,7 +103,27 @@ async def load(
 ) -> dict[str, StreamModel]:
     """The snapshots of `streams`, and the open facets and every calendar item of `rows`, as
     stored: a model of a stream outside `rows` has none read (`StreamModel.rows_read`)."""
-    models = {stream: StreamModel(stream, rows_read=stream in rows) for stream in {*streams, *rows}}
+    restored: dict[str, tuple[int, Folding]] = {}
+    if streams:
+        q = Query(dialect)
+        q.sql = (
+            f"SELECT stream, version, body FROM snapshots WHERE generation = {q.param(generation)}"
+            f" AND stream {dialect.any_text(q.param, sorted(streams))}"
+        )
+        for stream, version, body in await fetch(q):
+            folding = Folding.restore(bytes(body))
+            if folding is not None:  # one of another shape is replaced when the next is due
+                restored[str(stream)] = (int(version), folding)
+    models: dict[str, StreamModel] = {}
+    for stream in {*streams, *rows}:
+        snapshot = restored.get(stream)
+        if snapshot is None:
+            models[stream] = StreamModel(stream, rows_read=stream in rows)
+        else:  # built around the restored folding: a fresh one would be thrown away
+            version, folding = snapshot
+            models[stream] = StreamModel(
+                stream, folding=folding, snapshot_version=version, rows_read=stream in rows
+            )
     if rows:
         q = Query(dialect)
         q.sql = (
@@ -121,19 +141,6 @@ async def load(
         for row in await fetch(q):
             item = calendar_item(row, dialect)
             models[str(row[0])].items[item.content.uid] = item
-    if not streams:
-        return models
-    q = Query(dialect)
-    q.sql = (
-        f"SELECT stream, version, body FROM snapshots WHERE generation = {q.param(generation)}"
-        f" AND stream {dialect.any_text(q.param, sorted(streams))}"
-    )
-    for stream, version, body in await fetch(q):
-        model = models[str(stream)]
-        restored = Folding.restore(bytes(body))
-        if restored is not None:  # one of another shape is replaced when the next is due
-            model.snapshot_version = int(version)
-            model.folding = restored
     return models
 
 
