@@ -10,7 +10,7 @@ from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
 from timeline.api.app import create_app
-from timeline.api.auth import feed_guard, read_guard
+from timeline.api.auth import feed_guard, read_guard, subscribe_guard
 from timeline.store import token_registry
 
 VODAFONE = "/partnerships/vodafone-microsoft"
@@ -307,8 +307,9 @@ async def test_unknown_route_and_method_are_problems(client: AsyncTestClient[Any
 
 def test_every_read_of_ours_is_guarded(tmp_path: Path) -> None:
     """Every GET handler of ours but health and metrics runs `read_guard` (the calendars
-    `feed_guard`): the guard sits on each read, not on a router, so a new read without it
-    would be public in a private deployment, and this says so."""
+    `feed_guard`, the subscriptions `subscribe_guard`): the guard sits on each read, not on a
+    router, so a new read without it would be public in a private deployment, and this says
+    so."""
     app = create_app(settings_for(tmp_path))
     checked = []
     for route in app.routes:
@@ -320,6 +321,9 @@ def test_every_read_of_ours_is_guarded(tmp_path: Path) -> None:
             if route.path.startswith(("/health", "/metrics")):
                 continue
             guards = handler.resolve_guards()
+            if route.path.startswith("/subscriptions"):  # receivers' URLs: a scope of their own
+                assert subscribe_guard in guards, route.path
+                continue
             assert read_guard in guards or feed_guard in guards, route.path
             checked.append(route.path)
     assert len(checked) >= 10

@@ -68,6 +68,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_limit_per_client: Annotated[int, msgspec.Meta(ge=0)] = 0
     """TIMELINE_WRITE_LIMIT_PER_CLIENT: appends a minute one client address may make, whatever
     its tokens (429 above); 0: no limit."""
+    webhook_retries: Annotated[
+        str, msgspec.Meta(pattern=r"^ *[1-9][0-9]{0,6}( *, *[1-9][0-9]{0,6})* *$")
+    ] = "5,300,1800,7200,18000,36000,50400,72000,72000"
+    """TIMELINE_WEBHOOK_RETRIES: seconds to wait before each retry of a failed delivery,
+    comma-separated (after the last, it is parked); the default spans about three days."""
+    webhook_allow_private: bool = False
+    """TIMELINE_WEBHOOK_ALLOW_PRIVATE: deliveries may go to loopback, private and link-local
+    addresses (tests, a receiver on the same network); false: refused."""
     uid_domain: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9-]+\.)*[A-Za-z0-9-]*$")] = ""
     """TIMELINE_UID_DOMAIN: what follows `@` in calendar UIDs, so that two deployments' items
     never collide in a subscriber's calendar; empty: the host of the public address."""
@@ -157,6 +165,8 @@ HINTS = {
     "uid_domain": " (a domain such as timeline.example.org)",
     "write_limit_per_token": " (appends a minute, 0 for no limit)",
     "write_limit_per_client": " (appends a minute, 0 for no limit)",
+    "webhook_retries": " (seconds, comma-separated, each at least 1, e.g. 5,300,1800)",
+    "webhook_allow_private": " (use true or false)",
 }
 _NOT_SETTINGS = ("TIMELINE_TEST_", "TIMELINE_UPDATE_GOLDEN")
 """Variables of the test suite, not of the app."""

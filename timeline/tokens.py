@@ -15,7 +15,7 @@ from typing import Literal, Protocol, get_args
 
 import msgspec
 
-Scope = Literal["append", "read"]
+Scope = Literal["append", "read", "subscribe"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 PREFIX = "tl_"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.ASCII)

@@ -22,6 +22,7 @@ from timeline import __version__, collector, logs
 from timeline.api import errors
 from timeline.api.calendars import Calendars
 from timeline.api.changes import Changes
+from timeline.api.deliverer import Deliverer
 from timeline.api.edge import edge, route_methods
 from timeline.api.facts import Facts
 from timeline.api.feed import Feed
@@ -36,6 +37,7 @@ from timeline.api.partnerships import Partnerships
 from timeline.api.services import Services, provide_services
 from timeline.api.sources import Sources
 from timeline.api.spec import FinishedSpec
+from timeline.api.subscriptions import Subscriptions
 from timeline.dates import PartialDate, Period
 from timeline.projection import Projector
 from timeline.settings import Settings
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = await open_store(settings.database_url, settings.migrate_url or None)
         before = gc.get_threshold()
+        svc: Services | None = None
         try:
             await load_curated(store, settings.curated_path)
             report = await store.rebuild_read_models(only_if_stale=True, workers=0)
@@ -99,6 +102,9 @@ def create_app(settings: Settings) -> Litestar:
             )
             app.state.services = svc
             _end_streams_on_stop(svc)
+            deliverer = Deliverer(store, settings)
+            svc.deliverer = deliverer
+            deliverer.start()
             # The ~70,000 objects of a started app live as long as the process: out of the
             # collector's sight they cost no full collection (~35 ms each) in a request.
             gc.collect()
@@ -106,6 +112,8 @@ def create_app(settings: Settings) -> Litestar:
             collector.for_serving()
             yield
         finally:
+            if svc is not None and svc.deliverer is not None:
+                await svc.deliverer.stop()
             gc.set_threshold(*before)  # an app made and stopped again (tests) leaves them
             gc.unfreeze()  # as they were, and nothing frozen
             await store.close()  # finishes every append already accepted
@@ -128,7 +136,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
     )
     app = Litestar(
-        route_handlers=[reads, Calendars, HealthController, Metrics, static_files()],
+        route_handlers=[reads, Subscriptions, Calendars, HealthController, Metrics, static_files()],
         lifespan=[lifespan],
         on_startup=[_complete_spec],
         before_request=before_request,

@@ -106,6 +106,24 @@ async def feed_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         await authenticate(connection, svc.tokens, "read", connection.query_params.get("token"))
 
 
+SUBSCRIBER_KEY = "subscribe_token"
+
+
+async def subscribe_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Every route of `/subscriptions`, reads included: receivers' URLs are no one else's
+    business. The token is left in the request's state for the audit line."""
+    token = await authenticate(connection, _services(connection).tokens, "subscribe")
+    connection.scope.setdefault("state", {})[SUBSCRIBER_KEY] = token
+
+
+def subscriber(request: Request[Any, Any, Any]) -> str:
+    """The name of the token `subscribe_guard` let through."""
+    token: Token = request.scope["state"][SUBSCRIBER_KEY]
+    return token.name
+
+
 def reader_secret(request: Request[Any, Any, Any], svc: Services) -> str | None:
     """The reader's own token in a private deployment, for links that must carry it."""
     if svc.settings.public_read:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from litestar.datastructures import State
 
 from timeline.api.calendar_cache import CalendarCache
+from timeline.api.deliverer import Deliverer
 from timeline.api.replay import Answers
 from timeline.events import Source
 from timeline.lru import LRU
@@ -46,6 +47,8 @@ class Services:
         default_factory=lambda: LRU(PASSAGE_CHARACTERS_KEPT, weight=lambda r: len(r.text) + 1)
     )
     """Registered sources as pages show them, by id (a registration never changes)."""
+    deliverer: Deliverer | None = None
+    """Sends the webhooks' deliveries (`deliverer.py`), started with the app."""
 
     async def texts_of(self, sources: Iterable[Source]) -> dict[str, Registered]:
         """The registered sources `sources` name: texts normalised, and whether each title is

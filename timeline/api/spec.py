@@ -44,13 +44,18 @@ TAGS: Final = {
     "sources": "Registered sources: articles and filings, immutable, their text fingerprinted.",
     "calendars": "iCalendar feeds of milestones and phases, for calendar apps.",
     "schemas": "JSON Schemas of the event types an append may carry.",
+    "subscriptions": "Webhooks: each matching event POSTed to a receiver as a signed "
+    "CloudEvent, in order per partnership, retried and parked (the `subscribe` scope).",
     "health": "Probes and metrics for operators (always public).",
 }
 
 _HEADERS: Final[dict[str, dict[str, Any]]] = {
     "ETag": {"description": "A strong tag of this answer; send it back as `If-None-Match`."},
     "Cache-Control": {"description": "`no-cache`: ask again, with `If-None-Match`."},
-    "Location": {"description": "The history page that starts with the first stored event."},
+    "Location": {
+        "description": "What was made: the history page that starts with the first stored "
+        "event, the registered source, the subscription."
+    },
     "Link": {"description": 'The next page, `<…>; rel="next"`, while there is one.'},
     "Retry-After": {"description": "Seconds to wait before trying again."},
     "WWW-Authenticate": {"description": "`Bearer`, with the reason the token was not taken."},
@@ -120,7 +125,7 @@ def _read_your_writes(operation: dict[str, Any]) -> None:
 
 
 def _security(path: str, method: str, *, public_reads: bool) -> list[dict[str, list[str]]]:
-    if method != "get":
+    if method != "get" or path.startswith("/subscriptions"):
         return [{"bearer": []}]  # appends: a token with the `append` scope
     if path in ALWAYS_PUBLIC or public_reads:
         return []

@@ -64,6 +64,9 @@ class Dialect:
     and take it back after."""
     after_bulk_load: str | None = None
     """A statement that refreshes the planner's statistics once a bulk load has committed."""
+    lock_rows: str = ""
+    """What ends a SELECT that locks the rows it reads until the transaction ends (SQLite's
+    write transactions hold the whole database already)."""
 
 
 @dataclass(slots=True)

@@ -193,6 +193,39 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX source_words_by_source ON source_words (source, word);
         """,
     ),
+    (
+        7,
+        # webhook subscriptions and their deliveries (the outbox), POST /subscriptions
+        """
+        CREATE TABLE subscriptions (
+            id              text COLLATE "C" PRIMARY KEY,
+            url             text NOT NULL,
+            filters         text NOT NULL,
+            status          text NOT NULL CHECK (status IN ('active', 'paused', 'disabled')),
+            checkpoint      bigint NOT NULL,
+            created_at      timestamptz NOT NULL,
+            created_by      text NOT NULL,
+            updated_at      timestamptz NOT NULL,
+            disabled_reason text,
+            secret          text NOT NULL,
+            old_secret      text,
+            old_until       timestamptz
+        );
+        CREATE TABLE deliveries (
+            subscription text COLLATE "C" NOT NULL REFERENCES subscriptions (id),
+            position     bigint NOT NULL,
+            stream       text COLLATE "C" NOT NULL,
+            event_id     text NOT NULL,
+            status       text NOT NULL
+                CHECK (status IN ('pending', 'delivered', 'parked', 'skipped')),
+            attempts     text NOT NULL,
+            due_at       timestamptz,
+            PRIMARY KEY (subscription, position)
+        );
+        CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
+        CREATE INDEX deliveries_by_stream ON deliveries (subscription, stream, position);
+        """,
+    ),
 )
 
 
@@ -224,6 +257,7 @@ DIALECT = Dialect(
     # Without statistics the planner misjudged the append's queries after a staged import of
     # 1M events (autovacuum off): 110-160 appends/s at c32, 1,000-1,040 after ANALYZE.
     after_bulk_load="ANALYZE events, facets, calendar_items, snapshots",
+    lock_rows=" FOR UPDATE",
 )
 
 
@@ -412,7 +446,7 @@ APP_PRIVILEGES = (
     "GRANT USAGE ON SCHEMA {schema} TO {role}",
     "GRANT SELECT, INSERT ON events TO {role}",
     "GRANT SELECT, INSERT ON sources, citations, source_words TO {role}",
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON tokens, subscriptions, deliveries TO {role}",
     "GRANT SELECT ON schema_migrations TO {role}",
     (
         "GRANT SELECT, INSERT, UPDATE, DELETE"

@@ -24,6 +24,7 @@ from timeline.store.base import (
 from timeline.store.read_models import ReadModels
 from timeline.store.rebuild import Progress, RebuildReport
 from timeline.store.staged import StagedReport
+from timeline.store.subscriptions import SQLSubscriptions
 
 
 class EventStore(Protocol):
@@ -37,8 +38,10 @@ class EventStore(Protocol):
 
     backend: str
     read_models: ReadModels
-    sources: SourceRegistry
     """Lists, organizations and calendar rows, kept by the appends themselves."""
+    sources: SourceRegistry
+    subscriptions: SQLSubscriptions
+    """Webhook subscriptions and their deliveries (`store/subscriptions.py`)."""
 
     async def rebuild_read_models(
         self,

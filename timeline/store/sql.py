@@ -38,6 +38,7 @@ from timeline.store.rebuild import WORKERS, Progress, RebuildReport, rebuild, st
 from timeline.store.recorder import Recorder
 from timeline.store.sources import SQLSources
 from timeline.store.staged import StagedReport, import_staged
+from timeline.store.subscriptions import SQLSubscriptions
 from timeline.store.writer import GroupWriter
 from timeline.tokens import TokenRegistry
 
@@ -58,6 +59,7 @@ class SQLEventStore:
         self._asked_at = float("-inf")
         self.read_models = ReadModels(recorder.fetch, recorder.dialect)
         self.sources: SourceRegistry = SQLSources(recorder)
+        self.subscriptions = SQLSubscriptions(recorder)
 
     async def settle_empty_read_models(self) -> None:
         """A store without events has current read models, whatever version of the code made

@@ -174,6 +174,39 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX source_words_by_source ON source_words (source, word);
         """,
     ),
+    (
+        8,
+        # webhook subscriptions and their deliveries (the outbox), POST /subscriptions
+        """
+        CREATE TABLE subscriptions (
+            id              TEXT PRIMARY KEY,
+            url             TEXT NOT NULL,
+            filters         TEXT NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('active', 'paused', 'disabled')),
+            checkpoint      INTEGER NOT NULL,
+            created_at      TEXT NOT NULL,
+            created_by      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL,
+            disabled_reason TEXT,
+            secret          TEXT NOT NULL,
+            old_secret      TEXT,
+            old_until       TEXT
+        ) STRICT;
+        CREATE TABLE deliveries (
+            subscription TEXT NOT NULL REFERENCES subscriptions (id),
+            position     INTEGER NOT NULL,
+            stream       TEXT NOT NULL,
+            event_id     TEXT NOT NULL,
+            status       TEXT NOT NULL
+                CHECK (status IN ('pending', 'delivered', 'parked', 'skipped')),
+            attempts     TEXT NOT NULL,
+            due_at       TEXT,
+            PRIMARY KEY (subscription, position)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
+        CREATE INDEX deliveries_by_stream ON deliveries (subscription, stream, position);
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 

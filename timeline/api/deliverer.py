@@ -1,0 +1,271 @@
+"""The webhook deliverer: a task of the serving process that queues each active subscription's
+matching events as delivery rows (`store/subscriptions.py`) and POSTs the due ones, signed,
+one at a time per partnership and subscription, many partnerships at once.
+
+It wakes on every commit this process hears of (its own appends, and other replicas' through
+PostgreSQL's NOTIFY) and at least every `POLL` seconds, so that retries fall due. What it
+owes lives in the database: a restart, or a `kill -9`, resumes from the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+import msgspec
+
+from timeline.formats import encode_stored
+from timeline.settings import Settings
+from timeline.store import EventStore
+from timeline.store.subscriptions import Attempt, Delivery, Subscription
+from timeline.webhooks import (
+    ANSWER_KEPT,
+    checked_url,
+    cloud_event,
+    headers,
+    next_try,
+    refused_addresses,
+    retry_schedule,
+)
+
+log = logging.getLogger("timeline.webhooks")
+
+POLL = 1.0
+"""Seconds between looks when nothing wakes the deliverer: retries fall due without a commit."""
+GATHER = 0.05
+"""Seconds a round waits after a commit woke it, so that a burst of appends is queued in one
+transaction rather than one each."""
+SCANNED = 1_000
+"""Events of the feed a subscription's queueing reads per step."""
+PARALLEL = 16
+"""Deliveries in flight at once, each to another partnership or subscription."""
+CONNECT_SECONDS = 5.0
+TOTAL_SECONDS = 15.0
+ANSWER_BYTES = 64 * 1024
+"""At most this much of an answer is read; the rest is dropped with the connection."""
+
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, for the check against private networks."""
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in found})
+
+
+class UnsafeTargetError(Exception):
+    """The URL's host resolves to an address a delivery must not reach, or to none."""
+
+
+async def check_target(url: str, *, allow_private: bool, resolver: Resolve = resolve) -> None:
+    host, port = checked_url(url)
+    try:
+        addresses = await resolver(host, port)
+    except OSError as error:
+        raise UnsafeTargetError(f"{host!r} does not resolve: {error}") from None
+    if not addresses:
+        raise UnsafeTargetError(f"{host!r} does not resolve")
+    refused = [] if allow_private else refused_addresses(addresses)
+    if refused:
+        raise UnsafeTargetError(
+            f"{host!r} resolves to {', '.join(refused)}: loopback, private, link-local or"
+            " reserved addresses are refused (TIMELINE_WEBHOOK_ALLOW_PRIVATE=true allows them)"
+        )
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        resolver: Resolve = resolve,
+    ) -> None:
+        self._store = store
+        self._schedule = retry_schedule(settings.webhook_retries)
+        self._allow_private = settings.webhook_allow_private
+        self._base_url = settings.base_url
+        self._resolver = resolver
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(TOTAL_SECONDS, connect=CONNECT_SECONDS),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"user-agent": "partnership-timeline-webhooks"},
+        )
+        self._flying: dict[tuple[str, str], asyncio.Task[None]] = {}
+        """Deliveries being sent, by (subscription, stream): the next of one waits for it."""
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stepping = asyncio.Lock()
+        """One round at a time: two would both start a delivery not yet marked in flight."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="webhook-deliverer")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._store.release_waiters()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._flying.values()):
+            task.cancel()
+        await asyncio.gather(*self._flying.values(), return_exceptions=True)
+        await self._client.aclose()
+
+    async def _loop(self) -> None:
+        seen = 0
+        while not self._stopping.is_set():
+            try:
+                await self.step()
+            except Exception:
+                log.exception("webhook deliveries failed this round; trying again")
+            known = await self._store.wait_for_append(seen, POLL)
+            if known > seen:
+                seen = known
+                await asyncio.sleep(GATHER)
+
+    async def step(self) -> None:
+        """Queue what is new, then start what is due (one round; tests call it directly)."""
+        async with self._stepping:
+            await self._step()
+
+    async def _step(self) -> None:
+        now = datetime.now(UTC)
+        for subscription in await self._store.subscriptions.active():
+            await self._queue(subscription, now)
+        free = PARALLEL - len(self._flying)
+        if free <= 0:
+            return
+        for delivery in await self._store.subscriptions.due(now, PARALLEL + len(self._flying)):
+            key = (delivery.subscription, delivery.stream)
+            if key in self._flying:
+                continue
+            task = asyncio.create_task(self._deliver(delivery))
+            self._flying[key] = task
+            task.add_done_callback(self._landed(key))
+            free -= 1
+            if free == 0:
+                break
+
+    def _landed(self, key: tuple[str, str]) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._flying.pop(key, None)
+
+        return forget
+
+    async def settle(self) -> None:
+        """Wait for the deliveries in flight (tests)."""
+        while self._flying:
+            await asyncio.gather(*list(self._flying.values()), return_exceptions=True)
+
+    async def _queue(self, subscription: Subscription, now: datetime) -> None:
+        since = subscription.checkpoint
+        filters = subscription.filters
+        head = await self._store.known_position()
+        if head <= since:
+            return
+        found = [
+            (e.position, e.stream, str(e.event.id))
+            async for e in self._store.read_all(
+                after=since,
+                limit=SCANNED,
+                types=filters.type,
+                party=filters.party,
+                stream_prefix=filters.stream,
+            )
+        ]
+        # a short page read everything up to the head (known before it), matched or not
+        last = found[-1][0] if found else since
+        checkpoint = last if len(found) == SCANNED else max(head, last)
+        await self._store.subscriptions.queue(subscription.id, since, checkpoint, found, now)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        store = self._store
+        subscription = await store.subscriptions.get(delivery.subscription)
+        if subscription is None or subscription.status != "active":
+            return
+        event = [e async for e in store.read_all(after=delivery.position - 1, limit=1)]
+        if not event or event[0].position != delivery.position:
+            return  # cannot happen: events are never removed
+        body = msgspec.json.encode(cloud_event(event[0], encode_stored(event[0]), self._base_url))
+        now = datetime.now(UTC)
+        attempt, retry_after = await self._post(subscription, delivery, body, now)
+        done = attempt.status is not None and 200 <= attempt.status < 300  # noqa: PLR2004
+        if done:
+            await store.subscriptions.record(delivery, attempt, "delivered", None)
+            return
+        if attempt.status == 410:  # noqa: PLR2004 - Gone: the receiver asks us to stop
+            await store.subscriptions.record(delivery, attempt, "pending", now)
+            await store.subscriptions.replace(
+                msgspec.structs.replace(
+                    subscription,
+                    status="disabled",
+                    disabled_reason="the receiver answered 410 Gone",
+                    updated_at=now,
+                )
+            )
+            return
+        failures = sum(1 for a in delivery.attempts) + 1
+        due = next_try(now, failures, self._schedule, retry_after)
+        await store.subscriptions.record(
+            delivery, attempt, "parked" if due is None else "pending", due
+        )
+
+    async def _post(
+        self, subscription: Subscription, delivery: Delivery, body: bytes, now: datetime
+    ) -> tuple[Attempt, float | None]:
+        started = time.perf_counter()
+
+        def failed(error: str) -> tuple[Attempt, None]:
+            latency = round((time.perf_counter() - started) * 1000, 1)
+            return Attempt(at=now, latency_ms=latency, error=error), None
+
+        try:
+            await check_target(
+                subscription.url, allow_private=self._allow_private, resolver=self._resolver
+            )
+        except UnsafeTargetError as error:
+            return failed(str(error))
+        sent = headers(subscription.signing(now), delivery.event_id, int(now.timestamp()), body)
+        try:
+            async with self._client.stream(
+                "POST", subscription.url, content=body, headers=sent
+            ) as answer:
+                kept = b""
+                async for chunk in answer.aiter_raw():
+                    kept += chunk
+                    if len(kept) >= ANSWER_BYTES:
+                        break
+        except httpx.TimeoutException:
+            return failed("timed out")
+        except httpx.HTTPError as error:
+            return failed(f"could not deliver: {type(error).__name__}: {error}"[:ANSWER_KEPT])
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        text = kept[:ANSWER_KEPT].decode("utf-8", "replace") or None
+        attempt = Attempt(at=now, latency_ms=latency, status=answer.status_code, answer=text)
+        return attempt, _retry_after(answer)
+
+
+def _retry_after(answer: httpx.Response) -> float | None:
+    """Seconds a 429 or 503 asks us to wait (a number of seconds or an HTTP date)."""
+    if answer.status_code not in {429, 503}:
+        return None
+    value = answer.headers.get("retry-after")
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rare
+
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    return None
