@@ -19,15 +19,19 @@ from typing import Any, ClassVar
 
 import msgspec
 import pytest
-from api_helpers import running, settings_for
+from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 from server_helpers import Server, free_port, request
 from standardwebhooks.webhooks import Webhook
 
+from timeline.api.live import message
 from timeline.store import open_store, token_registry
+from timeline.store.subscriptions import Subscription
 from timeline.webhooks import (
+    Filters,
     SubscriptionError,
     checked_url,
+    new_secret,
     next_try,
     private_address,
     retry_schedule,
@@ -382,6 +386,12 @@ async def test_a_failing_partnership_is_retried_parked_and_released_while_others
         assert held["attempts"][0]["answer"] == "ok"
         summary = (await c.get(made["href"], headers=hooks)).json()
         assert (summary["parked"], summary["pending"]) == (1, 1)
+        scraped = (await c.get("/metrics")).text
+        sub = f'subscription="{made["id"]}"'
+        assert f"timeline_webhook_parked{{{sub}}} 1.0" in scraped
+        assert f"timeline_webhook_lag_events{{{sub}}} 2.0" in scraped
+        assert f'timeline_webhook_attempts_total{{outcome="parked",{sub}}} 1.0' in scraped
+        assert f'timeline_webhook_attempts_total{{outcome="failed",{sub}}} 1.0' in scraped
         failing["on"] = False
         released = await c.post(held["retry"], headers=hooks)
         assert released.status_code == 200, released.text
@@ -495,3 +505,77 @@ def test_a_server_killed_with_deliveries_owed_delivers_them_after_a_restart(
     assert set(ids) <= set(delivered), (ids, delivered)
     last_tries = list(dict.fromkeys(reversed(delivered)))[::-1]
     assert [i for i in last_tries if i in ids] == ids  # in position order, each one
+
+
+# --- replicas -------------------------------------------------------------------------------
+
+
+async def test_two_replicas_never_claim_the_same_delivery_and_a_lapsed_claim_is_taken_over(
+    store_url: str,
+) -> None:
+    """Two stores on one database (two replicas) claim due deliveries at once: each gets its
+    own, only the first of each partnership, and one claimed by a replica that then died is
+    due again once its lease has run out."""
+    now = datetime.now(UTC)
+    first, second = await open_store(store_url), await open_store(store_url)
+    try:
+        subscription = Subscription(
+            id="sub_replicas",
+            url="http://127.0.0.1:9/hook",
+            filters=Filters(),
+            status="active",
+            checkpoint=0,
+            created_at=now,
+            created_by="test",
+            updated_at=now,
+            secret=new_secret(),
+        )
+        await first.subscriptions.create(subscription)
+        owed = [(n, f"p{n % 10}", f"event-{n}") for n in range(1, 41)]  # 10 partnerships
+        assert await first.subscriptions.queue(subscription.id, 0, 40, owed, now)
+        assert not await second.subscriptions.queue(subscription.id, 0, 40, owed, now)
+        lease = timedelta(seconds=30)
+        claims = await asyncio.gather(
+            *(store.subscriptions.claim(now, 8, lease) for store in (first, second, first))
+        )
+        positions = [d.position for claimed in claims for d in claimed]
+        assert len(positions) == len(set(positions)) == 10  # never twice
+        assert sorted(positions) == list(range(1, 11))  # the first of each partnership
+        assert await second.subscriptions.claim(now + timedelta(seconds=29), 50, lease) == []
+        lapsed = await second.subscriptions.claim(now + timedelta(seconds=31), 50, lease)
+        assert sorted(d.position for d in lapsed) == list(range(1, 11))
+    finally:
+        await first.close()
+        await second.close()
+
+
+# --- the same shape as a pull and a stream ---------------------------------------------------
+
+
+async def test_the_feed_and_the_live_stream_give_the_delivery_s_cloudevents(
+    tmp_path: Path,
+) -> None:
+    async with served(tmp_path) as (client, _hooks, writer):
+        before = (await client.get("/events?after=0&limit=1000")).json()["last_position"]
+        stored = await client.post(VODAFONE, json={"events": [statement("pulled")]}, headers=writer)
+        assert stored.status_code == 201
+        batch = await client.get(
+            f"/events?after={before}", headers={"Accept": "application/cloudevents-batch+json"}
+        )
+        assert batch.status_code == 200
+        assert batch.headers["content-type"] == "application/cloudevents-batch+json"
+        assert batch.headers["vary"] == "Accept"
+        [event] = batch.json()
+        assert (event["specversion"], event["sequence"], event["subject"]) == (
+            "1.0",
+            str(before + 1),
+            "vodafone-microsoft",
+        )
+        assert event["data"]["data"]["text"] == "pulled"
+        plain = await client.get(f"/events?after={before}")
+        assert plain.headers["etag"] != batch.headers["etag"]  # one tag per shape
+        assert plain.json()["events"][0]["id"] == event["id"]
+        [stored_event] = [e async for e in services_of(client).store.read_all(after=before)]
+    sse = message(stored_event, "http://testserver.local").decode()
+    assert sse.startswith(f"id: {before + 1}\nevent: StatementMade\ndata: ")
+    assert msgspec.json.decode(sse.split("data: ", 1)[1]) == event

@@ -25,6 +25,26 @@ SUBSCRIBER_LAG = Gauge(
     "Events the furthest-behind live subscriber has yet to be sent",
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "timeline_webhook_attempts_total",
+    "Webhook delivery attempts made by this process, by subscription and outcome",
+    ["subscription", "outcome"],
+)  # outcome: delivered, failed (tried again later), parked, gone (410: disabled)
+WEBHOOK_LATENCY = Histogram(
+    "timeline_webhook_attempt_duration_seconds",
+    "Time from sending a delivery to the end of the receiver's answer, by subscription",
+    ["subscription"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+WEBHOOK_LAG = Gauge(
+    "timeline_webhook_lag_events",
+    "Events queued for a subscription and not delivered yet (parked included)",
+    ["subscription"],
+)
+WEBHOOK_PARKED = Gauge(
+    "timeline_webhook_parked", "Deliveries parked after their last try", ["subscription"]
+)
+
 REQUESTS = Counter(
     "timeline_requests_total",
     "HTTP requests answered, by method, route and status",

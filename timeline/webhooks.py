@@ -184,6 +184,16 @@ def cloud_event(stored: StoredEvent, data: bytes, base_url: str) -> CloudEvent:
     )
 
 
+def cloud_event_json(stored: StoredEvent, base_url: str) -> bytes:
+    """The CloudEvent of a stored event, as a delivery, the feed and the live streams give it."""
+    from timeline.formats import encode_stored  # noqa: PLC0415 - formats imports the catalogue
+
+    return msgspec.json.encode(cloud_event(stored, encode_stored(stored), base_url))
+
+
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+
+
 def retry_schedule(text: str) -> tuple[int, ...]:
     """`TIMELINE_WEBHOOK_RETRIES`: seconds, comma-separated, each at least 1."""
     try:

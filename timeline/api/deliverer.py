@@ -15,19 +15,19 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import msgspec
 
-from timeline.formats import encode_stored
+from timeline import metrics
 from timeline.settings import Settings
 from timeline.store import EventStore
 from timeline.store.subscriptions import Attempt, Delivery, Subscription
 from timeline.webhooks import (
     ANSWER_KEPT,
     checked_url,
-    cloud_event,
+    cloud_event_json,
     headers,
     next_try,
     refused_addresses,
@@ -47,6 +47,9 @@ PARALLEL = 16
 """Deliveries in flight at once, each to another partnership or subscription."""
 CONNECT_SECONDS = 5.0
 TOTAL_SECONDS = 15.0
+LEASE = timedelta(seconds=2 * TOTAL_SECONDS)
+"""How long a claimed delivery is this replica's: past it (the replica died mid-try), another
+takes it over."""
 ANSWER_BYTES = 64 * 1024
 """At most this much of an answer is read; the rest is dropped with the connection."""
 
@@ -145,7 +148,7 @@ class Deliverer:
         free = PARALLEL - len(self._flying)
         if free <= 0:
             return
-        for delivery in await self._store.subscriptions.due(now, PARALLEL + len(self._flying)):
+        for delivery in await self._store.subscriptions.claim(now, free, LEASE):
             key = (delivery.subscription, delivery.stream)
             if key in self._flying:
                 continue
@@ -196,14 +199,17 @@ class Deliverer:
         event = [e async for e in store.read_all(after=delivery.position - 1, limit=1)]
         if not event or event[0].position != delivery.position:
             return  # cannot happen: events are never removed
-        body = msgspec.json.encode(cloud_event(event[0], encode_stored(event[0]), self._base_url))
+        body = cloud_event_json(event[0], self._base_url)
         now = datetime.now(UTC)
         attempt, retry_after = await self._post(subscription, delivery, body, now)
         done = attempt.status is not None and 200 <= attempt.status < 300  # noqa: PLR2004
+        metrics.WEBHOOK_LATENCY.labels(subscription.id).observe(attempt.latency_ms / 1000)
         if done:
             await store.subscriptions.record(delivery, attempt, "delivered", None)
+            metrics.WEBHOOK_ATTEMPTS.labels(subscription.id, "delivered").inc()
             return
         if attempt.status == 410:  # noqa: PLR2004 - Gone: the receiver asks us to stop
+            metrics.WEBHOOK_ATTEMPTS.labels(subscription.id, "gone").inc()
             await store.subscriptions.record(delivery, attempt, "pending", now)
             await store.subscriptions.replace(
                 msgspec.structs.replace(
@@ -219,6 +225,8 @@ class Deliverer:
         await store.subscriptions.record(
             delivery, attempt, "parked" if due is None else "pending", due
         )
+        outcome = "parked" if due is None else "failed"
+        metrics.WEBHOOK_ATTEMPTS.labels(subscription.id, outcome).inc()
 
     async def _post(
         self, subscription: Subscription, delivery: Delivery, body: bytes, now: datetime

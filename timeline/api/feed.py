@@ -28,6 +28,7 @@ from timeline.api.models import FeedDoc
 from timeline.api.services import Services
 from timeline.events import BY_TYPE, SLUG_MAX
 from timeline.store import FeedFilters
+from timeline.webhooks import CLOUDEVENTS_BATCH, cloud_event_json
 
 STREAM_PREFIX = re.compile(r"[a-z0-9-]+", re.ASCII)
 
@@ -85,7 +86,9 @@ class Feed(Controller):
         description="Follow `next` (or pass the last `position` you saw as `after`) to read on; "
         "positions are gapless and a position once seen is never followed by a lower one. "
         "`type`, `party` and `stream` filter; a filtered page's `last_position` is where the "
-        "scan got to, so `next` skips what did not match.",
+        "scan got to, so `next` skips what did not match. With `Accept: "
+        "application/cloudevents-batch+json` the page is a JSON array of CloudEvents 1.0, as "
+        "webhooks deliver them (`Link` names the next page).",
         responses={
             200: ResponseSpec(
                 FeedDoc, description="A page", examples=examples.feed(), generate_examples=False
@@ -114,10 +117,16 @@ class Feed(Controller):
         last = page[-1].position if page else after
         if len(page) < limit:  # every event up to the head was looked at: none left to match
             last = max(last, head)
+        cloud = CLOUDEVENTS_BATCH in request.headers.get("accept", "")
         # events never change: this is the page
-        tag = etag("feed", request.url.query, after, limit, last, len(page))
+        tag = etag("feed", request.url.query, after, limit, last, len(page), cloud)
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
         next_link = next_page(request, after=last, limit=limit)
+        headers = {**page_headers(tag, next_link), "Vary": "Accept"}
+        if cloud:  # the page as CloudEvents, as webhooks deliver them; `Link` names the next
+            base = svc.settings.base_url
+            events = b",".join(cloud_event_json(e, base) for e in page)
+            return Response(b"[" + events + b"]", media_type=CLOUDEVENTS_BATCH, headers=headers)
         body = with_events({"last_position": last, "next": next_link}, page)
-        return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
+        return Response(body, media_type=JSON, headers=headers)

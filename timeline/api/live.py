@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get
@@ -31,6 +31,7 @@ from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
 from timeline.store import FeedFilters
+from timeline.webhooks import cloud_event_json
 
 EVENT_STREAM = "text/event-stream"
 PAGE = 500
@@ -57,12 +58,15 @@ RESPONSES: dict[int, ResponseSpec] = {
 }
 
 
-def message(stored: StoredEvent) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
-        stored.position,
-        stored.type.encode(),
-        encode_stored(stored),
-    )
+def message(stored: StoredEvent, cloud_base: str | None = None) -> bytes:
+    """One SSE message; with `cloud_base` (`?format=cloudevents`) its data is the event's
+    CloudEvent, as a webhook delivery carries it."""
+    data = encode_stored(stored) if cloud_base is None else cloud_event_json(stored, cloud_base)
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (stored.position, stored.type.encode(), data)
+
+
+Format = Literal["stored", "cloudevents"]
+FORMAT = "`cloudevents`: each event's data is a CloudEvents 1.0 JSON, as webhooks deliver it"
 
 
 AFTER = "Last position seen (`Last-Event-ID` wins)"
@@ -75,21 +79,32 @@ def resume_point(request: Request[Any, Any, Any], after: int) -> int:
 
 
 async def follow(
-    svc: Services, after: int, stream: str | None, filters: FeedFilters | None = None
+    svc: Services,
+    after: int,
+    stream: str | None,
+    filters: FeedFilters | None = None,
+    *,
+    cloud: bool = False,
 ) -> AsyncIterator[bytes]:
     """Every event after `after` (of one stream, or all those `filters` keep), exactly once,
     in position order."""
     key = id(asyncio.current_task())
     svc.subscribers[key] = 0
     try:
-        async for chunk in _follow(svc, after, stream, filters or {}, key):
+        cloud_base = svc.settings.base_url if cloud else None
+        async for chunk in _follow(svc, after, stream, filters or {}, key, cloud_base):
             yield chunk
     finally:
         svc.subscribers.pop(key, None)
 
 
-async def _follow(
-    svc: Services, after: int, stream: str | None, filters: FeedFilters, key: int
+async def _follow(  # noqa: PLR0917 - one caller
+    svc: Services,
+    after: int,
+    stream: str | None,
+    filters: FeedFilters,
+    key: int,
+    cloud_base: str | None,
 ) -> AsyncIterator[bytes]:
     settings, store = svc.settings, svc.store
     yield b": connected\n\n"
@@ -102,7 +117,7 @@ async def _follow(
         else:
             page = [e async for e in store.read_stream(stream, after_position=last, limit=PAGE)]
         for stored in page:
-            yield message(stored)
+            yield message(stored, cloud_base)
             last = stored.position
         if filters and len(page) < PAGE:  # looked at everything up to `checked`: go on from there
             last = max(last, checked)
@@ -141,11 +156,16 @@ class Live(Controller):
         party: Party = None,
         stream: StreamPrefix = None,
         token: TOKEN = None,
+        data_format: Annotated[Format, QueryParameter(name="format", description=FORMAT)] = (
+            "stored"
+        ),
     ) -> Stream:
         del token  # checked by the guard
         start = resume_point(request, after)
         filters = feed_filters(event_type, party, stream)
-        return Stream(follow(svc, start, None, filters), media_type=EVENT_STREAM, headers=HEADERS)
+        cloud = data_format == "cloudevents"
+        followed = follow(svc, start, None, filters, cloud=cloud)
+        return Stream(followed, media_type=EVENT_STREAM, headers=HEADERS)
 
     @get(
         "/partnerships/{stream_id:str}/events/stream",
@@ -158,10 +178,16 @@ class Live(Controller):
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         stream_id: StreamIdPath,
+        *,
         after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description=AFTER)] = 0,
         token: TOKEN = None,
+        data_format: Annotated[Format, QueryParameter(name="format", description=FORMAT)] = (
+            "stored"
+        ),
     ) -> Stream:
         del token  # checked by the guard
         stream = valid_stream_id(stream_id)
         start = resume_point(request, after)
-        return Stream(follow(svc, start, stream), media_type=EVENT_STREAM, headers=HEADERS)
+        cloud = data_format == "cloudevents"
+        followed = follow(svc, start, stream, cloud=cloud)
+        return Stream(followed, media_type=EVENT_STREAM, headers=HEADERS)

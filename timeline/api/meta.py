@@ -152,4 +152,8 @@ class Metrics(Controller):
         metrics.WRITABLE.set(0 if svc.writes_failing() else 1)
         metrics.SUBSCRIBERS.set(len(svc.subscribers))
         metrics.SUBSCRIBER_LAG.set(max(svc.subscribers.values(), default=0))
+        for subscription in await svc.store.subscriptions.page(after=None, limit=500):
+            summary = await svc.store.subscriptions.summary(subscription.id)
+            metrics.WEBHOOK_LAG.labels(subscription.id).set(summary.pending + summary.parked)
+            metrics.WEBHOOK_PARKED.labels(subscription.id).set(summary.parked)
         return Response(prometheus_client.generate_latest(), media_type=PROMETHEUS_TEXT)

@@ -67,6 +67,9 @@ class Dialect:
     lock_rows: str = ""
     """What ends a SELECT that locks the rows it reads until the transaction ends (SQLite's
     write transactions hold the whole database already)."""
+    skip_locked: str = ""
+    """What ends a SELECT of deliveries `d` that locks them and passes over those another
+    transaction holds (two replicas claiming due deliveries at once take different ones)."""
 
 
 @dataclass(slots=True)

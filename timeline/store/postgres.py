@@ -258,6 +258,7 @@ DIALECT = Dialect(
     # 1M events (autovacuum off): 110-160 appends/s at c32, 1,000-1,040 after ANALYZE.
     after_bulk_load="ANALYZE events, facets, calendar_items, snapshots",
     lock_rows=" FOR UPDATE",
+    skip_locked=" FOR UPDATE OF d SKIP LOCKED",
 )
 
 

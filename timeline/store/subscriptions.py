@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -233,9 +233,11 @@ class SQLSubscriptions:
             )
         return True
 
-    async def due(self, now: datetime, limit: int) -> list[Delivery]:
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
         """Pending deliveries of active subscriptions due by `now`, each the first not done of
-        its partnership (a parked one holds back those after it), oldest due first."""
+        its partnership (a parked one holds back those after it), oldest due first; each is
+        claimed for `lease` (not due again before then), so that one replica tries it at a
+        time, and another takes it over if that one dies before recording its attempt."""
         q = Query(self._dialect)
         q.sql = (
             f"SELECT {', '.join('d.' + c.strip() for c in DELIVERY_COLUMNS.split(','))}"
@@ -244,9 +246,18 @@ class SQLSubscriptions:
             " AND s.status = 'active' AND NOT EXISTS (SELECT 1 FROM deliveries e"
             " WHERE e.subscription = d.subscription AND e.stream = d.stream"
             f" AND e.position < d.position AND e.status IN {OPEN})"
-            f" ORDER BY d.due_at, d.position LIMIT {q.param(limit)}"
+            f" ORDER BY d.due_at, d.position LIMIT {q.param(limit)}{self._dialect.skip_locked}"
         )
-        return [self._delivery(row) for row in await self._recorder.fetch(q)]
+        p = self._dialect.placeholder
+        async with self._recorder.transaction() as tx:
+            found = [self._delivery(row) for row in await tx.fetch(q)]
+            if found:
+                await tx.run(
+                    f"UPDATE deliveries SET due_at = {p(1)}"
+                    f" WHERE subscription = {p(2)} AND position = {p(3)}",
+                    [(self._instant(now + lease), d.subscription, d.position) for d in found],
+                )
+        return found
 
     def _delivery(self, row: Row) -> Delivery:
         return Delivery(
