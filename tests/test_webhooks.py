@@ -24,9 +24,10 @@ from litestar.testing import AsyncTestClient
 from server_helpers import Server, free_port, request
 from standardwebhooks.webhooks import Webhook
 
+from timeline.api.deliverer import LEASE
 from timeline.api.live import message
 from timeline.store import open_store, token_registry
-from timeline.store.subscriptions import Subscription
+from timeline.store.subscriptions import Queued, Subscription
 from timeline.webhooks import (
     Filters,
     SubscriptionError,
@@ -491,7 +492,8 @@ def test_a_server_killed_with_deliveries_owed_delivers_them_after_a_restart(
         again = Server(tmp_path, free_port(), env=env)
         try:
             again.wait_healthy()
-            deadline = time.monotonic() + 20
+            # one claimed by the killed server mid-try is due again once its lease ends
+            deadline = time.monotonic() + LEASE.total_seconds() + 15
             while time.monotonic() < deadline:
                 if set(ids) <= {i for i, _body in _Hook.got}:
                     break
@@ -532,8 +534,9 @@ async def test_two_replicas_never_claim_the_same_delivery_and_a_lapsed_claim_is_
         )
         await first.subscriptions.create(subscription)
         owed = [(n, f"p{n % 10}", f"event-{n}") for n in range(1, 41)]  # 10 partnerships
-        assert await first.subscriptions.queue(subscription.id, 0, 40, owed, now)
-        assert not await second.subscriptions.queue(subscription.id, 0, 40, owed, now)
+        batch = Queued(subscription.id, 0, 40, owed)
+        assert await first.subscriptions.queue([batch], now) == {subscription.id}
+        assert await second.subscriptions.queue([batch], now) == set()  # queued already
         lease = timedelta(seconds=30)
         claims = await asyncio.gather(
             *(store.subscriptions.claim(now, 8, lease) for store in (first, second, first))

@@ -21,9 +21,10 @@ import httpx
 import msgspec
 
 from timeline import metrics
+from timeline.events import StoredEvent
 from timeline.settings import Settings
 from timeline.store import EventStore
-from timeline.store.subscriptions import Attempt, Delivery, Subscription
+from timeline.store.subscriptions import Attempt, Delivery, Queued, Subscription
 from timeline.webhooks import (
     ANSWER_KEPT,
     checked_url,
@@ -143,8 +144,7 @@ class Deliverer:
 
     async def _step(self) -> None:
         now = datetime.now(UTC)
-        for subscription in await self._store.subscriptions.active():
-            await self._queue(subscription, now)
+        await self._queue(await self._store.subscriptions.active(), now)
         free = PARALLEL - len(self._flying)
         if free <= 0:
             return
@@ -159,6 +159,40 @@ class Deliverer:
             if free == 0:
                 break
 
+    async def _queue(self, subscriptions: list[Subscription], now: datetime) -> None:
+        """Every subscription behind the store's head gets its matches queued: one read of the
+        feed for all those filtering by type and stream (matched here), one filtered read
+        each for those filtering by party (the store knows who was in what); one write."""
+        head = await self._store.known_position()
+        behind = [s for s in subscriptions if s.checkpoint < head]
+        if not behind:
+            return
+        batches = []
+        shared = [s for s in behind if s.filters.party is None]
+        if shared:
+            since = min(s.checkpoint for s in shared)
+            page = [e async for e in self._store.read_all(after=since, limit=SCANNED)]
+            upto = _scanned_to(page, since, head)
+            for s in shared:
+                found = [_queued(e) for e in page if e.position > s.checkpoint and _matches(s, e)]
+                batches.append(Queued(s.id, s.checkpoint, max(upto, s.checkpoint), found))
+        for s in behind:
+            if s.filters.party is None:
+                continue
+            page = [
+                e
+                async for e in self._store.read_all(
+                    after=s.checkpoint,
+                    limit=SCANNED,
+                    types=s.filters.type,
+                    party=s.filters.party,
+                    stream_prefix=s.filters.stream,
+                )
+            ]
+            found = [_queued(e) for e in page]
+            batches.append(Queued(s.id, s.checkpoint, _scanned_to(page, s.checkpoint, head), found))
+        await self._store.subscriptions.queue(batches, now)
+
     def _landed(self, key: tuple[str, str]) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
             self._flying.pop(key, None)
@@ -169,27 +203,6 @@ class Deliverer:
         """Wait for the deliveries in flight (tests)."""
         while self._flying:
             await asyncio.gather(*list(self._flying.values()), return_exceptions=True)
-
-    async def _queue(self, subscription: Subscription, now: datetime) -> None:
-        since = subscription.checkpoint
-        filters = subscription.filters
-        head = await self._store.known_position()
-        if head <= since:
-            return
-        found = [
-            (e.position, e.stream, str(e.event.id))
-            async for e in self._store.read_all(
-                after=since,
-                limit=SCANNED,
-                types=filters.type,
-                party=filters.party,
-                stream_prefix=filters.stream,
-            )
-        ]
-        # a short page read everything up to the head (known before it), matched or not
-        last = found[-1][0] if found else since
-        checkpoint = last if len(found) == SCANNED else max(head, last)
-        await self._store.subscriptions.queue(subscription.id, since, checkpoint, found, now)
 
     async def _deliver(self, delivery: Delivery) -> None:
         store = self._store
@@ -261,6 +274,24 @@ class Deliverer:
         text = kept[:ANSWER_KEPT].decode("utf-8", "replace") or None
         attempt = Attempt(at=now, latency_ms=latency, status=answer.status_code, answer=text)
         return attempt, _retry_after(answer)
+
+
+def _scanned_to(page: list[StoredEvent], since: int, head: int) -> int:
+    """Where a read of the feed after `since` got to: its last event when the page was full,
+    else the head known before it (every event up to there was looked at)."""
+    last = page[-1].position if page else since
+    return last if len(page) == SCANNED else max(head, last)
+
+
+def _matches(subscription: Subscription, stored: StoredEvent) -> bool:
+    filters = subscription.filters
+    if filters.type and stored.type not in filters.type:
+        return False
+    return filters.stream is None or stored.stream.startswith(filters.stream)
+
+
+def _queued(stored: StoredEvent) -> tuple[int, str, str]:
+    return stored.position, stored.stream, str(stored.event.id)
 
 
 def _retry_after(answer: httpx.Response) -> float | None:

@@ -89,6 +89,16 @@ COLUMNS = (
 DELIVERY_COLUMNS = "subscription, position, stream, event_id, status, attempts, due_at"
 
 
+class Queued(msgspec.Struct, frozen=True):
+    """A subscription's matches found after its checkpoint `since`, up to `checkpoint`."""
+
+    subscription: str
+    since: int
+    checkpoint: int
+    found: Sequence[tuple[int, str, str]]
+    """(position, stream, event id) of each match."""
+
+
 def new_id() -> str:
     return "sub_" + secrets.token_hex(10)
 
@@ -197,41 +207,37 @@ class SQLSubscriptions:
             )
             await tx.run(f"DELETE FROM subscriptions WHERE id = {p(1)}", [(subscription_id,)])
 
-    async def queue(
-        self,
-        subscription_id: str,
-        since: int,
-        checkpoint: int,
-        found: Sequence[tuple[int, str, str]],
-        now: datetime,
-    ) -> bool:
-        """Queue a delivery of each (position, stream, event id) found after `since` and move
-        the checkpoint to `checkpoint`, unless it moved meanwhile (another replica, a replay):
-        False then, and nothing is stored."""
+    async def queue(self, batches: Sequence[Queued], now: datetime) -> set[str]:
+        """For each subscription, queue a delivery of each event found after `since` and move
+        its checkpoint on, all in one transaction; one whose checkpoint moved meanwhile
+        (another replica, a replay) is left alone. The ids of those queued."""
         p = self._dialect.placeholder
+        done: set[str] = set()
         async with self._recorder.transaction() as tx:
-            q = Query(self._dialect)
-            q.sql = (
-                f"SELECT checkpoint FROM subscriptions WHERE id = {q.param(subscription_id)}"
-                f"{self._dialect.lock_rows}"
-            )
-            rows = await tx.fetch(q)
-            if not rows or int(rows[0][0]) != since:
-                return False
-            if found:
-                await tx.run(
-                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES"
-                    f" ({p(1)}, {p(2)}, {p(3)}, {p(4)}, 'pending', '[]', {p(5)})",
-                    [
-                        (subscription_id, pos, stream, event, self._instant(now))
-                        for pos, stream, event in found
-                    ],
+            for batch in batches:
+                q = Query(self._dialect)
+                q.sql = (
+                    f"SELECT checkpoint FROM subscriptions WHERE id = {q.param(batch.subscription)}"
+                    f"{self._dialect.lock_rows}"
                 )
-            await tx.run(
-                f"UPDATE subscriptions SET checkpoint = {p(1)} WHERE id = {p(2)}",
-                [(checkpoint, subscription_id)],
-            )
-        return True
+                rows = await tx.fetch(q)
+                if not rows or int(rows[0][0]) != batch.since:
+                    continue
+                if batch.found:
+                    await tx.run(
+                        f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES"
+                        f" ({p(1)}, {p(2)}, {p(3)}, {p(4)}, 'pending', '[]', {p(5)})",
+                        [
+                            (batch.subscription, position, stream, event, self._instant(now))
+                            for position, stream, event in batch.found
+                        ],
+                    )
+                await tx.run(
+                    f"UPDATE subscriptions SET checkpoint = {p(1)} WHERE id = {p(2)}",
+                    [(batch.checkpoint, batch.subscription)],
+                )
+                done.add(batch.subscription)
+        return done
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
         """Pending deliveries of active subscriptions due by `now`, each the first not done of
