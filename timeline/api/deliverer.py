@@ -51,6 +51,9 @@ TOTAL_SECONDS = 15.0
 LEASE = timedelta(seconds=2 * TOTAL_SECONDS)
 """How long a claimed delivery is this replica's: past it (the replica died mid-try), another
 takes it over."""
+RESOLVE_SECONDS = 3.0
+"""A receiver's host that does not resolve by then is refused (a subscription) or failed (a
+delivery): a request never waits on a slow DNS for longer."""
 ANSWER_BYTES = 64 * 1024
 """At most this much of an answer is read; the rest is dropped with the connection."""
 
@@ -71,7 +74,9 @@ class UnsafeTargetError(Exception):
 async def check_target(url: str, *, allow_private: bool, resolver: Resolve = resolve) -> None:
     host, port = checked_url(url)
     try:
-        addresses = await resolver(host, port)
+        addresses = await asyncio.wait_for(resolver(host, port), RESOLVE_SECONDS)
+    except TimeoutError:
+        raise UnsafeTargetError(f"{host!r} did not resolve within {RESOLVE_SECONDS} s") from None
     except OSError as error:
         raise UnsafeTargetError(f"{host!r} does not resolve: {error}") from None
     if not addresses:
