@@ -113,6 +113,8 @@ class Deliverer:
         """Deliveries being sent, by (subscription, stream): the next of one waits for it."""
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._landing = asyncio.Event()
+        """Set when a delivery lands: the next round starts without waiting for a commit."""
         self._stepping = asyncio.Lock()
         """One round at a time: two would both start a delivery not yet marked in flight."""
 
@@ -137,7 +139,15 @@ class Deliverer:
                 await self.step()
             except Exception:
                 log.exception("webhook deliveries failed this round; trying again")
-            known = await self._store.wait_for_append(seen, POLL)
+            if self._landing.is_set():  # a delivery landed: its partnership's next may be due
+                self._landing.clear()
+                continue
+            appended = asyncio.ensure_future(self._store.wait_for_append(seen, POLL))
+            landed = asyncio.ensure_future(self._landing.wait())
+            await asyncio.wait({appended, landed}, return_when=asyncio.FIRST_COMPLETED)
+            landed.cancel()
+            known = await appended if appended.done() else seen
+            appended.cancel()
             if known > seen:
                 seen = known
                 await asyncio.sleep(GATHER)
@@ -201,6 +211,7 @@ class Deliverer:
     def _landed(self, key: tuple[str, str]) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
             self._flying.pop(key, None)
+            self._landing.set()
 
         return forget
 

@@ -209,35 +209,37 @@ class SQLSubscriptions:
 
     async def queue(self, batches: Sequence[Queued], now: datetime) -> set[str]:
         """For each subscription, queue a delivery of each event found after `since` and move
-        its checkpoint on, all in one transaction; one whose checkpoint moved meanwhile
-        (another replica, a replay) is left alone. The ids of those queued."""
+        its checkpoint on, all in one transaction of three statements; one whose checkpoint
+        moved meanwhile (another replica, a replay) is left alone. The ids of those queued."""
+        if not batches:
+            return set()
         p = self._dialect.placeholder
-        done: set[str] = set()
         async with self._recorder.transaction() as tx:
-            for batch in batches:
-                q = Query(self._dialect)
-                q.sql = (
-                    f"SELECT checkpoint FROM subscriptions WHERE id = {q.param(batch.subscription)}"
-                    f"{self._dialect.lock_rows}"
-                )
-                rows = await tx.fetch(q)
-                if not rows or int(rows[0][0]) != batch.since:
-                    continue
-                if batch.found:
-                    await tx.run(
-                        f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES"
-                        f" ({p(1)}, {p(2)}, {p(3)}, {p(4)}, 'pending', '[]', {p(5)})",
-                        [
-                            (batch.subscription, position, stream, event, self._instant(now))
-                            for position, stream, event in batch.found
-                        ],
-                    )
+            q = Query(self._dialect)
+            ids = sorted(batch.subscription for batch in batches)
+            q.sql = (
+                "SELECT id, checkpoint FROM subscriptions"
+                f" WHERE id {self._dialect.any_text(q.param, ids)}{self._dialect.lock_rows}"
+            )
+            held = {str(row[0]): int(row[1]) for row in await tx.fetch(q)}
+            ready = [b for b in batches if held.get(b.subscription) == b.since]
+            rows = [
+                (batch.subscription, position, stream, event, self._instant(now))
+                for batch in ready
+                for position, stream, event in batch.found
+            ]
+            if rows:
                 await tx.run(
-                    f"UPDATE subscriptions SET checkpoint = {p(1)} WHERE id = {p(2)}",
-                    [(batch.checkpoint, batch.subscription)],
+                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES"
+                    f" ({p(1)}, {p(2)}, {p(3)}, {p(4)}, 'pending', '[]', {p(5)})",
+                    rows,
                 )
-                done.add(batch.subscription)
-        return done
+            moved = [(b.checkpoint, b.subscription) for b in ready if b.checkpoint != b.since]
+            if moved:
+                await tx.run(
+                    f"UPDATE subscriptions SET checkpoint = {p(1)} WHERE id = {p(2)}", moved
+                )
+        return {batch.subscription for batch in ready}
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
         """Pending deliveries of active subscriptions due by `now`, each the first not done of
