@@ -582,3 +582,47 @@ async def test_the_feed_and_the_live_stream_give_the_delivery_s_cloudevents(
     sse = message(stored_event, "http://testserver.local").decode()
     assert sse.startswith(f"id: {before + 1}\nevent: StatementMade\ndata: ")
     assert msgspec.json.decode(sse.split("data: ", 1)[1]) == event
+
+
+async def test_a_parked_delivery_skipped_lets_the_next_go_and_a_replay_delivers_again(
+    tmp_path: Path,
+) -> None:
+    failing = {"on": True}
+
+    def answer(body: bytes) -> tuple[int, dict[str, str]]:
+        text = msgspec.json.decode(body)["data"]["data"]["text"]
+        return (500, {}) if failing["on"] and text == "refused" else (200, {})
+
+    receiver = Receiver(answer=answer)
+    async with receiving(receiver), served(tmp_path, webhook_retries="1") as (c, hooks, writer):
+        made = (await c.post("/subscriptions", json={"url": receiver.url}, headers=hooks)).json()
+        positions = []
+        for text in ("refused", "after it"):
+            stored = await c.post(VODAFONE, json={"events": [statement(text)]}, headers=writer)
+            positions.append(stored.json()["events"][0]["position"])
+        deadline = asyncio.get_running_loop().time() + 10
+        while not (
+            parked := (
+                await c.get(f"{made['href']}/deliveries?status=parked", headers=hooks)
+            ).json()
+        )["deliveries"]:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+        [held] = parked["deliveries"]
+        assert held["position"] == positions[0]
+        skipped = await c.post(held["skip"], headers=hooks)
+        assert skipped.json()["status"] == "skipped"
+        got = await receiver.until(3)  # two tries of the first, then the one after it
+        texts = [msgspec.json.decode(r.body)["data"]["data"]["text"] for r in got]
+        assert texts == ["refused", "refused", "after it"]
+        delivered = await c.get(f"{made['href']}/deliveries?status=delivered", headers=hooks)
+        assert [d["position"] for d in delivered.json()["deliveries"]] == [positions[1]]
+        failing["on"] = False
+        replayed = await c.post(f"{made['href']}/replay?after={positions[0] - 1}", headers=hooks)
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["checkpoint"] == positions[0] - 1
+        got = await receiver.until(5)
+        texts = [msgspec.json.decode(r.body)["data"]["data"]["text"] for r in got[3:]]
+        assert texts == ["refused", "after it"]  # delivered again, in order
+        missing = await c.post(f"{made['href']}/replay", headers=hooks)
+        assert missing.status_code == 400
