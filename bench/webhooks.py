@@ -8,6 +8,9 @@ queue): the floor of a delivery on this machine.
 
     .venv/bin/python bench/webhooks.py [--subscriptions 100] [--rate 200] [--seconds 10]
         [--slow 2] [--postgres URL]     (URL: an empty database; SQLite goes to a temp file)
+
+With `--postgres`, PostgreSQL runs once with one replica and once with two: appends go to
+each in turn, and either may deliver (each due delivery is claimed by one at a time).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Receiver:
     def __init__(self, slow: float) -> None:
         self.slow = slow
         self.first: dict[str, float] = {}
+        self.count: dict[str, int] = {}
         self.arrivals = 0
         self.slow_arrivals = 0
         self.port = 0
@@ -65,6 +69,7 @@ class Receiver:
                     await asyncio.sleep(self.slow)
                 else:
                     self.first.setdefault(headers["webhook-id"], now)
+                    self.count[headers["webhook-id"]] = self.count.get(headers["webhook-id"], 0) + 1
                 writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -130,41 +135,44 @@ def ms(samples: list[float]) -> str:
     return f"{statistics.median(ordered) * 1000:.1f} / {p99 * 1000:.1f}"
 
 
-async def run(args: argparse.Namespace, database_url: str, folder: Path) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, database_url: str, folder: Path, replicas: int
+) -> dict[str, Any]:
     receiver = Receiver(args.slow)
     server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
     receiver.port = server.sockets[0].getsockname()[1]
-    port = free_port()
-    hooks = token(database_url, "bench-hooks", "subscribe", folder)
-    writer = token(database_url, "bench-writer", "append", folder)
-    process = serve(database_url, folder, port)
-    base = f"http://127.0.0.1:{port}"
+    hooks = token(database_url, f"bench-hooks-{replicas}", "subscribe", folder)
+    writer = token(database_url, f"bench-writer-{replicas}", "append", folder)
+    ports = [free_port() for _ in range(replicas)]
+    processes = [serve(database_url, folder, port) for port in ports]
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports]
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-            auth = {"Authorization": f"Bearer {writer}"}
-            streams = await _subscribe(client, args, auth, hooks, receiver.port)
-            committed, slow_stream, appended_s = await _load(client, args, auth, streams)
-            deadline = time.perf_counter() + 30
-            while time.perf_counter() < deadline and not set(committed) <= set(receiver.first):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            latencies = [receiver.first[i] - t for i, t in committed.items() if i in receiver.first]
-            missing = len(set(committed) - set(receiver.first))
-            floor = await _floor(receiver)
+        for client in clients:
+            await _healthy(client)
+        auth = {"Authorization": f"Bearer {writer}"}
+        prefix = f"bench{replicas}"
+        streams = await _subscribe(clients[0], args, auth, hooks, port=receiver.port, prefix=prefix)
+        committed, slow_stream, appended_s = await _load(clients, args, auth, streams)
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline and not set(committed) <= set(receiver.first):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        latencies = [receiver.first[i] - t for i, t in committed.items() if i in receiver.first]
+        missing = len(set(committed) - set(receiver.first))
+        twice = sum(receiver.count[i] - 1 for i in committed if i in receiver.count)
+        floor = await _floor(receiver)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for client in clients:
+            await client.aclose()
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
         server.close()
     return {
+        "replicas": replicas,
         "appends_per_s": round(args.rate * args.seconds / appended_s),
         "deliveries": len(latencies),
         "missing": missing,
+        "delivered_twice": twice,
         "commit_to_first_attempt_ms": ms(latencies),
         "floor_ms": ms(floor),
         "slow_receiver_got": receiver.slow_arrivals,
@@ -172,12 +180,23 @@ async def run(args: argparse.Namespace, database_url: str, folder: Path) -> dict
     }
 
 
+async def _healthy(client: httpx.AsyncClient) -> None:
+    for _ in range(300):
+        try:
+            if (await client.get("/health")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{client.base_url} did not become healthy")
+
+
 async def _subscribe(
     client: httpx.AsyncClient, args: argparse.Namespace, auth: dict[str, str], hooks: str,
-    port: int,
+    *, port: int, prefix: str,
 ) -> list[str]:  # fmt: skip
     """A partnership per subscription; the first one's receiver is the slow one."""
-    streams = [f"bench-{n:03d}" for n in range(args.subscriptions)]
+    streams = [f"{prefix}-{n:03d}" for n in range(args.subscriptions)]
     for n, stream in enumerate(streams):
         body = {"events": [announcement(n)]}
         answer = await client.post(f"/partnerships/{stream}/events", json=body, headers=auth)
@@ -194,16 +213,21 @@ async def _subscribe(
 
 
 async def _load(
-    client: httpx.AsyncClient, args: argparse.Namespace, auth: dict[str, str], streams: list[str]
+    clients: list[httpx.AsyncClient],
+    args: argparse.Namespace,
+    auth: dict[str, str],
+    streams: list[str],
 ) -> tuple[dict[str, float], list[str], float]:
-    """`args.rate` appends a second, each to the next partnership: (event id -> its commit
-    instant) of the fast receivers' events, the slow one's event ids, and the seconds taken."""
+    """`args.rate` appends a second, each to the next partnership, through each replica in
+    turn: (event id -> its commit instant) of the fast receivers' events, the slow one's
+    event ids, and the seconds taken."""
     committed: dict[str, float] = {}
     slow_stream: list[str] = []
 
     async def append(n: int) -> None:
         stream = streams[n % len(streams)]
         body = {"events": [statement(n)]}
+        client = clients[n % len(clients)]
         answer = await client.post(f"/partnerships/{stream}/events", json=body, headers=auth)
         if answer.status_code != 201:
             return
@@ -248,11 +272,11 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        urls = [f"sqlite:///{Path(folder) / 'hooks.db'}"]
+        runs = [(f"sqlite:///{Path(folder) / 'hooks.db'}", 1)]
         if args.postgres:
-            urls.append(args.postgres)
-        for url in urls:
-            result = asyncio.run(run(args, url, Path(folder)))
+            runs += [(args.postgres, 1), (args.postgres, 2)]
+        for url, replicas in runs:
+            result = asyncio.run(run(args, url, Path(folder), replicas))
             result["backend"] = url.split(":", 1)[0]
             print(json.dumps(result))
             results.append(result)
@@ -261,14 +285,15 @@ def main() -> None:
         f" {args.seconds} s; one receiver answers in {args.slow} s; ms p50 / p99"
     )
     print(
-        "| backend | appends/s | commit to first attempt | floor: a POST straight"
-        " to the receiver | delivered | slow receiver: tried / owed |"
+        "| backend | replicas | appends/s | commit to first attempt | floor: a POST straight"
+        " to the receiver | delivered (twice) | slow receiver: tried / owed |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['backend']} | {r['appends_per_s']} | {r['commit_to_first_attempt_ms']} |"
-            f" {r['floor_ms']} | {r['deliveries']} (missing {r['missing']}) |"
+            f"| {r['backend']} | {r['replicas']} | {r['appends_per_s']} |"
+            f" {r['commit_to_first_attempt_ms']} | {r['floor_ms']} |"
+            f" {r['deliveries']} ({r['delivered_twice']}; missing {r['missing']}) |"
             f" {r['slow_receiver_got']} / {r['slow_stream_events']} |"
         )
 

@@ -567,7 +567,7 @@ async def test_the_feed_and_the_live_stream_give_the_delivery_s_cloudevents(
         )
         assert batch.status_code == 200
         assert batch.headers["content-type"] == "application/cloudevents-batch+json"
-        assert batch.headers["vary"] == "Accept"
+        assert batch.headers["vary"] == "Accept, Accept-Encoding"
         [event] = batch.json()
         assert (event["specversion"], event["sequence"], event["subject"]) == (
             "1.0",

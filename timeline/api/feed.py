@@ -123,7 +123,8 @@ class Feed(Controller):
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
         next_link = next_page(request, after=last, limit=limit)
-        headers = {**page_headers(tag, next_link), "Vary": "Accept"}
+        # the shape follows Accept, the coding Accept-Encoding (the edge adds that alone)
+        headers = {**page_headers(tag, next_link), "Vary": "Accept, Accept-Encoding"}
         if cloud:  # the page as CloudEvents, as webhooks deliver them; `Link` names the next
             base = svc.settings.base_url
             events = b",".join(cloud_event_json(e, base) for e in page)
