@@ -20,12 +20,14 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 from api_helpers import running, services_of, settings_for
+from helpers import announce
 from litestar.testing import AsyncTestClient
 from server_helpers import Server, free_port, request
 from standardwebhooks.webhooks import Webhook
 
-from timeline.api.deliverer import LEASE
+from timeline.api.deliverer import LEASE, Deliverer, pinned
 from timeline.api.live import message
+from timeline.settings import Settings
 from timeline.store import open_store, token_registry
 from timeline.store.subscriptions import Queued, Subscription
 from timeline.webhooks import (
@@ -626,3 +628,72 @@ async def test_a_parked_delivery_skipped_lets_the_next_go_and_a_replay_delivers_
         assert texts == ["refused", "after it"]  # delivered again, in order
         missing = await c.post(f"{made['href']}/replay", headers=hooks)
         assert missing.status_code == 400
+
+
+# --- where a delivery connects --------------------------------------------------------------
+
+
+def test_a_delivery_connects_to_the_address_it_checked() -> None:
+    assert pinned("http://hooks.example:8080/in?a=1", "203.0.113.7") == (
+        "http://203.0.113.7:8080/in?a=1",
+        {"host": "hooks.example:8080"},
+        {},
+    )
+    assert pinned("https://hooks.example/in", "2001:db8::7") == (
+        "https://[2001:db8::7]/in",
+        {"host": "hooks.example"},
+        {"sni_hostname": "hooks.example"},  # the certificate is still checked for the name
+    )
+
+
+async def test_the_checked_address_is_the_one_reached_and_a_private_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A receiver named by a host only our resolver knows (no DNS would find it): the delivery
+    reaches it, so the connection went to the address checked, with the name in `Host`. A
+    name that resolves to a private address is refused before any connection."""
+    asked: list[str] = []
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        asked.append(host)
+        return {"hooks.example": ["127.0.0.1"], "sneaky.example": ["10.0.0.1"]}[host]
+
+    def subscription(name: str, url: str) -> Subscription:
+        now = datetime.now(UTC)
+        return Subscription(
+            id=name, url=url, filters=Filters(), status="active", checkpoint=0, created_at=now,
+            created_by="test", updated_at=now, secret=new_secret(),
+        )  # fmt: skip
+
+    settings = Settings(database_url="sqlite:///unused", webhook_allow_private=True)
+    receiver = Receiver()
+    async with receiving(receiver):
+        store = await open_store(f"sqlite:///{tmp_path / 'pinned.db'}")
+        try:
+            url = f"http://hooks.example:{receiver.port}/hook"
+            await store.subscriptions.create(subscription("sub_pinned", url))
+            await store.append("pinned", [announce()], actor="test")
+            allowing = Deliverer(store, settings, resolver=resolver)
+            await allowing.step()
+            await allowing.settle()
+            await allowing.stop()
+            await store.subscriptions.create(subscription("sub_sneaky", "http://sneaky.example/"))
+            refusing = Deliverer(
+                store,
+                msgspec.structs.replace(settings, webhook_allow_private=False),
+                resolver=resolver,
+            )
+            await refusing.step()
+            await refusing.settle()
+            await refusing.stop()
+            [sneaky] = await store.subscriptions.deliveries(
+                "sub_sneaky", status=None, after=0, limit=5
+            )
+        finally:
+            await store.close()
+    [got] = receiver.got
+    assert got.headers["host"] == f"hooks.example:{receiver.port}"
+    [attempt] = sneaky.attempts
+    assert attempt.status is None
+    assert "10.0.0.1" in (attempt.error or "")
+    assert asked == ["hooks.example", "sneaky.example"]

@@ -16,6 +16,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -71,7 +73,8 @@ class UnsafeTargetError(Exception):
     """The URL's host resolves to an address a delivery must not reach, or to none."""
 
 
-async def check_target(url: str, *, allow_private: bool, resolver: Resolve = resolve) -> None:
+async def check_target(url: str, *, allow_private: bool, resolver: Resolve = resolve) -> list[str]:
+    """The addresses the URL's host resolves to, each one a delivery may reach."""
     host, port = checked_url(url)
     try:
         addresses = await asyncio.wait_for(resolver(host, port), RESOLVE_SECONDS)
@@ -87,6 +90,19 @@ async def check_target(url: str, *, allow_private: bool, resolver: Resolve = res
             f"{host!r} resolves to {', '.join(refused)}: loopback, private, link-local or"
             " reserved addresses are refused (TIMELINE_WEBHOOK_ALLOW_PRIVATE=true allows them)"
         )
+    return addresses
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL with its host replaced by the address checked, the `Host` header it had, and
+    for https the name the certificate must carry (SNI): the connection goes where the check
+    looked, whatever the name resolves to a moment later (DNS rebinding)."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"host": host}, extensions
 
 
 class Deliverer:
@@ -267,15 +283,16 @@ class Deliverer:
             return Attempt(at=now, latency_ms=latency, error=error), None
 
         try:
-            await check_target(
+            addresses = await check_target(
                 subscription.url, allow_private=self._allow_private, resolver=self._resolver
             )
         except UnsafeTargetError as error:
             return failed(str(error))
+        url, host, extensions = pinned(subscription.url, addresses[0])
         sent = headers(subscription.signing(now), delivery.event_id, int(now.timestamp()), body)
         try:
             async with self._client.stream(
-                "POST", subscription.url, content=body, headers=sent
+                "POST", url, content=body, headers={**sent, **host}, extensions=extensions
             ) as answer:
                 kept = b""
                 async for chunk in answer.aiter_raw():
