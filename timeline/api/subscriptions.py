@@ -72,7 +72,8 @@ class SubscriptionChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     party: str | msgspec.UnsetType | None = msgspec.UNSET
     stream: str | msgspec.UnsetType | None = msgspec.UNSET
     status: Literal["active", "paused"] | msgspec.UnsetType = msgspec.UNSET
-    """Pause (matching events still queue up) or resume; resuming a disabled one too."""
+    """Pause (nothing is sent; matching events wait to go out on resume) or resume; a
+    disabled one resumes too."""
 
 
 class Rotation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -87,7 +88,7 @@ class SubscriptionDoc(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     party: str | None
     stream: str | None
     status: str
-    """active, paused (events queue up), or disabled (see `disabled_reason`)."""
+    """active, paused (events wait), or disabled (see `disabled_reason`)."""
     checkpoint: int
     """Every matching event up to this position is queued for delivery."""
     created_at: datetime
