@@ -697,3 +697,30 @@ async def test_the_checked_address_is_the_one_reached_and_a_private_one_is_refus
     assert attempt.status is None
     assert "10.0.0.1" in (attempt.error or "")
     assert asked == ["hooks.example", "sneaky.example"]
+
+
+async def test_while_a_rotation_overlaps_both_secrets_sign_and_redirects_are_not_followed(
+    tmp_path: Path,
+) -> None:
+    def answer(body: bytes) -> tuple[int, dict[str, str]]:
+        text = msgspec.json.decode(body)["data"]["data"]["text"]
+        return (302, {"location": "http://169.254.169.254/"}) if text == "moved" else (200, {})
+
+    receiver = Receiver(answer=answer)
+    async with receiving(receiver), served(tmp_path, webhook_retries="60") as (c, hooks, writer):
+        made = (await c.post("/subscriptions", json={"url": receiver.url}, headers=hooks)).json()
+        rotated = await c.post(f"{made['href']}/secret", headers=hooks)  # a day's overlap
+        await c.post(VODAFONE, json={"events": [statement("signed twice")]}, headers=writer)
+        await c.post(TELEFONICA, json={"events": [statement("moved")]}, headers=writer)
+        got = await receiver.until(2)
+        signed = next(r for r in got if b"signed twice" in r.body)
+        assert len(signed.headers["webhook-signature"].split(" ")) == 2
+        for secret in (made["secret"], rotated.json()["secret"]):  # either verifies it
+            assert Webhook(secret).verify(signed.body, signed.headers)["subject"]
+        await asyncio.sleep(0.3)
+        assert len(receiver.got) == 2  # the redirect was not followed
+        failed = (await c.get(f"{made['href']}/deliveries?status=failed", headers=hooks)).json()
+        [moved] = failed["deliveries"]
+        assert [a["status"] for a in moved["attempts"]] == [302]
+        ended = await c.post(f"{made['href']}/secret", json={"overlap_seconds": 0}, headers=hooks)
+        assert "old_secret_until" not in ended.json()  # no overlap: the old one stops at once
