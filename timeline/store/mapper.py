@@ -67,6 +67,9 @@ class Dialect:
     lock_rows: str = ""
     """What ends a SELECT that locks the rows it reads until the transaction ends (SQLite's
     write transactions hold the whole database already)."""
+    indexed_by: Callable[[str], str] = lambda _index: ""
+    """SQLite's `INDEXED BY index`: where its planner, without statistics, would read a whole
+    primary-key range instead of a small partial index."""
     skip_locked: str = ""
     """What ends a SELECT of deliveries `d` that locks them and passes over those another
     transaction holds (two replicas claiming due deliveries at once take different ones)."""

@@ -223,7 +223,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (subscription, position)
         );
         CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
-        CREATE INDEX deliveries_by_stream ON deliveries (subscription, stream, position);
+        CREATE INDEX deliveries_open ON deliveries (subscription, stream, position)
+            WHERE status IN ('pending', 'parked');
         """,
     ),
 )

@@ -204,7 +204,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (subscription, position)
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
-        CREATE INDEX deliveries_by_stream ON deliveries (subscription, stream, position);
+        CREATE INDEX deliveries_open ON deliveries (subscription, stream, position)
+            WHERE status IN ('pending', 'parked');
         """,
     ),
 )
@@ -234,6 +235,7 @@ DIALECT = Dialect(
     any_text=_any,
     any_id=lambda param, ids: _any(param, [str(i) for i in ids]),
     large_write=(f"PRAGMA cache_size = -{LARGE_WRITE_CACHE_KB}", "PRAGMA cache_size = -2000"),
+    indexed_by=lambda index: f" INDEXED BY {index}",
 )
 
 

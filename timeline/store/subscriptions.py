@@ -252,6 +252,7 @@ class SQLSubscriptions:
             " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription"
             f" WHERE d.status = 'pending' AND d.due_at <= {q.param(self._instant(now))}"
             " AND s.status = 'active' AND NOT EXISTS (SELECT 1 FROM deliveries e"
+            f"{self._dialect.indexed_by('deliveries_open')}"  # the open ones alone
             " WHERE e.subscription = d.subscription AND e.stream = d.stream"
             f" AND e.position < d.position AND e.status IN {OPEN})"
             f" ORDER BY d.due_at, d.position LIMIT {q.param(limit)}{self._dialect.skip_locked}"
