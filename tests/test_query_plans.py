@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from timeline.sources import SourceRegistration
 from timeline.store import EventStore, open_store
 from timeline.store.mapper import Query
 from timeline.store.postgres import PostgresRecorder, _Connection
+from timeline.store.subscriptions import Queued, Subscription
 from timeline.transfer import import_lines
+from timeline.webhooks import Filters, new_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from synthetic import lines
@@ -178,6 +181,35 @@ async def _sources(store: EventStore) -> None:
     await store.append("cited", [announce(), *cited], actor="plans")
 
 
+SUBSCRIPTIONS, OWED = 50, 2000
+
+
+async def _subscriptions(store: EventStore, url: str) -> None:
+    """Webhook subscriptions with a long history of deliveries made, and a few still owed."""
+    now = datetime.now(UTC)
+    head = (await store.stats()).last_position  # the app's deliverer finds nothing new
+    batches = []
+    for n in range(SUBSCRIPTIONS):
+        subscription = Subscription(
+            id=f"sub_{n:04d}", url="https://hooks.example/in", filters=Filters(),
+            status="active", checkpoint=head, created_at=now, created_by="plans", updated_at=now,
+            secret=new_secret(),
+        )  # fmt: skip
+        await store.subscriptions.create(subscription)
+        found = [(p, f"p{p % 200:05d}", f"e{p}") for p in range(1, OWED + 1)]
+        batches.append(Queued(subscription.id, head, head, found))
+    await store.subscriptions.queue(batches, now)
+    conn = await asyncpg.connect(url)
+    try:  # all made but a few of the latest
+        await conn.execute(
+            "UPDATE deliveries SET status = 'delivered', due_at = NULL"
+            " WHERE NOT (position > $1 AND position % 7 = 0)",
+            OWED - 200,
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 async def seeded(postgres_url: str) -> str:
     store = await open_store(postgres_url)
@@ -185,6 +217,7 @@ async def seeded(postgres_url: str) -> str:
         report = await import_lines(store, lines(PARTNERSHIPS, EVENTS, 10), origin="synthetic")
         assert report.appended == PARTNERSHIPS * EVENTS
         await _sources(store)
+        await _subscriptions(store, postgres_url)
     finally:
         await store.close()
     conn = await asyncpg.connect(postgres_url)
@@ -197,6 +230,23 @@ async def seeded(postgres_url: str) -> str:
     return postgres_url
 
 
+async def _deliverer_reads(url: str) -> None:
+    """What the deliverer and the subscription routes ask of the store (as the store calls)."""
+    store = await open_store(url)
+    try:
+        subscriptions = store.subscriptions
+        assert len(await subscriptions.active()) == SUBSCRIPTIONS
+        claimed = await subscriptions.claim(datetime.now(UTC), 16, timedelta(seconds=30))
+        assert len(claimed) == 16
+        await subscriptions.page(after="sub_0010", limit=20)
+        await subscriptions.get("sub_0007")
+        await subscriptions.summary("sub_0007")
+        await subscriptions.deliveries("sub_0007", status="pending", after=0, limit=50)
+        await subscriptions.delivery("sub_0007", 42)
+    finally:
+        await store.close()
+
+
 async def test_no_query_reads_far_more_rows_than_it_answers(
     seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,6 +256,7 @@ async def test_no_query_reads_far_more_rows_than_it_answers(
             for url in _requests("2025-01-01T02:40:00Z"):
                 answer = await client.get(url)
                 assert answer.status_code == 200, (url, answer.text[:300])
+        await _deliverer_reads(seeded)
     assert len({sql for sql, _ in seen}) >= 15
     conn = await asyncpg.connect(seeded)
     offenders = []

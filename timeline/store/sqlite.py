@@ -203,7 +203,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             due_at       TEXT,
             PRIMARY KEY (subscription, position)
         ) STRICT, WITHOUT ROWID;
-        CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
+        CREATE INDEX deliveries_due ON deliveries (due_at, position) WHERE status = 'pending';
+        CREATE INDEX deliveries_by_status ON deliveries (subscription, status, position);
         CREATE INDEX deliveries_open ON deliveries (subscription, stream, position)
             WHERE status IN ('pending', 'parked');
         """,

@@ -247,11 +247,13 @@ class SQLSubscriptions:
         claimed for `lease` (not due again before then), so that one replica tries it at a
         time, and another takes it over if that one dies before recording its attempt."""
         q = Query(self._dialect)
-        q.sql = (
+        q.sql = (  # in the due index's order, so that a page stops the scan
             f"SELECT {', '.join('d.' + c.strip() for c in DELIVERY_COLUMNS.split(','))}"
-            " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription"
+            " FROM deliveries d"
             f" WHERE d.status = 'pending' AND d.due_at <= {q.param(self._instant(now))}"
-            " AND s.status = 'active' AND NOT EXISTS (SELECT 1 FROM deliveries e"
+            " AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = d.subscription"
+            " AND s.status = 'active')"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries e"
             f"{self._dialect.indexed_by('deliveries_open')}"  # the open ones alone
             " WHERE e.subscription = d.subscription AND e.stream = d.stream"
             f" AND e.position < d.position AND e.status IN {OPEN})"
@@ -305,11 +307,12 @@ class SQLSubscriptions:
     ) -> list[Delivery]:
         """In position order; `failed` is a pending one that has failed at least once."""
         q = Query(self._dialect)
-        where = [f"subscription = {q.param(subscription_id)}", f"position > {q.param(after)}"]
+        where = [f"subscription = {q.param(subscription_id)}"]
         if status == "failed":
             where.append("status = 'pending' AND attempts != '[]'")
         elif status is not None:
             where.append(f"status = {q.param(status)}")
+        where.append(f"position > {q.param(after)}")
         q.sql = (
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(where)}"
             f" ORDER BY position LIMIT {q.param(min(limit, PAGE_MAX))}"
@@ -352,26 +355,33 @@ class SQLSubscriptions:
             )
 
     async def summary(self, subscription_id: str) -> Summary:
+        """Counted among the open deliveries alone (an index of them); the last delivered
+        one and the latest open one tried are each one probe from the top."""
         q = Query(self._dialect)
         q.sql = (
-            "SELECT (SELECT MAX(position) FROM deliveries"
-            f" WHERE subscription = {q.param(subscription_id)} AND status = 'delivered'),"
-            " (SELECT COUNT(*) FROM deliveries"
-            f" WHERE subscription = {q.param(subscription_id)} AND status = 'pending'),"
-            " (SELECT COUNT(*) FROM deliveries"
-            f" WHERE subscription = {q.param(subscription_id)} AND status = 'parked')"
+            "SELECT status, COUNT(*) FROM deliveries"
+            f" WHERE subscription = {q.param(subscription_id)} AND status IN {OPEN}"
+            " GROUP BY status"
         )
-        delivered, pending, parked = (await self._recorder.fetch(q))[0]
+        counts = {str(status): int(n) for status, n in await self._recorder.fetch(q)}
         q = Query(self._dialect)
         q.sql = (
-            f"SELECT attempts FROM deliveries WHERE subscription = {q.param(subscription_id)}"
+            "SELECT position, attempts FROM deliveries"
+            f" WHERE subscription = {q.param(subscription_id)} AND status = 'delivered'"
+            " ORDER BY position DESC LIMIT 1"
+        )
+        delivered = await self._recorder.fetch(q)
+        q = Query(self._dialect)
+        q.sql = (
+            "SELECT position, attempts FROM deliveries"
+            f" WHERE subscription = {q.param(subscription_id)} AND status IN {OPEN}"
             " AND attempts != '[]' ORDER BY position DESC LIMIT 1"
         )
-        rows = await self._recorder.fetch(q)
-        last = _attempts.decode(rows[0][0])[-1] if rows else None
+        tried = await self._recorder.fetch(q)
+        attempts = [_attempts.decode(row[1])[-1] for row in (*delivered, *tried) if row[1] != "[]"]
         return Summary(
-            delivered_position=None if delivered is None else int(delivered),
-            pending=int(pending),
-            parked=int(parked),
-            last_attempt=last,
+            delivered_position=int(delivered[0][0]) if delivered else None,
+            pending=counts.get("pending", 0),
+            parked=counts.get("parked", 0),
+            last_attempt=max(attempts, key=lambda attempt: attempt.at) if attempts else None,
         )
