@@ -305,6 +305,13 @@ async def test_unknown_subscriptions_and_deliveries_are_404_and_a_replay_beyond_
         ).json()
         nothing = await client.post(f"{made['href']}/deliveries/1/retry", headers=hooks)
         assert nothing.status_code == 404
+        huge = await client.post(f"{made['href']}/deliveries/{2**64}/retry", headers=hooks)
+        assert huge.status_code == 400  # was a 500: SQLite takes no integer that large
+        assert huge.json()["errors"][0]["path"] == "path.position"
+        typo = await client.post(
+            "/subscriptions", json={"url": made["url"], "types": []}, headers=hooks
+        )
+        assert "did you mean `type`" in typo.json()["detail"]
         beyond = await client.post(f"{made['href']}/replay?after=999999", headers=hooks)
         assert beyond.status_code == 400
         assert beyond.json()["errors"][0]["path"] == "query.after"

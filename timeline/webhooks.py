@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from timeline.events import BY_TYPE, SLUG_MAX, StoredEvent
+from timeline.formats import encode_stored
 
 Status = Literal["active", "paused", "disabled"]
 DeliveryStatus = Literal["pending", "delivered", "parked", "skipped"]
@@ -186,8 +187,6 @@ def cloud_event(stored: StoredEvent, data: bytes, base_url: str) -> CloudEvent:
 
 def cloud_event_json(stored: StoredEvent, base_url: str) -> bytes:
     """The CloudEvent of a stored event, as a delivery, the feed and the live streams give it."""
-    from timeline.formats import encode_stored  # noqa: PLC0415 - formats imports the catalogue
-
     return msgspec.json.encode(cloud_event(stored, encode_stored(stored), base_url))
 
 

@@ -265,7 +265,7 @@ class Deliverer:
                 )
             )
             return
-        failures = sum(1 for a in delivery.attempts) + 1
+        failures = len(delivery.attempts) + 1
         due = next_try(now, failures, self._schedule, retry_after)
         await store.subscriptions.record(
             delivery, attempt, "parked" if due is None else "pending", due

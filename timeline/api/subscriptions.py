@@ -4,7 +4,6 @@ partnership, retried and parked (`api/deliverer.py` sends them)."""
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -15,6 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from timeline import logs, wire
+from timeline.admission import check_new
 from timeline.api.auth import subscribe_guard, subscriber
 from timeline.api.deliverer import UnsafeTargetError, check_target
 from timeline.api.errors import (
@@ -43,13 +43,15 @@ from timeline.webhooks import (
 T = TypeVar("T")
 audit = logging.getLogger("timeline.audit")
 SubscriptionId = Annotated[str, PathParameter(description="A subscription's id, sub_…")]
-Position = Annotated[int, PathParameter(description="The delivered event's position")]
+Position = Annotated[
+    int, PathParameter(ge=1, le=MAX_POSITION, description="The delivered event's position")
+]
 Action = Annotated[str, PathParameter(description="retry or skip")]
 OVERLAP_DEFAULT = 86_400
 OVERLAP_MAX = 7 * 86_400
 
 
-class SubscriptionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SubscriptionRequest(msgspec.Struct, frozen=True, kw_only=True):
     """`POST /subscriptions`: where to deliver, and the global feed's filters."""
 
     url: Url
@@ -63,7 +65,7 @@ class SubscriptionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     """Deliver the events after this position; default: those appended from now on."""
 
 
-class SubscriptionChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SubscriptionChange(msgspec.Struct, frozen=True, kw_only=True):
     """`PATCH /subscriptions/{id}`: each field given replaces the subscription's (null drops a
     filter)."""
 
@@ -76,7 +78,7 @@ class SubscriptionChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     disabled one resumes too."""
 
 
-class Rotation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Rotation(msgspec.Struct, frozen=True, kw_only=True):
     overlap_seconds: Annotated[int, msgspec.Meta(ge=0, le=OVERLAP_MAX)] = OVERLAP_DEFAULT
     """How long the old secret goes on signing beside the new (receivers switch meanwhile)."""
 
@@ -134,6 +136,12 @@ class DeliveryPage(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
 
 
+_REQUEST = msgspec.json.Decoder(SubscriptionRequest)
+_CHANGE = msgspec.json.Decoder(SubscriptionChange)
+_ROTATION = msgspec.json.Decoder(Rotation)
+_untyped = msgspec.json.Decoder()
+
+
 def _doc(s: Subscription, **more: Any) -> SubscriptionDoc:  # noqa: ANN401 - fields
     old_until = s.old_until if s.old_secret is not None else None
     if old_until is not None and old_until <= datetime.now(UTC):
@@ -171,27 +179,14 @@ def _delivery_doc(d: Delivery) -> DeliveryDoc:
     )
 
 
-UNKNOWN_FIELD = re.compile(
-    r"Object contains unknown field `(?P<name>[^`]+)`( - at `(?P<at>[^`]+)`)?"
-)
-
-
-def _decoded(body: bytes, kind: type[T], what: str) -> T:
-    """The body as `kind`; a field it has not is a 422 naming that field's path."""
-    decoder = msgspec.json.Decoder(kind)
+def _decoded(body: bytes, decoder: msgspec.json.Decoder[T], what: str) -> T:
+    """The body decoded; a field it has not is a 422 naming its path (and the field meant,
+    when one is close), as an append's or a source's is (`admission.check_new`)."""
 
     def decode(raw: bytes) -> T:
-        try:
-            return decoder.decode(raw)
-        except msgspec.ValidationError as error:
-            found = UNKNOWN_FIELD.fullmatch(str(error))
-            if found is None:
-                raise
-            path = f"{found['at'] or '$'}.{found['name']}"
-            message = f"unknown field {found['name']!r}"
-            raise ProblemError(
-                422, f"{message} (at {path})", errors=(FieldError(path, message),)
-            ) from None
+        found = decoder.decode(raw)
+        check_new(_untyped.decode(raw), decoder.type, [])
+        return found
 
     return decoded_body(body, decode, what)
 
@@ -265,7 +260,7 @@ class Subscriptions(Controller):
     ) -> Response[Any]:
         actor = subscriber(request)
         require_json(request)
-        asked = _decoded(await request.body(), SubscriptionRequest, "a subscription")
+        asked = _decoded(await request.body(), _REQUEST, "a subscription")
         filters = await _checked(
             svc, asked.url, Filters(type=asked.type, party=asked.party, stream=asked.stream)
         )
@@ -363,7 +358,7 @@ class Subscriptions(Controller):
         actor = subscriber(request)
         require_json(request)
         held = await _held(svc, subscription_id)
-        asked = _decoded(await request.body(), SubscriptionChange, "a change")
+        asked = _decoded(await request.body(), _CHANGE, "a change")
         old = held.filters
         url = held.url if asked.url is msgspec.UNSET else asked.url
         filters = Filters(
@@ -423,7 +418,7 @@ class Subscriptions(Controller):
         asked = Rotation()
         if raw.strip():
             require_json(request)
-            asked = _decoded(raw, Rotation, "a rotation")
+            asked = _decoded(raw, _ROTATION, "a rotation")
         now = datetime.now(UTC)
         rotated = msgspec.structs.replace(
             held,

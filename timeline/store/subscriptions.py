@@ -354,6 +354,16 @@ class SQLSubscriptions:
                 [(after, subscription_id)],
             )
 
+    async def _latest(self, subscription_id: str, condition: str) -> list[Row]:
+        """(position, attempts) of the subscription's last delivery meeting `condition`."""
+        q = Query(self._dialect)
+        q.sql = (
+            "SELECT position, attempts FROM deliveries"
+            f" WHERE subscription = {q.param(subscription_id)} AND {condition}"
+            " ORDER BY position DESC LIMIT 1"
+        )
+        return await self._recorder.fetch(q)
+
     async def summary(self, subscription_id: str) -> Summary:
         """Counted among the open deliveries alone (an index of them); the last delivered
         one and the latest open one tried are each one probe from the top."""
@@ -364,20 +374,8 @@ class SQLSubscriptions:
             " GROUP BY status"
         )
         counts = {str(status): int(n) for status, n in await self._recorder.fetch(q)}
-        q = Query(self._dialect)
-        q.sql = (
-            "SELECT position, attempts FROM deliveries"
-            f" WHERE subscription = {q.param(subscription_id)} AND status = 'delivered'"
-            " ORDER BY position DESC LIMIT 1"
-        )
-        delivered = await self._recorder.fetch(q)
-        q = Query(self._dialect)
-        q.sql = (
-            "SELECT position, attempts FROM deliveries"
-            f" WHERE subscription = {q.param(subscription_id)} AND status IN {OPEN}"
-            " AND attempts != '[]' ORDER BY position DESC LIMIT 1"
-        )
-        tried = await self._recorder.fetch(q)
+        delivered = await self._latest(subscription_id, "status = 'delivered'")
+        tried = await self._latest(subscription_id, f"status IN {OPEN} AND attempts != '[]'")
         attempts = [_attempts.decode(row[1])[-1] for row in (*delivered, *tried) if row[1] != "[]"]
         return Summary(
             delivered_position=int(delivered[0][0]) if delivered else None,
