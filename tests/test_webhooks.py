@@ -272,6 +272,7 @@ async def test_subscriptions_are_made_read_changed_rotated_and_deleted(tmp_path:
         ({"url": "http://me:pw@127.0.0.1/"}, "$.url"),
         ({"url": "http://127.0.0.1/", "colour": "red"}, "$.colour"),
         ({"url": "http://127.0.0.1/", "party": "Not A Slug"}, "$.party"),
+        ({"url": "http://127.0.0.1/", "party": "a--b"}, "$.party"),  # no organization is named so
         ({"url": "http://127.0.0.1/", "stream": "x_y"}, "$.stream"),
         ({"url": "http://127.0.0.1/", "after": 10**9}, "$.after"),
         ({"url": "http://no-such-host.invalid/"}, "$.url"),

@@ -9,6 +9,7 @@ names and tags never change; a breaking change raises the type's
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 from uuid import UUID
@@ -22,6 +23,8 @@ from timeline.money import UNDISCLOSED, Money, Quantity, Range, check_quantity
 from timeline.urls import URL_PATTERN
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+STREAM_PREFIX = re.compile(r"[a-z0-9-]+", re.ASCII)
+"""What may begin a stream id (a feed's or a subscription's `stream` filter)."""
 SLUG_MAX = 100
 """Ids of streams, organizations and items: lowercase letters, digits, single hyphens."""
 ACTOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"

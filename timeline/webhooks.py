@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import ipaddress
 import random
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from timeline.events import BY_TYPE, SLUG_MAX, StoredEvent
+from timeline.events import BY_TYPE, SLUG_MAX, SLUG_PATTERN, STREAM_PREFIX, StoredEvent
 from timeline.formats import encode_stored
 
 Status = Literal["active", "paused", "disabled"]
@@ -72,10 +73,12 @@ def checked_filters(filters: Filters) -> Filters:
             raise SubscriptionError(
                 f"unknown event type {name!r}; see GET /schemas", f"$.type[{n}]"
             )
-    if filters.party is not None and not _slug(filters.party):
+    if filters.party is not None and (
+        len(filters.party) > SLUG_MAX or re.fullmatch(SLUG_PATTERN, filters.party) is None
+    ):
         raise SubscriptionError(f"{filters.party!r} is not an organization id", "$.party")
     if filters.stream is not None and (
-        not filters.stream or len(filters.stream) > SLUG_MAX or not set(filters.stream) <= _SLUG
+        len(filters.stream) > SLUG_MAX or STREAM_PREFIX.fullmatch(filters.stream) is None
     ):
         raise SubscriptionError(
             f"{filters.stream!r} is not the start of a stream id: lowercase letters, digits and"
@@ -85,13 +88,6 @@ def checked_filters(filters: Filters) -> Filters:
     return Filters(
         type=tuple(dict.fromkeys(filters.type)), party=filters.party, stream=filters.stream
     )
-
-
-_SLUG = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
-def _slug(text: str) -> bool:
-    return 0 < len(text) <= SLUG_MAX and set(text) <= _SLUG and not text.startswith("-")
 
 
 def checked_url(url: str) -> tuple[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -26,11 +25,9 @@ from timeline.api.http import (
 )
 from timeline.api.models import FeedDoc
 from timeline.api.services import Services
-from timeline.events import BY_TYPE, SLUG_MAX
+from timeline.events import BY_TYPE, SLUG_MAX, STREAM_PREFIX
 from timeline.store import FeedFilters
 from timeline.webhooks import CLOUDEVENTS_BATCH, cloud_event_json
-
-STREAM_PREFIX = re.compile(r"[a-z0-9-]+", re.ASCII)
 
 EventTypes = Annotated[
     list[str] | None,
