@@ -62,6 +62,9 @@ class Dialect:
     large_write: tuple[str, str] | None = None
     """Statements that give one long write transaction (a staged import) a larger page cache,
     and take it back after."""
+    bulk_paused: BulkPaused | None = None
+    """What a staged import may drop inside its own transaction and make again before it
+    commits (where the database's schema changes are transactional)."""
     after_bulk_load: str | None = None
     """A statement that refreshes the planner's statistics once a bulk load has committed."""
     lock_rows: str = ""
@@ -73,6 +76,24 @@ class Dialect:
     skip_locked: str = ""
     """What ends a SELECT of deliveries `d` that locks them and passes over those another
     transaction holds (two replicas claiming due deliveries at once take different ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPaused:
+    """Schema objects a staged import drops while it writes and makes again before it commits.
+
+    Dropped and made again in the import's own transaction: no other connection ever sees the
+    store without them, and a failed or killed import rolls the drop back with the rest."""
+
+    checks: tuple[str, ...]
+    """Triggers on the events that check what the staged path makes by construction
+    (positions and versions in sequence, no insert over a stored row); it checks the range it
+    wrote once instead (`staged`). SQLite's two doubled the cost of inserting 1M events."""
+    indexes: tuple[str, ...]
+    """Read-model indexes one sort builds faster than a million inserts keep up, dropped when
+    the import at least doubles the store."""
+    definitions: Callable[[Callable[[object], str], Sequence[str]], str]
+    """SQL of (statement that drops it, statement that makes it) for the named objects."""
 
 
 @dataclass(slots=True)

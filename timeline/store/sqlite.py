@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from timeline.store.base import StoreFullError, register_refused
-from timeline.store.mapper import Dialect, Query, Row, format_instant
+from timeline.store.mapper import BulkPaused, Dialect, Query, Row, format_instant
 from timeline.store.recorder import SQLTransaction
 from timeline.store.sql import SQLEventStore
 from timeline.store.tokens import SQLTokens
@@ -237,6 +237,14 @@ DIALECT = Dialect(
     any_id=lambda param, ids: _any(param, [str(i) for i in ids]),
     large_write=(f"PRAGMA cache_size = -{LARGE_WRITE_CACHE_KB}", "PRAGMA cache_size = -2000"),
     indexed_by=lambda index: f" INDEXED BY {index}",
+    bulk_paused=BulkPaused(
+        checks=("events_gapless", "events_no_replace"),
+        indexes=("facets_by_value", "facets_by_stream", "calendar_by_change"),
+        definitions=lambda param, names: (
+            "SELECT 'DROP ' || upper(type) || ' ' || name, sql FROM sqlite_master "
+            f"WHERE name {_any(param, names)} ORDER BY name"
+        ),
+    ),
 )
 
 

@@ -21,7 +21,7 @@ import io
 import os
 from array import array
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,9 +124,19 @@ async def import_staged(
             try:
                 base, latest = await tx.last()
                 stage = _Stage(tx, recorder.backend, base, latest, token_names, default_actor)
+                paused = recorder.dialect.bulk_paused
+                checks = await _dropped(tx, paused.checks if paused else ())
                 with path.open("rb") as handle:
                     await stage.lines(handle, (pool, in_flight), advance or (lambda _bytes: None))
+                if checks:
+                    await _in_sequence(tx, base, stage)
+                    await _made(tx, checks)
+                doubled = stage.position - base >= base
+                indexes = await _dropped(tx, paused.indexes if paused and doubled else ())
                 await _fold_streams(tx, recorder.backend, str(path), stage, (pool, in_flight))
+                if large is not None and indexes:  # the sort takes the cache's size, added to it
+                    await tx.fetch(Query(tx.dialect, large[1]))
+                await _made(tx, indexes)
             finally:
                 if large is not None:
                     await tx.fetch(Query(tx.dialect, large[1]))
@@ -136,6 +146,51 @@ async def import_staged(
     if recorder.dialect.after_bulk_load is not None:
         await recorder.fetch(Query(recorder.dialect, recorder.dialect.after_bulk_load))
     return StagedReport(stage.position - base, len(stage.streams))
+
+
+async def _dropped(tx: SQLTransaction, names: Sequence[str]) -> list[str]:
+    """Drop the named schema objects (`Dialect.bulk_paused`); the statements that make them."""
+    if not names:
+        return []
+    paused = tx.dialect.bulk_paused
+    assert paused is not None  # names come from it  # noqa: S101
+    q = Query(tx.dialect)
+    q.sql = paused.definitions(q.param, names)
+    found = await tx.fetch(q)
+    for drop, _make in found:
+        await tx.fetch(Query(tx.dialect, str(drop)))
+    return [str(make) for _drop, make in found]
+
+
+async def _made(tx: SQLTransaction, statements: Sequence[str]) -> None:
+    for statement in statements:
+        await tx.fetch(Query(tx.dialect, statement))
+
+
+async def _in_sequence(tx: SQLTransaction, base: int, stage: _Stage) -> None:
+    """What the events' paused triggers would have refused, checked once over what was written:
+    positions from `base` on without a gap, and each stream's versions from 1 without one
+    (with `(stream, version)` unique, a smallest of 1 and a largest of the count say so)."""
+    q = Query(tx.dialect)
+    q.sql = (
+        "SELECT COUNT(*), MIN(position), MAX(position) FROM events"
+        f" WHERE position > {q.param(base)}"
+    )
+    [(count, low, high)] = await tx.fetch(q)
+    written = stage.position - base
+    if written and (count, low, high) != (written, base + 1, stage.position):
+        raise NotStagedError(
+            f"positions {low}-{high} ({count}) are not {base + 1}-{stage.position}"
+        )
+    q = Query(tx.dialect)
+    q.sql = (
+        "SELECT COUNT(*) FROM (SELECT stream FROM events"
+        f" WHERE position > {q.param(base)} GROUP BY stream"
+        " HAVING MIN(version) <> 1 OR MAX(version) <> COUNT(*)) AS broken"
+    )
+    [(broken,)] = await tx.fetch(q)
+    if broken:
+        raise NotStagedError(f"{broken} stream(s) written with versions out of sequence")
 
 
 Workers = tuple[ProcessPoolExecutor | None, int]
