@@ -45,6 +45,53 @@ async def test_database_refuses_rewrites_and_gaps(postgres_url: str, sql: str) -
         await conn.close()
 
 
+_COPIED = (
+    "gen_random_uuid(), {stream}, {version}, type, effective_first, effective_last, recorded_at,"
+    " actor, schema_version, body FROM events, unnest(ARRAY[{positions}], ARRAY[{versions}])"
+    " AS n(p, v) WHERE position = 1"
+)
+
+
+def _rows(positions: str, versions: str, stream: str) -> str:
+    """Copies of the first event, one per (position, version), inserted in one statement."""
+    copied = _COPIED.format(stream=stream, version="n.v", positions=positions, versions=versions)
+    return f"INSERT INTO events SELECT n.p, {copied}"
+
+
+@pytest.mark.parametrize(
+    ("positions", "versions", "stream", "refused"),
+    [
+        ("2, 3, 4", "1, 1, 1", "'s' || n.p", False),
+        ("2, 3", "2, 3", "'vm'", False),
+        ("3, 2", "1, 1", "'s' || n.p", False),  # in any order: the table is left without a gap
+        ("2, 4", "1, 1", "'s' || n.p", True),  # a gap between the statement's rows
+        ("3, 4", "1, 1", "'s' || n.p", True),  # a gap before them
+        ("2, 3", "2, 4", "'vm'", True),  # a stream's versions with a gap
+        ("2, 3", "3, 4", "'vm'", True),  # a stream's first version not its next
+    ],
+)
+async def test_sequence_is_checked_over_each_statements_rows(
+    postgres_url: str, positions: str, versions: str, stream: str, *, refused: bool
+) -> None:
+    """The sequence trigger runs once a statement over every row it inserted (a group of
+    appends, a staged import's `COPY`): what it leaves must be gapless, or none of it stays."""
+    store = await open_store(postgres_url)
+    await store.append("vm", [announce()], actor="a")
+    await store.close()
+    sql = _rows(positions, versions, stream)
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        if refused:
+            with pytest.raises(asyncpg.RaiseError, match="out of sequence"):
+                await conn.execute(sql)
+        else:
+            await conn.execute(sql)
+        count = await conn.fetchval("SELECT COUNT(*) FROM events")
+        assert count == (1 if refused else 1 + len(positions.split(",")))
+    finally:
+        await conn.close()
+
+
 async def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
     """Several stores opening one empty schema at once apply each migration exactly once."""
     stores = await asyncio.gather(*(open_store(postgres_url) for _ in range(4)))

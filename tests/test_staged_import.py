@@ -316,11 +316,11 @@ async def test_what_a_staged_import_drops_while_it_writes_is_back_when_it_ends(
 
 
 async def _insert_a_copy_at(store: EventStore, position: int) -> None:
-    """A stored event's row under a new id at `position`, past the triggers' watch."""
+    """A stored event's row as the first of a new stream, at `position`."""
     async with store.recorder.transaction() as tx:  # type: ignore[attr-defined]
         query = Query(tx.dialect, f"SELECT {INSERT_COLUMNS} FROM events LIMIT 1")  # noqa: S608
         row = (await tx.fetch(query))[0]
-        await tx.insert_rows([(position, tx.dialect.event_id(uuid4()), *row[2:])])
+        await tx.insert_rows([(position, tx.dialect.event_id(uuid4()), "new", 1, *row[4:])])
 
 
 async def test_a_gap_the_paused_triggers_would_have_refused_is_found_after_the_inserts(

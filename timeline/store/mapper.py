@@ -65,6 +65,9 @@ class Dialect:
     bulk_paused: BulkPaused | None = None
     """What a staged import may drop inside its own transaction and make again before it
     commits (where the database's schema changes are transactional)."""
+    insert_arrays: str | None = None
+    """An insert of many events as one statement, one array parameter per column
+    (`INSERT_COLUMNS`): a group of appends is then checked once by a per-statement trigger."""
     after_bulk_load: str | None = None
     """A statement that refreshes the planner's statistics once a bulk load has committed."""
     lock_rows: str = ""

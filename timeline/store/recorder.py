@@ -131,6 +131,9 @@ class SQLTransaction:
         batch) takes the backend's bulk path when it has one."""
         if many and self._copy is not None:
             await self._copy("events", EVENT_COLUMNS, list(rows))
+        elif len(rows) > 1 and self._dialect.insert_arrays is not None:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            await self._fetch(Query(self._dialect, self._dialect.insert_arrays, columns))
         else:
             await self._insert_rows(mapper.insert(self._dialect), list(rows))
         if self._after_insert is not None:
