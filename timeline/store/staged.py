@@ -318,8 +318,10 @@ class _Stage:
         try:
             await self.tx.insert_rows(batch, many=True)
         except Exception as error:
-            if refused(error):  # an id met twice, or stored before
-                raise NotStagedError(f"an event id is taken: {error}") from None
+            if refused(error):  # an id met twice or stored before, or a row out of sequence
+                taken = "out of sequence" not in str(error)
+                why = "an event id is taken" if taken else "out of sequence"
+                raise NotStagedError(f"{why}: {error}") from None
             raise
         if self.citations:
             citations, self.citations = self.citations, []
