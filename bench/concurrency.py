@@ -4,7 +4,11 @@ HTTP with `wrk` and beside the raw floor of the same backend (the same SQL, no H
 Used by `scale.py`; alone, against a running server over `synthetic.py`'s data:
 
     .venv/bin/python bench/concurrency.py http://127.0.0.1:8011 TOKEN DATABASE_URL \\
-        [--partnerships N]
+        [--partnerships N] [--server-pid PID]
+
+With the server's process id (or in `scale.py`), each figure also says how many CPU
+milliseconds a request took of the server (and, on PostgreSQL, of the database server):
+on a machine whose speed drifts through the day, the figure to compare two versions by.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import re
 import shutil
@@ -23,6 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +52,65 @@ BODY = (
 POSITIONS = itertools.count(1)
 
 
-def wrk(base: str, script: str, args: list[str], connections: int, seconds: int) -> dict[str, Any]:
-    """`wrk --latency` with one of our scripts: requests/s (2xx only), p50 and p99 in ms."""
+Cost = Callable[[], dict[str, float]]
+"""CPU seconds used so far, by whom (`server`, `database`): read before and after a run."""
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU the processes have used (Linux `/proc`)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its descendants (granian's worker)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            pids += tree(int(child))
+    return pids
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process of this machine: its backends, and autovacuum."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wrk(
+    base: str,
+    script: str,
+    args: list[str],
+    connections: int,
+    seconds: int,
+    *,
+    cost: Cost | None = None,
+) -> dict[str, Any]:
+    """`wrk --latency` with one of our scripts: requests/s (2xx only), p50 and p99 in ms; with
+    `cost`, the CPU milliseconds each request took of the server (and of the database): a
+    figure a busy, noisy machine moves far less than it moves a rate."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for the concurrent figures: apt-get install wrk")
     command = [
         "wrk", f"-c{connections}", f"-t{min(2, connections)}", f"-d{seconds}s", "--latency",
         "-s", str(HERE / script), base, "--", *args,
     ]  # fmt: skip
+    before = cost() if cost is not None else {}
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = cost() if cost is not None else {}
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     refused = int(failed.group(1)) if failed else 0
@@ -64,6 +120,10 @@ def wrk(base: str, script: str, args: list[str], connections: int, seconds: int)
         "refused_per_s": round(refused / took),
         "p50_ms": _ms(out, "50%"),
         "p99_ms": _ms(out, "99%"),
+        **{
+            f"{who}_cpu_ms": round(1000 * (after[who] - before[who]) / max(total, 1), 3)
+            for who in after
+        },
     }
 
 
@@ -93,20 +153,22 @@ def fact_targets(base: str, partnerships: int, folder: Path) -> Path:
     return path
 
 
-def http(base: str, token: str, partnerships: int, seconds: int = 10) -> dict[str, Any]:
+def http(
+    base: str, token: str, partnerships: int, seconds: int = 10, *, cost: Cost | None = None
+) -> dict[str, Any]:
     """Reads at c16 (after a warm-up), appends at c32 and one at a time."""
     wrk(base, "random_partnership.lua", ["state", str(partnerships)], 16, 3)
     figures = {
-        kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds)
+        kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds, cost=cost)
         for kind in READS
         if kind != "lineage"
     }
     with tempfile.TemporaryDirectory() as folder:
         targets = fact_targets(base, partnerships, Path(folder))
-        figures["lineage"] = wrk(base, "random_fact.lua", [str(targets)], 16, seconds)
+        figures["lineage"] = wrk(base, "random_fact.lua", [str(targets)], 16, seconds, cost=cost)
     for connections in (32, 1):
         figures[f"appends c{connections}"] = wrk(
-            base, "random_append.lua", [token, str(partnerships)], connections, seconds
+            base, "random_append.lua", [token, str(partnerships)], connections, seconds, cost=cost
         )
     return figures
 
@@ -224,8 +286,22 @@ def main() -> None:
     parser.add_argument("database_url")
     parser.add_argument("--partnerships", type=int, default=10000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--server-pid", type=int, help="the server's process: each request's CPU is measured"
+    )
     args = parser.parse_args()
-    for name, figures in http(args.base, args.token, args.partnerships, args.seconds).items():
+    cost = None
+    if args.server_pid is not None:
+        on_postgres = not args.database_url.startswith("sqlite:")
+
+        def cost() -> dict[str, float]:
+            used = {"server": cpu_seconds(tree(args.server_pid))}
+            if on_postgres:
+                used["database"] = cpu_seconds(postgres_pids())
+            return used
+
+    served = http(args.base, args.token, args.partnerships, args.seconds, cost=cost)
+    for name, figures in served.items():
         print(f"{name:14} {figures}")
     if args.database_url.startswith("sqlite:///"):
         raw = raw_sqlite(Path(args.database_url.removeprefix("sqlite:///")), args.partnerships)

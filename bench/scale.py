@@ -59,19 +59,10 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str
     return time.monotonic() - started, usage.ru_maxrss / 1024, out
 
 
-def _tree(pid: int) -> list[int]:
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        for child in children:
-            pids += _tree(int(child))
-    return pids
-
-
 def memory_mb(pid: int, field: str = "VmRSS") -> float:
     """`field` of /proc/PID/status summed over the process and its children (granian's worker)."""
     total = 0
-    for each in _tree(pid):
+    for each in concurrency.tree(pid):
         for line in Path(f"/proc/{each}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 total += int(line.split()[1])
@@ -369,8 +360,16 @@ def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
          "--scope", "read"], env,
     )  # fmt: skip
     server = Served(env)
+    on_postgres = env["TIMELINE_DATABASE_URL"].startswith("postgres")
+
+    def cost() -> dict[str, float]:
+        used = {"server": concurrency.cpu_seconds(concurrency.tree(server.process.pid))}
+        if on_postgres:
+            used["database"] = concurrency.cpu_seconds(concurrency.postgres_pids())
+        return used
+
     try:
-        figures = concurrency.http(server.base, token.strip(), partnerships)
+        figures = concurrency.http(server.base, token.strip(), partnerships, cost=cost)
     finally:
         server.stop()
     for name, row in figures.items():
@@ -460,6 +459,7 @@ def table(all_results: list[dict[str, Any]]) -> None:
         print(line)
     for r in all_results:
         concurrent_table(r)
+        cost_table(r)
     for label, pick in (
         ("all.ics first byte (s)", lambda r: r["all.ics"]["ttfb_s"]),
         ("all.ics whole (s)", lambda r: r["all.ics"]["total_s"]),
@@ -470,6 +470,24 @@ def table(all_results: list[dict[str, Any]]) -> None:
         ("rebuild peak RSS (MB)", lambda r: r["rebuild"]["peak_rss_mb"]),
     ):
         print(f"{label:28}" + "".join(f"{pick(r):>{width}}" for r in all_results))
+
+
+def cost_table(result: dict[str, Any]) -> None:
+    """Per backend: CPU milliseconds a request took of the server (and of PostgreSQL)."""
+    backends = result.get("concurrent", {})
+    if not backends:
+        return
+    print()
+    print(f"{result['events']:,} events, CPU ms a request took (server / database)")
+    print(f"{'':16}" + "".join(f"{name:>24}" for name in backends))
+    for name in (*concurrency.READS, "appends c32", "appends c1"):
+        line = f"{name:16}"
+        for figures in backends.values():
+            ours = figures[name]
+            keys = ("server_cpu_ms", "database_cpu_ms")
+            spent = [f"{ours[key]:.2f}" for key in keys if key in ours]
+            line += f"{' / '.join(spent):>24}"
+        print(line)
 
 
 def concurrent_table(result: dict[str, Any]) -> None:
