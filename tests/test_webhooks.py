@@ -25,11 +25,12 @@ from litestar.testing import AsyncTestClient
 from server_helpers import Server, free_port, request
 from standardwebhooks.webhooks import Webhook
 
+from timeline.api import deliverer
 from timeline.api.deliverer import LEASE, Deliverer, pinned
 from timeline.api.live import message
 from timeline.settings import Settings
 from timeline.store import open_store, token_registry
-from timeline.store.subscriptions import Queued, Subscription
+from timeline.store.subscriptions import Queued, SQLSubscriptions, Subscription
 from timeline.webhooks import (
     Filters,
     SubscriptionError,
@@ -360,6 +361,39 @@ async def test_matching_events_arrive_signed_as_cloudevents_in_order(
             await asyncio.sleep(0.05)
         assert summary["delivered_position"] == positions[-1]
         assert (summary["lag"], summary["last_attempt"]["status"]) == (0, 204)
+
+
+async def test_with_no_active_subscription_appends_claim_nothing_and_a_new_one_wakes_it(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round's claim is a write transaction: with no active subscription there is nothing
+    it could claim, and the deliverer waits for its poll (made an hour here) or for the API
+    that makes a subscription, instead of a round after every append."""
+    monkeypatch.setattr(deliverer, "POLL", 3600.0)
+    claims = 0
+    claim = SQLSubscriptions.claim
+
+    async def counted(self: SQLSubscriptions, *args: Any) -> Any:
+        nonlocal claims
+        claims += 1
+        return await claim(self, *args)
+
+    monkeypatch.setattr(SQLSubscriptions, "claim", counted)
+    async with receiving(Receiver()) as receiver, served(tmp_path, store_url) as (c, hooks, writer):
+        for n in range(5):
+            stored = await c.post(VODAFONE, json={"events": [statement(f"{n}")]}, headers=writer)
+            assert stored.status_code == 201, stored.text
+            await asyncio.sleep(0.1)  # each append its own round, as it was before
+        assert claims == 0
+        made = await c.post(
+            "/subscriptions", json={"url": receiver.url, "stream": "vodafone-"}, headers=hooks
+        )
+        assert made.status_code == 201
+        stored = await c.post(VODAFONE, json={"events": [statement("heard")]}, headers=writer)
+        assert stored.status_code == 201
+        [got] = await receiver.until(1)  # within seconds, not at the hour's poll
+        assert b'"text":"heard"' in got.body
+        assert claims >= 1
 
 
 async def test_a_failing_partnership_is_retried_parked_and_released_while_others_go_on(

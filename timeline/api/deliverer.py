@@ -3,8 +3,11 @@ matching events as delivery rows (`store/subscriptions.py`) and POSTs the due on
 one at a time per partnership and subscription, many partnerships at once.
 
 It wakes on every commit this process hears of (its own appends, and other replicas' through
-PostgreSQL's NOTIFY) and at least every `POLL` seconds, so that retries fall due. What it
-owes lives in the database: a restart, or a `kill -9`, resumes from the rows.
+PostgreSQL's NOTIFY) and at least every `POLL` seconds, so that retries fall due. With no
+active subscription it looks every `POLL` seconds alone (or when this process's API wakes it):
+an append has nothing to queue then, and each round's claim is a write transaction that took
+turns with the appends' own. What it owes lives in the database: a restart, or a `kill -9`,
+resumes from the rows.
 """
 
 from __future__ import annotations
@@ -133,9 +136,17 @@ class Deliverer:
         """Set when a delivery lands: the next round starts without waiting for a commit."""
         self._stepping = asyncio.Lock()
         """One round at a time: two would both start a delivery not yet marked in flight."""
+        self._idle = False
+        """The last round found no active subscription and nothing in flight."""
+        self._woken = asyncio.Event()
+        """Set by `wake`: a subscription was made, resumed or replayed here."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="webhook-deliverer")
+
+    def wake(self) -> None:
+        """Look now: a subscription this process made or changed may have work."""
+        self._woken.set()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -158,6 +169,9 @@ class Deliverer:
             if self._landing.is_set():  # a delivery landed: its partnership's next may be due
                 self._landing.clear()
                 continue
+            if self._idle:  # no subscription to queue an append for: the poll alone
+                await self._idle_wait()
+                continue
             appended = asyncio.ensure_future(self._store.wait_for_append(seen, POLL))
             landed = asyncio.ensure_future(self._landing.wait())
             await asyncio.wait({appended, landed}, return_when=asyncio.FIRST_COMPLETED)
@@ -168,6 +182,16 @@ class Deliverer:
                 seen = known
                 await asyncio.sleep(GATHER)
 
+    async def _idle_wait(self) -> None:
+        """`POLL` seconds, or until stopped or woken."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._woken)]
+        try:
+            await asyncio.wait(waits, timeout=POLL, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self._woken.clear()
+
     async def step(self) -> None:
         """Queue what is new, then start what is due (one round; tests call it directly)."""
         async with self._stepping:
@@ -175,7 +199,11 @@ class Deliverer:
 
     async def _step(self) -> None:
         now = datetime.now(UTC)
-        await self._queue(await self._store.subscriptions.active(), now)
+        subscriptions = await self._store.subscriptions.active()
+        await self._queue(subscriptions, now)
+        self._idle = not subscriptions and not self._flying
+        if self._idle:  # a claim takes deliveries of active subscriptions alone
+            return
         free = PARALLEL - len(self._flying)
         if free <= 0:
             return

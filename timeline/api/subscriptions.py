@@ -142,6 +142,13 @@ _ROTATION = msgspec.json.Decoder(Rotation)
 _untyped = msgspec.json.Decoder()
 
 
+def _wake(svc: Services) -> None:
+    """The deliverer looks now, not at its next poll: it may have been idle, with no active
+    subscription to queue appends for (`deliverer.py`)."""
+    if svc.deliverer is not None:
+        svc.deliverer.wake()
+
+
 def _doc(s: Subscription, **more: Any) -> SubscriptionDoc:  # noqa: ANN401 - fields
     old_until = s.old_until if s.old_secret is not None else None
     if old_until is not None and old_until <= datetime.now(UTC):
@@ -284,6 +291,7 @@ class Subscriptions(Controller):
             secret=new_secret(),
         )
         await svc.store.subscriptions.create(subscription)
+        _wake(svc)
         _audit(actor, "created", subscription)
         body = _doc(subscription, secret=subscription.secret)
         return Response(
@@ -377,6 +385,7 @@ class Subscriptions(Controller):
             updated_at=datetime.now(UTC),
         )
         await svc.store.subscriptions.replace(changed)
+        _wake(svc)
         _audit(actor, "changed", changed)
         return Response(wire.encode(_doc(changed)), media_type=JSON)
 
@@ -503,6 +512,7 @@ class Subscriptions(Controller):
         await subscriptions.release(
             held.id, position, "pending" if action == "retry" else "skipped", now
         )
+        _wake(svc)
         _audit(actor, f"delivery {position} {action}", held)
         released = await subscriptions.delivery(held.id, position)
         assert released is not None  # noqa: S101 - deliveries go only with their subscription
@@ -541,6 +551,7 @@ class Subscriptions(Controller):
                 f"after {after} is beyond the store's last position ({head})", "query.after"
             )
         await svc.store.subscriptions.replay(held.id, after)
+        _wake(svc)
         _audit(actor, f"replay after {after}", held)
         replayed = await _held(svc, subscription_id)
         return Response(wire.encode(_doc(replayed)), media_type=JSON)
