@@ -90,6 +90,18 @@ def postgres_pids() -> list[int]:
     return found
 
 
+def spent_by(server_pid: int, *, postgres: bool) -> Cost:
+    """The CPU a server (with its worker) and, on PostgreSQL, the database server have used."""
+
+    def cost() -> dict[str, float]:
+        used = {"server": cpu_seconds(tree(server_pid))}
+        if postgres:
+            used["database"] = cpu_seconds(postgres_pids())
+        return used
+
+    return cost
+
+
 def wrk(
     base: str,
     script: str,
@@ -292,14 +304,8 @@ def main() -> None:
     args = parser.parse_args()
     cost = None
     if args.server_pid is not None:
-        on_postgres = not args.database_url.startswith("sqlite:")
-
-        def cost() -> dict[str, float]:
-            used = {"server": cpu_seconds(tree(args.server_pid))}
-            if on_postgres:
-                used["database"] = cpu_seconds(postgres_pids())
-            return used
-
+        postgres = not args.database_url.startswith("sqlite:")
+        cost = spent_by(args.server_pid, postgres=postgres)
     served = http(args.base, args.token, args.partnerships, args.seconds, cost=cost)
     for name, figures in served.items():
         print(f"{name:14} {figures}")

@@ -360,14 +360,8 @@ def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
          "--scope", "read"], env,
     )  # fmt: skip
     server = Served(env)
-    on_postgres = env["TIMELINE_DATABASE_URL"].startswith("postgres")
-
-    def cost() -> dict[str, float]:
-        used = {"server": concurrency.cpu_seconds(concurrency.tree(server.process.pid))}
-        if on_postgres:
-            used["database"] = concurrency.cpu_seconds(concurrency.postgres_pids())
-        return used
-
+    postgres = env["TIMELINE_DATABASE_URL"].startswith("postgres")
+    cost = concurrency.spent_by(server.process.pid, postgres=postgres)
     try:
         figures = concurrency.http(server.base, token.strip(), partnerships, cost=cost)
     finally:

@@ -129,7 +129,7 @@ async def import_staged(
                 with path.open("rb") as handle:
                     await stage.lines(handle, (pool, in_flight), advance or (lambda _bytes: None))
                 if checks:
-                    await _in_sequence(tx, base, stage)
+                    await _in_sequence(tx, base, stage.position)
                     await _made(tx, checks)
                 doubled = stage.position - base >= base
                 indexes = await _dropped(tx, paused.indexes if paused and doubled else ())
@@ -167,9 +167,9 @@ async def _made(tx: SQLTransaction, statements: Sequence[str]) -> None:
         await tx.fetch(Query(tx.dialect, statement))
 
 
-async def _in_sequence(tx: SQLTransaction, base: int, stage: _Stage) -> None:
+async def _in_sequence(tx: SQLTransaction, base: int, last: int) -> None:
     """What the events' paused triggers would have refused, checked once over what was written:
-    positions from `base` on without a gap, and each stream's versions from 1 without one
+    positions from `base` to `last` without a gap, and each stream's versions from 1 without one
     (with `(stream, version)` unique, a smallest of 1 and a largest of the count say so)."""
     q = Query(tx.dialect)
     q.sql = (
@@ -177,11 +177,8 @@ async def _in_sequence(tx: SQLTransaction, base: int, stage: _Stage) -> None:
         f" WHERE position > {q.param(base)}"
     )
     [(count, low, high)] = await tx.fetch(q)
-    written = stage.position - base
-    if written and (count, low, high) != (written, base + 1, stage.position):
-        raise NotStagedError(
-            f"positions {low}-{high} ({count}) are not {base + 1}-{stage.position}"
-        )
+    if last > base and (count, low, high) != (last - base, base + 1, last):
+        raise NotStagedError(f"positions {low}-{high} ({count}) are not {base + 1}-{last}")
     q = Query(tx.dialect)
     q.sql = (
         "SELECT COUNT(*) FROM (SELECT stream FROM events"
