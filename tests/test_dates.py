@@ -47,6 +47,11 @@ def test_partial_date_bounds(text: str, first: date, last: date, precision: Prec
         "2024-Q5",
         "2024-Q0",
         "2024-02-30",
+        "2024-13-01",  # ten characters with the dashes of a day: the same words as any other
+        "0000-01-01",
+        "2024-01-1x",
+        "２０２４-01-01",
+        "2024-01-1٦",
         "2024/01",
         "０２０２４",
         "2024-01-16T00:00",

@@ -56,6 +56,7 @@ MONTHS = (
 """English month names, whatever the process's locale (`calendar.month_name` follows it, and
 formats a date on every lookup)."""
 
+_DAY_LENGTH = len("2024-01-16")
 _PARTIAL = re.compile(r"(\.\./)?(\d{4})(?:-Q([1-4])|-(\d{2})(?:-(\d{2}))?)?([?~%])?", re.ASCII)
 
 
@@ -131,6 +132,11 @@ class PartialDate:
 
     @classmethod
     def parse(cls, text: str) -> PartialDate:
+        if len(text) == _DAY_LENGTH and text[4] == text[7] == "-" and text.isascii():
+            try:  # a plain day, most dates: without the regex (a fifth of a diff's parsing)
+                return cls(date.fromisoformat(text), Precision.DAY)
+            except ValueError:
+                pass  # said in the grammar's words below
         match = _PARTIAL.fullmatch(text)
         if match is None:
             raise InvalidDateError(f"{text!r} is not a partial date; expected {PARTIAL_DATE_FORMS}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -26,13 +26,17 @@ from timeline.events import (
     DATA_TYPES,
     AnyEvent,
     BackgroundNoted,
+    Commitment,
     CommitmentMade,
     Event,
     EventCorrected,
     EventRetracted,
+    FocusArea,
     FocusAreaDefined,
     ForecastPublished,
+    Governance,
     GovernanceEstablished,
+    Investment,
     InvestmentCommitted,
     MilestoneAchieved,
     MilestoneCancelled,
@@ -49,10 +53,12 @@ from timeline.events import (
     PhaseRescheduled,
     PhaseScheduled,
     PhaseStarted,
+    Risk,
     RiskIdentified,
     Source,
     StatementMade,
     StoredEvent,
+    Target,
     TargetSet,
     Term,
     type_name,
@@ -377,66 +383,120 @@ def _apply(p: _Partnership, applied: _Applied) -> None:
         p.sources.setdefault((source.title, source.url), source)
 
 
-def _apply_fact(p: _Partnership, applied: _Applied) -> None:  # noqa: C901, PLR0912 - a case per type
-    event = applied.event
-    match event:
-        case PartnershipAnnounced():
-            raise DomainError("announced-once", "the partnership is already announced", event.id)
-        case PartyJoined(data=party):
-            if party.org in p.parties:
-                raise DomainError("party-present", f"{party.org!r} is already a party", event.id)
-            p.former.pop(party.org, None)
-            p.parties[party.org] = _sourced(PartyState, party, applied)
-        case PartyLeft(data=party):
-            if party.org not in p.parties:
-                raise DomainError("unknown-party", f"{party.org!r} is not a party", event.id)
-            p.former[party.org] = p.parties.pop(party.org)
-        case FocusAreaDefined(data=data):
-            area = _sourced(FocusAreaState, data, applied)
-            _add(p.focus_areas, "focus area", data.id, area, event)
-        case InvestmentCommitted(data=data):
-            _add(
-                p.investments,
-                "investment",
-                data.id,
-                _sourced(InvestmentState, data, applied),
-                event,
-            )
-        case CommitmentMade(data=data):
-            _add(
-                p.commitments,
-                "commitment",
-                data.id,
-                _sourced(CommitmentState, data, applied),
-                event,
-            )
-        case TargetSet(data=data):
-            _add(p.targets, "target", data.id, _sourced(TargetState, data, applied), event)
-        case RiskIdentified(data=data):
-            _add(p.risks, "risk", data.id, _sourced(RiskState, data, applied), event)
-        case GovernanceEstablished(data=data):
-            body = _sourced(GovernanceState, data, applied)
-            _add(p.governance, "governance body", data.id, body, event)
-        case StatementMade(data=data):
-            p.statements.append(_sourced(StatementState, data, applied))
-        case BackgroundNoted(data=data):
-            p.background.append(_sourced(BackgroundState, data, applied))
-        case ForecastPublished(data=data):
-            p.forecasts.append(_sourced(ForecastState, data, applied))
-        case PhaseScheduled(data=data):
-            _add(p.phases, "phase", data.id, _Phase(applied, data.id, data.period), event)
-        case PhaseRescheduled() | PhaseStarted() | PhaseCompleted() | PhaseCancelled():
-            _apply_phase(p.phase(event.data.id, event), event)
-        case MilestoneScheduled(data=data):
-            _add(p.milestones, "milestone", data.id, _Milestone(applied, data.id, data.due), event)
-        case (
-            MilestoneRescheduled() | MilestoneAchieved() | MilestoneMissed() | MilestoneCancelled()
-        ):
-            _apply_milestone(p.milestone(event.data.id, event), event)
-        case PartnershipEnded():
-            p.ended = applied
-        case EventRetracted() | EventCorrected():  # applied before the fold, in `resolve`
-            pass
+def _apply_fact(p: _Partnership, applied: _Applied) -> None:
+    """Apply one fact after the announcement: the rule of its type (a table lookup, where a
+    `match` of 25 classes tried them one by one: a tenth of folding a synthetic stream)."""
+    _FACT_RULES[type(applied.event)](p, applied)
+
+
+def _announced_again(_p: _Partnership, applied: _Applied) -> None:
+    raise DomainError("announced-once", "the partnership is already announced", applied.event.id)
+
+
+def _party_joined(p: _Partnership, applied: _Applied) -> None:
+    event = cast("PartyJoined", applied.event)
+    party = event.data
+    if party.org in p.parties:
+        raise DomainError("party-present", f"{party.org!r} is already a party", event.id)
+    p.former.pop(party.org, None)
+    p.parties[party.org] = _sourced(PartyState, party, applied)
+
+
+def _party_left(p: _Partnership, applied: _Applied) -> None:
+    event = cast("PartyLeft", applied.event)
+    party = event.data
+    if party.org not in p.parties:
+        raise DomainError("unknown-party", f"{party.org!r} is not a party", event.id)
+    p.former[party.org] = p.parties.pop(party.org)
+
+
+_Item = FocusArea | Investment | Commitment | Target | Risk | Governance
+"""The data of a fact that adds one item with an id of its own."""
+
+
+def _item(
+    bucket: Callable[[_Partnership], dict[str, Any]], kind: str, state: type[Any]
+) -> Callable[[_Partnership, _Applied], None]:
+    """The rule of a fact that adds one item with an id of its own to `bucket`."""
+
+    def rule(p: _Partnership, applied: _Applied) -> None:
+        data = cast("_Item", applied.event.data)
+        _add(bucket(p), kind, data.id, _sourced(state, data, applied), applied.event)
+
+    return rule
+
+
+def _note(
+    notes: Callable[[_Partnership], _Notes[Any]], state: type[Any]
+) -> Callable[[_Partnership, _Applied], None]:
+    """The rule of a statement, background or forecast: kept in order, consulted by none."""
+
+    def rule(p: _Partnership, applied: _Applied) -> None:
+        notes(p).append(_sourced(state, applied.event.data, applied))
+
+    return rule
+
+
+def _phase_scheduled(p: _Partnership, applied: _Applied) -> None:
+    event = cast("PhaseScheduled", applied.event)
+    data = event.data
+    _add(p.phases, "phase", data.id, _Phase(applied, data.id, data.period), event)
+
+
+def _phase_changed(p: _Partnership, applied: _Applied) -> None:
+    event = cast("PhaseRescheduled | PhaseStarted | PhaseCompleted | PhaseCancelled", applied.event)
+    _apply_phase(p.phase(event.data.id, event), event)
+
+
+def _milestone_scheduled(p: _Partnership, applied: _Applied) -> None:
+    event = cast("MilestoneScheduled", applied.event)
+    data = event.data
+    _add(p.milestones, "milestone", data.id, _Milestone(applied, data.id, data.due), event)
+
+
+def _milestone_changed(p: _Partnership, applied: _Applied) -> None:
+    event = cast(
+        "MilestoneRescheduled | MilestoneAchieved | MilestoneMissed | MilestoneCancelled",
+        applied.event,
+    )
+    _apply_milestone(p.milestone(event.data.id, event), event)
+
+
+def _ended(p: _Partnership, applied: _Applied) -> None:
+    p.ended = applied
+
+
+def _resolved_before(_p: _Partnership, _applied: _Applied) -> None:
+    """Retractions and corrections are applied before the fold, in `resolve`."""
+
+
+_FACT_RULES: dict[type, Callable[[_Partnership, _Applied], None]] = {
+    PartnershipAnnounced: _announced_again,
+    PartyJoined: _party_joined,
+    PartyLeft: _party_left,
+    FocusAreaDefined: _item(lambda p: p.focus_areas, "focus area", FocusAreaState),
+    InvestmentCommitted: _item(lambda p: p.investments, "investment", InvestmentState),
+    CommitmentMade: _item(lambda p: p.commitments, "commitment", CommitmentState),
+    TargetSet: _item(lambda p: p.targets, "target", TargetState),
+    RiskIdentified: _item(lambda p: p.risks, "risk", RiskState),
+    GovernanceEstablished: _item(lambda p: p.governance, "governance body", GovernanceState),
+    StatementMade: _note(lambda p: p.statements, StatementState),
+    BackgroundNoted: _note(lambda p: p.background, BackgroundState),
+    ForecastPublished: _note(lambda p: p.forecasts, ForecastState),
+    PhaseScheduled: _phase_scheduled,
+    **dict.fromkeys(
+        (PhaseRescheduled, PhaseStarted, PhaseCompleted, PhaseCancelled), _phase_changed
+    ),
+    MilestoneScheduled: _milestone_scheduled,
+    **dict.fromkeys(
+        (MilestoneRescheduled, MilestoneAchieved, MilestoneMissed, MilestoneCancelled),
+        _milestone_changed,
+    ),
+    PartnershipEnded: _ended,
+    EventRetracted: _resolved_before,
+    EventCorrected: _resolved_before,
+}
+"""The rule of each event type once the partnership is announced (`_apply_fact`)."""
 
 
 def _apply_phase(
