@@ -95,7 +95,16 @@ class PartialDate:
     that msgspec hands it to our hooks and writes it as text.
     """
 
-    __slots__ = ("_hash", "_text", "first_day", "no_later", "precision", "qualifier", "stated")
+    __slots__ = (
+        "_hash",
+        "_said",
+        "_text",
+        "first_day",
+        "no_later",
+        "precision",
+        "qualifier",
+        "stated",
+    )
 
     def __init__(
         self,
@@ -113,6 +122,9 @@ class PartialDate:
         self._hash = hash(self._key())  # hashed often: memo keys of calendar items
         self._text: str | None = None
         """The wire form, once written (every state, snapshot and calendar writes it)."""
+        self._said: tuple[str | None, str | None] = (None, None)
+        """`describe` without and with `precision`, once said (calendars say a date again for
+        each item and each recording instant a replay passes)."""
 
     def _key(self) -> tuple[date, Precision, bool, date, str]:
         return (self.first_day, self.precision, self.no_later, self.stated, self.qualifier)
@@ -200,7 +212,11 @@ class PartialDate:
     def describe(self, *, precision: bool = False) -> str:
         """Say the span and how sure it is in words, for people reading a calendar or a report;
         with `precision`, name a precision coarser than a day too ("(month precision)")."""
-        return _described(self, precision=precision)
+        said = self._said[precision]
+        if said is None:
+            said = _described(self, precision=precision)
+            self._said = (said, self._said[1]) if not precision else (self._said[0], said)
+        return said
 
 
 def _written(day: PartialDate) -> str:
@@ -219,8 +235,8 @@ def _written(day: PartialDate) -> str:
 
 @lru_cache(maxsize=4096)
 def _described(day: PartialDate, *, precision: bool) -> str:
-    """Cached, for calendars that say the same dates again and again; a few thousand only:
-    every kept date is walked by the collector's young collections (`wire.DATES_KEPT`)."""
+    """Said once per date (`PartialDate.describe` keeps it): decoded dates are shared, a few
+    thousand at most (`wire.DATES_KEPT`), so the words are kept as long as their date."""
     start = day.stated
     if day.precision is Precision.YEAR:
         words = f"{start.year}"

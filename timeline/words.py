@@ -58,5 +58,8 @@ _EN = Locale.parse("en")
 """Parsed once: babel parses a locale named by its code on every call (a quarter of it)."""
 
 
+@lru_cache(maxsize=1 << 14)
 def _number(value: Decimal) -> str:
+    """Cached by value as well: `amount_words` keys the currency and whether it is approximate
+    too, and 75,000 synthetic investments of 5,000 amounts missed it (18 us each in CLDR)."""
     return format_compact_decimal(value, format_type="long", locale=_EN, fraction_digits=2)
