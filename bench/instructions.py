@@ -13,7 +13,10 @@ operation is counted for both trees and the ratio printed. Operations, without H
 - replay: the read models of a whole stream, from its events (an import's second stage, a
   rebuild);
 - append: one statement appended to a random partnership not kept in memory, twelve at a time
-  (the writer, from the snapshot, without HTTP).
+  (the writer, from the snapshot, without HTTP);
+- http-diff, http-append: the same through the app's ASGI handler (edge, routing, token,
+  answer, access lines), as `bench/random_partnership.lua` and `random_append.lua` ask; no
+  server and no client, whose costs granian and wrk bear.
 
 Each is counted for `--count` operations and for none; the difference, divided, is printed.
 """
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = ("diff", "replay", "append")
+OPERATIONS = ("diff", "replay", "append", "http-diff", "http-append")
 GROUP = 12
 """Appends decided together, about what 32 concurrent HTTP writers make."""
 
@@ -46,7 +49,7 @@ def count(tree: Path, store: Path, operation: str, n: int) -> int:
     """Instructions of this script running `operation` `n` times on `tree`'s code."""
     with tempfile.TemporaryDirectory() as folder:
         target = store
-        if operation == "append":  # the store is written: a copy each run, the same start
+        if operation.endswith("append") or operation.startswith("http"):  # written: a copy
             target = Path(folder) / "store.db"
             shutil.copyfile(store, target)
         done = subprocess.run(
@@ -142,10 +145,94 @@ async def _appends(url: str, n: int) -> None:
     await store.close()
 
 
+async def _served(url: str, n: int, request: Callable[[int, str], tuple[str, str, bytes]]) -> None:
+    """`n` requests through the app's ASGI handler, twelve at a time; `request(i, token)`
+    gives each one's method, path and body."""
+    from timeline import logs  # noqa: PLC0415
+    from timeline.api.app import create_app  # noqa: PLC0415
+    from timeline.settings import Settings  # noqa: PLC0415
+    from timeline.store import open_store, token_registry  # noqa: PLC0415
+
+    store = await open_store(url)
+    token = await token_registry(store).create_token(f"bench-{uuid.uuid4()}", ("append", "read"))
+    await store.close()
+    settings = Settings.from_env({"TIMELINE_DATABASE_URL": url, "TIMELINE_CURATED_DIR": ""})
+    logs.configure(settings.log_level)  # as a served app: access lines by the writer thread
+    app = create_app(settings)
+
+    async def one(number: int) -> None:
+        method, path, body = request(number, token)
+        target, _, query = path.partition("?")
+        headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]
+        if body:
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": target, "raw_path": target.encode(), "root_path": "",
+            "query_string": query.encode(), "headers": headers, "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000), "state": {},
+        }  # fmt: skip
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()  # a client that stays connected
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(_message: dict[str, Any]) -> None:
+            return None
+
+        await app(scope, receive, send)  # type: ignore[arg-type]
+
+    lifespan: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def said(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    await lifespan.put({"type": "lifespan.startup"})
+    running = asyncio.create_task(app({"type": "lifespan"}, lifespan.get, said))  # type: ignore[arg-type]
+    await started.wait()  # on this loop, as granian runs it: the writer's task with the requests
+    for group in range(n // GROUP):
+        await asyncio.gather(*(one(group * GROUP + k) for k in range(GROUP)))
+    await lifespan.put({"type": "lifespan.shutdown"})
+    await running
+
+
+async def _http_diffs(url: str, n: int) -> None:
+    streams = _streams(max(n, 1))
+
+    def request(number: int, _token: str) -> tuple[str, str, bytes]:
+        return "GET", f"/partnerships/{streams[number]}/changes?since=2025-01-01T02:00:00Z", b""
+
+    await _served(url, n, request)
+
+
+async def _http_appends(url: str, n: int) -> None:
+    rng = random.Random(11)
+
+    def request(number: int, _token: str) -> tuple[str, str, bytes]:
+        body = (
+            '{"events":[{"type":"StatementMade","effective":"2026-12-06","data":'
+            f'{{"speaker":"writer {number}","text":"a statement","language":"en"}}}}]}}'
+        )
+        return "POST", f"/partnerships/p{rng.randrange(10_000):05d}/events", body.encode()
+
+    await _served(url, n, request)
+
+
 RUN: dict[str, Callable[[str, int], Coroutine[Any, Any, None]]] = {
     "diff": _diffs,
     "replay": _replays,
     "append": _appends,
+    "http-diff": _http_diffs,
+    "http-append": _http_appends,
 }
 
 

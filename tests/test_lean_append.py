@@ -13,6 +13,7 @@ import pytest
 from api_helpers import running, services_of, settings_for
 from litestar.testing import AsyncTestClient
 
+from timeline import metrics
 from timeline.api import lean_append
 from timeline.events import StoredEvent
 from timeline.store.recorder import SQLTransaction
@@ -109,6 +110,40 @@ async def test_refusals_go_to_the_handler_once_and_store_nothing(
     assert stored.status_code == 201
     assert handed_over == [url] * 4  # a clean append is the lean path's
     assert await _count(client) == 38
+
+
+async def test_a_refusal_takes_one_turn_of_the_writer(
+    client: AsyncTestClient[Any],
+    auth: dict[str, str],
+    handed_over: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler answers what the store raised when the edge tried the append: the same
+    problem, counted once, and the append is not queued again."""
+    store = services_of(client).store
+    tried: list[str] = []
+    real = store.append
+
+    async def counted(stream: str, events: Sequence[Any], **options: Any) -> Any:
+        tried.append(stream)
+        return await real(stream, events, **options)
+
+    monkeypatch.setattr(store, "append", counted)
+    counted_before = metrics.APPENDS.labels("refused")._value.get()
+    url = f"{VODAFONE}/events"
+    step = {"type": "MilestoneAchieved", "effective": "2024-05-01", "data": {"id": "nope"}}
+    refused = await client.post(url, json={"events": [step]}, headers=auth)
+    assert refused.status_code == 422
+    assert refused.json()["rule"] == "unknown-milestone"
+    stale = await client.post(
+        url, json={"expected_version": 3, "events": [milestone()]}, headers=auth
+    )
+    assert stale.status_code == 409
+    assert stale.json()["current_version"] == 12  # what the store said to the edge
+    assert tried == ["vodafone-microsoft"] * 2  # one turn each, the edge's
+    assert handed_over == [url] * 2
+    assert metrics.APPENDS.labels("refused")._value.get() == counted_before + 2
+    assert await _count(client) == 37
 
 
 async def test_a_body_over_the_limit_is_refused_by_the_handler(

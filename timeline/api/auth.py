@@ -73,6 +73,9 @@ def token_used(token: Token, scope: Scope) -> None:
 CHECKED_KEY = "append_token"
 """Where in the request's scope state the edge leaves the append token it checked (and logged)
 before handing the request to litestar (`lean_append.py`): one check per request."""
+REFUSED_KEY = "append_refused"
+"""Where the edge leaves what the store raised for the append it tried, so that the handler
+answers it rather than queue the same append again (`lean_append.py`)."""
 
 
 async def append_token(request: Request[Any, Any, Any], svc: Services) -> Token:
