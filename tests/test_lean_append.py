@@ -146,6 +146,28 @@ async def test_a_refusal_takes_one_turn_of_the_writer(
     assert await _count(client) == 37
 
 
+async def test_a_fault_that_is_no_refusal_is_tried_again_by_the_handler(
+    client: AsyncTestClient[Any], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is not the store's refusal (a connection lost, say) is not answered as one: the
+    handler tries the append itself."""
+    store = services_of(client).store
+    real = store.append
+    tried: list[str] = []
+
+    async def flaky(stream: str, events: Sequence[Any], **options: Any) -> Any:
+        tried.append(stream)
+        if len(tried) == 1:
+            raise ConnectionResetError("the database went away")
+        return await real(stream, events, **options)
+
+    monkeypatch.setattr(store, "append", flaky)
+    stored = await client.post(f"{VODAFONE}/events", json={"events": [milestone()]}, headers=auth)
+    assert stored.status_code == 201
+    assert tried == ["vodafone-microsoft"] * 2
+    assert await _count(client) == 38
+
+
 async def test_a_body_over_the_limit_is_refused_by_the_handler(
     client: AsyncTestClient[Any], auth: dict[str, str], handed_over: list[str]
 ) -> None:

@@ -9,8 +9,9 @@ scope, a JSON body within the limits that decodes to events, no query, no
 `Origin` (CORS), and an append the store accepts. Anything else, including
 every refusal, goes to litestar's handler with the body as it came, which
 answers it (and counts it) as before; that is only ever done before anything
-was stored, so it cannot store twice. A refusal is handed over with what the
-store raised, which the handler answers instead of appending again: a refused
+was stored, so it cannot store twice. A refusal (a rule, a version, an id) is
+handed over with what the store raised, which the handler answers instead of
+appending again (a full disk or a lost database is tried again): a refused
 append took two turns of the writer (a tenth of `bench/random_append.lua`'s go
 to ended partnerships: 2.7% fewer instructions an append of that mix). Its
 answer is never compressed (an append's answer echoes the events just sent;
@@ -31,6 +32,8 @@ from timeline.api.models import AppendRequest
 from timeline.api.partnerships import appended_answer, decode_append
 from timeline.api.services import Services
 from timeline.events import SLUG_MAX, SLUG_PATTERN
+from timeline.fold import DomainError
+from timeline.store.base import StoreError, StoreFullError
 from timeline.tokens import Token
 
 APPEND_PATH = re.compile(rf"/partnerships/({SLUG_PATTERN.strip('^$')})/events", re.ASCII)
@@ -59,9 +62,9 @@ async def lean_append(
             expected_version=appended.expected_version,
             decoded=True,
         )
-    except Exception as refusal:  # noqa: BLE001 - an append that raises stored nothing: the
-        # handler answers and counts it, without a second turn of the writer
-        scope.setdefault("state", {})[REFUSED_KEY] = refusal
+    except Exception as error:  # noqa: BLE001 - an append that raises stored nothing: the
+        if _refused(error):  # handler answers and counts it; a refusal without a second turn
+            scope.setdefault("state", {})[REFUSED_KEY] = error  # of the writer
         return await _hand_over(scope, received, receive, send, app)
     status, content, location = appended_answer(svc, token.name, stream, result, request_id)
     await send(
@@ -77,6 +80,12 @@ async def lean_append(
     )
     await send({"type": "http.response.body", "body": content, "more_body": False})
     return status
+
+
+def _refused(error: Exception) -> bool:
+    """Whether the store refused the append for what it says, so that trying it again would
+    say the same; a full disk or a lost database is tried again by the handler."""
+    return isinstance(error, DomainError | StoreError) and not isinstance(error, StoreFullError)
 
 
 async def _taken(
