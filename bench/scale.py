@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -468,44 +468,51 @@ def table(all_results: list[dict[str, Any]]) -> None:
 
 def cost_table(result: dict[str, Any]) -> None:
     """Per backend: CPU milliseconds a request took of the server (and of PostgreSQL)."""
-    backends = result.get("concurrent", {})
-    if not backends:
-        return
-    print()
-    print(f"{result['events']:,} events, CPU ms a request took (server / database)")
-    print(f"{'':16}" + "".join(f"{name:>24}" for name in backends))
-    for name in (*concurrency.READS, "appends c32", "appends c1"):
-        line = f"{name:16}"
-        for figures in backends.values():
-            ours = figures[name]
-            keys = ("server_cpu_ms", "database_cpu_ms")
-            spent = [f"{ours[key]:.2f}" for key in keys if key in ours]
-            line += f"{' / '.join(spent):>24}"
-        print(line)
+
+    def cells(name: str, figures: dict[str, Any]) -> str:
+        ours = figures[name]
+        spent = [f"{ours[key]:.2f}" for key in ("server_cpu_ms", "database_cpu_ms") if key in ours]
+        return f"{' / '.join(spent):>24}"
+
+    _per_backend(result, "CPU ms a request took (server / database)", 24, None, cells)
 
 
 def concurrent_table(result: dict[str, Any]) -> None:
     """Per backend: ours through HTTP under wrk, its raw floor, and the ratio of rates."""
+
+    def cells(name: str, figures: dict[str, Any]) -> str:
+        ours = figures[name]
+        raw = figures["raw"]["reads" if name in concurrency.READS else "appends c32"]
+        raw_cell = f"{raw['per_s']} ({raw['p50_ms']} / {raw['p99_ms']})"
+        if name == "appends c1":
+            raw_cell, ratio = "", ""
+        else:
+            ratio = f"{ours['per_s'] / max(raw['per_s'], 1):.2f}"
+        cell = f"{ours['per_s']} ({ours['p50_ms']} / {ours['p99_ms']})"
+        return f"{cell:>22}{raw_cell:>20}{ratio:>6}"
+
+    heading = f"{'ours':>22}{'raw':>20}{'ratio':>6}"
+    _per_backend(result, "under load (req/s, p50 / p99 ms)", 48, heading, cells)
+
+
+def _per_backend(
+    result: dict[str, Any],
+    title: str,
+    width: int,
+    heading: str | None,
+    cells: Callable[[str, dict[str, Any]], str],
+) -> None:
+    """A table of the concurrent figures: a row per kind of request, `cells` per backend."""
     backends = result.get("concurrent", {})
     if not backends:
         return
     print()
-    print(f"{result['events']:,} events, under load (req/s, p50 / p99 ms)")
-    print(f"{'':16}" + "".join(f"{name:>48}" for name in backends))
-    print(f"{'':16}" + f"{'ours':>22}{'raw':>20}{'ratio':>6}" * len(backends))
+    print(f"{result['events']:,} events, {title}")
+    print(f"{'':16}" + "".join(f"{name:>{width}}" for name in backends))
+    if heading is not None:
+        print(f"{'':16}" + heading * len(backends))
     for name in (*concurrency.READS, "appends c32", "appends c1"):
-        line = f"{name:16}"
-        for figures in backends.values():
-            ours = figures[name]
-            raw = figures["raw"]["reads" if name in concurrency.READS else "appends c32"]
-            raw_cell = f"{raw['per_s']} ({raw['p50_ms']} / {raw['p99_ms']})"
-            if name == "appends c1":
-                raw_cell, ratio = "", ""
-            else:
-                ratio = f"{ours['per_s'] / max(raw['per_s'], 1):.2f}"
-            cell = f"{ours['per_s']} ({ours['p50_ms']} / {ours['p99_ms']})"
-            line += f"{cell:>22}{raw_cell:>20}{ratio:>6}"
-        print(line)
+        print(f"{name:16}" + "".join(cells(name, figures) for figures in backends.values()))
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from helpers import (
 )
 
 from timeline.events import (
+    EVENT_TYPES,
     Ending,
     MilestoneCancelled,
     MilestoneChange,
@@ -29,7 +30,7 @@ from timeline.events import (
     MilestoneStep,
     PartnershipEnded,
 )
-from timeline.fold import DomainError, check, fold
+from timeline.fold import _FACT_RULES, DomainError, check, fold
 from timeline.formats import decode_event, encode_event
 from timeline.state import PartnershipState
 
@@ -255,3 +256,9 @@ def test_nothing_known_yet_is_none() -> None:
     """Before anything was recorded, there is no partnership to show."""
     events = recorded([announce()])
     assert fold(events, as_of=FEB, known_at=T0 - timedelta(days=1)) is None
+
+
+def test_every_event_type_has_a_rule_in_the_fold() -> None:
+    """The fold looks each fact's rule up by its type: a type added to the catalogue without
+    one would fail every fold that meets it, where the `match` it replaced passed it by."""
+    assert set(_FACT_RULES) == set(EVENT_TYPES)
