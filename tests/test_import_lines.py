@@ -97,3 +97,69 @@ def test_a_statement_written_as_stored_takes_the_short_way() -> None:
     assert imported.body == STATEMENT
     assert (imported.head.stream, imported.head.version) == ("said", 1)
     assert imported == the_long_way(line)
+
+
+def reordered(value: object) -> object:
+    """The same JSON with every object's keys in reverse order (a pipeline's own order)."""
+    if isinstance(value, dict):
+        return {key: reordered(value[key]) for key in reversed(value)}
+    if isinstance(value, list):
+        return [reordered(item) for item in value]
+    return value
+
+
+def with_key_at_each_object(value: object, key: str) -> list[object]:
+    """`value` once per object in it, that object given `key` too."""
+    found: list[object] = []
+    if isinstance(value, dict):
+        found.append({**value, key: 1})
+        for name, item in value.items():
+            found += [{**value, name: changed} for changed in with_key_at_each_object(item, key)]
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found += [
+                [*value[:n], changed, *value[n + 1 :]]
+                for changed in with_key_at_each_object(item, key)
+            ]
+    return found
+
+
+@pytest.mark.parametrize("line", curated_lines()[:40])
+def test_a_line_in_its_own_key_order_is_read_as_the_long_way_reads_it(line: bytes) -> None:
+    """Known keys in any order take one decode that refuses unknown ones, not the walk."""
+    mine = msgspec.json.encode(reordered(msgspec.json.decode(line)))
+    event = formats._decoder.decode(mine)
+    body = formats.encode_event(event)
+    assert formats._as_stored(mine, event, body) is None  # not as stored: a longer way
+    middle = formats._known_keys_only(mine, event, body)
+    assert middle is not None
+    assert middle == the_long_way(mine) == read_import(mine)
+    assert middle.body == read_import(line).body
+
+
+@pytest.mark.parametrize("line", curated_lines()[::9])
+def test_an_unknown_key_in_any_object_of_a_line_is_refused_by_name(line: bytes) -> None:
+    variants = with_key_at_each_object(reordered(msgspec.json.decode(line)), "zz_unheard_of")
+    assert len(variants) >= 3  # the line, its data, its sources
+    for variant in variants:
+        encoded = msgspec.json.encode(variant)
+        with pytest.raises(
+            (UnreadableLineError, InadmissibleError), match="unknown field `zz_unheard_of`"
+        ):
+            read_import(encoded)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b'{"sumary":"s","stream":"ok"}', b'{"schema_version":9,"stream":"ok"}'],
+    ids=["unknown key", "forged newer schema_version"],
+)
+def test_a_bad_head_in_its_own_key_order_is_refused_as_the_long_way_refuses_it(
+    head: bytes,
+) -> None:
+    line = msgspec.json.encode(reordered(msgspec.json.decode(head[:-1] + b"," + STATEMENT[1:])))
+    with pytest.raises((UnreadableLineError, InadmissibleError, msgspec.ValidationError)) as caught:
+        read_import(line)
+    with pytest.raises(msgspec.ValidationError) as long_way:
+        the_long_way(line)
+    assert str(caught.value) == str(long_way.value)

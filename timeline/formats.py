@@ -9,7 +9,8 @@ CLI and the store all use these, so every place writes the same bytes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, NamedTuple
+from functools import cache
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
@@ -166,7 +167,7 @@ def decode_import(line: bytes) -> Imported:
         event = None  # the line names an older schema, or `_decode_any` says what is wrong
     body = None if event is None else encode_event(event)
     if event is not None and body is not None:
-        found = _as_stored(line, event, body)
+        found = _as_stored(line, event, body) or _known_keys_only(line, event, body)
         if found is not None:
             return found
     return _decode_any(line, event, body)
@@ -207,6 +208,27 @@ def _as_stored(line: bytes, event: AnyEvent, body: bytes) -> Imported | None:
         schema_version=head.schema_version,
     )
     return Imported(plain, event, body)
+
+
+def _known_keys_only(line: bytes, event: AnyEvent, body: bytes) -> Imported | None:
+    """A line in the current schema whose every key is known, its keys in any order (a
+    pipeline's own lines): one decode that refuses unknown keys says so, where comparing the
+    line with what is stored took two untyped decodes and a walk. None for any other line."""
+    try:
+        _known_keys().decode(line)
+    except msgspec.DecodeError:  # an unknown key, or what `_decode_any` will name
+        return None
+    head = import_head(line)
+    if head.schema_version not in {None, current_version(type_name(event))}:
+        return None
+    check_new(None, AnyEvent, [("$", event)])
+    return Imported(head, event, body)
+
+
+@cache
+def _known_keys() -> msgspec.json.Decoder[Any]:
+    """Built on first use: a worker that never imports does not pay for the mirror types."""
+    return wire.known_keys_decoder(AnyEvent, _NOT_BODY)
 
 
 def _decode_any(line: bytes, typed: AnyEvent | None, encoded: bytes | None) -> Imported:

@@ -72,6 +72,7 @@ from timeline.store.read_models import ListFilters
 audit = logging.getLogger("timeline.audit")
 append_decoder = msgspec.json.Decoder(AppendRequest, dec_hook=wire.dec_hook)
 _untyped = msgspec.json.Decoder()
+_known_keys = wire.known_keys_decoder(AppendRequest)
 
 
 def decode_append(body: bytes) -> AppendRequest:
@@ -79,11 +80,13 @@ def decode_append(body: bytes) -> AppendRequest:
     (`InadmissibleError`) when it carries a field no event has or a link that is no web
     address, which the typed decode alone would drop or keep."""
     appended = append_decoder.decode(body)
-    check_new(
-        _untyped.decode(body),
-        AppendRequest,
-        ((f"$.events[{n}]", e) for n, e in enumerate(appended.events)),
-    )
+    try:
+        _known_keys.decode(body)
+    except msgspec.DecodeError:  # an unknown key somewhere: walk the body to name it
+        raw = _untyped.decode(body)
+    else:
+        raw = None
+    check_new(raw, AppendRequest, ((f"$.events[{n}]", e) for n, e in enumerate(appended.events)))
     return appended
 
 
