@@ -120,6 +120,9 @@ async def test_old_schema_version_row_is_upcast_and_never_rewritten(db: Path) ->
         shown = await store.read_stream_json("vm")  # as a history shows them: upcast, current
         assert shown == [(e.version, encode_stored(e)) for e in events]
         assert b'"schema_version":2' in shown[1][1]
+        kept = [pair async for pair in store.read_stream_bodies("vm")]
+        assert [body is None for _, body in kept] == [False, True]  # v1's bytes: never spliced
+        assert [encode_stored(e, body) for e, body in kept] == [json for _, json in shown]
         appended = await store.append("vm", [milestone()], actor="a")  # the stream still folds
         assert appended.version == 3
     finally:

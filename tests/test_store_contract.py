@@ -329,6 +329,10 @@ async def test_a_stream_as_json_is_each_event_as_the_api_encodes_it(store: Event
     )
     assert chosen == [(3, encode_stored(events[2]))]
     assert await store.read_stream_json("nobody") == []
+    kept = [pair async for pair in store.read_stream_bodies("vm", from_version=2)]
+    assert [e for e, _ in kept] == events[1:]
+    assert [encode_stored(e, body) for e, body in kept] == [encode_stored(e) for e in events[1:]]
+    assert all(body is not None for _, body in kept)  # stored in the current schema
 
 
 async def test_tokens_are_found_by_secret_and_revoked_by_name(store: EventStore) -> None:

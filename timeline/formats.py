@@ -100,7 +100,9 @@ def _splice(head: bytes, body: bytes) -> bytes:
     return head[:-1] + b"," + body[1:]
 
 
-def encode_stored(stored: StoredEvent) -> bytes:
+def encode_stored(stored: StoredEvent, body: bytes | None = None) -> bytes:
+    """The event as the API shows it; `body`, its stored bytes in the current schema, is
+    spliced in as it is (`mapper.with_body`)."""
     head = StoredHead(
         stream=stored.stream,
         version=stored.version,
@@ -109,7 +111,7 @@ def encode_stored(stored: StoredEvent) -> bytes:
         actor=stored.actor,
         schema_version=stored.schema_version,
     )
-    return spliced_stored(head, encode_event(stored.event))
+    return spliced_stored(head, encode_event(stored.event) if body is None else body)
 
 
 def spliced_stored(head: StoredHead, body: bytes) -> bytes:

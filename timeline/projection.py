@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 import msgspec
 
@@ -54,32 +55,43 @@ class NotKnownError(LookupError):
         return cls(f"partnership {stream!r} was not yet announced on {day}")
 
 
+class Kept(NamedTuple):
+    """A stream's events as read, and beside each its stored body when in the current schema
+    (None otherwise): an answer that lists them splices the body (`encode_stored`)."""
+
+    events: tuple[StoredEvent, ...]
+    bodies: tuple[bytes | None, ...]
+
+
+_NOTHING_KEPT = Kept((), ())
+
+
 class Projector:
     def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._streams: LRU[str, tuple[StoredEvent, ...]] = LRU(EVENTS_KEPT, weight=len)
+        self._streams: LRU[str, Kept] = LRU(EVENTS_KEPT, weight=lambda kept: len(kept.events))
         self._states: LRU[tuple[str, int, date], PartnershipState | None] = LRU(STATES_KEPT)
 
     async def events(self, info: StreamInfo) -> tuple[StoredEvent, ...]:
         """The stream's events up to `info.version`, reading only what the cache lacks."""
-        cached = self._streams.get(info.stream) or ()
-        if len(cached) < info.version:
-            fresh = [
-                e async for e in self._store.read_stream(info.stream, from_version=len(cached) + 1)
-            ]
-            cached = cached + tuple(fresh)
-            self._streams[info.stream] = cached
-        return cached[: info.version]
+        kept = self._streams.get(info.stream) or _NOTHING_KEPT
+        if len(kept.events) < info.version:
+            kept = await self._read_after(info.stream, kept)
+        return kept.events[: info.version]
 
-    async def latest(self, stream: str) -> tuple[StoredEvent, ...]:
+    async def latest(self, stream: str) -> Kept:
         """Every event of the stream, reading only those after what is kept: one query where a
         view and then its events take two."""
-        cached = self._streams.get(stream) or ()
-        fresh = [e async for e in self._store.read_stream(stream, from_version=len(cached) + 1)]
+        return await self._read_after(stream, self._streams.get(stream) or _NOTHING_KEPT)
+
+    async def _read_after(self, stream: str, kept: Kept) -> Kept:
+        after = len(kept.events) + 1
+        fresh = [pair async for pair in self._store.read_stream_bodies(stream, from_version=after)]
         if fresh:
-            cached = cached + tuple(fresh)
-            self._streams[stream] = cached
-        return cached
+            events, bodies = zip(*fresh, strict=True)
+            kept = Kept(kept.events + events, kept.bodies + bodies)
+            self._streams[stream] = kept
+        return kept
 
     async def view(self, stream: str, known_at: datetime | None) -> StreamInfo | None:
         """The stream as known at `known_at` (None: now); None when nothing was known."""
@@ -114,7 +126,7 @@ class Projector:
         snapshot, one past `view`, an event after it that comes late (or retracts or corrects),
         or a fact that takes effect after `as_of`."""
         cached = self._streams.get(view.stream)
-        if cached is not None and len(cached) >= view.version:
+        if cached is not None and len(cached.events) >= view.version:
             return _FOLD
         found = await self._store.read_models.snapshot(view.stream)
         if found is None or found[0] > view.version:
@@ -213,6 +225,8 @@ class KnowledgeDiff:
     after: Basis
     changes: list[ItemChange]
     window: tuple[StoredEvent, ...]
+    window_bodies: tuple[bytes | None, ...]
+    """Each of `window`'s stored bodies in the current schema, or None (`Kept`)."""
     until_recorded: datetime
 
 
@@ -225,7 +239,8 @@ async def knowledge_diff(
     as_of: date,
 ) -> KnowledgeDiff:
     """What changed in what was known of `stream` between `since` and `until` (None: now)."""
-    every = await projector.latest(stream)  # both views are read off its events: one query
+    kept = await projector.latest(stream)  # both views are read off its events: one query
+    every = kept.events
     later = _known_at(stream, every, until)
     if later is None:
         raise NotKnownError.unknown(stream, until)
@@ -235,7 +250,8 @@ async def knowledge_diff(
     before, after = await projector.pair(events, earlier, later, as_of=as_of, known_at=instants)
     if after is None and before is None:
         raise NotKnownError.unannounced(stream, as_of)
-    window = events[earlier.version if earlier is not None else 0 :]
+    start = earlier.version if earlier is not None else 0
+    window = events[start:]
     return KnowledgeDiff(
         stream=stream,
         since=since,
@@ -245,6 +261,7 @@ async def knowledge_diff(
         after=_basis(later, as_of, until),
         changes=diff(stream, before, after, window, events),
         window=window,
+        window_bodies=kept.bodies[start : later.version],
         until_recorded=events[-1].recorded_at,
     )
 

@@ -36,4 +36,7 @@ def with_diff(found: KnowledgeDiff, changes: Sequence[ItemChange], next_link: st
         "changes": changes,
         "next": next_link,
     }
-    return with_events(head, [e for e in found.window if e.event.id in cited])
+    listed = zip(found.window, found.window_bodies, strict=True)
+    return with_json_events(
+        head, [encode_stored(e, body) for e, body in listed if e.event.id in cited]
+    )

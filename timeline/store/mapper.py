@@ -147,17 +147,26 @@ def to_row(stored: StoredEvent, dialect: Dialect, body: bytes | None = None) -> 
 
 def from_row(row: Row, dialect: Dialect) -> StoredEvent:
     """One row of `COLUMNS` as a stored event (upcast to its current shape)."""
+    return with_body(row, dialect)[0]
+
+
+def with_body(row: Row, dialect: Dialect) -> tuple[StoredEvent, bytes | None]:
+    """`from_row`, and the stored body when its schema is current: an answer splices it in
+    (`encode_stored`) instead of encoding the event again."""
     position, stream, version, recorded_at, actor, schema_version, event_type, body = row
-    event = decode_event(bytes(body), schema_version, event_type)
-    return StoredEvent(
+    body = bytes(body)
+    event = decode_event(body, schema_version, event_type)
+    current = current_version(type_name(event))
+    stored = StoredEvent(
         stream=stream,
         version=version,
         position=position,
         recorded_at=dialect.read_instant(recorded_at),
         actor=actor,
-        schema_version=current_version(type_name(event)),
+        schema_version=current,
         event=event,
     )
+    return stored, body if schema_version >= current else None
 
 
 def stored_json(row: Row, dialect: Dialect) -> tuple[int, bytes]:

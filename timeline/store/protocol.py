@@ -77,6 +77,13 @@ class EventStore(Protocol):
         """A stream's events in version order, filtered, streamed from the backend."""
         ...
 
+    def read_stream_bodies(
+        self, stream: str, **filters: Unpack[StreamFilters]
+    ) -> AsyncIterator[tuple[StoredEvent, bytes | None]]:
+        """`read_stream`, each event with its stored body where its schema is current (what
+        `encode_stored` splices in, the event not encoded again), else None."""
+        ...
+
     async def read_stream_json(
         self, stream: str, **filters: Unpack[StreamFilters]
     ) -> list[tuple[int, bytes]]:

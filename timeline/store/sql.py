@@ -144,6 +144,12 @@ class SQLEventStore:
     ) -> AsyncIterator[StoredEvent]:
         return self._stored(mapper.read_stream(self.dialect, stream, **filters))
 
+    async def read_stream_bodies(
+        self, stream: str, **filters: Unpack[StreamFilters]
+    ) -> AsyncIterator[tuple[StoredEvent, bytes | None]]:
+        async for row in self.recorder.rows(mapper.read_stream(self.dialect, stream, **filters)):
+            yield mapper.with_body(row, self.dialect)
+
     async def read_stream_json(
         self, stream: str, **filters: Unpack[StreamFilters]
     ) -> list[tuple[int, bytes]]:
