@@ -214,6 +214,22 @@ def _refused_fact(lines: list[bytes]) -> list[bytes]:
     return [*lines, encode_export(_at_version(bad, version)) + b"\n"]
 
 
+def _recorded(lines: list[bytes], at: str) -> list[bytes]:
+    """The last line recorded at `at` instead (its stream's run goes on, its order may not)."""
+    line = json.loads(lines[-1])
+    line["recorded_at"] = at
+    return [*lines[:-1], json.dumps(line).encode() + b"\n"]
+
+
+def _recorded_earlier(lines: list[bytes]) -> list[bytes]:
+    first = json.loads(lines[0])["recorded_at"]
+    return _recorded(lines, first.replace(first[:4], str(int(first[:4]) - 1), 1))
+
+
+def _recorded_later_than_now(lines: list[bytes]) -> list[bytes]:
+    return _recorded(lines, "2999-01-01T00:00:00.000001Z")
+
+
 def _taken_id(lines: list[bytes]) -> list[bytes]:
     """A run of another stream carrying an event id stored before in the file."""
     twin = lines[0].replace(b'"stream":"s000"', b'"stream":"s999"')
@@ -226,6 +242,8 @@ def _taken_id(lines: list[bytes]) -> list[bytes]:
         (_without_recorded_at, "has no recorded_at"),
         (_refused_fact, "^s001: .*never"),
         (_taken_id, "an event id is taken"),
+        (_recorded_earlier, "recorded_at out of order"),
+        (_recorded_later_than_now, "in the future"),
     ],
 )
 async def test_what_run_by_run_would_refuse_or_decide_stores_nothing(

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -192,12 +192,20 @@ async def _in_sequence(tx: SQLTransaction, base: int, last: int) -> None:
 
 Workers = tuple[ProcessPoolExecutor | None, int]
 """The pool (None: work here) and how many jobs to keep in flight."""
-Decoded = tuple[
-    int, int, str, int | None, datetime, str | None, bool, tuple[Any, ...], AnyEvent | None
-]
-"""A line decoded: its number, offset, stream, version and recording instant as written, its
-actor as written, whether it was upcast, its row (`mapper.to_row`) with position and version
-still 0, and its event when it quotes registered sources (checked where the texts are)."""
+Decoded = tuple[int, int, str, int | None, int, str | None, bool, tuple[Any, ...], AnyEvent | None]
+"""A line decoded: its number, offset, stream, version and recording instant (`micros`) as
+written, its actor as written, whether it was upcast, its row (`mapper.to_row`) with position
+and version still 0, and its event when it quotes registered sources (checked where the texts
+are)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(instant: datetime) -> int:
+    """An instant as microseconds since 1970, exact and ordered as instants are: a block's
+    decoded lines cross to this process pickled, and an aware `datetime` took half of that."""
+    return (instant - _EPOCH) // _MICROSECOND
 
 
 class _Stage:
@@ -216,15 +224,15 @@ class _Stage:
         self.backend = backend
         self.base = base
         self.position = base
-        self.latest = latest
+        self.latest = None if latest is None else micros(latest)
         self.token_names = token_names
         self.default_actor = default_actor
         self.streams: dict[str, _Lines] = {}
         self.fresh: list[str] = []
         """Streams first met since the last batch was stored."""
         self.batch: list[tuple[Any, ...]] = []
-        self.run: tuple[str, datetime, str | None] | None = None
-        self.now = datetime.now(UTC)
+        self.run: tuple[str, int, str | None] | None = None
+        self.now = micros(datetime.now(UTC))
         self.texts: dict[str, str | None] = {}
         """Registered sources' texts (normalised) that the lines quote, read once each."""
         self.citations: list[tuple[str, int, int]] = []
@@ -294,7 +302,7 @@ class _Stage:
             except QuoteError as error:
                 raise NotStagedError(f"line {number}: {error}") from None
 
-    def _check(self, number: int, recorded: datetime, actor: str | None) -> None:
+    def _check(self, number: int, recorded: int, actor: str | None) -> None:
         """What the run-by-run path checks across lines: recording instants rise and are past,
         and no line speaks in a token's name."""
         if recorded > self.now or (self.latest is not None and recorded < self.latest):
@@ -388,7 +396,7 @@ def decode_block(
                     here,
                     head.stream,
                     written,
-                    head.recorded_at,
+                    micros(head.recorded_at),
                     head.actor,
                     upcast,
                     row,
