@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -361,3 +362,18 @@ async def test_a_gap_the_paused_triggers_would_have_refused_is_found_after_the_i
     with pytest.raises(NotStagedError, match=r"positions .* are not 1-|out of sequence"):
         await import_staged(store, _file(tmp_path, interleaved(6)))
     assert (await store.stats()).events == 0
+
+
+def test_a_line_is_read_whole_at_its_offset_whatever_its_length(tmp_path: Path) -> None:
+    lines = [b"a" * 10 + b"\n", b"b" * 5000 + b"\n", b"c" * 70000 + b"\n", b"", b"d" * 3]
+    path = tmp_path / "lines"
+    path.write_bytes(b"".join(lines))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offset = 0
+        for line in lines:
+            if line:
+                assert staged._line_at(fd, offset) == line
+            offset += len(line)
+    finally:
+        os.close(fd)

@@ -471,26 +471,29 @@ def fold_page(
     """In a worker (or here): the read-model rows and snapshots of a page of streams, each
     checked run by run as the writer checks appends."""
     dialect = importlib.import_module(BACKENDS[backend]).DIALECT
-    with open(path, "rb") as handle, collector.paused():  # noqa: PTH123 - a path from a process
-        models = (
-            _folded(stream, _runs(handle, offsets, positions, marks), default_actor)
-            for stream, offsets, positions, marks in page
-        )
-        return read_models.writes(dialect, generation, models)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with collector.paused():
+            models = (
+                _folded(stream, _runs(fd, offsets, positions, marks), default_actor)
+                for stream, offsets, positions, marks in page
+            )
+            return read_models.writes(dialect, generation, models)
+    finally:
+        os.close(fd)
 
 
 Run = tuple[ImportHead, list[AnyEvent], int]
 """A run's first line's head, its events, and the position of its first."""
 
 
-def _runs(handle: IO[bytes], offsets: bytes, positions: bytes, marks: bytes) -> Iterator[Run]:
+def _runs(fd: int, offsets: bytes, positions: bytes, marks: bytes) -> Iterator[Run]:
     where, at = array("q"), array("q")
     where.frombytes(offsets)
     at.frombytes(positions)
     run: Run | None = None
     for offset, position, mark in zip(where, at, marks, strict=True):
-        handle.seek(offset)
-        line = handle.readline()
+        line = _line_at(fd, offset)
         if mark:
             head = import_head(line)
             event = decode_event(line, head.schema_version)
@@ -504,6 +507,25 @@ def _runs(handle: IO[bytes], offsets: bytes, positions: bytes, marks: bytes) -> 
             run[1].append(event)
     if run is not None:
         yield run
+
+
+LINE_READ = 1024
+"""Bytes read at once for a line of the file (most are shorter; a longer one reads on)."""
+
+
+def _line_at(fd: int, offset: int) -> bytes:
+    """The line at `offset`, read where it is: a stream's lines lie far apart in the file, and
+    each seek of a buffered reader read 8 KB for one line (2.7 against 1.7 us)."""
+    line = os.pread(fd, LINE_READ, offset)
+    end = line.find(b"\n")
+    while end < 0:
+        more = os.pread(fd, 8 * len(line), offset + len(line))
+        if not more:
+            return line
+        found = more.find(b"\n")
+        end = -1 if found < 0 else len(line) + found
+        line += more
+    return line[: end + 1]
 
 
 def _folded(stream: str, runs: Iterator[Run], default_actor: str) -> StreamModel:
