@@ -7,10 +7,12 @@ from typing import Any
 
 import msgspec
 from helpers import (
+    SOURCE,
     T0,
     achieved,
     announce,
     correct,
+    d,
     invest,
     milestone,
     recorded,
@@ -20,14 +22,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_read_models import STEPS, history
 
-from timeline import fold
+from timeline import fold, wire
+from timeline.events import Party, PartyJoined, PartyLeft, StatementMade, StoredEvent
 from timeline.events import Statement as StatementData
-from timeline.events import StatementMade, StoredEvent
 from timeline.knowledge import (
     ItemChange,
     amendments,
     diff,
     field_changes,
+    held_items,
+    item_json,
+    item_raw,
     items,
     phrase,
     summary,
@@ -75,7 +80,7 @@ def test_a_retraction_is_a_removal_citing_it_and_a_correction_a_change_citing_it
     by_id = {c.id: c for c in changes}
     assert by_id["iot"].change == "removed"
     assert by_id["iot"].before is not None
-    assert by_id["iot"].before["amount"]["amount"] == "7"
+    assert msgspec.json.decode(by_id["iot"].before)["amount"]["amount"] == "7"
     assert by_id["iot"].after is None
     assert by_id["iot"].events == (events[3].event.id,)
     assert by_id["cloud"].change == "changed"
@@ -121,7 +126,7 @@ def test_a_partnership_unknown_at_since_is_added_whole_each_item_citing_its_even
     ]
     assert changes[3].events == (events[1].event.id,)
     assert changes[0].after is not None
-    assert changes[0].after["title"] == "Vodafone–Microsoft"
+    assert msgspec.json.decode(changes[0].after)["title"] == "Vodafone–Microsoft"
 
 
 def test_statements_are_items_named_by_the_event_that_made_them() -> None:
@@ -174,7 +179,7 @@ def _apply(before: dict[str, Any], change: ItemChange) -> dict[str, Any]:
         for parent in parents:
             target[parent] = {**target[parent]}
             target = target[parent]
-        if field.after is None and name not in (change.after or {}):
+        if field.after is None and name not in msgspec.json.decode(change.after or b"{}"):
             target.pop(name, None)
         else:
             target[name] = field.after
@@ -203,6 +208,9 @@ def test_every_difference_is_listed_field_by_field_and_cites_an_event_recorded_b
     assert {k for k, c in listed.items() if c.change == "removed"} == old.keys() - new.keys()
     window_ids = {e.event.id for e in window}
     for key, change in listed.items():
+        # each side is the item's JSON, byte for byte, however it was written
+        assert change.before == (msgspec.Raw(wire.encode(old[key][1])) if key in old else None)
+        assert change.after == (msgspec.Raw(wire.encode(new[key][1])) if key in new else None)
         assert change.events, f"{key} changed with nothing cited"
         assert set(change.events) <= window_ids
         if change.change == "changed":
@@ -258,3 +266,25 @@ def test_one_fold_for_both_states_goes_on_where_it_can() -> None:
     assert [m.status for m in before.milestones] == ["pending"]
     assert [m.status for m in after.milestones] == ["achieved"]
     assert folded_pair(events, 2, date(2024, 1, 1)) is None  # the facts come after the day
+
+
+def test_an_item_added_or_removed_is_written_as_its_json_is_encoded() -> None:
+    """`item_raw` writes what encoding `item_json` writes, for each kind, a party that left
+    included (its `former` is spliced in)."""
+    joined = PartyJoined(
+        effective=d("2024-02-01"), sources=(SOURCE,), data=Party(org="acme", name="Acme", role="x")
+    )
+    left = PartyLeft(
+        effective=d("2024-03-01"), sources=(SOURCE,), data=Party(org="acme", name="Acme")
+    )
+    events = recorded([announce(), invest("cloud"), milestone(), joined, left])
+    state = fold.fold(events, as_of=DAY)
+    held = held_items(state)
+    assert ("party", "acme") in held
+    assert {kind for kind, _ in held} >= {"partnership", "party", "investment", "milestone"}
+    for key, (_label, value) in held.items():
+        assert bytes(item_raw(key, value)) == wire.encode(item_json(key, value)), key
+    changes = diff("vm", None, state, events, events)
+    acme = next(c for c in changes if c.id == "acme")
+    assert acme.after is not None
+    assert msgspec.json.decode(acme.after)["former"] is True

@@ -10,7 +10,7 @@ import msgspec
 
 from timeline.dates import PartialDate
 from timeline.events import AnyEvent, Party, Source
-from timeline.knowledge import ItemChange
+from timeline.knowledge import ChangeKind, FieldChange, ItemKind
 from timeline.state import Basis, PartnershipState
 
 MAX_EXPECTED_VERSION = 2**53
@@ -142,6 +142,20 @@ class AppendedDoc(msgspec.Struct, frozen=True, kw_only=True):
     events: tuple[StoredEventDoc, ...]
 
 
+class ItemChangeDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """An item added, removed or changed: its JSON `before` and `after` (None where it was not
+    there), the fields that differ by dotted path, and the ids of the `events` that caused it."""
+
+    kind: ItemKind
+    id: str
+    label: str
+    change: ChangeKind
+    fields: tuple[FieldChange, ...] = ()
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    events: tuple[UUID, ...] = ()
+
+
 class ChangesDoc(msgspec.Struct, frozen=True, kw_only=True):
     """A knowledge diff: `before` and `after` are the two bases (None: nothing known at
     `since`); each change names the ids of the `events` that caused it."""
@@ -152,7 +166,7 @@ class ChangesDoc(msgspec.Struct, frozen=True, kw_only=True):
     as_of: date
     before: Basis | None
     after: Basis
-    changes: tuple[ItemChange, ...]
+    changes: tuple[ItemChangeDoc, ...]
     next: str | None
     events: tuple[StoredEventDoc, ...]
 
