@@ -291,7 +291,9 @@ def diff(
     `window` holds the events recorded between the two states; `history` every event known
     at the later one (to find what a retraction or correction aims at).
     """
-    by_id = {stored.event.id: stored.event for stored in history}
+    amending = any(isinstance(stored.event, EventRetracted | EventCorrected) for stored in window)
+    # only what retracts or corrects looks its target up (a UUID hashes in Python)
+    by_id = {stored.event.id: stored.event for stored in history} if amending else {}
     causes: dict[Subject, list[UUID]] = {}
     for stored in window:
         for subject in subjects(stored.event, stream, by_id):

@@ -25,7 +25,8 @@ def with_json_events(head: Mapping[str, object], events: Iterable[bytes]) -> byt
 
 def with_diff(found: KnowledgeDiff, changes: Sequence[ItemChange], next_link: str | None) -> bytes:
     """A page of a knowledge diff, followed by the events its changes cite, in position order."""
-    cited = {event_id for change in changes for event_id in change.events}
+    # by their integers: a UUID's own hash is Python code, an integer's is not
+    cited = {event_id.int for change in changes for event_id in change.events}
     head = {
         "stream": found.stream,
         "since": found.since,
@@ -38,5 +39,5 @@ def with_diff(found: KnowledgeDiff, changes: Sequence[ItemChange], next_link: st
     }
     listed = zip(found.window, found.window_bodies, strict=True)
     return with_json_events(
-        head, [encode_stored(e, body) for e, body in listed if e.event.id in cited]
+        head, [encode_stored(e, body) for e, body in listed if e.event.id.int in cited]
     )
