@@ -54,4 +54,6 @@ def test_an_append_body_with_an_unknown_key_is_refused_by_its_path() -> None:
     body = {"events": [{**event, "sources": [{**event["sources"][0], "urll": "x"}]}]}
     with pytest.raises(msgspec.ValidationError, match=r"unknown field `urll`.*\$\.events\[0\]"):
         decode_append(msgspec.json.encode(body))
-    assert decode_append(msgspec.json.encode({"events": [event]})).events[0].id is not None
+    clean = decode_append(msgspec.json.encode({"events": [event]})).events[0]
+    assert str(clean.id) == event["id"]
+    assert msgspec.json.decode(wire.encode(clean))["sources"] == event["sources"]

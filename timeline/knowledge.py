@@ -119,7 +119,7 @@ class ItemChange(Model, frozen=True, omit_defaults=False):
     """An item added, removed or changed, with the window's events that caused it; `before`
     and `after` are the item's JSON (`item_json`), written out: most items of a diff are
     added or removed, never compared, and converting each to dicts to be encoded again took
-    a tenth of a diff's answer."""
+    ~8% of a diff."""
 
     kind: ItemKind
     id: str
