@@ -75,6 +75,9 @@ PASSAGES: dict[tuple[str, int], dict[str, tuple[str, ...]]] = {
         "data.investor": ("Microsoft planning to allocate",),
         "data.amount": ("an unspecified amount of investment",),
         "data.firmness": ("Microsoft planning to allocate", "a également l'intention d'investir"),
+        "data.recipient": (
+            "investment into Vodafone's Internet of Things (IoT) connectivity platform",
+        ),
     },
     (VM, 4): {
         "data.*": ("Microsoft utilisera à l'avenir les services fixes et mobiles de Vodafone",),
@@ -237,5 +240,34 @@ PASSAGES: dict[tuple[str, int], dict[str, tuple[str, ...]]] = {
     },
     (TM, 24): {
         "data.*": ("Telefónica and Microsoft have established joint governance teams",),
+    },
+    # the organizations (events/organizations.ndjson): each as the articles call it, known to
+    # exist by the day an article speaks of it; nothing the articles do not say
+    ("org:vodafone", 1): {
+        "effective": ("ont annoncé les deux sociétés le 16 janvier 2024",),
+        "data.name": ("Le groupe de télécommunications britannique Vodafone",),
+        "data.kind": ("Le groupe de télécommunications britannique Vodafone",),
+        "data.country": ("Le groupe de télécommunications britannique Vodafone",),
+    },
+    ("org:microsoft", 1): {
+        "effective": ("ont annoncé les deux sociétés le 16 janvier 2024",),
+        "data.name": ("le plus grand éditeur de logiciels au monde Microsoft",),
+        "data.kind": ("le plus grand éditeur de logiciels au monde Microsoft",),
+        "data.country": ("Le groupe américain a également l'intention d'investir",),
+    },
+    ("org:telefonica", 1): {
+        "effective": ("The partnership will roll out in phases: - 2023-2024",),
+        "data.name": ("enabling the telecom giant to",),
+        "data.kind": ("enabling the telecom giant to",),
+    },
+    ("org:vodafone-iot-platform", 1): {
+        "effective": ("ont annoncé les deux sociétés le 16 janvier 2024",),
+        "data.name": ("Vodafone's Internet of Things (IoT) connectivity platform",),
+    },
+    ("org:vodafone-iot-platform", 2): {
+        "effective": ("ont annoncé les deux sociétés le 16 janvier 2024",),
+        "data.parent": ("Vodafone's Internet of Things (IoT) connectivity platform",),
+        "data.firmness": ("This platform is on track to emerge as an independent entity by April",),
+        "data.due": ("d'ici avril 2024",),
     },
 }

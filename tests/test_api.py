@@ -184,7 +184,7 @@ async def test_append_created_replayed_and_conflicts(client: AsyncTestClient[Any
     conflict = await client.post(f"{VODAFONE}/events", json={"events": [reused]}, headers=auth)
     assert conflict.status_code == 409
     assert "other content" in conflict.json()["detail"]
-    assert await event_count(client) == 38
+    assert await event_count(client) == 43
 
 
 async def test_domain_rule_is_named(client: AsyncTestClient[Any], auth) -> None:
@@ -199,7 +199,7 @@ async def test_domain_rule_is_named(client: AsyncTestClient[Any], auth) -> None:
         "/partnerships/new-one/events", json={"events": [milestone()]}, headers=auth
     )
     assert new.json()["rule"] == "announcement-first"
-    assert await event_count(client) == 37
+    assert await event_count(client) == 42
 
 
 async def test_auth_statuses(client: AsyncTestClient[Any]) -> None:
@@ -219,7 +219,7 @@ async def test_auth_statuses(client: AsyncTestClient[Any]) -> None:
     assert await token_registry(store).revoke_token("writer")
     revoked = await client.post(url, json=payload, headers={"Authorization": f"Bearer {writer}"})
     assert revoked.status_code == 401
-    assert await event_count(client) == 37
+    assert await event_count(client) == 42
 
 
 async def test_private_reads_need_a_read_token(tmp_path: Path) -> None:
@@ -239,14 +239,19 @@ async def test_global_feed_pages_in_position_order(client: AsyncTestClient[Any])
     assert [e["position"] for e in first["events"]] == list(range(1, 11))
     following = (await client.get(first["next"])).json()
     assert [e["position"] for e in following["events"]] == list(range(11, 21))
-    end = (await client.get("/events", params={"after": 37})).json()
-    assert (end["events"], end["last_position"]) == ([], 37)
+    end = (await client.get("/events", params={"after": 42})).json()
+    assert (end["events"], end["last_position"]) == ([], 42)
 
 
 async def test_organizations(client: AsyncTestClient[Any]) -> None:
     """Organizations list the partnerships they are party to."""
     listed = (await client.get("/organizations")).json()["organizations"]
-    assert [o["org"] for o in listed] == ["microsoft", "telefonica", "vodafone"]
+    assert [o["org"] for o in listed] == [
+        "microsoft",
+        "telefonica",
+        "vodafone",
+        "vodafone-iot-platform",  # registered, in no partnership
+    ]
     microsoft = (await client.get("/organizations/microsoft")).json()
     assert {p["id"] for p in microsoft["partnerships"]} == {
         "vodafone-microsoft",
@@ -269,13 +274,13 @@ async def test_organizations(client: AsyncTestClient[Any]) -> None:
 async def test_schemas_and_health(client: AsyncTestClient[Any]) -> None:
     """The schemas of the catalogue are served; health states backend and counts."""
     index = (await client.get("/schemas")).json()["types"]
-    assert len(index) == 25
+    assert len(index) == 33  # 25 about partnerships, 8 about organizations
     schema = await client.get("/schemas/StatementMade")
     assert schema.headers["content-type"].startswith("application/schema+json")
     assert json.loads(schema.content)["x-schema-version"] == 2
     assert (await client.get("/schemas/Nope")).status_code == 404
     assert (await client.get("/health")).json() == {
-        "status": "ok", "backend": "sqlite", "events": 37, "last_position": 37,
+        "status": "ok", "backend": "sqlite", "events": 42, "last_position": 42,
     }  # fmt: skip
 
 

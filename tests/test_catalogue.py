@@ -149,6 +149,8 @@ def test_every_type_is_in_the_union_with_its_own_tag() -> None:
         "MilestoneCancelled", "StatementMade", "BackgroundNoted", "ForecastPublished",
         "RiskIdentified",
         "GovernanceEstablished", "PartnershipEnded", "EventRetracted", "EventCorrected",
+        "OrganizationRegistered", "OrganizationRenamed", "AliasAdded", "AliasRemoved",
+        "IdentifierAdded", "OrganizationSpunOff", "OrganizationMerged", "OrganizationAcquired",
     }  # fmt: skip
     for kind in EVENT_TYPES:
         assert kind.__struct_config__.tag == kind.__name__

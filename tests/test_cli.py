@@ -138,7 +138,7 @@ def test_import_keeps_recording_times_rising(run, tmp_path: Path) -> None:
 def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     """Exported NDJSON imports into another store and exports to the same bytes."""
     exported = run("export").stdout_bytes
-    assert exported.count(b"\n") == 3 + 37  # the registered articles, then the events
+    assert exported.count(b"\n") == 3 + 42  # the registered articles, then the events
     target = tmp_path / "copy.ndjson"
     target.write_bytes(exported)
     second = tmp_path / "second.db"
@@ -147,7 +147,7 @@ def test_import_then_export_round_trips(run, tmp_path: Path) -> None:
     )
     imported = runner.invoke(cli, ["import", str(target)])
     assert imported.exit_code == 0, imported.stderr
-    assert "37 appended, 0 already present, 2 stream(s), 3 source(s) registered" in (
+    assert "42 appended, 0 already present, 6 stream(s), 3 source(s) registered" in (
         imported.stdout
     )
     out = tmp_path / "out.ndjson"
@@ -190,7 +190,7 @@ def test_a_large_import_goes_staged_and_says_when_it_cannot(
     curated.write_bytes(run("export").stdout_bytes)
     quoted = store_at("quoted.db").invoke(cli, ["import", str(curated)])
     assert quoted.exit_code == 0, quoted.stderr
-    assert "37 appended, 0 already present, 2 stream(s)" in quoted.stdout
+    assert "42 appended, 0 already present, 6 stream(s)" in quoted.stdout
     assert quoted.stderr == ""  # staged: each quote is checked where its position says
 
 
@@ -199,7 +199,7 @@ def test_verify_passes_on_curated_data(run) -> None:
     result = run("verify")
     assert result.exit_code == 0
     assert result.stdout.strip() == (
-        "37 events in 2 streams, 3 registered sources; positions gapless, versions "
+        "42 events in 6 streams, 3 registered sources; positions gapless, versions "
         "consecutive, every stream folds, read models equal a fresh replay"
     )
 
@@ -313,7 +313,7 @@ def test_import_refuses_what_the_store_must_not_keep(
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
     assert "unexpected" not in result.stderr
-    assert run("export").stdout.count("\n") == 3 + 37
+    assert run("export").stdout.count("\n") == 3 + 42
 
 
 def test_version_and_instants_out_of_range(run) -> None:
@@ -359,4 +359,4 @@ def test_piped_export_is_only_ndjson(run) -> None:
         "vodafone-microsoft-fr",
     ]
     assert all(json.loads(line)["stream"] for line in lines[3:-1])
-    assert len(lines) == 3 + 38
+    assert len(lines) == 3 + 43

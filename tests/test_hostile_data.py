@@ -101,6 +101,21 @@ async def _seed(database_url: str) -> str:
         await store.close()
 
 
+def _organization(spun_off: str | None = None) -> list[dict[str, Any]]:
+    """An organization whose every word is hostile, spun off from another that is too."""
+    registered = {
+        "type": "OrganizationRegistered", "effective": "2020", "sources": [_source(3)],
+        "data": {"name": _text("organization"), "kind": _text("organization kind"),
+                 "aliases": [_text(f"alias of {spun_off}")],
+                 "identifiers": [{"scheme": "wikidata", "value": "Q42"}] if spun_off else []},
+    }  # fmt: skip
+    renamed = {"type": "OrganizationRenamed", "effective": "2022",
+               "data": {"name": _text(f"renamed {spun_off}")}}  # fmt: skip
+    spun = {"type": "OrganizationSpunOff", "effective": "2023",
+            "data": {"parent": spun_off, "firmness": "planned", "due": "2024-04"}}  # fmt: skip
+    return [registered, renamed, *([spun] if spun_off else [])]
+
+
 def _announced() -> PartnershipAnnounced:
     event = decode_event(
         b'{"type": "PartnershipAnnounced", "effective": "2023-12-01", "data": {"title": '
@@ -122,6 +137,12 @@ def served(tmp_path: Path) -> Iterator[Server]:
             f"{server.base}/partnerships/{STREAM}/events", body={"events": _events()}, token=token
         )
         assert status == 201, answer
+        for org, more in (("evil", {}), ("acme", {"spun_off": "evil"})):
+            status, answer = request(
+                f"{server.base}/organizations/{org}/events", body={"events": _organization(**more)},
+                token=token,
+            )  # fmt: skip
+            assert status == 201, answer
         bad = {"events": [{**_events()[1], "sources": [{**_source(2), "url": "javascript:1"}]}]}
         status, answer = request(
             f"{server.base}/partnerships/{STREAM}/events", body=bad, token=token
@@ -150,6 +171,8 @@ def test_hostile_values_stay_text_on_every_page(served: Server) -> None:
         f"{timeline}/party/acme",
         f"{timeline}/risk/r?as_of=2024-03-01",
         f"{timeline}/{quote('<img src=x onerror=alert(1)>', safe='')}/m",  # no such kind
+        "/organizations/acme/page",
+        "/organizations/evil/page?as_of=2021-01-01",
     ]
     with browser_page() as (page, watched):
         for path in pages:
@@ -167,6 +190,11 @@ def test_hostile_values_stay_text_on_every_page(served: Server) -> None:
             assert [h for h in links if not h.startswith(("/", "#", "http", "webcal"))] == []
             assert page.locator("script:not([src])").count() == 0, path  # type: ignore[attr-defined]
             assert page.locator("[onerror], [onload]").count() == 0, path  # type: ignore[attr-defined]
+        page.goto(f"{served.base}/organizations/acme/page")  # type: ignore[attr-defined]
+        words = page.evaluate("document.body.textContent")  # type: ignore[attr-defined]
+        for name in ("renamed evil", "organization", "organization kind", "alias of evil",
+                     "renamed None"):  # fmt: skip
+            assert _text(name) in words, name
         page.goto(f"{served.base}{timeline}")  # type: ignore[attr-defined]
         words = page.evaluate("document.body.textContent")  # type: ignore[attr-defined]
         for name in ("title", "Acme", "region", "summary", "phase", "milestone", "speaker",

@@ -105,11 +105,11 @@ async def test_refusals_go_to_the_handler_once_and_store_nothing(
     no_token = await client.post(url, json={"events": [milestone()]})
     assert no_token.status_code == 401
     assert handed_over == [url] * 4
-    assert await _count(client) == 37
+    assert await _count(client) == 42
     stored = await client.post(url, json={"events": [milestone()]}, headers=auth)
     assert stored.status_code == 201
     assert handed_over == [url] * 4  # a clean append is the lean path's
-    assert await _count(client) == 38
+    assert await _count(client) == 43
 
 
 async def test_a_refusal_takes_one_turn_of_the_writer(
@@ -143,7 +143,7 @@ async def test_a_refusal_takes_one_turn_of_the_writer(
     assert tried == ["vodafone-microsoft"] * 2  # one turn each, the edge's
     assert handed_over == [url] * 2
     assert metrics.APPENDS.labels("refused")._value.get() == counted_before + 2
-    assert await _count(client) == 37
+    assert await _count(client) == 42
 
 
 async def test_a_fault_that_is_no_refusal_is_tried_again_by_the_handler(
@@ -165,7 +165,7 @@ async def test_a_fault_that_is_no_refusal_is_tried_again_by_the_handler(
     stored = await client.post(f"{VODAFONE}/events", json={"events": [milestone()]}, headers=auth)
     assert stored.status_code == 201
     assert tried == ["vodafone-microsoft"] * 2
-    assert await _count(client) == 38
+    assert await _count(client) == 43
 
 
 async def test_a_body_over_the_limit_is_refused_by_the_handler(
@@ -176,7 +176,7 @@ async def test_a_body_over_the_limit_is_refused_by_the_handler(
     response = await client.post(f"{VODAFONE}/events", json={"events": big}, headers=auth)
     assert response.status_code == 413
     assert handed_over == [f"{VODAFONE}/events"]
-    assert await _count(client) == 37
+    assert await _count(client) == 42
 
 
 async def test_the_lean_answer_is_not_compressed(

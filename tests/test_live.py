@@ -56,25 +56,27 @@ async def test_backlog_then_live_then_resume(server: tuple[Server, str]) -> None
     served, token = server
     async with EventStreamReader(f"{served.base}/events/stream?after=34") as reader:
         assert (reader.status, reader.content_type) == (200, "text/event-stream; charset=utf-8")
-        backlog = await reader.events(3)
-        assert [(p, kind) for p, kind, _ in backlog] == [
+        backlog = await reader.events(8)
+        assert [(p, kind) for p, kind, _ in backlog[:3]] == [
             (35, "StatementMade"), (36, "StatementMade"), (37, "BackgroundNoted"),
         ]  # fmt: skip
         assert backlog[0][2]["stream"] == "vodafone-microsoft"
+        assert [p for p, _, _ in backlog[3:]] == [38, 39, 40, 41, 42]  # the organizations
+        assert all(data["stream"].startswith("org:") for _, _, data in backlog[3:])
         assert await post(served.base, token, "vodafone-microsoft", [ACHIEVED]) == 201
         position, kind, data = await asyncio.wait_for(reader.next_event(), 5)  # type: ignore[misc]
         assert (position, kind, data["version"], data["actor"]) == (
-            38,
+            43,
             "MilestoneAchieved",
             13,
             "default",
         )
-    resume = {"Last-Event-ID": "36"}
+    resume = {"Last-Event-ID": "41"}
     async with EventStreamReader(f"{served.base}/events/stream?after=1", resume) as reader:
-        assert [p for p, _, _ in await reader.events(2)] == [37, 38]
+        assert [p for p, _, _ in await reader.events(2)] == [42, 43]
         await asyncio.sleep(1.5)
         assert await post(served.base, token, "other", [announcement("Other")]) == 201
-        assert (await asyncio.wait_for(reader.next_event(), 5))[0] == 39  # type: ignore[index]
+        assert (await asyncio.wait_for(reader.next_event(), 5))[0] == 44  # type: ignore[index]
         assert "heartbeat" in reader.comments
 
 
@@ -82,11 +84,11 @@ async def test_partnership_stream_has_only_its_events(server: tuple[Server, str]
     """A partnership's stream skips other partnerships' events; ids stay global positions."""
     served, token = server
     url = f"{served.base}{VODAFONE}/events/stream"
-    async with EventStreamReader(url, {"Last-Event-ID": "37"}) as reader:
+    async with EventStreamReader(url, {"Last-Event-ID": "42"}) as reader:
         assert await post(served.base, token, "other", [announcement("Other")]) == 201
         assert await post(served.base, token, "vodafone-microsoft", [ACHIEVED]) == 201
         position, kind, data = await asyncio.wait_for(reader.next_event(), 5)  # type: ignore[misc]
-        assert (position, kind, data["stream"]) == (39, "MilestoneAchieved", "vodafone-microsoft")
+        assert (position, kind, data["stream"]) == (44, "MilestoneAchieved", "vodafone-microsoft")
 
 
 async def test_bad_resume_point_is_a_problem(server: tuple[Server, str]) -> None:
@@ -112,7 +114,7 @@ async def test_a_stalled_client_blocks_neither_appends_nor_others(
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.sendall(f"GET /events/stream HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     try:
-        async with EventStreamReader(f"{served.base}/events/stream?after=37") as reader:
+        async with EventStreamReader(f"{served.base}/events/stream?after=42") as reader:
             big = [announcement("x" * 2000)]
             results = await asyncio.wait_for(
                 asyncio.gather(*(post(served.base, token, f"load-{n}", big) for n in range(60))),
@@ -120,7 +122,7 @@ async def test_a_stalled_client_blocks_neither_appends_nor_others(
             )
             assert results == [201] * 60
             received = await asyncio.wait_for(reader.events(60), 30)
-            assert [p for p, _, _ in received] == list(range(38, 98))
+            assert [p for p, _, _ in received] == list(range(43, 103))
     finally:
         stalled.close()
 
@@ -130,7 +132,7 @@ async def test_stopping_the_server_ends_open_streams(tmp_path: Path) -> None:
     served = Server(tmp_path, free_port(), env={"TIMELINE_SSE_HEARTBEAT": "60"})
     served.read_banner()
     served.wait_healthy()
-    async with EventStreamReader(f"{served.base}/events/stream?after=37") as reader:
+    async with EventStreamReader(f"{served.base}/events/stream?after=42") as reader:
         await asyncio.sleep(0.5)  # the stream is open and idle
         code = await asyncio.to_thread(served.stop)
         assert code == 0

@@ -41,6 +41,8 @@ pytestmark = pytest.mark.postgres
 PARTNERSHIPS, EVENTS = 1000, 100
 STREAM = "p00500"
 ORG = "org-0007"
+ORGANIZATIONS = 200
+"""Registered, each with an alias and an identifier (the first 50 are the parties)."""
 SLACK = 1000
 """A plan may read this many rows beyond `RATIO` times what it answers (an index probe, a
 page of facets): what fails is a read that grows with the store, not a few rows of slack."""
@@ -88,6 +90,10 @@ def _requests(since: str) -> list[str]:
         "/partnerships?q=milestone",
         "/organizations",
         f"/organizations/{ORG}",
+        f"/organizations/{ORG}/page",
+        "/partnerships?party=Org%200007%20Group",
+        "/partnerships?party=wikidata:Q10007",
+        "/events?after=0&limit=50&party=Org%200007",
         f"/calendars/partnerships/{STREAM}.ics",
         f"/calendars/organizations/{ORG}.ics?from=2025",
         "/calendars/all.ics?from=2031",
@@ -214,8 +220,9 @@ async def _subscriptions(store: EventStore, url: str) -> None:
 async def seeded(postgres_url: str) -> str:
     store = await open_store(postgres_url)
     try:
-        report = await import_lines(store, lines(PARTNERSHIPS, EVENTS, 10), origin="synthetic")
-        assert report.appended == PARTNERSHIPS * EVENTS
+        seed = lines(PARTNERSHIPS, EVENTS, 10, registered=ORGANIZATIONS)
+        report = await import_lines(store, seed, origin="synthetic")
+        assert report.appended == PARTNERSHIPS * EVENTS + ORGANIZATIONS
         await _sources(store)
         await _subscriptions(store, postgres_url)
     finally:

@@ -106,7 +106,7 @@ async def test_two_replicas_share_writes_order_and_answers(
     env = replica_env(role_urls) | {"TIMELINE_PUBLIC_URL": "https://timeline.example"}
     with two_replicas(tmp_path, env) as (a, b, token):
         headers = {"Authorization": f"Bearer {token}"}
-        async with EventStreamReader(f"{a.base}/events/stream?after=37") as subscriber:
+        async with EventStreamReader(f"{a.base}/events/stream?after=42") as subscriber:
 
             async def writer(worker: int) -> list[str]:
                 base = (a if worker % 2 else b).base
@@ -126,7 +126,7 @@ async def test_two_replicas_share_writes_order_and_answers(
             written = await asyncio.gather(*(writer(w) for w in range(WRITERS)))
             total = WRITERS * APPENDS_PER_WRITER
             received = await asyncio.wait_for(subscriber.events(total), 30)
-        assert [position for position, _, _ in received] == list(range(38, 38 + total))
+        assert [position for position, _, _ in received] == list(range(43, 43 + total))
         through_b = {i for w, ids in enumerate(written) if w % 2 == 0 for i in ids}
         seen = [data["id"] for _, _, data in received]
         assert len(seen) == len(set(seen))
@@ -167,7 +167,7 @@ def test_replicas_starting_together_on_an_empty_database(
             server.read_banner()
             server.wait_healthy()
         health = [request(f"{server.base}/health")[1] for server in servers]
-        assert [h["events"] for h in health] == [37, 37]
+        assert [h["events"] for h in health] == [42, 42]
         assert [h["backend"] for h in health] == ["postgresql", "postgresql"]
     finally:
         codes = [server.stop() for server in servers]

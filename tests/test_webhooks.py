@@ -776,3 +776,16 @@ async def test_while_a_rotation_overlaps_both_secrets_sign_and_redirects_are_not
         assert [a["status"] for a in moved["attempts"]] == [302]
         ended = await c.post(f"{made['href']}/secret", json={"overlap_seconds": 0}, headers=hooks)
         assert "old_secret_until" not in ended.json()  # no overlap: the old one stops at once
+
+
+async def test_a_subscription_for_an_alias_keeps_the_organization_id(tmp_path: Path) -> None:
+    """`party` may be an alias or an identifier: the subscription is stored with the id, so a
+    later alias of another organization changes nothing it delivers."""
+    async with served(tmp_path) as (client, hooks, _writer):
+        asked = {"url": "http://127.0.0.1:9/hook", "party": "Vodafone Group"}
+        made = await client.post("/subscriptions", json=asked, headers=hooks)
+        assert made.status_code == 201, made.text
+        assert made.json()["party"] == "vodafone"
+        unknown = {"url": "http://127.0.0.1:9/hook", "party": "Nobody At All"}
+        refused = await client.post("/subscriptions", json=unknown, headers=hooks)
+        assert refused.status_code == 422, refused.text

@@ -1,4 +1,5 @@
-"""ISO code lists (ISO 4217 currencies, ISO 639 languages), from pycountry's maintained data."""
+"""ISO code lists (ISO 4217 currencies, ISO 639 languages, ISO 3166 countries), from pycountry's
+maintained data, and the check digits of the identifiers organizations are known by."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import pycountry
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+LEI_PATTERN = r"^[0-9A-Z]{18}[0-9]{2}$"
+WIKIDATA_PATTERN = r"^Q[1-9][0-9]*$"
+
+_LEI = re.compile(LEI_PATTERN, re.ASCII)
+_WIKIDATA = re.compile(WIKIDATA_PATTERN, re.ASCII)
 
 _LANGUAGE = re.compile(LANGUAGE_PATTERN, re.ASCII)
 
@@ -27,6 +34,35 @@ def _languages() -> frozenset[str]:
         if alpha_2:
             codes.add(alpha_2)
     return frozenset(codes)
+
+
+@cache
+def _countries() -> frozenset[str]:
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def is_country(code: str) -> bool:
+    """True for an ISO 3166-1 alpha-2 code of a country (`GB`, `US`)."""
+    return code in _countries()
+
+
+def countries() -> list[str]:
+    """Every ISO 3166-1 alpha-2 code, sorted: the enum the published schemas give."""
+    return sorted(_countries())
+
+
+def is_lei(code: str) -> bool:
+    """True for an ISO 17442 Legal Entity Identifier: 18 characters, then two check digits
+    (02 to 98) that make the whole, read as a number (letters as 10 to 35), 1 modulo 97
+    (ISO 7064 MOD 97-10)."""
+    if _LEI.fullmatch(code) is None or not 2 <= int(code[18:]) <= 98:  # noqa: PLR2004 - ISO 7064
+        return False
+    return int("".join(str(int(c, 36)) for c in code)) % 97 == 1
+
+
+def is_wikidata(code: str) -> bool:
+    """True for a Wikidata item id: `Q` and a number."""
+    return _WIKIDATA.fullmatch(code) is not None
 
 
 def currencies() -> list[str]:

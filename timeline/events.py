@@ -16,7 +16,14 @@ from uuid import UUID
 
 import msgspec
 
-from timeline.codes import LANGUAGE_PATTERN, is_language
+from timeline.codes import (
+    COUNTRY_PATTERN,
+    LANGUAGE_PATTERN,
+    is_country,
+    is_language,
+    is_lei,
+    is_wikidata,
+)
 from timeline.dates import PartialDate, Period
 from timeline.ids import new_id
 from timeline.money import UNDISCLOSED, Money, Quantity, Range, check_quantity
@@ -39,6 +46,15 @@ Slug = Annotated[
     ),
 ]
 StreamId = Slug
+StoredStreamId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(org:)?[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length=SLUG_MAX + 4,
+        description="A partnership's id, or `org:` and an organization's id",
+    ),
+]
+"""A stream as an exported line names it: organizations' streams too."""
 Actor = Annotated[str, msgspec.Meta(pattern=ACTOR_PATTERN)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 Language = Annotated[
@@ -334,6 +350,80 @@ class Correction(Model, frozen=True):
     reason: str | None = None
 
 
+# --- data of an organization's events ------------------------------------------
+
+Country = Annotated[
+    str, msgspec.Meta(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2 country code")
+]
+
+
+class Identifier(Model, frozen=True):
+    """An id an organization has in a register: `lei` (ISO 17442, its check digits verified),
+    `wikidata` (`Q` and digits), or another scheme by its name. Written `scheme:value` wherever
+    an organization is named (`lei:5493001KJTIIGC8Y1R12`)."""
+
+    scheme: Slug
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^\S+$")]
+
+    def __post_init__(self) -> None:
+        if self.scheme == "lei" and not is_lei(self.value):
+            raise ValueError(
+                f"{self.value!r} is not an LEI: 20 characters whose last two are ISO 7064 "
+                "mod 97-10 check digits"
+            )
+        if self.scheme == "wikidata" and not is_wikidata(self.value):
+            raise ValueError(f"{self.value!r} is not a Wikidata id: `Q` and digits")
+
+
+def _check_country(code: str | None) -> None:
+    if code is not None and not is_country(code):
+        raise ValueError(f"{code!r} is not an ISO 3166-1 country code")
+
+
+class Registration(Model, frozen=True):
+    """An organization as a source names it: what it is, where, and what else it is called."""
+
+    name: Text
+    kind: Text
+    """What it is, in the source's words (`telecommunications group`, `software publisher`)."""
+    country: Country | None = None
+    identifiers: tuple[Identifier, ...] = ()
+    aliases: tuple[Text, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_country(self.country)
+
+
+class Rename(Model, frozen=True):
+    name: Text
+    reason: str | None = None
+
+
+class Alias(Model, frozen=True):
+    """Another name the organization goes by (`Vodafone Group`)."""
+
+    alias: Text
+
+
+class SpinOff(Model, frozen=True):
+    """The organization comes out of `parent` as a company of its own: `planned` when a source
+    states an intention, with the date it is due by when one is given."""
+
+    parent: Slug
+    firmness: Firmness = "committed"
+    due: PartialDate | None = None
+
+
+class Merger(Model, frozen=True):
+    """The organization merged into `successor`, which goes on in its place."""
+
+    successor: Slug
+
+
+class Acquisition(Model, frozen=True):
+    acquirer: Slug
+
+
 # --- envelopes ----------------------------------------------------------------
 
 
@@ -452,6 +542,38 @@ class EventCorrected(Event, frozen=True, tag="EventCorrected"):
     data: Correction
 
 
+class OrganizationRegistered(Event, frozen=True, tag="OrganizationRegistered"):
+    data: Registration
+
+
+class OrganizationRenamed(Event, frozen=True, tag="OrganizationRenamed"):
+    data: Rename
+
+
+class AliasAdded(Event, frozen=True, tag="AliasAdded"):
+    data: Alias
+
+
+class AliasRemoved(Event, frozen=True, tag="AliasRemoved"):
+    data: Alias
+
+
+class IdentifierAdded(Event, frozen=True, tag="IdentifierAdded"):
+    data: Identifier
+
+
+class OrganizationSpunOff(Event, frozen=True, tag="OrganizationSpunOff"):
+    data: SpinOff
+
+
+class OrganizationMerged(Event, frozen=True, tag="OrganizationMerged"):
+    data: Merger
+
+
+class OrganizationAcquired(Event, frozen=True, tag="OrganizationAcquired"):
+    data: Acquisition
+
+
 AnyEvent = (
     PartnershipAnnounced
     | PartyJoined
@@ -478,6 +600,14 @@ AnyEvent = (
     | PartnershipEnded
     | EventRetracted
     | EventCorrected
+    | OrganizationRegistered
+    | OrganizationRenamed
+    | AliasAdded
+    | AliasRemoved
+    | IdentifierAdded
+    | OrganizationSpunOff
+    | OrganizationMerged
+    | OrganizationAcquired
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__
@@ -485,6 +615,35 @@ BY_TYPE: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
 DATA_TYPES: dict[str, type[Model]] = {
     name: get_type_hints(cls)["data"] for name, cls in BY_TYPE.items()
 }
+
+
+ORGANIZATION_TYPES: tuple[type[Event], ...] = (
+    OrganizationRegistered,
+    OrganizationRenamed,
+    AliasAdded,
+    AliasRemoved,
+    IdentifierAdded,
+    OrganizationSpunOff,
+    OrganizationMerged,
+    OrganizationAcquired,
+)
+"""What only an organization's stream holds; the rest, but for retractions and corrections
+(which both hold), only a partnership's."""
+META_TYPES: tuple[type[Event], ...] = (EventRetracted, EventCorrected)
+PARTNERSHIP_TYPES: tuple[type[Event], ...] = tuple(
+    kind for kind in EVENT_TYPES if kind not in ORGANIZATION_TYPES
+)
+ORGANIZATION_STREAM = "org:"
+"""How an organization's stream is named: `org:` and its id, never a partnership id (which has
+no colon)."""
+
+
+def organization_stream(org: str) -> str:
+    return ORGANIZATION_STREAM + org
+
+
+def is_organization_stream(stream: str) -> bool:
+    return stream.startswith(ORGANIZATION_STREAM)
 
 
 def type_name(event: Event) -> str:

@@ -24,6 +24,7 @@ from timeline import wire
 from timeline.dates import PartialDate, Period
 from timeline.events import (
     DATA_TYPES,
+    ORGANIZATION_TYPES,
     AnyEvent,
     BackgroundNoted,
     Commitment,
@@ -90,13 +91,17 @@ V = TypeVar("V")
 
 Rule = Literal[
     "after-end",
+    "alias-present",
     "already-retracted",
     "announced-once",
     "announcement-first",
     "correct-meta-event",
     "duplicate-event-id",
     "duplicate-id",
+    "identifier-present",
     "invalid-correction",
+    "merged-once",
+    "merger-cycle",
     "milestone-closed",
     "milestone-missed",
     "party-present",
@@ -104,13 +109,20 @@ Rule = Literal[
     "phase-started",
     "quote-ambiguous",
     "quote-not-in-source",
+    "registered-once",
+    "registration-first",
+    "rename-to-current",
     "retract-retraction",
     "source-has-no-text",
     "source-not-registered",
+    "spun-off-once",
+    "unknown-alias",
     "unknown-event",
     "unknown-milestone",
+    "unknown-organization",
     "unknown-party",
     "unknown-phase",
+    "wrong-stream",
 ]
 """Every rule an append can break, by the stable name clients see in a 422's `rule`."""
 
@@ -470,6 +482,15 @@ def _resolved_before(_p: _Partnership, _applied: _Applied) -> None:
     """Retractions and corrections are applied before the fold, in `resolve`."""
 
 
+def _about_an_organization(_p: _Partnership, applied: _Applied) -> None:
+    raise DomainError(
+        "wrong-stream",
+        f"{type_name(applied.event)} is about an organization: append it to "
+        "/organizations/{org}/events",
+        applied.event.id,
+    )
+
+
 _FACT_RULES: dict[type, Callable[[_Partnership, _Applied], None]] = {
     PartnershipAnnounced: _announced_again,
     PartyJoined: _party_joined,
@@ -495,6 +516,7 @@ _FACT_RULES: dict[type, Callable[[_Partnership, _Applied], None]] = {
     PartnershipEnded: _ended,
     EventRetracted: _resolved_before,
     EventCorrected: _resolved_before,
+    **dict.fromkeys(ORGANIZATION_TYPES, _about_an_organization),
 }
 """The rule of each event type once the partnership is announced (`_apply_fact`)."""
 

@@ -16,7 +16,15 @@ import msgspec
 
 from timeline import wire
 from timeline.admission import check_new
-from timeline.events import BY_TYPE, Actor, AnyEvent, Event, StoredEvent, StreamId, type_name
+from timeline.events import (
+    BY_TYPE,
+    Actor,
+    AnyEvent,
+    Event,
+    StoredEvent,
+    StoredStreamId,
+    type_name,
+)
 from timeline.upcasts import current_version, upcast
 
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent, dec_hook=wire.dec_hook)
@@ -80,7 +88,7 @@ class StoredHead(msgspec.Struct, frozen=True, kw_only=True):
 class ImportHead(msgspec.Struct, frozen=True, kw_only=True):
     """An imported line: a stream is required, the rest is kept when given."""
 
-    stream: StreamId
+    stream: StoredStreamId
     version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
     recorded_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
     actor: Actor | None = None

@@ -328,13 +328,18 @@ async def _with_what_they_supersede(store: EventStore, cited: list[str]) -> list
 
 
 async def load_curated(store: EventStore, directory: Path | None) -> ImportReport | None:
-    """Import `directory/*.ndjson` (sorted by name) into an empty store; None if not empty."""
+    """Import `directory/*.ndjson` (sorted by name, `organizations.ndjson` last: its events cite
+    the sources the partnerships' files register) into an empty store; None if not empty."""
     if directory is None or (await store.stats()).events > 0:
         return None
     if not await asyncio.to_thread(directory.is_dir):
         raise ImportLineError(f"TIMELINE_CURATED_DIR={directory} is not a folder")
     total = ImportReport()
-    paths = await asyncio.to_thread(lambda: sorted(directory.glob("*.ndjson")))
+    paths = await asyncio.to_thread(
+        lambda: sorted(
+            directory.glob("*.ndjson"), key=lambda p: (p.stem == "organizations", p.name)
+        )
+    )
     for path in paths:
         report = await import_file(store, path)
         total.appended += report.appended

@@ -31,7 +31,7 @@ from timeline.api.limits import write_limits
 from timeline.api.live import Live
 from timeline.api.meta import HealthController, Metrics, Schemas
 from timeline.api.openapi import DatesSchemaPlugin, append_components
-from timeline.api.organizations import Organizations
+from timeline.api.organizations import Organizations, Parties
 from timeline.api.pages import Pages
 from timeline.api.partnerships import Partnerships
 from timeline.api.services import Services, provide_services
@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> Litestar:
             Feed,
             Live,
             Organizations,
+            Parties,
             Sources,
             Schemas,
             Pages,

@@ -28,6 +28,7 @@ from timeline.api.auth import feed_guard
 from timeline.api.calendar_cache import STREAMED_KEPT, CalendarCache, RenderedCalendar
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED, bad_request, not_found, problem
 from timeline.api.http import TOKEN, partial_date_param, valid_stream_id
+from timeline.api.parties import party_param
 from timeline.api.services import Services
 from timeline.calendar import CalendarInfo, CalendarItem, Feed, FeedOptions
 from timeline.dates import PARTIAL_DATE_PATTERN
@@ -339,7 +340,15 @@ class Calendars(Controller):
         token: TOKEN = None,
     ) -> Response[bytes] | Stream:
         del token  # checked by the guard
-        org = valid_stream_id(_strip_suffix(name), "org")
+        asked = _strip_suffix(name)
+        org = await party_param(svc, asked, "org")
+        if org != asked:  # a name, alias or identifier: the feed's own address, to subscribe to
+            query = f"?{request.url.query}" if request.url.query else ""
+            return Response(
+                b"",
+                status_code=308,
+                headers={"Location": f"/calendars/organizations/{org}.ics{query}"},
+            )
         window = _window(start, end)
         options = FeedOptions(announcements=announcements, investments=investments)
         first = await svc.store.read_models.memberships(org, datetime.now(UTC).date(), None, 1)

@@ -32,6 +32,7 @@ from timeline.api.http import (
     valid_stream_id,
 )
 from timeline.api.models import ChangedPage, ChangedPartnership, ChangesDoc
+from timeline.api.parties import party_param
 from timeline.api.services import Services
 from timeline.projection import changed_partnerships, knowledge_diff
 from timeline.state import Basis
@@ -171,13 +172,17 @@ class Changes(Controller):
         since: RequiredSince = None,
         until: Until = None,
         party: Annotated[
-            str | None, QueryParameter(description="Organization id, e.g. microsoft")
+            str | None,
+            QueryParameter(
+                description="Organization id (microsoft), or a name, alias or identifier it "
+                "goes by (`Vodafone Group`, `lei:...`, `wikidata:Q...`)"
+            ),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: Cursor = None,
     ) -> Response[Any]:
         start, end = window_params(since, until)
-        org = None if party is None else valid_stream_id(party, "party", "query")
+        org = None if party is None else await party_param(svc, party)
         after = decode_cursor(cursor)
         models = svc.store.read_models
         low, high = await models.window(start, end)

@@ -28,6 +28,7 @@ from timeline.store import (
     EmptyAppendError,
     IdempotencyError,
     InvalidAppendError,
+    KeyTakenError,
     StoreFullError,
 )
 from timeline.store.base import unreachable
@@ -182,6 +183,12 @@ def _broken_rule(_: Request[Any, Any, Any], error: DomainError) -> Response[Prob
     )
 
 
+def _key_taken(_: Request[Any, Any, Any], error: KeyTakenError) -> Response[Problem]:
+    return problem_response(
+        problem_of(409, str(error), current_version=error.actual, holder=error.holder)
+    )
+
+
 def _conflict(
     _: Request[Any, Any, Any], error: ConcurrencyError | IdempotencyError
 ) -> Response[Problem]:
@@ -230,6 +237,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     DomainError: _broken_rule,
     ConcurrencyError: _conflict,
     IdempotencyError: _conflict,
+    KeyTakenError: _key_taken,
     StoreFullError: _store_full,
     EmptyAppendError: _unprocessable,
     InvalidAppendError: _unprocessable,

@@ -24,6 +24,7 @@ from timeline.api.http import (
     valid_stream_id,
 )
 from timeline.api.models import FeedDoc
+from timeline.api.parties import party_param
 from timeline.api.services import Services
 from timeline.events import BY_TYPE, SLUG_MAX, STREAM_PREFIX
 from timeline.store import FeedFilters
@@ -108,6 +109,7 @@ class Feed(Controller):
         party: Party = None,
         stream: StreamPrefix = None,
     ) -> Response[Any]:
+        party = None if party is None else await party_param(svc, party)
         filters = feed_filters(event_type, party, stream)
         head = await svc.store.known_position() if filters else 0  # before reading
         page = [e async for e in svc.store.read_all(after=after, limit=limit, **filters)]

@@ -27,6 +27,7 @@ from timeline.api.auth import feed_guard
 from timeline.api.errors import BAD_REQUEST, UNAUTHORIZED
 from timeline.api.feed import EventTypes, Party, StreamPrefix, feed_filters
 from timeline.api.http import MAX_POSITION, TOKEN, StreamIdPath, position_header, valid_stream_id
+from timeline.api.parties import party_param
 from timeline.api.services import Services
 from timeline.events import StoredEvent
 from timeline.formats import encode_stored
@@ -162,6 +163,7 @@ class Live(Controller):
     ) -> Stream:
         del token  # checked by the guard
         start = resume_point(request, after)
+        party = None if party is None else await party_param(svc, party)
         filters = feed_filters(event_type, party, stream)
         cloud = data_format == "cloudevents"
         followed = follow(svc, start, None, filters, cloud=cloud)

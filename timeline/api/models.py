@@ -11,6 +11,7 @@ import msgspec
 from timeline.dates import PartialDate
 from timeline.events import AnyEvent, Party, Source
 from timeline.knowledge import ChangeKind, FieldChange, ItemKind
+from timeline.organization import OrganizationState
 from timeline.state import Basis, PartnershipState
 
 MAX_EXPECTED_VERSION = 2**53
@@ -34,12 +35,23 @@ class FeedLinks(msgspec.Struct, frozen=True, kw_only=True):
     webcal: str
 
 
+class OrganizationLink(msgspec.Struct, frozen=True, kw_only=True):
+    """A registered organization as a partnership names it: its name on the answer's date."""
+
+    name: str
+    href: str
+
+
 class PartnershipView(PartnershipState, frozen=True, kw_only=True):
     """The state, with the addresses of its calendar feed and of its page for people."""
 
     calendar: FeedLinks
     page: str
     """The partnership's timeline page on this basis (HTML, `/partnerships/{id}/timeline`)."""
+    organizations: dict[str, OrganizationLink] = msgspec.field(default_factory=dict)
+    """Each registered organization the state names (parties, former parties, investors and
+    recipients, who commits to whom), by id: its name on `as_of` as known at `known_at` (after
+    a rename, older dates keep the old name; a party's own `name` is what its source said)."""
 
 
 class PartnershipSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,16 +79,43 @@ class Membership(msgspec.Struct, frozen=True, kw_only=True):
     status: Literal["active", "ended"]
     current_party: bool
     href: str
+    via: str | None = None
+    """The predecessor that was the party, for a partnership of one that merged into this
+    organization."""
 
 
 class Organization(msgspec.Struct, frozen=True, kw_only=True):
     org: str
     name: str
+    """Its registered name on `as_of`; else the name its first partnership gives it."""
     partnerships: tuple[Membership, ...]
     href: str
     calendar: FeedLinks
     next: str | None = None
     """More of its partnerships (on `GET /organizations/{org}`, paged by partnership id)."""
+    registered: OrganizationState | None = None
+    """The organization as its own events say (`POST /organizations/{org}/events`) on `as_of`
+    as known at `known_at`; absent when none is registered under this id."""
+    spin_offs: tuple[str, ...] = ()
+    predecessors: tuple[str, ...] = ()
+    """Organizations that merged into this one."""
+    acquisitions: tuple[str, ...] = ()
+
+
+class UnregisteredParty(msgspec.Struct, frozen=True, kw_only=True):
+    """A party no registered organization is: its id, the name its first partnership gives it,
+    how many partnerships name it, and the registered organizations it may be misspelt from."""
+
+    org: str
+    name: str
+    partnerships: int
+    similar_to: tuple[str, ...]
+    href: str
+
+
+class UnregisteredParties(msgspec.Struct, frozen=True, kw_only=True):
+    parties: tuple[UnregisteredParty, ...]
+    next: str | None = None
 
 
 class OrganizationList(msgspec.Struct, frozen=True, kw_only=True):

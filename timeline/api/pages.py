@@ -21,6 +21,7 @@ from timeline.api.errors import EXCEPTION_HANDLERS, problem_for
 from timeline.api.facts import FactIdPath, FactKindPath, fact_asked, fact_lineage
 from timeline.api.http import (
     MAX_POSITION,
+    STREAM_ID,
     AsOf,
     Cursor,
     KnownAt,
@@ -33,12 +34,16 @@ from timeline.api.http import (
     text_param,
     valid_stream_id,
 )
+from timeline.api.organizations import Asked, named_redirect, organization_answer
+from timeline.api.parties import party_param
+from timeline.api.partnerships import named_organizations
 from timeline.api.services import Services
 from timeline.fold import END_OF_TIME
 from timeline.knowledge import ItemChange, amendments
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
 from timeline.web.lineage_page import fact_page
+from timeline.web.organization_page import Family, organization_page
 from timeline.web.pages import (
     IndexQuery,
     PageBasis,
@@ -94,7 +99,7 @@ class Pages(Controller):
     ) -> Response[str]:
         org = _blank(party)
         query = IndexQuery(
-            party=None if org is None else valid_stream_id(org, "party", "query"),
+            party=None if org is None else await party_param(svc, org),
             region=None if not region else text_param(region, "region"),
             status=_blank(status),
             text=None if not q else text_param(q, "q"),
@@ -154,6 +159,37 @@ class Pages(Controller):
         span = (start, end) if start is not None and end is not None else None
         return Response(source_page(record, later, span), media_type=HTML)
 
+    @get("/organizations/{org:str}/page", media_type=HTML)
+    async def organization(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        org: Annotated[str, PathParameter(max_length=300)],
+        *,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+    ) -> Response[str]:
+        """An organization for people: its names over time, its family as a small tree, and
+        its partnerships (a name, alias or identifier redirects to the id, as the JSON does)."""
+        day = as_of_param(as_of)
+        instant = known_at_param(known_at)
+        found = None
+        if STREAM_ID.fullmatch(org) is not None:
+            found = await organization_answer(request, svc, org, Asked(day=day, known_at=instant))
+        if found is None:
+            return await named_redirect(request, svc, org, "/page")
+        others = {*found.spin_offs, *found.predecessors, *found.acquisitions}
+        state = found.registered
+        if state is not None:
+            relations = (state.spun_off_from, state.merged_into, state.acquired_by)
+            others |= {relation.org for relation in relations if relation is not None}
+        names = await svc.store.read_models.names_on(others, day, instant)
+        return Response(
+            organization_page(found, Family(names)),
+            media_type=HTML,
+            headers={"Cache-Control": "no-cache"},
+        )
+
     @get("/favicon.ico", status_code=301)
     async def favicon(self) -> Redirect:
         """Browsers ask for this on any page, the API's JSON included: the app's icon."""
@@ -210,6 +246,9 @@ class Pages(Controller):
             amendments=amendments(stream, [e for e in events if e.recorded_at <= known]),
             passages=await svc.texts_of(
                 s for e in events if e.recorded_at <= known for s in e.event.sources
+            ),
+            registered=await svc.store.read_models.names_on(
+                named_organizations(whole), day, instant
             ),
         )
         render = timeline_body if part == "body" else timeline_page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Unpack
 from urllib.parse import urlencode
 
 import msgspec
@@ -56,17 +56,20 @@ from timeline.api.models import (
     AppendedDoc,
     AppendRequest,
     HistoryDoc,
+    OrganizationLink,
     PartnershipPage,
     PartnershipSummary,
     PartnershipView,
 )
 from timeline.api.openapi import AppendOperation
+from timeline.api.parties import party_param
 from timeline.api.replay import replayable
 from timeline.api.services import Services
 from timeline.events import BY_TYPE
 from timeline.projection import NotKnownError
-from timeline.state import Outline
+from timeline.state import Outline, PartnershipState
 from timeline.store import AppendResult, StoreFullError
+from timeline.store.base import StreamFilters
 from timeline.store.read_models import ListFilters
 
 audit = logging.getLogger("timeline.audit")
@@ -92,6 +95,30 @@ def decode_append(body: bytes) -> AppendRequest:
 
 def _href(stream: str) -> str:
     return f"/partnerships/{stream}"
+
+
+def append_responses(bad_request: str, conflict: str) -> dict[int, ResponseSpec]:
+    """What an append answers (a partnership's or an organization's), as the spec says it."""
+    return {
+        201: ResponseSpec(AppendedDoc, description="Stored", generate_examples=False),
+        200: ResponseSpec(
+            AppendedDoc,
+            description="Idempotent replay: the original result",
+            generate_examples=False,
+        ),
+        400: problem(bad_request),
+        415: problem("The body is not `application/json`"),
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        409: problem(conflict),
+        413: problem("Body or batch too large (TIMELINE_MAX_BODY_BYTES, TIMELINE_MAX_BATCH)"),
+        507: problem("The store cannot write (disk full); nothing was stored, retry later"),
+        429: problem(
+            "Past a write limit of this token or client (TIMELINE_WRITE_LIMIT_PER_TOKEN, "
+            "TIMELINE_WRITE_LIMIT_PER_CLIENT); retry after `Retry-After` seconds"
+        ),
+        422: problem("Invalid events: `errors` names each field, `rule` a broken domain rule"),
+    }
 
 
 class Partnerships(Controller):
@@ -120,7 +147,11 @@ class Partnerships(Controller):
         svc: NamedDependency[Services],
         *,
         party: Annotated[
-            str | None, QueryParameter(description="Organization id, e.g. microsoft")
+            str | None,
+            QueryParameter(
+                description="Organization id (microsoft), or a name, alias or identifier it "
+                "goes by (`Vodafone Group`, `lei:...`, `wikidata:Q...`)"
+            ),
         ] = None,
         status: FromQuery[Literal["active", "ended"] | None] = None,
         region: Annotated[str | None, QueryParameter(description="Region, e.g. Africa")] = None,
@@ -149,7 +180,7 @@ class Partnerships(Controller):
         filters = ListFilters(
             day=day,
             known_at=instant,
-            party=None if party is None else valid_stream_id(party, "party", "query"),
+            party=None if party is None else await party_param(svc, party),
             region=None if region is None else text_param(region, "region"),
             status=status,
             after=after,
@@ -198,15 +229,16 @@ class Partnerships(Controller):
         view = await svc.projector.view(stream, instant)
         if view is None:
             raise NotKnownError.unknown(stream, instant)
-        tag = etag("state", stream, day, view.version, view.last_position)
-        today = None if as_of else day
-        if matches(request.headers.get("if-none-match"), tag):
-            replayable(request.scope, position, today)
-            return not_modified(tag)
         now = datetime.now(UTC)
         state = await svc.projector.state(view, as_of=day, known_at=instant or now)
         if state is None:
             raise NotKnownError.unannounced(stream, day)
+        names = await svc.store.read_models.names_on(named_organizations(state), day, instant)
+        tag = etag("state", stream, day, view.version, view.last_position, sorted(names.items()))
+        today = None if as_of else day
+        if matches(request.headers.get("if-none-match"), tag):
+            replayable(request.scope, position, today)
+            return not_modified(tag)
         feed = feed_links(
             svc.settings.base_url,
             f"/calendars/partnerships/{stream}.ics",
@@ -217,7 +249,13 @@ class Partnerships(Controller):
             shown["known_at"] = known_at
         page = f"{svc.settings.base_url}{_href(stream)}/timeline"
         page += f"?{urlencode(shown)}" if shown else ""
-        answer = PartnershipView(**msgspec.structs.asdict(state), calendar=feed, page=page)
+        links = {
+            org: OrganizationLink(name=name, href=f"/organizations/{org}")
+            for org, name in sorted(names.items())
+        }
+        answer = PartnershipView(
+            **msgspec.structs.asdict(state), calendar=feed, page=page, organizations=links
+        )
         body = wire.encode(answer)
         replayable(request.scope, position, today, None if instant else now, body)
         return Response(body, media_type=JSON, headers={"ETag": tag, "Cache-Control": "no-cache"})
@@ -276,21 +314,18 @@ class Partnerships(Controller):
         replayable(request.scope, position)  # nothing in a history depends on the day or now
         if matches(request.headers.get("if-none-match"), tag):
             return not_modified(tag)
-        page = await svc.store.read_stream_json(
+        return await history_page(
+            request,
+            svc,
             stream,
+            tag,
             from_version=from_version,
             to_version=view.version,
+            limit=limit,
             types=types,
             effective_from=start.first_day if start else None,
             effective_to=end.last_day if end else None,
-            limit=limit + 1,
         )
-        next_link = None
-        if len(page) > limit:
-            page = page[:limit]
-            next_link = next_page(request, from_version=page[-1][0] + 1)
-        body = with_json_events({"stream": stream, "next": next_link}, [e for _, e in page])
-        return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
 
     @post(
         "/{stream_id:str}/events",
@@ -299,28 +334,10 @@ class Partnerships(Controller):
         "each event's `actor`. Replaying the same events (same ids, same content) answers "
         "200 with the original result and stores nothing.",
         operation_class=AppendOperation,
-        responses={
-            201: ResponseSpec(AppendedDoc, description="Stored", generate_examples=False),
-            200: ResponseSpec(
-                AppendedDoc,
-                description="Idempotent replay: the original result",
-                generate_examples=False,
-            ),
-            400: problem("Malformed JSON or stream id"),
-            415: problem("The body is not `application/json`"),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            409: problem(
-                "`expected_version` does not match, or an event id was used for other content"
-            ),
-            413: problem("Body or batch too large (TIMELINE_MAX_BODY_BYTES, TIMELINE_MAX_BATCH)"),
-            507: problem("The store cannot write (disk full); nothing was stored, retry later"),
-            429: problem(
-                "Past a write limit of this token or client (TIMELINE_WRITE_LIMIT_PER_TOKEN, "
-                "TIMELINE_WRITE_LIMIT_PER_CLIENT); retry after `Retry-After` seconds"
-            ),
-            422: problem("Invalid events: `errors` names each field, `rule` a broken domain rule"),
-        },
+        responses=append_responses(
+            "Malformed JSON or stream id",
+            "`expected_version` does not match, or an event id was used for other content",
+        ),
         status_code=201,
     )
     async def append(
@@ -331,29 +348,60 @@ class Partnerships(Controller):
     ) -> Response[Any]:
         token = await append_token(request, svc)  # here, not by injection: that cost 5%
         stream = valid_stream_id(stream_id)
-        require_json(request)
-        appended = decoded_body(await request.body(), decode_append, "events")
-        if len(appended.events) > svc.settings.max_batch:
-            raise ProblemError(
-                413,
-                f"{len(appended.events)} events in one append; at most "
-                f"{svc.settings.max_batch} (TIMELINE_MAX_BATCH)",
-            )
-        try:
-            result = await _appended(request, svc, stream, appended, token.name)
-        except StoreFullError as error:
-            svc.write_failure = (time.monotonic(), str(error))
-            metrics.APPENDS.labels("failed").inc()
-            raise
-        except Exception:
-            metrics.APPENDS.labels("refused").inc()
-            raise
-        status, content, location = appended_answer(
-            svc, token.name, stream, result, request.scope.get("state", {}).get("request_id")
+        return await append_response(request, svc, stream, token.name)
+
+
+async def history_page(
+    request: Request[Any, Any, Any],
+    svc: Services,
+    stream: str,
+    tag: str,
+    **filters: Unpack[StreamFilters],
+) -> Response[Any]:
+    """A page of a stream's events in version order, as stored (a partnership's history or an
+    organization's), `limit` of them, with its `next` link."""
+    limit = filters.get("limit") or 100
+    page = await svc.store.read_stream_json(stream, **(filters | {"limit": limit + 1}))
+    next_link = None
+    if len(page) > limit:
+        page = page[:limit]
+        next_link = next_page(request, from_version=page[-1][0] + 1)
+    body = with_json_events({"stream": stream, "next": next_link}, [e for _, e in page])
+    return Response(body, media_type=JSON, headers=page_headers(tag, next_link))
+
+
+async def append_response(
+    request: Request[Any, Any, Any],
+    svc: Services,
+    stream: str,
+    actor: str,
+    location: str | None = None,
+) -> Response[Any]:
+    """An append's body decoded, stored and answered, for a partnership or an organization
+    (`location`: where the answer points; by default the events stored)."""
+    require_json(request)
+    appended = decoded_body(await request.body(), decode_append, "events")
+    if len(appended.events) > svc.settings.max_batch:
+        raise ProblemError(
+            413,
+            f"{len(appended.events)} events in one append; at most "
+            f"{svc.settings.max_batch} (TIMELINE_MAX_BATCH)",
         )
-        return Response(
-            content, status_code=status, media_type=JSON, headers={"Location": location}
-        )
+    try:
+        result = await _appended(request, svc, stream, appended, actor)
+    except StoreFullError as error:
+        svc.write_failure = (time.monotonic(), str(error))
+        metrics.APPENDS.labels("failed").inc()
+        raise
+    except Exception:
+        metrics.APPENDS.labels("refused").inc()
+        raise
+    status, content, stored = appended_answer(
+        svc, actor, stream, result, request.scope.get("state", {}).get("request_id")
+    )
+    return Response(
+        content, status_code=status, media_type=JSON, headers={"Location": location or stored}
+    )
 
 
 async def _appended(
@@ -405,6 +453,17 @@ def appended_answer(
     )
     location = f"{_href(stream)}/events?from_version={result.events[0].version}"
     return (200 if result.replayed else 201), content, location
+
+
+def named_organizations(state: PartnershipState) -> set[str]:
+    """Every organization id the state names."""
+    named = {party.org for party in (*state.parties, *state.former_parties)}
+    for investment in state.investments:
+        named.add(investment.investor)
+        if investment.recipient is not None:
+            named.add(investment.recipient)
+    named |= {org for c in state.commitments for org in (c.by, c.to)}
+    return named
 
 
 def _summary(stream: str, outline: Outline, version: int) -> PartnershipSummary:

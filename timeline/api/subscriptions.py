@@ -28,7 +28,14 @@ from timeline.api.errors import (
     not_found,
     problem,
 )
-from timeline.api.http import MAX_POSITION, decode_cursor, encode_cursor, next_page, require_json
+from timeline.api.http import (
+    MAX_POSITION,
+    STREAM_ID,
+    decode_cursor,
+    encode_cursor,
+    next_page,
+    require_json,
+)
 from timeline.api.services import Services
 from timeline.store.subscriptions import Attempt, Delivery, Subscription, new_id
 from timeline.webhooks import (
@@ -206,6 +213,14 @@ def _unprocessable(
 
 
 async def _checked(svc: Services, url: str, filters: Filters) -> Filters:
+    """The filters checked, `party` as an organization's id where it was a name, alias or
+    identifier one registered organization goes by (stored as the id: a later alias of
+    another changes nothing)."""
+    party = filters.party
+    if party is not None and STREAM_ID.fullmatch(party) is None:
+        found = await svc.store.read_models.named(party)
+        if len(found) == 1:
+            filters = msgspec.structs.replace(filters, party=found[0])
     try:
         checked_url(url)
         filters = checked_filters(filters)

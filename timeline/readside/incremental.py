@@ -18,8 +18,8 @@ import zstandard
 from timeline import wire
 from timeline.dates import PartialDate
 from timeline.events import (
-    BY_TYPE,
     DATA_TYPES,
+    PARTNERSHIP_TYPES,
     BackgroundNoted,
     EventCorrected,
     EventRetracted,
@@ -424,7 +424,10 @@ seventh (30.7 to 4.5 KB for 100 synthetic events). Measured on 2,000 of them at 
 zstd inflates one in 30-34 us and deflates it in 46-60 us, zlib (level 1, shapes 6 and 7) in
 94 and 175 us, 5.5 KB; inflating was two thirds of restoring a snapshot, which every append to
 a stream no longer kept and every cold state read does."""
-EVENT_SCHEMAS = ",".join(f"{name}:{kind.SCHEMA_VERSION}" for name, kind in sorted(BY_TYPE.items()))
+EVENT_SCHEMAS = ",".join(
+    f"{kind.__name__}:{kind.SCHEMA_VERSION}"
+    for kind in sorted(PARTNERSHIP_TYPES, key=lambda kind: kind.__name__)
+)
 """The event types' schema versions a snapshot's events are in. A snapshot holds events in the
 shape of their day, and an upcast may rename or move a field that a newer type would decode
 without complaint but wrongly: a snapshot from other versions is ignored."""

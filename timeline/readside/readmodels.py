@@ -33,6 +33,7 @@ import msgspec
 from timeline import calendar, wire
 from timeline.calendar import CalendarItem, FeedOptions
 from timeline.events import (
+    ORGANIZATION_TYPES,
     AnyEvent,
     EventCorrected,
     EventRetracted,
@@ -42,7 +43,9 @@ from timeline.events import (
     PartyJoined,
     PartyLeft,
     StoredEvent,
+    is_organization_stream,
 )
+from timeline.organization import KeyRow, keys_of, names_over_time
 from timeline.readside import incremental, item_memo
 from timeline.state import Outline
 
@@ -52,7 +55,8 @@ VERSION = 3
 their UID without a domain (a feed adds the deployment's).
 3: the words of each outline are facets too (`word`), so a search is an index lookup."""
 
-FacetKind = Literal["summary", "party", "region", "word"]
+FacetKind = Literal["summary", "party", "region", "word", "name"]
+"""`name`: an organization's name over world time (its stream's only facet)."""
 
 OUTLINE_TYPES: tuple[type, ...] = (
     PartnershipAnnounced,
@@ -65,7 +69,7 @@ OUTLINE_TYPES: tuple[type, ...] = (
 """Event types that can change an outline; other appends leave the facets alone."""
 
 CALENDAR_TYPES: tuple[type, ...] = (*calendar.CALENDAR_TYPES, InvestmentCommitted)
-ROW_TYPES = (*OUTLINE_TYPES, *CALENDAR_TYPES)
+ROW_TYPES = (*OUTLINE_TYPES, *CALENDAR_TYPES, *ORGANIZATION_TYPES)
 """Event types whose append may change any row; the others change only the state."""
 EVERY_ITEM = FeedOptions(announcements=True, investments=True)
 """Rows hold every item; a feed's options choose among them by kind."""
@@ -187,6 +191,9 @@ class StreamModel:
     """How many events of the stream its rows take in."""
     snapshot_version: int = 0
     """How many events the stream's stored snapshot takes in (0: none stored)."""
+    keys: list[KeyRow] | None = None
+    """An organization's keys as of its last advance, not yet written (`organization.keys_of`);
+    None for a partnership's stream and once written."""
     rows_read: bool = True
     """Whether `open` and `items` hold the stored rows. The writer reads them only for appends
     that may change them (`touches_rows`): most appends state a fact that changes neither, and
@@ -194,6 +201,16 @@ class StreamModel:
 
     def advance(self, events: Sequence[StoredEvent], batch: Sequence[StoredEvent]) -> None:
         """`events` is the stream up to and including `batch`, recorded at one instant."""
+        if is_organization_stream(self.stream):  # its keys and names; no items, no folding
+            if not self.rows_read:
+                raise RuntimeError(
+                    f"the rows of {self.stream!r} were not read before changing them"
+                )
+            self.keys = keys_of(events)
+            self.version = len(events)
+            rows = [FacetRow("name", *named) for named in names_over_time(events)]
+            self._advance_facets(rows, batch[-1].recorded_at)
+            return
         at = batch[-1].recorded_at
         outlined = any(isinstance(stored.event, OUTLINE_TYPES) for stored in batch)
         itemised = any(isinstance(stored.event, CALENDAR_TYPES) for stored in batch)

@@ -126,6 +126,17 @@ class IdempotencyError(StoreError):
         self.actual = actual
 
 
+class KeyTakenError(StoreError):
+    """An alias or identifier another organization holds: one name, one organization."""
+
+    def __init__(self, stream: str, key: str, holder: str, actual: int) -> None:
+        super().__init__(f"{key!r} names organization {holder!r} already")
+        self.stream = stream
+        self.key = key
+        self.holder = holder
+        self.actual = actual
+
+
 class RecordingTimeError(StoreError):
     """A restored recording time older than what the store already holds."""
 

@@ -12,8 +12,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from timeline import fold
-from timeline.events import ACTOR_PATTERN, SLUG_MAX, SLUG_PATTERN, AnyEvent, StoredEvent
+from timeline import fold, organization
+from timeline.events import (
+    ACTOR_PATTERN,
+    META_TYPES,
+    ORGANIZATION_STREAM,
+    ORGANIZATION_TYPES,
+    SLUG_MAX,
+    SLUG_PATTERN,
+    AnyEvent,
+    StoredEvent,
+    is_organization_stream,
+    type_name,
+)
 from timeline.formats import encode_event
 from timeline.readside import incremental
 from timeline.store.base import (
@@ -22,6 +33,7 @@ from timeline.store.base import (
     EmptyAppendError,
     IdempotencyError,
     InvalidAppendError,
+    KeyTakenError,
     RecordingTimeError,
 )
 
@@ -39,19 +51,24 @@ def plan_append(
     actor: str,
     expected_version: int | None,
     folding: incremental.Folding | None = None,
+    directory: organization.Directory | None = None,
 ) -> AppendResult:
     """The events to store, or the original result of a replay; raises if nothing may be stored.
 
     `folding`, the stream folded up to `existing` and kept open, makes the
-    domain check cost what the append adds (`incremental.check_append`).
+    domain check cost what the append adds (`incremental.check_append`). An organization's
+    stream is checked whole, and against the other organizations in `directory`.
     """
     if not events:
         raise EmptyAppendError
-    if len(stream) > MAX_NAME or not re.fullmatch(SLUG_PATTERN, stream):
+    org = is_organization_stream(stream)
+    name = stream.removeprefix(ORGANIZATION_STREAM) if org else stream
+    if len(name) > MAX_NAME or not re.fullmatch(SLUG_PATTERN, name):
         raise InvalidAppendError(
-            f"{stream[:MAX_NAME]!r} is not a stream id: lowercase letters, digits and single "
+            f"{name[:MAX_NAME]!r} is not a stream id: lowercase letters, digits and single "
             f"hyphens, at most {MAX_NAME} characters"
         )
+    _of_its_kind(events, org=org)
     if not re.fullmatch(ACTOR_PATTERN, actor):
         raise InvalidAppendError(
             f"{actor[:MAX_NAME]!r} is not an actor: letters, digits and . _ @ + -, "
@@ -82,8 +99,33 @@ def plan_append(
         for offset, event in enumerate(events, start=1)
     )
     incremental.check_new(existing, new)
-    incremental.check_append(existing, new, folding)
+    if not org:
+        incremental.check_append(existing, new, folding)
+        return AppendResult(stream=stream, events=new)
+    try:
+        keys = organization.check_append(stream, existing, new, directory or _NOBODY)
+    except organization.TakenError as taken:
+        raise KeyTakenError(stream, taken.key, taken.holder, current) from None
+    if directory is not None:
+        directory.take(name, keys)
     return AppendResult(stream=stream, events=new)
+
+
+_NOBODY = organization.Directory()
+"""Where no directory was read: every other organization unknown (a test's plain append)."""
+
+
+def _of_its_kind(events: Sequence[AnyEvent], *, org: bool) -> None:
+    """An organization's facts in its own stream, a partnership's in a partnership's."""
+    for event in events:
+        if isinstance(event, META_TYPES) or isinstance(event, ORGANIZATION_TYPES) == org:
+            continue
+        where = "a partnership's" if org else "an organization's"
+        raise fold.DomainError(
+            "wrong-stream",
+            f"{type_name(event)} belongs in {where} stream, not this one",
+            event.id,
+        )
 
 
 def _replay(

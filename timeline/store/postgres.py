@@ -265,6 +265,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION timeline_in_sequence();
         """,
     ),
+    (
+        9,
+        # organizations' names, aliases, identifiers and relations, for lookups and for the
+        # writer's checks across organizations (`organization.keys_of`)
+        """
+        CREATE TABLE organization_keys (
+            generation integer NOT NULL,
+            org        text NOT NULL,
+            kind       text NOT NULL,
+            key        text NOT NULL,
+            value      text NOT NULL,
+            PRIMARY KEY (generation, org, kind, key)
+        );
+        CREATE INDEX organization_keys_by_key ON organization_keys (generation, kind, key);
+        """,
+    ),
 )
 
 
@@ -495,7 +511,7 @@ APP_PRIVILEGES = (
     "GRANT SELECT ON schema_migrations TO {role}",
     (
         "GRANT SELECT, INSERT, UPDATE, DELETE"
-        " ON facets, calendar_items, snapshots, read_model_state TO {role}"
+        " ON facets, calendar_items, snapshots, organization_keys, read_model_state TO {role}"
     ),
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
 )

@@ -8,7 +8,7 @@ update (`rebuild.py`). Queries are written once through the `Dialect`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +16,8 @@ import msgspec
 
 from timeline import wire
 from timeline.calendar import CalendarItem, ItemContent
+from timeline.events import ORGANIZATION_STREAM
+from timeline.organization import name_key
 from timeline.readside.incremental import Folding
 from timeline.readside.readmodels import (
     FacetKind,
@@ -186,6 +188,9 @@ class Writes:
     deletes: list[tuple[Any, ...]]
     items: list[tuple[Any, ...]]
     snapshots: list[tuple[Any, ...]]
+    keyed: list[tuple[Any, ...]] = field(default_factory=list)
+    """(generation, org) of each organization whose keys are written anew."""
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _open_key(dialect: Dialect, generation: int, stream: str, known: KnownFacet) -> tuple[Any, ...]:
@@ -220,6 +225,11 @@ def writes(dialect: Dialect, generation: int, models: Iterable[StreamModel]) -> 
         )
         model.closed.clear()
         model.changed.clear()
+        if model.keys is not None:
+            org = model.stream.partition(":")[2]
+            w.keyed.append((generation, org))
+            w.keys.extend((generation, org, *key) for key in model.keys)
+            model.keys = None
         snapshot = snapshot_due(model)
         if snapshot is not None:
             w.snapshots.append((generation, model.stream, model.version, snapshot))
@@ -264,7 +274,17 @@ async def write(execute: Execute, dialect: Dialect, w: Writes) -> bool:
             " DO UPDATE SET version = excluded.version, body = excluded.body",
             w.snapshots,
         )
-    changed = bool(closes or deletes or inserts or items)  # a snapshot changes no answer
+    if w.keyed:
+        await execute(
+            f"DELETE FROM organization_keys WHERE generation = {p(1)} AND org = {p(2)}", w.keyed
+        )
+    if w.keys:
+        await execute(
+            "INSERT INTO organization_keys (generation, org, kind, key, value)"
+            f" VALUES ({_placeholders(dialect, 5)})",
+            w.keys,
+        )
+    changed = bool(closes or deletes or inserts or items or w.keyed)  # a snapshot changes none
     if changed:
         await execute("UPDATE read_model_state SET changes = changes + 1", [()])
     return changed
@@ -498,14 +518,15 @@ def changed_streams(
     after: str | None,
     limit: int,
 ) -> Query:
-    """Streams with events at positions in (`low`, `high`], by stream id; with `party`, only
-    the partnerships it is or was in on `day`."""
+    """Partnerships with events at positions in (`low`, `high`], by stream id (organizations'
+    streams left out: their events are in the feed); with `party`, only the partnerships it is
+    or was in on `day`."""
     q = Query(dialect)
     window = (  # ordered, so that SQLite scans the window by position rather than every stream
         "SELECT stream, position FROM events"
         f" WHERE position > {q.param(low)} AND position <= {q.param(high)} ORDER BY position"
     )
-    where = ["TRUE"]
+    where = [f"e.stream NOT LIKE '{ORGANIZATION_STREAM}%'"]
     if after is not None:
         where.append(f"e.stream > {q.param(after)}")
     if party is not None:
@@ -519,7 +540,7 @@ def changed_streams(
 
 
 def organizations(dialect: Dialect, day: date, after: str | None, limit: int) -> Query:
-    """One page of organization ids that are or were parties on `day`."""
+    """One page of organization ids that are or were parties on `day`, or are registered."""
     q = Query(dialect)
     where = [
         f"generation = {GENERATION}",
@@ -529,9 +550,17 @@ def organizations(dialect: Dialect, day: date, after: str | None, limit: int) ->
     ]
     if after is not None:
         where.append(f"value > {q.param(after)}")
-    q.sql = (
+    parties = (  # SQLite's `?` are positional: the parameters are made in the text's order
         f"SELECT DISTINCT value FROM facets WHERE {' AND '.join(where)}"
         f" ORDER BY value LIMIT {q.param(limit)}"
+    )
+    registered = [f"generation = {GENERATION}", "kind = 'name'"]
+    if after is not None:
+        registered.append(f"org > {q.param(after)}")
+    q.sql = (
+        f"SELECT value FROM ({parties}) AS parties UNION SELECT org FROM (SELECT DISTINCT org"
+        f" FROM organization_keys WHERE {' AND '.join(registered)} ORDER BY org"
+        f" LIMIT {q.param(limit)}) AS registered ORDER BY 1 LIMIT {q.param(limit)}"
     )
     return q
 
@@ -546,6 +575,46 @@ def organization_memberships(dialect: Dialect, orgs: Sequence[str], day: date) -
         f" AND f.valid_from <= {q.param(dialect.day(day))} AND f.recorded_to IS NULL"
         f" AND s.generation = {GENERATION} AND s.stream = f.stream AND s.kind = 'summary'"
         f" AND {_valid(q, 's', day)} AND s.recorded_to IS NULL ORDER BY f.value, s.stream"
+    )
+    return q
+
+
+def organizations_named(dialect: Dialect, text: str) -> Query:
+    """The registered organizations `text` names: an id, an identifier (`scheme:value`), an
+    alias or a name it has or had (by `name_key`)."""
+    q = Query(dialect)
+    if ":" in text:
+        where = f"kind = 'identifier' AND key = {q.param(text)}"
+    else:
+        key = name_key(text)
+        where = (
+            f"(kind = 'name' AND key = {q.param(key)}) OR (kind = 'alias'"
+            f" AND key = {q.param(key)}) OR (kind = 'name' AND org = {q.param(text)})"
+        )
+    q.sql = (
+        f"SELECT DISTINCT org FROM organization_keys WHERE generation = {GENERATION}"
+        f" AND ({where}) ORDER BY org"
+    )
+    return q
+
+
+def held_keys(dialect: Dialect, generation: int, keys: Sequence[str]) -> Query:
+    """(kind, key, org) of the aliases and identifiers among `keys`."""
+    q = Query(dialect)
+    q.sql = (
+        "SELECT kind, key, org FROM organization_keys"
+        f" WHERE generation = {q.param(generation)} AND kind IN ('alias', 'identifier')"
+        f" AND key {dialect.any_text(q.param, keys)}"
+    )
+    return q
+
+
+def keys_of_organizations(dialect: Dialect, generation: int, orgs: Sequence[str]) -> Query:
+    """(kind, key, org) of every key of `orgs`."""
+    q = Query(dialect)
+    q.sql = (
+        "SELECT kind, key, org FROM organization_keys"
+        f" WHERE generation = {q.param(generation)} AND org {dialect.any_text(q.param, orgs)}"
     )
     return q
 
@@ -641,6 +710,93 @@ class ReadModels:
         """The stream's outline on `day` as known now (None: not announced by then)."""
         rows = await self._fetch(stream_outline(self._dialect, stream, day))
         return outline(rows[0])[1] if rows else None
+
+    async def named(self, text: str) -> list[str]:
+        """The organizations `text` names: a registered id, an identifier (`lei:...`), an alias,
+        or a name it has or had; by id. Empty when none is registered under it (or `text` could
+        not be a name: a control character, which PostgreSQL would not even compare)."""
+        if not text.isprintable():
+            return []
+        q = organizations_named(self._dialect, text)
+        return [str(row[0]) for row in await self._fetch(q)]
+
+    async def names_on(
+        self, orgs: Collection[str], day: date, known_at: datetime | None
+    ) -> dict[str, str]:
+        """Each registered organization's name on `day` as known at `known_at`, by id."""
+        if not orgs:
+            return {}
+        q = Query(self._dialect)
+        streams = [ORGANIZATION_STREAM + org for org in sorted(orgs)]
+        q.sql = (
+            f"SELECT f.stream, f.value FROM facets f WHERE f.generation = {GENERATION}"
+            f" AND f.stream {self._dialect.any_text(q.param, streams)} AND f.kind = 'name'"
+            f" AND {_valid(q, 'f', day)} AND {_known(q, 'f', known_at)}"
+        )
+        return {str(stream).partition(":")[2]: str(name) for stream, name in await self._fetch(q)}
+
+    async def unregistered(self, after: str | None, limit: int) -> list[tuple[str, str, int]]:
+        """(id, name its first partnership gives it, partnerships) of each party that no
+        registered organization is, by id: a page for curators."""
+        q = Query(self._dialect)
+        where = [
+            f"f.generation = {GENERATION}",
+            "f.kind = 'party'",
+            "f.recorded_to IS NULL",
+            (
+                "NOT EXISTS (SELECT 1 FROM organization_keys k WHERE k.generation = f.generation"
+                " AND k.org = f.value AND k.kind = 'name')"
+            ),
+        ]
+        if after is not None:
+            where.append(f"f.value > {q.param(after)}")
+        q.sql = (
+            f"SELECT f.value, COUNT(DISTINCT f.stream) FROM facets f WHERE {' AND '.join(where)}"
+            f" GROUP BY f.value ORDER BY f.value LIMIT {q.param(limit)}"
+        )
+        counted = [(str(org), int(n)) for org, n in await self._fetch(q)]
+        if not counted:
+            return []
+        names = await self._fetch(
+            organization_memberships(self._dialect, [org for org, _n in counted], date.max)
+        )
+        first: dict[str, str] = {}
+        for org, _stream, detail in names:
+            outline = decode_outline(bytes(detail))
+            for party in (*outline.parties, *outline.former_parties):
+                if party.org == org:
+                    first.setdefault(str(org), party.name)
+        return [(org, first.get(org, org), n) for org, n in counted]
+
+    async def registered_names(self) -> list[tuple[str, str]]:
+        """(id, name or alias key) of every registered organization: what a party's id or
+        name is compared with to find a near-duplicate."""
+        q = Query(self._dialect)
+        q.sql = (
+            "SELECT org, key FROM organization_keys"
+            f" WHERE generation = {GENERATION} AND kind IN ('name', 'alias') ORDER BY org, key"
+        )
+        return [(str(org), str(key)) for org, key in await self._fetch(q)]
+
+    async def keys(self, stream: str) -> list[tuple[str, str, str]]:
+        """(kind, key, value) of an organization's stream, as `organization.keys_of` orders them."""
+        q = Query(self._dialect)
+        q.sql = (
+            f"SELECT kind, key, value FROM organization_keys WHERE generation = {GENERATION}"
+            f" AND org = {q.param(stream.partition(':')[2])} ORDER BY kind, key"
+        )
+        return [(str(k), str(key), str(v)) for k, key, v in await self._fetch(q)]
+
+    async def related(self, org: str) -> list[tuple[str, str]]:
+        """(kind, other) of each organization that names `org` as its parent, successor or
+        acquirer: its spin-offs, predecessors and acquisitions."""
+        q = Query(self._dialect)
+        q.sql = (
+            f"SELECT kind, org FROM organization_keys WHERE generation = {GENERATION}"
+            f" AND kind IN ('parent', 'successor', 'acquirer') AND key = {q.param(org)}"
+            " ORDER BY kind, org"
+        )
+        return [(str(kind), str(other)) for kind, other in await self._fetch(q)]
 
     async def memberships(
         self, org: str, day: date, after: str | None, limit: int

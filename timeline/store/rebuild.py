@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from timeline import collector
-from timeline.events import StoredEvent
+from timeline.events import ORGANIZATION_STREAM, StoredEvent, is_organization_stream
 from timeline.readside import readmodels
 from timeline.store import mapper, read_models
 from timeline.store.mapper import Query
@@ -170,10 +170,30 @@ BACKENDS = {"sqlite": "timeline.store.sqlite", "postgresql": "timeline.store.pos
 
 async def _delete(tx: SQLTransaction, where: Callable[[Query], str]) -> None:
     """Delete read-model rows; `where` writes the condition, adding its parameters."""
-    for table in ("facets", "calendar_items", "snapshots"):
+    for table in ("facets", "calendar_items", "snapshots", "organization_keys"):
         q = Query(tx.dialect)
         q.sql = f"DELETE FROM {table} WHERE {where(q)}"
         await tx.run(q.sql, [tuple(q.params)])
+
+
+async def _delete_streams(tx: SQLTransaction, generation: int, streams: list[str]) -> None:
+    """Delete the read-model rows of `streams` in `generation` (an organization's keys are
+    by its id, the rest by stream)."""
+    dialect = tx.dialect
+    orgs = [s.removeprefix(ORGANIZATION_STREAM) for s in streams if is_organization_stream(s)]
+    for table, column, names in (
+        ("facets", "stream", streams),
+        ("calendar_items", "stream", streams),
+        ("snapshots", "stream", streams),
+        ("organization_keys", "org", orgs),
+    ):
+        if names:
+            q = Query(dialect)
+            q.sql = (
+                f"DELETE FROM {table} WHERE generation = {q.param(generation)}"
+                f" AND {column} {dialect.any_text(q.param, names)}"
+            )
+            await tx.run(q.sql, [tuple(q.params)])
 
 
 async def rebuild(
@@ -208,13 +228,7 @@ async def rebuild(
         async with recorder.transaction() as tx:
             grown = [str(row[0]) for row in await tx.fetch(mapper.streams_after(dialect, basis))]
             if grown:
-                await _delete(
-                    tx,
-                    lambda q: (
-                        f"generation = {q.param(target)}"
-                        f" AND stream {dialect.any_text(q.param, grown)}"
-                    ),
-                )
+                await _delete_streams(tx, target, grown)
                 events = await tx.stream_events(grown)
                 models = [
                     readmodels.replay(name, [e for e in events if e.stream == name])

@@ -139,6 +139,20 @@ class SQLTransaction:
         if self._after_insert is not None:
             await self._after_insert(rows[-1][0])
 
+    async def organization_keys(
+        self, generation: int, claimed: Sequence[tuple[str, str]], orgs: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        rows: list[Any] = []
+        if claimed:
+            wanted = set(claimed)
+            q = read_models.held_keys(self._dialect, generation, sorted({k for _, k in claimed}))
+            rows += [row for row in await self._fetch(q) if (row[0], row[1]) in wanted]
+        if orgs:
+            rows += await self._fetch(
+                read_models.keys_of_organizations(self._dialect, generation, orgs)
+            )
+        return [(str(k), str(key), str(org)) for k, key, org in rows]
+
     async def generation(self) -> int:
         """The live generation of the read models (a rebuild switches it)."""
         if self._generation is None:

@@ -209,6 +209,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE status IN ('pending', 'parked');
         """,
     ),
+    (
+        9,
+        # organizations' names, aliases, identifiers and relations, for lookups and for the
+        # writer's checks across organizations (`organization.keys_of`)
+        """
+        CREATE TABLE organization_keys (
+            generation INTEGER NOT NULL,
+            org        TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            PRIMARY KEY (generation, org, kind, key)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX organization_keys_by_key ON organization_keys (generation, kind, key);
+        """,
+    ),
 )
 """Numbered, applied in order inside one transaction each; never edited once released."""
 

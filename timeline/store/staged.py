@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from timeline import collector
-from timeline.events import AnyEvent, StatementMade, StoredEvent
+from timeline import collector, organization
+from timeline.events import AnyEvent, StatementMade, StoredEvent, is_organization_stream
 from timeline.fold import DomainError
 from timeline.formats import (
     Imported,
@@ -134,6 +134,7 @@ async def import_staged(
                 doubled = stage.position - base >= base
                 indexes = await _dropped(tx, paused.indexes if paused and doubled else ())
                 await _fold_streams(tx, recorder.backend, str(path), stage, (pool, in_flight))
+                await _fold_organizations(tx, str(path), stage)
                 if large is not None and indexes:  # the sort takes the cache's size, added to it
                     await tx.fetch(Query(tx.dialect, large[1]))
                 await _made(tx, indexes)
@@ -455,6 +456,8 @@ def _pages(streams: dict[str, _Lines]) -> Iterator[Page]:
     page: Page = []
     size = 0
     for stream, lines in streams.items():
+        if is_organization_stream(stream):  # `_fold_organizations`
+            continue
         arrays = (lines.offsets.tobytes(), lines.positions.tobytes(), bytes(lines.marks))
         page.append((stream, *arrays))
         size += len(lines.offsets)
@@ -526,6 +529,62 @@ def _line_at(fd: int, offset: int) -> bytes:
         end = -1 if found < 0 else len(line) + found
         line += more
     return line[: end + 1]
+
+
+async def _fold_organizations(tx: SQLTransaction, path: str, stage: _Stage) -> None:
+    """The organizations' streams, here: each run checked as the writer checks it, against the
+    organizations registered before it in the file or in the store, all runs in file order."""
+    orgs = {name: lines for name, lines in stage.streams.items() if is_organization_stream(name)}
+    if not orgs:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        runs = sorted(
+            (position, name, head, run)
+            for name, lines in orgs.items()
+            for head, run, position in _runs(
+                fd, lines.offsets.tobytes(), lines.positions.tobytes(), bytes(lines.marks)
+            )
+        )
+    finally:
+        os.close(fd)
+    claimed: set[tuple[str, str]] = set()
+    named: set[str] = set()
+    for _position, name, _head, run in runs:
+        more_claimed, more_named = organization.asked(name, run)
+        claimed |= more_claimed
+        named |= more_named
+    generation = await tx.generation()
+    directory = organization.Directory()
+    for kind, key, org in await tx.organization_keys(generation, sorted(claimed), sorted(named)):
+        directory.registered.add(org)
+        if kind in organization.HELD and (kind, key) in claimed:
+            directory.holders[(kind, key)] = org
+        elif kind == "successor":
+            directory.successors[org] = key
+    models = {name: StreamModel(name) for name in orgs}
+    events: dict[str, list[StoredEvent]] = {name: [] for name in orgs}
+    for position, name, head, run in runs:
+        recorded_at = head.recorded_at
+        assert recorded_at is not None  # the first stage refused lines without  # noqa: S101
+        try:
+            result = plan_append(
+                name,
+                run,
+                existing=events[name],
+                stored_by_id={},
+                next_position=position,
+                recorded_at=recorded_at,
+                actor=head.actor or stage.default_actor,
+                expected_version=None if head.version is None else head.version - 1,
+                directory=directory,
+            )
+        except (StoreError, DomainError) as error:
+            raise NotStagedError(f"{name}: {error}") from None
+        events[name].extend(result.events)
+        models[name].advance(events[name], result.events)
+    writes = read_models.writes(tx.dialect, generation, models.values())
+    await read_models.write(tx.run, tx.dialect, writes)
 
 
 def _folded(stream: str, runs: Iterator[Run], default_actor: str) -> StreamModel:

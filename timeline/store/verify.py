@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from timeline import fold
 from timeline.calendar import CalendarItem
-from timeline.events import StoredEvent
+from timeline.events import StoredEvent, is_organization_stream
 from timeline.lru import LRU
+from timeline.organization import check_organization, keys_of
 from timeline.quotes import QuoteError, find
 from timeline.readside import incremental, readmodels
 from timeline.sources import fingerprint, normalised
@@ -62,6 +63,9 @@ async def verify(store: EventStore) -> Findings:
                 found.problems.append(f"{stream}: version {stored.version}, expected {index}")
                 break
         found.problems += await _quote_problems(store, stream, events, texts)
+        if is_organization_stream(stream):
+            found.problems += await _organization_problems(store, events, found, current=current)
+            continue
         try:
             fold.check(events)
         except fold.DomainError as error:
@@ -216,3 +220,20 @@ def _item_difference(uid: str, want: CalendarItem | None, have: CalendarItem | N
         f"{want.changed_at.isoformat()}"
         + ("" if have.content == want.content else " (content differs)")
     ]
+
+
+async def _organization_problems(
+    store: EventStore, events: list[StoredEvent], found: Findings, *, current: bool
+) -> list[str]:
+    """An organization's stream folds, its keys are what a fresh replay makes of it, and so
+    are its names over time (facets, compared as a partnership's are)."""
+    stream = events[0].stream
+    try:
+        check_organization(events)
+    except fold.DomainError as error:
+        return [f"{stream}: {error}"]
+    if not current:
+        return []
+    if sorted(await store.read_models.keys(stream)) != keys_of(events):
+        return [f"{stream}: its keys differ from a fresh replay's"]
+    return await _read_model_differences(store, stream, events, found)

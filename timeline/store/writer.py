@@ -30,10 +30,12 @@ from datetime import UTC, datetime
 from typing import Protocol, Unpack
 from uuid import UUID
 
-from timeline.events import AnyEvent, StoredEvent
+from timeline import organization
+from timeline.events import AnyEvent, StoredEvent, is_organization_stream
 from timeline.fold import DomainError
 from timeline.ids import DrawnId
 from timeline.lru import LRU
+from timeline.organization import Directory
 from timeline.quotes import QuoteError, anchored
 from timeline.readside.readmodels import StreamModel, touches_rows
 from timeline.store.base import (
@@ -87,6 +89,13 @@ class WriteTransaction(Protocol):
         ...
 
     async def save_models(self, models: Iterable[StreamModel]) -> None: ...
+
+    async def organization_keys(
+        self, generation: int, claimed: Sequence[tuple[str, str]], orgs: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """(kind, key, org) of the aliases and identifiers in `claimed` that an organization
+        holds, and every key of the organizations in `orgs`."""
+        ...
 
 
 Begin = Callable[[], AbstractAsyncContextManager[WriteTransaction]]
@@ -222,7 +231,10 @@ class GroupWriter:
             stored_by_id = {e.event.id: e for e in await tx.events_by_id(ids)} if ids else {}
             last = await tx.last()
             texts = await self._texts_of(tx, group)
-            results, new = _decide(group, existing, models, stored_by_id, last=last, texts=texts)
+            directory = await _directory_of(tx, generation, group)
+            results, new = _decide(
+                group, existing, models, stored_by_id, last=last, texts=texts, directory=directory
+            )
             if new:
                 await tx.insert(new)
                 if texts:  # the group cites registered sources
@@ -306,10 +318,11 @@ class GroupWriter:
             existing[name] = Tail(start)
             if start < version:
                 wanted[name] = start
+        partnerships = {n: e for n, e in existing.items() if not is_organization_stream(n)}
         if wanted:  # one query for all of them (an import reads many such streams a group)
             for stored in await tx.stream_tails(wanted):
                 existing[stored.stream].events.append(stored)
-        for name, events in existing.items():
+        for name, events in partnerships.items():  # an organization is checked whole
             model = models[name]
             folding = model.folding
             if folding.version > len(events):  # a snapshot past these events: not theirs
@@ -323,6 +336,34 @@ class GroupWriter:
             if model.rows_read and model.memo.frame is None and model.version == len(events) > 0:
                 model.resume()  # rows as read: only what comes next rewrites items (none unread)
         return existing
+
+
+async def _directory_of(
+    tx: WriteTransaction, generation: int, group: list[_Append]
+) -> Directory | None:
+    """What the group's appends to organizations need to know of the others (None when it has
+    none): who holds the keys they claim, which organizations they name are registered, and
+    each one's successors, followed to the end."""
+    claimed: set[tuple[str, str]] = set()
+    named: set[str] = set()
+    for item in group:
+        if is_organization_stream(item.stream):
+            more_claimed, more_named = organization.asked(item.stream, item.events)
+            claimed |= more_claimed
+            named |= more_named
+    if not named:
+        return None
+    directory = Directory()
+    asked = named
+    for kind, key, org in await tx.organization_keys(generation, sorted(claimed), []):
+        directory.holders[(kind, key)] = org
+    while asked:
+        found = await tx.organization_keys(generation, [], sorted(asked))
+        directory.registered |= {org for _kind, _key, org in found}
+        successors = {org: key for kind, key, org in found if kind == "successor"}
+        directory.successors |= successors
+        asked = set(successors.values()) - directory.registered - asked
+    return directory
 
 
 def _answer(group: list[_Append], results: list[AppendResult | BaseException]) -> None:
@@ -343,6 +384,7 @@ def _decide(
     *,
     last: tuple[int, datetime | None],
     texts: Mapping[str, str | None],
+    directory: Directory | None = None,
 ) -> tuple[list[AppendResult | BaseException], list[StoredEvent]]:
     """Each append on its own, in queue order, each seeing the ones accepted before it.
 
@@ -351,7 +393,7 @@ def _decide(
     replay moves them: the events accepted at one instant are taken into the
     rows before the folding checks an append recorded at another.
     """
-    decision = _Decision(existing, models, stored_by_id, last[0] + 1, last[1], texts)
+    decision = _Decision(existing, models, stored_by_id, last[0] + 1, last[1], texts, directory)
     results = [decision.take(item) for item in group]
     for stream, held in decision.waiting.items():
         models[stream].advance(existing[stream], held)
@@ -369,6 +411,8 @@ class _Decision:
     latest: datetime | None
     texts: Mapping[str, str | None]
     """The texts of the registered sources the group cites, normalised (`quotes.anchored`)."""
+    directory: Directory | None = None
+    """Other organizations, as the group's appends to organizations need them."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     new: list[StoredEvent] = field(default_factory=list)
     waiting: dict[str, list[StoredEvent]] = field(default_factory=dict)
@@ -407,6 +451,7 @@ class _Decision:
                 actor=item.actor,
                 expected_version=item.expected_version,
                 folding=folding,
+                directory=self.directory,
             )
             if not result.replayed:
                 recording_time(item.recorded_at, self.now, self.latest)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import LiteralString, NamedTuple, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import msgspec
@@ -187,6 +187,9 @@ class PageBasis:
     amendments: Sequence[Amendment] = ()
     """The retractions and corrections known at `known_at`: each item says what befell it."""
     passages: Passages = field(default_factory=dict)
+    registered: Mapping[str, str] = field(default_factory=dict)
+    """Registered organizations' names on `as_of`, by id: what an investment's recipient or a
+    commitment's side that is no party is called (a party keeps the name its source gives)."""
 
 
 def fact_href(basis: PageBasis, key: Subject) -> str:
@@ -361,9 +364,10 @@ def _svg(
     *,
     changed: frozenset[Subject] = frozenset(),
     amended: frozenset[Subject] = frozenset(),
+    registered: Mapping[str, str] | None = None,
 ) -> Markup:
     seen = _by_event(on_day)
-    names = _names(whole)
+    names = _names(whole, registered or {})
 
     def ring(key: Subject, mark: Mark) -> Markup:
         """A mark links to its entry in the words (so the keyboard reaches every item and its
@@ -710,7 +714,7 @@ def _lists(whole: PartnershipState, on_day: PartnershipState | None, basis: Page
     retraction or correction touched says so, with when and why."""
     changes, amendments = basis.changes, basis.amendments
     seen = _by_event(on_day)
-    names = _names(whole)
+    names = _names(whole, basis.registered)
     befell: dict[Subject, list[Amendment]] = {}
     for amendment in amendments:
         for key in amendment.about:
@@ -732,6 +736,9 @@ def _lists(whole: PartnershipState, on_day: PartnershipState | None, basis: Page
               for p in whole.parties),
             *(item(("party", p.org), p.name, "a former party", p, status="left")
               for p in whole.former_parties),
+            html("<li class='item organizations'>Each as an organization: {}</li>", join(
+                (html("<a href='/organizations/{}/page'>{}</a>", quote(p.org, safe=""), p.name)
+                 for p in (*whole.parties, *whole.former_parties)), " · ")),
         ]
     )  # fmt: skip
     phases = join(
@@ -835,9 +842,10 @@ def _firmness_differs(pledge: InvestmentState | CommitmentState) -> list[str]:
     return [] if said is None else [said]
 
 
-def _names(state: PartnershipState) -> dict[str, str]:
-    """Organization ids to the names the sources give them (former parties too)."""
-    return {p.org: p.name for p in (*state.parties, *state.former_parties)}
+def _names(state: PartnershipState, registered: Mapping[str, str]) -> dict[str, str]:
+    """Organization ids to the names the sources give them (former parties too), else to their
+    registered names."""
+    return {**registered, **{p.org: p.name for p in (*state.parties, *state.former_parties)}}
 
 
 def _investment(i: InvestmentState, names: Mapping[str, str]) -> str:
@@ -938,7 +946,15 @@ def timeline_body(
         announced,
         term,
         _lane_names(),
-        _svg(whole, on_day, ax, basis.as_of, changed=changed, amended=amended),
+        _svg(
+            whole,
+            on_day,
+            ax,
+            basis.as_of,
+            changed=changed,
+            amended=amended,
+            registered=basis.registered,
+        ),
         _legend(compared=basis.since is not None, amended=bool(amended)),
         _lists(whole, on_day, basis),
     )
