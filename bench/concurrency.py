@@ -34,6 +34,9 @@ from typing import Any
 
 HERE = Path(__file__).parent
 READS = ("state", "history", "changes", "lineage")
+LOOKUPS = ("party id", "party alias", "party wikidata")
+"""A list of one organization's partnerships, named by its id, an alias or an identifier
+(`random_party.lua`); the alias and the identifier are looked up in the organizations' keys."""
 """Each read of one partnership: its state, its events, a knowledge diff, a fact's lineage."""
 FACTS = 2000
 """Facts whose lineages the lineage reads ask for, each of another partnership: as many as
@@ -166,9 +169,16 @@ def fact_targets(base: str, partnerships: int, folder: Path) -> Path:
 
 
 def http(
-    base: str, token: str, partnerships: int, seconds: int = 10, *, cost: Cost | None = None
+    base: str,
+    token: str,
+    partnerships: int,
+    seconds: int = 10,
+    *,
+    cost: Cost | None = None,
+    organizations: int = 0,
 ) -> dict[str, Any]:
-    """Reads at c16 (after a warm-up), appends at c32 and one at a time."""
+    """Reads at c16 (after a warm-up), appends at c32 and one at a time; with `organizations`
+    (registered, parties to the partnerships), lists by party named three ways."""
     wrk(base, "random_partnership.lua", ["state", str(partnerships)], 16, 3)
     figures = {
         kind: wrk(base, "random_partnership.lua", [kind, str(partnerships)], 16, seconds, cost=cost)
@@ -178,6 +188,12 @@ def http(
     with tempfile.TemporaryDirectory() as folder:
         targets = fact_targets(base, partnerships, Path(folder))
         figures["lineage"] = wrk(base, "random_fact.lua", [str(targets)], 16, seconds, cost=cost)
+    if organizations:
+        for lookup in LOOKUPS:
+            kind = lookup.removeprefix("party ")
+            figures[lookup] = wrk(
+                base, "random_party.lua", [kind, str(organizations)], 16, seconds, cost=cost
+            )
     for connections in (32, 1):
         figures[f"appends c{connections}"] = wrk(
             base, "random_append.lua", [token, str(partnerships)], connections, seconds, cost=cost

@@ -14,6 +14,7 @@ operation is counted for both trees and the ratio printed. Operations, without H
   rebuild);
 - append: one statement appended to a random partnership not kept in memory, twelve at a time
   (the writer, from the snapshot, without HTTP);
+- http-state: a random partnership's state on a date (`GET /partnerships/{id}?as_of=`);
 - http-diff, http-append: the same through the app's ASGI handler (edge, routing, token,
   answer, access lines), as `bench/random_partnership.lua` and `random_append.lua` ask; no
   server and no client, whose costs granian and wrk bear.
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = ("diff", "replay", "append", "http-diff", "http-append")
+OPERATIONS = ("diff", "replay", "append", "http-state", "http-diff", "http-append")
 GROUP = 12
 """Appends decided together, about what 32 concurrent HTTP writers make."""
 
@@ -214,6 +215,15 @@ async def _http_diffs(url: str, n: int) -> None:
     await _served(url, n, request)
 
 
+async def _http_states(url: str, n: int) -> None:
+    streams = _streams(max(n, 1))
+
+    def request(number: int, _token: str) -> tuple[str, str, bytes]:
+        return "GET", f"/partnerships/{streams[number]}?as_of=2024-06-01", b""
+
+    await _served(url, n, request)
+
+
 async def _http_appends(url: str, n: int) -> None:
     rng = random.Random(11)
 
@@ -231,6 +241,7 @@ RUN: dict[str, Callable[[str, int], Coroutine[Any, Any, None]]] = {
     "diff": _diffs,
     "replay": _replays,
     "append": _appends,
+    "http-state": _http_states,
     "http-diff": _http_diffs,
     "http-append": _http_appends,
 }

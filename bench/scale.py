@@ -99,9 +99,20 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return round(statistics.median(ordered), 2), round(p99, 2)
 
 
+def registered_organizations(partnerships: int) -> int:
+    """Organizations the data registers: 2,000 beside 10,000 partnerships (the first of them
+    the parties, `parties_of`)."""
+    return partnerships // 5
+
+
+def parties_of(partnerships: int) -> int:
+    """How many organizations the synthetic partnerships name as parties (`synthetic.lines`)."""
+    return max(20, partnerships // 20)
+
+
 def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     """For each kind of read, `samples` targets: each a URL and the raw query of the same rows."""
-    orgs = synthetic.organizations(max(20, partnerships // 20))
+    orgs = synthetic.organizations(parties_of(partnerships))
     streams = [f"p{n:05d}" for n in rng.sample(range(partnerships), samples)]
     picked_orgs = rng.sample(orgs, min(samples, len(orgs)))
     days = [date(2021 + n % 5, 1 + n % 12, 1 + n % 28) for n in range(samples)]
@@ -122,6 +133,20 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
     for n in range(samples):
         org, day = picked_orgs[n % len(picked_orgs)], days[n]
         listing("list ?party=", ListFilters(day=day, party=org), {"party": org, "as_of": str(day)})
+        for how, named in (
+            ("alias", synthetic.alias(org)),
+            ("wikidata", f"wikidata:{synthetic.wikidata(org)}"),
+        ):
+            out.setdefault(f"list ?party= ({how})", []).append(
+                {
+                    "url": "/partnerships?"
+                    + urllib.parse.urlencode({"party": named, "as_of": str(day), "limit": "50"}),
+                    "raw": [
+                        read_models.organizations_named(DIALECT, named),
+                        read_models.partnerships(DIALECT, ListFilters(day=day, party=org), 51, ()),
+                    ],
+                }
+            )
         region = synthetic.REGIONS[n % len(synthetic.REGIONS)]
         listing(
             "list ?region=",
@@ -270,8 +295,9 @@ def run_size(
     partnerships: int, events: int, samples: int, data: Path, *, rebuild: bool = True
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"partnerships": partnerships, "events": partnerships * events}
-    source = data / f"synthetic-{partnerships}x{events}.ndjson"
-    db = data / f"timeline-{partnerships}x{events}.db"
+    registered = registered_organizations(partnerships)
+    source = data / f"synthetic-{partnerships}x{events}-{registered}orgs.ndjson"
+    db = data / f"timeline-{partnerships}x{events}-{registered}orgs.db"
     env = os.environ | {
         "TIMELINE_DATABASE_URL": f"sqlite:///{db}",
         "TIMELINE_CURATED_DIR": "",
@@ -281,7 +307,8 @@ def run_size(
         if not source.exists():  # in a child: a child's peak RSS starts from its parent's
             subprocess.run(
                 [sys.executable, str(Path(__file__).with_name("synthetic.py")), str(source),
-                 "--partnerships", str(partnerships), "--events", str(events)],
+                 "--partnerships", str(partnerships), "--events", str(events),
+                 "--organizations", str(registered)],
                 check=True, stdout=subprocess.DEVNULL,
             )  # fmt: skip
         seconds, rss, _ = measured([*TIMELINE, "import", str(source)], env)
@@ -363,7 +390,10 @@ def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
     postgres = env["TIMELINE_DATABASE_URL"].startswith("postgres")
     cost = concurrency.spent_by(server.process.pid, postgres=postgres)
     try:
-        figures = concurrency.http(server.base, token.strip(), partnerships, cost=cost)
+        figures = concurrency.http(
+            server.base, token.strip(), partnerships, cost=cost,
+            organizations=parties_of(partnerships),
+        )  # fmt: skip
     finally:
         server.stop()
     for name, row in figures.items():
@@ -484,7 +514,11 @@ def concurrent_table(result: dict[str, Any]) -> None:
         ours = figures[name]
         raw = figures["raw"]["reads" if name in concurrency.READS else "appends c32"]
         raw_cell = f"{raw['per_s']} ({raw['p50_ms']} / {raw['p99_ms']})"
-        if name == "appends c1":
+        if name in concurrency.LOOKUPS:  # beside the list by id, not a raw floor
+            by_id = figures["party id"]
+            raw_cell = "vs by id"
+            ratio = f"{ours['per_s'] / max(by_id['per_s'], 1):.2f}"
+        elif name == "appends c1":
             raw_cell, ratio = "", ""
         else:
             ratio = f"{ours['per_s'] / max(raw['per_s'], 1):.2f}"
@@ -511,8 +545,9 @@ def _per_backend(
     print(f"{'':16}" + "".join(f"{name:>{width}}" for name in backends))
     if heading is not None:
         print(f"{'':16}" + heading * len(backends))
-    for name in (*concurrency.READS, "appends c32", "appends c1"):
-        print(f"{name:16}" + "".join(cells(name, figures) for figures in backends.values()))
+    for name in (*concurrency.READS, *concurrency.LOOKUPS, "appends c32", "appends c1"):
+        if all(name in figures for figures in backends.values()):
+            print(f"{name:16}" + "".join(cells(name, figures) for figures in backends.values()))
 
 
 def main() -> None:

@@ -159,13 +159,47 @@ def _statement(day: date, key: str, n: int, i: int) -> dict[str, Any]:
     return _event("StatementMade", day, data, key)
 
 
-def lines(partnerships: int, events: int, batch: int, seed: int = 7) -> Iterator[bytes]:
-    """Every event as an import line, in recording order (batches interleaved)."""
+def alias(org: str) -> str:
+    """The alias a synthetic organization is registered with: `Org 0202 Group`."""
+    return f"Org {org.removeprefix('org-')} Group"
+
+
+def wikidata(org: str) -> str:
+    """The Wikidata id a synthetic organization is registered with (made up: `Q10202`)."""
+    return f"Q{10_000 + int(org.removeprefix('org-'))}"
+
+
+def registrations(count: int, clock: datetime) -> Iterator[dict[str, Any]]:
+    """`count` organizations registered (`org-0000`...), each with an alias and an identifier,
+    the first of them the parties the partnerships name."""
+    for org in organizations(count):
+        data = {
+            "name": f"Org {org.removeprefix('org-')}",
+            "kind": "company",
+            "aliases": [alias(org)],
+            "identifiers": [{"scheme": "wikidata", "value": wikidata(org)}],
+        }
+        head = {
+            "stream": f"org:{org}",
+            "version": 1,
+            "recorded_at": clock.isoformat().replace("+00:00", "Z"),
+            "actor": "pipeline",
+        }
+        yield head | _event("OrganizationRegistered", START.isoformat(), data, f"{org}/registered")
+
+
+def lines(
+    partnerships: int, events: int, batch: int, seed: int = 7, registered: int = 0
+) -> Iterator[bytes]:
+    """Every event as an import line, in recording order (batches interleaved), after the
+    `registered` organizations' registrations."""
     rng = random.Random(seed)
     orgs = organizations(max(20, partnerships // 20))
     streams = [partnership(n, events, orgs, rng) for n in range(partnerships)]
     encoder = msgspec.json.Encoder()
     clock = RECORDED
+    for line in registrations(registered, clock):
+        yield encoder.encode(line) + b"\n"
     offsets = [0] * partnerships
     remaining = list(range(partnerships))
     while remaining:
@@ -188,10 +222,10 @@ def lines(partnerships: int, events: int, batch: int, seed: int = 7) -> Iterator
         remaining = still
 
 
-def write(path: Path, partnerships: int, events: int, batch: int) -> int:
+def write(path: Path, partnerships: int, events: int, batch: int, registered: int = 0) -> int:
     count = 0
     with path.open("wb") as out:
-        for line in lines(partnerships, events, batch):
+        for line in lines(partnerships, events, batch, registered=registered):
             out.write(line)
             count += 1
     return count
@@ -203,8 +237,14 @@ def main() -> None:
     parser.add_argument("--partnerships", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--batch", type=int, default=20, help="events per append")
+    parser.add_argument(
+        "--organizations",
+        type=int,
+        default=0,
+        help="organizations registered first, each with an alias and a Wikidata id",
+    )
     args = parser.parse_args()
-    count = write(args.out, args.partnerships, args.events, args.batch)
+    count = write(args.out, args.partnerships, args.events, args.batch, args.organizations)
     print(f"wrote {count} events to {args.out}")
 
 

@@ -581,19 +581,18 @@ def organization_memberships(dialect: Dialect, orgs: Sequence[str], day: date) -
 
 def organizations_named(dialect: Dialect, text: str) -> Query:
     """The registered organizations `text` names: an id, an identifier (`scheme:value`), an
-    alias or a name it has or had (by `name_key`)."""
+    alias or a name it has or had (by `name_key`). Each an index probe: an `OR` across kinds
+    read every key of the generation (0.6 ms at 2,000 organizations, growing with them)."""
     q = Query(dialect)
+    keys = f"SELECT org FROM organization_keys WHERE generation = {GENERATION}"
     if ":" in text:
-        where = f"kind = 'identifier' AND key = {q.param(text)}"
-    else:
-        key = name_key(text)
-        where = (
-            f"(kind = 'name' AND key = {q.param(key)}) OR (kind = 'alias'"
-            f" AND key = {q.param(key)}) OR (kind = 'name' AND org = {q.param(text)})"
-        )
+        q.sql = f"{keys} AND kind = 'identifier' AND key = {q.param(text)} ORDER BY org"
+        return q
+    key = name_key(text)
     q.sql = (
-        f"SELECT DISTINCT org FROM organization_keys WHERE generation = {GENERATION}"
-        f" AND ({where}) ORDER BY org"
+        f"{keys} AND kind = 'name' AND key = {q.param(key)}"
+        f" UNION {keys} AND kind = 'alias' AND key = {q.param(key)}"
+        f" UNION {keys} AND org = {q.param(text)} AND kind = 'name' ORDER BY 1"
     )
     return q
 
