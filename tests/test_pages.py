@@ -309,7 +309,12 @@ def test_by_keyboard_and_for_screen_readers(served: tuple[Server, str]) -> None:
     sources; the sliders and the drawing are named; axe finds nothing against WCAG 2.1 AA."""
     server, _token = served
     with browser_page() as (page, watched):
-        for path in ("/", "/?q=nothing-matches-this", f"{VM}?as_of=2024-06-01", VM + "?as_of=x"):
+        organizations = (
+            "/organizations/vodafone/page",
+            "/organizations/vodafone-iot-platform/page",
+        )
+        for path in ("/", "/?q=nothing-matches-this", f"{VM}?as_of=2024-06-01", *organizations,
+                     VM + "?as_of=x"):  # fmt: skip
             page.goto(f"{server.base}{path}")  # type: ignore[attr-defined]
             assert _violations(page) == [], path
         assert watched.console_errors == [  # the last page answers a 400, as it should
