@@ -628,5 +628,32 @@ def schemas_export(directory: Path) -> None:
     click.echo(f"wrote {len(names)} schemas to {directory}/")
 
 
+@cli.group("reference")
+def reference_group() -> None:
+    """The documentation's reference pages, made from the code."""
+
+
+@reference_group.command("export")
+@click.option(
+    "--dir",
+    "directory",
+    default="docs/reference",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+)
+def reference_export(directory: Path) -> None:
+    """Write the reference pages: routes, event types, settings, commands and rules."""
+    from timeline import reference  # noqa: PLC0415 - it builds the whole app
+
+    pages = reference.rendered(reference.served_spec())
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in pages.items():
+            (directory / name).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise Failure(str(error)) from None
+    click.echo(f"wrote {len(pages)} reference pages to {directory}/")
+
+
 def main() -> None:
     cli(prog_name="timeline")

@@ -45,10 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sse_heartbeat: Positive = 15
     """TIMELINE_SSE_HEARTBEAT: seconds between heartbeat comments on idle event streams."""
     sse_max_lag: Positive = 10_000
+    """TIMELINE_SSE_MAX_LAG: a live subscriber this many events behind is disconnected."""
     min_position_wait: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     """TIMELINE_MIN_POSITION_WAIT: seconds a read with `min_position` waits for this replica
     to see that position before answering 503."""
-    """TIMELINE_SSE_MAX_LAG: a live subscriber this many events behind is disconnected."""
     public_url: Annotated[str, msgspec.Meta(pattern=PUBLIC_URL_PATTERN)] = ""
     """TIMELINE_PUBLIC_URL: the address links are built from (never the request's Host);
     empty: http://HOST:PORT."""

@@ -1,0 +1,50 @@
+"""The documentation's reference is what the code says: each page as `timeline reference
+export` makes it, every rule with its cause and fix, every setting with its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from timeline import reference
+from timeline.events import EVENT_TYPES
+from timeline.fold import Rule
+from timeline.settings import Settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "reference"
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    return reference.rendered(reference.served_spec())
+
+
+def test_the_checked_in_reference_is_what_the_code_makes(pages: dict[str, str]) -> None:
+    on_disk = {path.name: path.read_text(encoding="utf-8") for path in DOCS.glob("*.md")}
+    on_disk.pop("index.md", None)
+    assert on_disk == pages, "run `timeline reference export` and commit docs/reference/"
+
+
+def test_every_rule_says_its_cause_and_fix(pages: dict[str, str]) -> None:
+    assert set(reference.RULES) == set(get_args(Rule))
+    for rule in get_args(Rule):
+        cause, fix = reference.RULES[rule]
+        assert cause.strip(), rule
+        assert fix.strip(), rule
+        assert f"| `{rule}` |" in pages["rules.md"]
+
+
+def test_every_setting_event_type_and_route_is_listed(pages: dict[str, str]) -> None:
+    variables = [variable for variable, _default, _said in reference.settings_fields()]
+    assert variables == [f"TIMELINE_{name.upper()}" for name in Settings.__struct_fields__]
+    assert all(said for _v, _d, said in reference.settings_fields())
+    for kind in EVENT_TYPES:
+        assert f"\n## {kind.__name__}\n" in pages["events.md"]
+    spec = reference.served_spec()
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            assert f"| {method.upper()} | `{path}` |" in pages["routes.md"], (method, path)
+    for command in ("serve", "import", "export", "verify", "reference export"):
+        assert f"## `timeline {command}" in pages["commands.md"]

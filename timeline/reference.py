@@ -1,0 +1,347 @@
+"""The documentation's reference pages, made from the code: routes from the served OpenAPI
+spec, event types from the catalogue, settings from `Settings`, commands from the command
+line, rules from `Rule` with what causes each and how to fix the request.
+
+`timeline reference export` writes them under `docs/reference/`; a test fails when the files
+differ from what the code makes, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+import msgspec
+
+from timeline import events
+from timeline.fold import Rule
+
+RULES: dict[Rule, tuple[str, str]] = {
+    "after-end": (
+        "A fact takes effect after the partnership's `PartnershipEnded`.",
+        "Date the fact before the end, or correct or retract the ending first.",
+    ),
+    "alias-present": (
+        "`AliasAdded` names an alias the organization has already (case and accents aside).",
+        "Leave it out: the alias is there.",
+    ),
+    "already-retracted": (
+        "A retraction or correction targets an event that is retracted.",
+        "Append the fact again instead of amending a retracted one.",
+    ),
+    "announced-once": (
+        "A second `PartnershipAnnounced` in one stream.",
+        "State the change with its own event (`PartyJoined`, a correction of the announcement).",
+    ),
+    "announcement-first": (
+        (
+            "A partnership's stream does not start with `PartnershipAnnounced`, or a fact takes "
+            "effect before the announcement's date."
+        ),
+        "Append the announcement first; date facts on or after it.",
+    ),
+    "correct-meta-event": (
+        "A correction targets a retraction or a correction.",
+        "Retract that retraction or correction instead.",
+    ),
+    "duplicate-event-id": (
+        "An event id appears twice in the batch or the stream.",
+        "Give each event its own id (an id already stored with the same content is a replay).",
+    ),
+    "duplicate-id": (
+        "An item id (phase, milestone, investment…) is used twice in one partnership.",
+        "Use another id, or amend the first item with its own events.",
+    ),
+    "identifier-present": (
+        "`IdentifierAdded` names an identifier the organization has already.",
+        "Leave it out: the identifier is there.",
+    ),
+    "invalid-correction": (
+        "A correction's `data` does not fit the corrected event's type.",
+        "Send the whole corrected `data` as the target's type defines it (`GET /schemas`).",
+    ),
+    "merged-once": (
+        "A second `OrganizationMerged` for one organization.",
+        "Correct or retract the first merger instead.",
+    ),
+    "merger-cycle": (
+        (
+            "An organization merges into itself, or into one that merged into it (directly or "
+            "not), or names itself as its parent or acquirer."
+        ),
+        "Name the organization that goes on; check the merger's direction.",
+    ),
+    "milestone-closed": (
+        "A milestone that is achieved or cancelled is moved or closed again.",
+        "Correct or retract the event that closed it first.",
+    ),
+    "milestone-missed": (
+        "A milestone reported missed is reported missed again.",
+        "Reschedule it (`MilestoneRescheduled`) first.",
+    ),
+    "party-present": (
+        "`PartyJoined` names an organization that is a party already.",
+        "Leave it out, or record its leaving first.",
+    ),
+    "phase-closed": (
+        "A phase that is completed or cancelled is changed again.",
+        "Correct or retract the event that closed it first.",
+    ),
+    "phase-started": (
+        "`PhaseStarted` for a phase that started already.",
+        "Leave it out, or correct the first start's date.",
+    ),
+    "quote-ambiguous": (
+        "A quote occurs more than once in the registered source's text.",
+        "Add `prefix` or `suffix` (the words just before or after it) so it occurs once.",
+    ),
+    "quote-not-in-source": (
+        "A quote (or a part of a statement between `[…]`) is not in the source's text.",
+        "Quote the words exactly as the source has them (white space and Unicode forms aside).",
+    ),
+    "registered-once": (
+        "A second `OrganizationRegistered` in one organization's stream.",
+        "State the change with its own event (`OrganizationRenamed`, `AliasAdded`…).",
+    ),
+    "registration-first": (
+        (
+            "An organization's stream does not start with `OrganizationRegistered`, or a fact "
+            "takes effect before the registration's date."
+        ),
+        "Register the organization first; date facts on or after it.",
+    ),
+    "rename-to-current": (
+        "`OrganizationRenamed` to the name the organization has on that date.",
+        "Leave it out, or name the new name.",
+    ),
+    "retract-retraction": (
+        "A retraction targets a retraction.",
+        "Append the retracted fact again.",
+    ),
+    "source-has-no-text": (
+        "A quote cites a registered source that was registered without its text.",
+        (
+            "Register a correction of the source with its text (`supersedes`), or cite with "
+            "`excerpt` (unverified)."
+        ),
+    ),
+    "source-not-registered": (
+        "A citation names a source id no one registered.",
+        "`POST /sources` first, or describe the source inline.",
+    ),
+    "spun-off-once": (
+        "A second `OrganizationSpunOff` for one organization.",
+        "Correct the first (its firmness or date) instead.",
+    ),
+    "unknown-alias": (
+        "`AliasRemoved` names no alias of the organization.",
+        "Name one of its `aliases` as `GET /organizations/{org}` lists them.",
+    ),
+    "unknown-event": (
+        "A retraction or correction targets no earlier event of the stream.",
+        "Name the id of an event of the same stream (`GET …/events`).",
+    ),
+    "unknown-milestone": (
+        "An event about a milestone that was never scheduled.",
+        "Append `MilestoneScheduled` first, or use the milestone's id.",
+    ),
+    "unknown-organization": (
+        "A spin-off's parent, a merger's successor or an acquirer is not registered.",
+        "Register that organization first (`POST /organizations/{org}/events`).",
+    ),
+    "unknown-party": (
+        "`PartyLeft` names an organization that is not a party.",
+        "Name a current party, or record its joining first.",
+    ),
+    "unknown-phase": (
+        "An event about a phase that was never scheduled.",
+        "Append `PhaseScheduled` first, or use the phase's id.",
+    ),
+    "wrong-stream": (
+        (
+            "An organization's fact in a partnership's stream, or a partnership's in an "
+            "organization's."
+        ),
+        (
+            "Append organizations' facts to `/organizations/{org}/events`, the rest to "
+            "`/partnerships/{id}/events`."
+        ),
+    ),
+}
+"""Every rule a 422's `rule` can name: what causes it, and how to fix the request."""
+
+PAGES = ("routes.md", "events.md", "settings.md", "commands.md", "rules.md")
+
+
+def rules_page() -> str:
+    lines = [
+        "# Rules",
+        "",
+        "A 422 that breaks a rule of the domain names it in `rule`; nothing of the request",
+        "was stored.",
+        "",
+        "| rule | caused by | fix |",
+        "|---|---|---|",
+    ]
+    for rule in get_args(Rule):
+        cause, fix = RULES[rule]
+        lines.append(f"| `{rule}` | {cause} | {fix} |")
+    return "\n".join(lines) + "\n"
+
+
+def _doc(kind: type) -> str:
+    return " ".join((inspect.getdoc(kind) or "").split())
+
+
+def events_page() -> str:
+    lines = [
+        "# Event types",
+        "",
+        "Each type's JSON Schema is served at `GET /schemas/{type}` and kept in `schemas/`.",
+        "",
+    ]
+    for kind in sorted(events.EVENT_TYPES, key=lambda k: k.__name__):
+        name = kind.__name__
+        about = "an organization's" if kind in events.ORGANIZATION_TYPES else "a partnership's"
+        if kind in events.META_TYPES:
+            about = "either kind of stream's"
+        data = events.DATA_TYPES[name]
+        fields = ", ".join(f"`{field}`" for field in data.__struct_fields__)
+        lines += [
+            f"## {name}",
+            "",
+            f"In {about} stream; schema version {kind.SCHEMA_VERSION}.",
+            "",
+            *([_doc(kind), ""] if kind.__doc__ and kind.__doc__ != events.Event.__doc__ else []),
+            f"`data` ({data.__name__}): {fields}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def settings_fields() -> list[tuple[str, str, str]]:
+    """(variable, default, what it does) of each setting, from `Settings` and the docstring
+    written under each field."""
+    from timeline import settings  # noqa: PLC0415 - the module's source is read
+
+    tree = ast.parse(Path(inspect.getfile(settings)).read_text())
+    found: list[tuple[str, str, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ClassDef) and node.name == "Settings"):
+            continue
+        body = node.body
+        for n, statement in enumerate(body):
+            if not isinstance(statement, ast.AnnAssign) or not isinstance(
+                statement.target, ast.Name
+            ):
+                continue
+            following = body[n + 1] if n + 1 < len(body) else None
+            doc = ""
+            if (
+                isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                doc = " ".join(following.value.value.split())
+            variable, _, said = doc.partition(": ")
+            default = ast.unparse(statement.value) if statement.value is not None else ""
+            found.append((variable, default, said))
+    return found
+
+
+def settings_page() -> str:
+    lines = [
+        "# Settings",
+        "",
+        "Environment variables, read once at start; a misspelt `TIMELINE_` variable is",
+        "refused with the one it resembles.",
+        "",
+        "| variable | default | what it does |",
+        "|---|---|---|",
+    ]
+    for variable, default, said in settings_fields():
+        shown = "the checkout's `events/`" if "REPO_EVENTS" in default else f"`{default}`"
+        lines.append(f"| `{variable}` | {shown} | {said} |")
+    return "\n".join(lines) + "\n"
+
+
+def commands_page() -> str:
+    from timeline.cli import cli  # noqa: PLC0415 - the command line imports the app
+
+    lines = ["# Commands", "", "`timeline COMMAND --help` says the same.", ""]
+    context = click.Context(cli, info_name="timeline")
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        if command is None:
+            continue
+        lines += _command(f"timeline {name}", command)
+    return "\n".join(lines)
+
+
+def _command(path: str, command: click.Command) -> list[str]:
+    usage = " ".join(param.human_readable_name.upper() for param in command.params
+                     if isinstance(param, click.Argument))  # fmt: skip
+    lines = [
+        f"## `{path}{' ' + usage if usage else ''}`",
+        "",
+        " ".join((command.help or "").split()),
+        "",
+    ]
+    options = [param for param in command.params if isinstance(param, click.Option)]
+    lines += [f"- `{', '.join(o.opts)}`: {' '.join((o.help or '').split())}" for o in options]
+    if options:
+        lines.append("")
+    if isinstance(command, click.Group):
+        context = click.Context(command, info_name=path)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            if sub is not None:
+                lines += _command(f"{path} {name}", sub)
+    return lines
+
+
+def routes_page(spec: dict[str, Any]) -> str:
+    lines = [
+        "# Routes",
+        "",
+        "From the served OpenAPI spec (`GET /docs/openapi.json`), which has every parameter",
+        "and schema; here each route with what it answers.",
+        "",
+        "| method | path | what | answers |",
+        "|---|---|---|---|",
+    ]
+    for path, operations in sorted(spec["paths"].items()):
+        for method, operation in sorted(operations.items()):
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = ", ".join(sorted(operation["responses"]))
+            summary = " ".join(str(operation.get("summary", "")).split())
+            lines.append(f"| {method.upper()} | `{path}` | {summary} | {statuses} |")
+    return "\n".join(lines) + "\n"
+
+
+def rendered(spec: dict[str, Any]) -> dict[str, str]:
+    """Each reference page by its file name."""
+    return {
+        "routes.md": routes_page(spec),
+        "events.md": events_page(),
+        "settings.md": settings_page(),
+        "commands.md": commands_page(),
+        "rules.md": rules_page(),
+    }
+
+
+def served_spec() -> dict[str, Any]:
+    """The OpenAPI spec the app serves, made without serving it."""
+    from litestar.serialization import encode_json  # noqa: PLC0415
+
+    from timeline.api.app import create_app  # noqa: PLC0415 - the app is big to import
+    from timeline.api.spec import polish  # noqa: PLC0415
+    from timeline.settings import Settings  # noqa: PLC0415
+
+    app = create_app(Settings(database_url="sqlite:///:memory:", curated_dir=""))
+    spec: dict[str, Any] = polish(app.openapi_schema.to_schema(), public_reads=True)
+    return msgspec.json.decode(encode_json(spec))  # type: ignore[no-any-return]
