@@ -131,7 +131,7 @@ def _settings() -> Settings:
 def cli() -> None:
     """Partnership Timeline: partnerships as immutable events, queryable on any date.
 
-    Every command reads TIMELINE_* settings (see README); an empty store is
+    Every command reads TIMELINE_* settings (docs/reference/settings.md); an empty store is
     first loaded with the curated data in events/.
     """
 

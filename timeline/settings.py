@@ -29,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """TIMELINE_DATABASE_URL: `sqlite:///PATH` (relative to the working folder)."""
     migrate_url: str = ""
     """TIMELINE_MIGRATE_URL: PostgreSQL URL of the role that owns the tables and migrates them;
-    empty: the app's own role migrates (README, Scaling out)."""
+    empty: the app's own role migrates (docs/guides/run.md, Scaling out)."""
     host: str = "127.0.0.1"
     """TIMELINE_HOST: address the API listens on."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000

@@ -541,7 +541,7 @@ async def _warn_if_owner(conn: Connection, role: str) -> None:
         log.warning(
             "the app's database role %r %s the events table, so its own connections could "
             "disable the triggers that keep events immutable; set TIMELINE_MIGRATE_URL to the "
-            "owner and run the app as a role that owns nothing (README, Scaling out)",
+            "owner and run the app as a role that owns nothing (docs/guides/run.md, Scaling out)",
             role,
             "is a superuser over" if row["superuser"] else "owns",
         )
