@@ -3,6 +3,7 @@ export` makes it, every rule with its cause and fix, every setting with its vari
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import get_args
 
@@ -48,3 +49,27 @@ def test_every_setting_event_type_and_route_is_listed(pages: dict[str, str]) -> 
             assert f"| {method.upper()} | `{path}` |" in pages["routes.md"], (method, path)
     for command in ("serve", "import", "export", "verify", "reference export"):
         assert f"## `timeline {command}" in pages["commands.md"]
+
+
+def test_the_tests_the_architecture_names_exist() -> None:
+    """Each test `docs/architecture.md` names as guarding an invariant is there: a renamed or
+    removed test fails here, not silently in the docs."""
+    text = (DOCS.parent / "architecture.md").read_text(encoding="utf-8")
+    tests = Path(__file__).resolve().parent
+    named: list[tuple[str, str | None]] = []
+    current = ""
+    for token in re.findall(r"`([^`]+)`", text):
+        found = re.fullmatch(r"(test_\w+\.py)(?:::(test_\w+))?|::(test_\w+)", token)
+        if found is None:
+            continue
+        module, function, continued = found.groups()
+        current = module or current
+        named.append((current, function or continued))
+    assert len(named) >= 20
+    for module, function in named:
+        source = (tests / module).read_text(encoding="utf-8")
+        if function is not None:
+            assert re.search(rf"^(async )?def {function}\(", source, re.MULTILINE), (
+                module,
+                function,
+            )
