@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY timeline ./timeline
 COPY events ./events
 COPY schemas ./schemas
+COPY docs ./docs
 RUN pip install --no-cache-dir . \
     && useradd --system --home /data timeline \
     && mkdir /data && chown timeline /data

@@ -312,6 +312,9 @@ def test_by_keyboard_and_for_screen_readers(served: tuple[Server, str]) -> None:
         organizations = (
             "/organizations/vodafone/page",
             "/organizations/vodafone-iot-platform/page",
+            "/guide/",  # the documentation, as the app serves it
+            "/guide/guides/append",
+            "/guide/reference/rules",
         )
         for path in ("/", "/?q=nothing-matches-this", f"{VM}?as_of=2024-06-01", *organizations,
                      VM + "?as_of=x"):  # fmt: skip

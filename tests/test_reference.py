@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from api_helpers import running, settings_for
 
 from timeline import reference
 from timeline.events import EVENT_TYPES
@@ -73,3 +74,28 @@ def test_the_tests_the_architecture_names_exist() -> None:
                 module,
                 function,
             )
+
+
+async def test_the_app_serves_its_guides_and_links_to_them(tmp_path: Path) -> None:
+    """`/guide/` is the documentation as pages of the app (no site to publish, nothing
+    fetched elsewhere); links between pages become the app's addresses; `/` and `/docs` link
+    to it; a name that is no page is a 404, a path out of `docs/` never read."""
+    async with running(settings_for(tmp_path)) as client:
+        moved = await client.get("/guide", follow_redirects=False)
+        assert (moved.status_code, moved.headers["location"]) == (308, "/guide/")
+        home = await client.get("/guide/")
+        assert home.status_code == 200
+        assert "script-src 'self'" in home.headers["content-security-policy"]
+        assert '<h1 id="partnership-timeline">Partnership Timeline</h1>' in home.text
+        assert 'href="guides/append"' in home.text  # guides/append.md, as the app serves it
+        append = await client.get("/guide/guides/append")
+        assert "Append from a pipeline" in append.text
+        assert 'href="../reference/rules"' in append.text
+        rules = await client.get("/guide/reference/rules")
+        assert "<code>merger-cycle</code>" in rules.text
+        reference_home = await client.get("/guide/reference/")
+        assert 'href="routes"' in reference_home.text
+        for missing in ("/guide/nothing", "/guide/../pyproject", "/guide/guides/..%2f..%2fREADME"):
+            assert (await client.get(missing)).status_code == 404, missing
+        assert "href='/guide/'" in (await client.get("/")).text
+        assert "href='/guide/'" in (await client.get("/docs")).text

@@ -42,6 +42,7 @@ from timeline.fold import END_OF_TIME
 from timeline.knowledge import ItemChange, amendments
 from timeline.projection import NotKnownError, knowledge_diff
 from timeline.store.read_models import ListFilters
+from timeline.web.guide import guide_page
 from timeline.web.lineage_page import fact_page
 from timeline.web.organization_page import Family, organization_page
 from timeline.web.pages import (
@@ -190,6 +191,19 @@ class Pages(Controller):
             headers={"Cache-Control": "no-cache"},
         )
 
+    @get("/guide", media_type=HTML)
+    async def guide_home(self, request: Request[Any, Any, Any]) -> Response[str]:
+        """The documentation's home page, at `/guide/` (its links are relative to it: litestar
+        routes `/guide` here too, and sends it on)."""
+        if not bytes(request.scope.get("raw_path", b"/")).split(b"?")[0].endswith(b"/"):
+            return Response("", status_code=308, headers={"Location": "/guide/"})
+        return _guide("")
+
+    @get("/guide/{page:path}", media_type=HTML)
+    async def guide(self, page: Annotated[str, PathParameter()]) -> Response[str]:
+        """The documentation: guides, reference, architecture and benchmarks (`docs/`)."""
+        return _guide(page.strip("/"))
+
     @get("/favicon.ico", status_code=301)
     async def favicon(self) -> Redirect:
         """Browsers ask for this on any page, the API's JSON included: the app's icon."""
@@ -257,3 +271,10 @@ class Pages(Controller):
             media_type=HTML,
             headers={"Cache-Control": "no-cache"},
         )
+
+
+def _guide(name: str) -> Response[str]:
+    found = guide_page(name)
+    if found is None:
+        raise NotKnownError(f"no documentation page {name[:100]!r}")
+    return Response(found, media_type=HTML, headers={"Cache-Control": "no-cache"})

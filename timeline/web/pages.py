@@ -154,7 +154,7 @@ def index_page(
     body = html(
         "<header class='top'><h1>Partnership Timeline</h1>"
         "<p>Business partnerships as their sources tell them, on any date, as known at any "
-        "time. <a href='/docs'>API</a></p></header><main>"
+        "time. <a href='/guide/'>Guides</a> · <a href='/docs'>API</a></p></header><main>"
         "{}<ul class='cards' aria-label='Partnerships'>{}</ul>{}{}</main>",
         form,
         items,

@@ -54,6 +54,7 @@ class _Swagger(SwaggerRenderPlugin):
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             "<link href='{}' rel='stylesheet'><script src='{}'></script>"
             "<script src='{}'></script><script src='{}'></script></head><body>"
+            "<p class='guides'><a href='/guide/'>Guides and reference</a></p>"
             "<div id='swagger-container' data-spec='{}'></div></body></html>",
             title,
             markup.Markup(self.favicon),
