@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 from typing import get_args
 
+import msgspec
 import pytest
 from api_helpers import running, settings_for
 
 from timeline import reference
+from timeline.api.partnerships import decode_append
 from timeline.events import EVENT_TYPES
 from timeline.fold import Rule
 from timeline.settings import Settings
@@ -99,3 +101,14 @@ async def test_the_app_serves_its_guides_and_links_to_them(tmp_path: Path) -> No
             assert (await client.get(missing)).status_code == 404, missing
         assert "href='/guide/'" in (await client.get("/")).text
         assert "href='/guide/'" in (await client.get("/docs")).text
+
+
+def test_every_event_type_has_an_example_an_append_would_take() -> None:
+    """An illustration is held to what an appended event must be: it decodes as its type and
+    passes the checks of a new event (no unknown field, links on the web)."""
+    for kind in EVENT_TYPES:
+        shown, curated = reference.example(kind.__name__)
+        event = decode_append(msgspec.json.encode({"events": [shown]})).events[0]
+        assert type(event) is kind
+        assert curated or kind.__name__ in reference.EXAMPLES
+    assert set(reference.EXAMPLES) < {kind.__name__ for kind in EVENT_TYPES}

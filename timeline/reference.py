@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
+from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
@@ -18,6 +20,9 @@ import msgspec
 
 from timeline import events
 from timeline.fold import Rule
+from timeline.formats import encode_event, read_import
+from timeline.settings import REPO_EVENTS
+from timeline.sources import is_source_line
 
 RULES: dict[Rule, tuple[str, str]] = {
     "after-end": (
@@ -173,6 +178,50 @@ RULES: dict[Rule, tuple[str, str]] = {
 }
 """Every rule a 422's `rule` can name: what causes it, and how to fix the request."""
 
+_SAID = {"title": "Example wire report", "language": "en", "url": "https://example.org/report"}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "PartyJoined": {"effective": "2025-03", "data": {"org": "acme", "name": "Acme"}},
+    "PartyLeft": {"effective": "2026-01", "data": {"org": "acme", "name": "Acme"}},
+    "PhaseRescheduled": {
+        "effective": "2024-09-01",
+        "data": {"id": "migration", "period": "2024/2026", "reason": "scope widened"},
+    },
+    "PhaseStarted": {"effective": "2024-02", "data": {"id": "migration"}},
+    "PhaseCompleted": {"effective": "2025-12", "data": {"id": "migration"}},
+    "PhaseCancelled": {"effective": "2025-06", "data": {"id": "pilot", "reason": "merged"}},
+    "MilestoneRescheduled": {
+        "effective": "2024-03-10",
+        "data": {"id": "launch", "due": "2024-Q3", "reason": "regulatory review"},
+    },
+    "MilestoneAchieved": {"effective": "2024-05-02", "data": {"id": "launch"}},
+    "MilestoneMissed": {"effective": "2024-10-01", "data": {"id": "launch"}},
+    "MilestoneCancelled": {"effective": "2024-11", "data": {"id": "launch"}},
+    "PartnershipEnded": {"effective": "2030-01-16", "data": {"reason": "term ran out"}},
+    "EventRetracted": {
+        "effective": "2024-02-02",
+        "data": {"event_id": "654a3e45-7450-5c66-84fc-a869b4840edd", "reason": "misread"},
+    },
+    "EventCorrected": {
+        "effective": "2024-02-02",
+        "data": {
+            "event_id": "654a3e45-7450-5c66-84fc-a869b4840edd",
+            "data": {"id": "launch", "title": "Launch", "due": "2024-05"},
+            "reason": "the month was misread",
+        },
+    },
+    "OrganizationRenamed": {"effective": "2025-04-01", "data": {"name": "Acme Group"}},
+    "AliasAdded": {"effective": "2025-04-01", "data": {"alias": "Acme Corp"}},
+    "AliasRemoved": {"effective": "2026-01", "data": {"alias": "Acme Corp"}},
+    "IdentifierAdded": {
+        "effective": "2025",
+        "data": {"scheme": "lei", "value": "5493001KJTIIGC8Y1R12"},
+    },
+    "OrganizationMerged": {"effective": "2027-07", "data": {"successor": "globex"}},
+    "OrganizationAcquired": {"effective": "2027-07", "data": {"acquirer": "globex"}},
+}
+"""Example events of the types the curated data has none of: illustrations, not facts of the
+curated partnerships (each is checked by the tests as an append would check it)."""
+
 PAGES = ("routes.md", "events.md", "settings.md", "commands.md", "rules.md")
 
 
@@ -196,11 +245,33 @@ def _doc(kind: type) -> str:
     return " ".join((inspect.getdoc(kind) or "").split())
 
 
+def example(name: str) -> tuple[dict[str, Any], bool]:
+    """An event of type `name` as an append body holds it, and whether it is the curated
+    data's (else an illustration from `EXAMPLES`)."""
+    for event in _curated():
+        if type(event).__name__ == name:
+            return msgspec.json.decode(encode_event(event)), True
+    return {"type": name, **EXAMPLES[name], "sources": [_SAID]}, False
+
+
+@cache
+def _curated() -> tuple[events.AnyEvent, ...]:
+    """Every event of the curated data (`events/`), in file order."""
+    lines = [
+        line
+        for path in sorted(REPO_EVENTS.glob("*.ndjson"))
+        for line in path.read_bytes().splitlines()
+        if line.strip() and not is_source_line(line)
+    ]
+    return tuple(read_import(line).event for line in lines)
+
+
 def events_page() -> str:
     lines = [
         "# Event types",
         "",
         "Each type's JSON Schema is served at `GET /schemas/{type}` and kept in `schemas/`.",
+        "An example is the curated data's own where it has one; else an illustration.",
         "",
     ]
     for kind in sorted(events.EVENT_TYPES, key=lambda k: k.__name__):
@@ -217,6 +288,15 @@ def events_page() -> str:
             "",
             *([_doc(kind), ""] if kind.__doc__ and kind.__doc__ != events.Event.__doc__ else []),
             f"`data` ({data.__name__}): {fields}.",
+            "",
+        ]
+        shown, curated = example(name)
+        lines += [
+            "From the curated data:" if curated else "For example (an illustration):",
+            "",
+            "```json",
+            json.dumps(shown, ensure_ascii=False, indent=2),
+            "```",
             "",
         ]
     return "\n".join(lines)
