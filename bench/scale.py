@@ -99,10 +99,14 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return round(statistics.median(ordered), 2), round(p99, 2)
 
 
+ORGANIZATIONS: list[int] = []
+"""`--organizations N`: how many the data registers (0 to compare with code before them)."""
+
+
 def registered_organizations(partnerships: int) -> int:
     """Organizations the data registers: 2,000 beside 10,000 partnerships (the first of them
-    the parties, `parties_of`)."""
-    return partnerships // 5
+    the parties, `parties_of`), unless `--organizations` says."""
+    return ORGANIZATIONS[0] if ORGANIZATIONS else partnerships // 5
 
 
 def parties_of(partnerships: int) -> int:
@@ -133,10 +137,11 @@ def cases(partnerships: int, samples: int, rng: random.Random) -> dict[str, list
     for n in range(samples):
         org, day = picked_orgs[n % len(picked_orgs)], days[n]
         listing("list ?party=", ListFilters(day=day, party=org), {"party": org, "as_of": str(day)})
-        for how, named in (
+        named_ways = (
             ("alias", synthetic.alias(org)),
             ("wikidata", f"wikidata:{synthetic.wikidata(org)}"),
-        ):
+        )
+        for how, named in named_ways if registered_organizations(partnerships) else ():
             out.setdefault(f"list ?party= ({how})", []).append(
                 {
                     "url": "/partnerships?"
@@ -392,7 +397,7 @@ def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
     try:
         figures = concurrency.http(
             server.base, token.strip(), partnerships, cost=cost,
-            organizations=parties_of(partnerships),
+            organizations=parties_of(partnerships) if registered_organizations(partnerships) else 0,
         )  # fmt: skip
     finally:
         server.stop()
@@ -570,7 +575,15 @@ def main() -> None:
         help="also import the data into this PostgreSQL database (kept between runs) and time"
         " it under load beside SQLite, each beside its raw floor (asyncpg, the same SQL)",
     )
+    parser.add_argument(
+        "--organizations",
+        type=int,
+        help="organizations registered (default: a fifth of the partnerships; 0 to measure "
+        "code from before organizations, which cannot import them)",
+    )
     args = parser.parse_args()
+    if args.organizations is not None:
+        ORGANIZATIONS[:] = [args.organizations]
     if args.postgres:
         POSTGRES[:] = [args.postgres]
     if args.timeline:

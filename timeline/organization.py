@@ -363,8 +363,13 @@ class Directory:
     registered: set[str] = field(default_factory=set)
     successors: dict[str, str] = field(default_factory=dict)
 
+    def took(self, stream: str, events: Sequence[StoredEvent]) -> None:
+        """An organization's stream as it is after an accepted append, for the next appends
+        to see: its keys replace what it held."""
+        self.take(_org_of(stream), keys_of(events))
+
     def take(self, org: str, keys: Iterable[KeyRow]) -> None:
-        """An accepted append's keys, for the group's next appends to see."""
+        """An organization's keys, replacing what it held."""
         self.registered.add(org)
         for (kind, key), holder in list(self.holders.items()):
             if holder == org and kind in HELD:

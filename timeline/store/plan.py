@@ -102,12 +102,10 @@ def plan_append(
     if not org:
         incremental.check_append(existing, new, folding)
         return AppendResult(stream=stream, events=new)
-    try:
-        keys = organization.check_append(stream, existing, new, directory or _NOBODY)
+    try:  # the caller has the directory take the append once it is stored (`Directory.took`)
+        organization.check_append(stream, existing, new, directory or _NOBODY)
     except organization.TakenError as taken:
         raise KeyTakenError(stream, taken.key, taken.holder, current) from None
-    if directory is not None:
-        directory.take(name, keys)
     return AppendResult(stream=stream, events=new)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from timeline import collector, organization
+from timeline import collector
 from timeline.events import AnyEvent, StatementMade, StoredEvent, is_organization_stream
 from timeline.fold import DomainError
 from timeline.formats import (
@@ -48,6 +48,7 @@ from timeline.store.base import StoreError, refused
 from timeline.store.mapper import Query
 from timeline.store.plan import plan_append
 from timeline.store.rebuild import BACKENDS, WORKERS, worker_pool
+from timeline.store.writer import read_directory
 
 if TYPE_CHECKING:
     from timeline.store.recorder import Recorder, SQLTransaction
@@ -548,20 +549,8 @@ async def _fold_organizations(tx: SQLTransaction, path: str, stage: _Stage) -> N
         )
     finally:
         os.close(fd)
-    claimed: set[tuple[str, str]] = set()
-    named: set[str] = set()
-    for _position, name, _head, run in runs:
-        more_claimed, more_named = organization.asked(name, run)
-        claimed |= more_claimed
-        named |= more_named
     generation = await tx.generation()
-    directory = organization.Directory()
-    for kind, key, org in await tx.organization_keys(generation, sorted(claimed), sorted(named)):
-        directory.registered.add(org)
-        if kind in organization.HELD and (kind, key) in claimed:
-            directory.holders[(kind, key)] = org
-        elif kind == "successor":
-            directory.successors[org] = key
+    directory = await read_directory(tx, generation, [(name, run) for _p, name, _h, run in runs])
     models = {name: StreamModel(name) for name in orgs}
     events: dict[str, list[StoredEvent]] = {name: [] for name in orgs}
     for position, name, head, run in runs:
@@ -582,6 +571,7 @@ async def _fold_organizations(tx: SQLTransaction, path: str, stage: _Stage) -> N
         except (StoreError, DomainError) as error:
             raise NotStagedError(f"{name}: {error}") from None
         events[name].extend(result.events)
+        directory.took(name, events[name])
         models[name].advance(events[name], result.events)
     writes = read_models.writes(tx.dialect, generation, models.values())
     await read_models.write(tx.run, tx.dialect, writes)

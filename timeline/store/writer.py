@@ -342,21 +342,27 @@ async def _directory_of(
     tx: WriteTransaction, generation: int, group: list[_Append]
 ) -> Directory | None:
     """What the group's appends to organizations need to know of the others (None when it has
-    none): who holds the keys they claim, which organizations they name are registered, and
-    each one's successors, followed to the end."""
+    none)."""
+    asked = [(item.stream, item.events) for item in group if is_organization_stream(item.stream)]
+    return await read_directory(tx, generation, asked) if asked else None
+
+
+async def read_directory(
+    tx: WriteTransaction, generation: int, appends: Iterable[tuple[str, Sequence[AnyEvent]]]
+) -> Directory:
+    """For appends to organizations (stream, events): who holds the keys they claim, which
+    organizations they name are registered, and each one's successors, followed to the end
+    (the writer's groups and the staged import alike)."""
     claimed: set[tuple[str, str]] = set()
     named: set[str] = set()
-    for item in group:
-        if is_organization_stream(item.stream):
-            more_claimed, more_named = organization.asked(item.stream, item.events)
-            claimed |= more_claimed
-            named |= more_named
-    if not named:
-        return None
+    for stream, events in appends:
+        more_claimed, more_named = organization.asked(stream, events)
+        claimed |= more_claimed
+        named |= more_named
     directory = Directory()
-    asked = named
     for kind, key, org in await tx.organization_keys(generation, sorted(claimed), []):
         directory.holders[(kind, key)] = org
+    asked = named
     while asked:
         found = await tx.organization_keys(generation, [], sorted(asked))
         directory.registered |= {org for _kind, _key, org in found}
@@ -465,11 +471,19 @@ class _Decision:
                 item.chain.broken = True
             return error
         if not result.replayed:
-            events.extend(result.events)
-            self.waiting.setdefault(item.stream, []).extend(result.events)
-            for stored in result.events:
-                self.stored_by_id[stored.event.id] = stored
-            self.new.extend(result.events)
-            self.next_position += len(result.events)
-            self.latest = recorded_at
+            self._accepted(item.stream, events, result, recorded_at)
         return result
+
+    def _accepted(
+        self, stream: str, events: Tail, result: AppendResult, recorded_at: datetime
+    ) -> None:
+        """What the group's next appends see of a stored one."""
+        events.extend(result.events)
+        if self.directory is not None and is_organization_stream(stream):
+            self.directory.took(stream, events)
+        self.waiting.setdefault(stream, []).extend(result.events)
+        for stored in result.events:
+            self.stored_by_id[stored.event.id] = stored
+        self.new.extend(result.events)
+        self.next_position += len(result.events)
+        self.latest = recorded_at
