@@ -190,6 +190,12 @@ def test_hostile_values_stay_text_on_every_page(served: Server) -> None:
             assert [h for h in links if not h.startswith(("/", "#", "http", "webcal"))] == []
             assert page.locator("script:not([src])").count() == 0, path  # type: ignore[attr-defined]
             assert page.locator("[onerror], [onload]").count() == 0, path  # type: ignore[attr-defined]
+        page.set_viewport_size({"width": 360, "height": 800})  # type: ignore[attr-defined]
+        for path in ("/organizations/acme/page", timeline, "/guide/guides/append"):
+            page.goto(f"{served.base}{path}")  # type: ignore[attr-defined]
+            width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+            assert width <= 360, (path, width)  # a long hostile word wraps, never widens
+        page.set_viewport_size({"width": 1440, "height": 900})  # type: ignore[attr-defined]
         page.goto(f"{served.base}/organizations/acme/page")  # type: ignore[attr-defined]
         words = page.evaluate("document.body.textContent")  # type: ignore[attr-defined]
         for name in ("renamed evil", "organization", "organization kind", "alias of evil",
