@@ -105,4 +105,14 @@ def test_a_generated_client_appends_and_reads(
     assert refused.status_code == 422
     assert isinstance(refused.parsed, models.Problem)
     assert [e.path for e in refused.parsed.errors] == ["$.events[0].effective"]
+
+    # a body the handler decodes itself has its model too: a pipeline registers its sources
+    register = _module("api.sources.sources_register")
+    source = models.SourceRegistration.from_dict(
+        {"title": "Quarterly filing", "language": "en", "text": "Revenue rose."}
+    )
+    registered = register.sync_detailed(client=client, body=source)
+    assert registered.status_code == 201, registered.content
+    assert isinstance(registered.parsed, models.SourceSummary)
+    assert registered.parsed.id == "quarterly-filing"
     client.get_httpx_client().close()

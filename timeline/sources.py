@@ -53,10 +53,12 @@ class SourceRegistration(Model, frozen=True, kw_only=True):
     id: Slug | None = None
     """Left out: made from the title (`vodafone-and-microsoft-sign-...`)."""
     title: Text
+    """What the source is called: its headline, or a description of it."""
     headline: bool = False
     """True when `title` is the publisher's own headline; otherwise it describes the source
     (an untitled page, a filing), and pages say so."""
     publisher: str | None = None
+    """Who published it."""
     url: WebUrl | None = None
     published: PartialDate | None = None
     language: Language

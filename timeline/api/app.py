@@ -30,7 +30,7 @@ from timeline.api.http import before_request
 from timeline.api.limits import write_limits
 from timeline.api.live import Live
 from timeline.api.meta import HealthController, Metrics, Schemas
-from timeline.api.openapi import DatesSchemaPlugin, append_components
+from timeline.api.openapi import DatesSchemaPlugin, append_components, body_components
 from timeline.api.organizations import Organizations, Parties
 from timeline.api.pages import Pages
 from timeline.api.partnerships import Partnerships
@@ -139,7 +139,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[reads, Subscriptions, Calendars, HealthController, Metrics, static_files()],
         lifespan=[lifespan],
-        on_startup=[_complete_spec],
+        on_startup=[complete_spec],
         before_request=before_request,
         middleware=write_limits(settings.write_limit_per_token, settings.write_limit_per_client),
         dependencies={
@@ -203,11 +203,12 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-def _complete_spec(app: Litestar) -> None:
-    """Add the append body's schemas, which litestar drops from `OpenAPIConfig.components`."""
+def complete_spec(app: Litestar) -> None:
+    """Add the schemas of the bodies decoded by hand (appends, sources, subscriptions), which
+    litestar drops from `OpenAPIConfig.components`."""
     spec = app.openapi_schema
     schemas = spec.components.schemas if spec.components.schemas is not None else {}
-    spec.components.schemas = {**schemas, **append_components()}
+    spec.components.schemas = {**schemas, **append_components(), **body_components()}
 
 
 def app_from_env() -> Litestar:

@@ -24,7 +24,9 @@ class AppendRequest(msgspec.Struct, frozen=True, kw_only=True):
     field likely meant."""
 
     events: Annotated[list[AnyEvent], msgspec.Meta(min_length=1)]
+    """The events, in order: stored together or not at all."""
     expected_version: Annotated[int, msgspec.Meta(ge=0, le=MAX_EXPECTED_VERSION)] | None = None
+    """The stream's version you saw (0: it must not exist yet); left out, any version."""
 
 
 class FeedLinks(msgspec.Struct, frozen=True, kw_only=True):

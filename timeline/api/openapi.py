@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import itertools
+import textwrap
 from functools import cache
 from typing import Any
 
@@ -111,7 +115,16 @@ def _append_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     # `AppendAppendRequest` reads badly in a generated client: the body is `AppendRequest`
     text = msgspec.json.encode([body, named]).replace(b"AppendAppendRequest", b"AppendRequest")
     body, named = msgspec.json.decode(text)
+    _describe(named["AppendRequest"], AppendRequest)
     return body, named
+
+
+def _describe(document: dict[str, Any], kind: type) -> None:
+    """Give each property of `document` the docstring written under its field in `kind`."""
+    properties = document.get("properties", {})
+    for field, said in attribute_docs(kind).items():
+        if field in properties and "description" not in properties[field]:
+            properties[field]["description"] = said
 
 
 def append_components() -> dict[str, Schema]:
@@ -139,3 +152,63 @@ class AppendOperation(Operation):
                 )
             },
         )
+
+
+# --- other bodies decoded by hand ------------------------------------------------------------
+#
+# Registering a source and the subscription routes decode their bodies themselves too (to word
+# and locate errors): `body_operation` describes such a body from its msgspec type, so a
+# generated client gets a model for it, and `body_components` adds the schemas it refers to.
+
+_BODY_KINDS: dict[str, type] = {}
+
+
+def body_operation(kind: type, description: str, *, required: bool = True) -> type[Operation]:
+    """An operation class whose request body is `kind` (a msgspec Struct), as JSON."""
+    _BODY_KINDS[kind.__name__] = kind
+
+    @dataclasses.dataclass
+    class BodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                required=required,
+                description=description,
+                content={
+                    "application/json": OpenAPIMediaType(
+                        schema=Reference(ref=f"#/components/schemas/{kind.__name__}")
+                    )
+                },
+            )
+
+    return BodyOperation
+
+
+def attribute_docs(kind: type) -> dict[str, str]:
+    """The docstring written under each field of a class (msgspec's schema has no place for
+    them, and they are what a client's user wants to read)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(kind)))
+    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+    found: dict[str, str] = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = " ".join(following.value.value.split())
+    return found
+
+
+def body_components() -> dict[str, Schema]:
+    """The schemas of every body `body_operation` described, and of the types they hold."""
+    _, documents = msgspec.json.schema_components(
+        tuple(_BODY_KINDS.values()),
+        schema_hook=wire.schema_hook,
+        ref_template="#/components/schemas/{name}",
+    )
+    for name, kind in _BODY_KINDS.items():
+        _describe(documents[name], kind)
+    converted = {name: to_schema(doc) for name, doc in documents.items()}
+    return {name: schema for name, schema in converted.items() if isinstance(schema, Schema)}

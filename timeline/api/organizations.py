@@ -244,7 +244,9 @@ class Organizations(Controller):
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         org: OrgPath,
-        from_version: Annotated[int, QueryParameter(ge=1, le=MAX_POSITION)] = 1,
+        from_version: Annotated[
+            int, QueryParameter(ge=1, le=MAX_POSITION, description="The first version shown")
+        ] = 1,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Any]:
         stream = organization_stream(valid_stream_id(org, "org"))

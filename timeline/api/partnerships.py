@@ -285,7 +285,9 @@ class Partnerships(Controller):
         svc: NamedDependency[Services],
         stream_id: StreamIdPath,
         *,
-        from_version: Annotated[int, QueryParameter(ge=1, le=MAX_POSITION)] = 1,
+        from_version: Annotated[
+            int, QueryParameter(ge=1, le=MAX_POSITION, description="The first version shown")
+        ] = 1,
         event_type: Annotated[
             list[str] | None, QueryParameter(name="type", description="Event types (repeatable)")
         ] = None,

@@ -35,6 +35,7 @@ from timeline.api.http import (
     text_param,
     valid_stream_id,
 )
+from timeline.api.openapi import body_operation
 from timeline.api.services import Services
 from timeline.codes import is_language
 from timeline.events import (
@@ -193,6 +194,7 @@ class Sources(Controller):
         },
         status_code=201,
         request_max_body_size=BODY_MAX,
+        operation_class=body_operation(SourceRegistration, "The source to register."),
     )
     async def register(
         self, request: Request[Any, Any, Any], svc: NamedDependency[Services]

@@ -36,6 +36,7 @@ from timeline.api.http import (
     next_page,
     require_json,
 )
+from timeline.api.openapi import body_operation
 from timeline.api.services import Services
 from timeline.store.subscriptions import Attempt, Delivery, Subscription, new_id
 from timeline.webhooks import (
@@ -78,8 +79,11 @@ class SubscriptionChange(msgspec.Struct, frozen=True, kw_only=True):
 
     url: Url | msgspec.UnsetType = msgspec.UNSET
     type: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    """Only events of these types (none: every type)."""
     party: str | msgspec.UnsetType | None = msgspec.UNSET
+    """Only partnerships this organization is or ever was a party to (null: any)."""
     stream: str | msgspec.UnsetType | None = msgspec.UNSET
+    """Only streams whose id starts with this (null: any)."""
     status: Literal["active", "paused"] | msgspec.UnsetType = msgspec.UNSET
     """Pause (nothing is sent; matching events wait to go out on resume) or resume; a
     disabled one resumes too."""
@@ -276,6 +280,7 @@ class Subscriptions(Controller):
             **CHANGED,
         },
         status_code=201,
+        operation_class=body_operation(SubscriptionRequest, "Where to deliver, and filters."),
     )
     async def subscribe(
         self, request: Request[Any, Any, Any], svc: NamedDependency[Services]
@@ -371,6 +376,9 @@ class Subscriptions(Controller):
         summary="Change a subscription's URL or filters, pause or resume it",
         description="Needs the `subscribe` scope. New filters apply to events not queued yet.",
         responses={200: ResponseSpec(SubscriptionDoc, generate_examples=False), **CHANGED},
+        operation_class=body_operation(
+            SubscriptionChange, "The fields to change; null drops a filter."
+        ),
     )
     async def change(
         self,
@@ -429,6 +437,9 @@ class Subscriptions(Controller):
         "each, so receivers can switch without missing one.",
         responses={200: ResponseSpec(SubscriptionDoc, generate_examples=False), **CHANGED},
         status_code=200,
+        operation_class=body_operation(
+            Rotation, "Optional: how long the old secret goes on signing.", required=False
+        ),
     )
     async def rotate(
         self,
@@ -480,7 +491,10 @@ class Subscriptions(Controller):
             Literal["pending", "failed", "parked", "delivered", "skipped"] | None,
             QueryParameter(description="Only deliveries in this state"),
         ] = None,
-        after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION)] = 0,
+        after: Annotated[
+            int,
+            QueryParameter(ge=0, le=MAX_POSITION, description="The deliveries after this position"),
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> Response[Any]:
         held = await _held(svc, subscription_id)
@@ -552,7 +566,12 @@ class Subscriptions(Controller):
         svc: NamedDependency[Services],
         subscription_id: SubscriptionId,
         *,
-        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_POSITION)] = None,
+        after: Annotated[
+            int | None,
+            QueryParameter(
+                ge=0, le=MAX_POSITION, description="Every matching event after this position"
+            ),
+        ] = None,
     ) -> Response[Any]:
         actor = subscriber(request)
         held = await _held(svc, subscription_id)
