@@ -22,7 +22,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "reference"
 
 @pytest.fixture(scope="module")
 def pages() -> dict[str, str]:
-    return reference.rendered(reference.served_spec())
+    return reference.rendered(reference.served_spec(), reference.served_pages())
 
 
 def test_the_checked_in_reference_is_what_the_code_makes(pages: dict[str, str]) -> None:
@@ -49,7 +49,9 @@ def test_every_setting_event_type_and_route_is_listed(pages: dict[str, str]) -> 
     spec = reference.served_spec()
     for path, operations in spec["paths"].items():
         for method in operations:
-            assert f"| {method.upper()} | `{path}` |" in pages["routes.md"], (method, path)
+            assert f"\n## {method.upper()} {path}\n" in pages["routes.md"], (method, path)
+    for page in ("/", "/partnerships/{stream_id}/timeline", "/organizations/{org}/page"):
+        assert f"| `{page}` |" in pages["routes.md"], page
     for command in ("serve", "import", "export", "verify", "reference export"):
         assert f"## `timeline {command}" in pages["commands.md"]
 

@@ -645,7 +645,7 @@ def reference_export(directory: Path) -> None:
     """Write the reference pages: routes, event types, settings, commands and rules."""
     from timeline import reference  # noqa: PLC0415 - it builds the whole app
 
-    pages = reference.rendered(reference.served_spec())
+    pages = reference.rendered(reference.served_spec(), reference.served_pages())
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in pages.items():

@@ -13,16 +13,20 @@ import inspect
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import click
 import msgspec
+from markdown.extensions.toc import slugify
 
 from timeline import events
 from timeline.fold import Rule
 from timeline.formats import encode_event, read_import
 from timeline.settings import REPO_EVENTS
 from timeline.sources import is_source_line
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 RULES: dict[Rule, tuple[str, str]] = {
     "after-end": (
@@ -383,30 +387,117 @@ def _command(path: str, command: click.Command) -> list[str]:
     return lines
 
 
-def routes_page(spec: dict[str, Any]) -> str:
+class Page(msgspec.Struct, frozen=True):
+    """A route answered as HTML for people, which the OpenAPI spec leaves out."""
+
+    path: str
+    said: str
+
+
+def routes_page(spec: dict[str, Any], pages: list[Page]) -> str:
     lines = [
         "# Routes",
         "",
-        "From the served OpenAPI spec (`GET /docs/openapi.json`), which has every parameter",
-        "and schema; here each route with what it answers.",
+        "From the served OpenAPI spec (`GET /docs/openapi.json`, browsable at `/docs`), which",
+        "has every schema; conventions every route shares (problems, paging, `min_position`,",
+        "tokens, limits) are in [Using the API](../guides/api.md).",
         "",
-        "| method | path | what | answers |",
-        "|---|---|---|---|",
+        "| method | path | what |",
+        "|---|---|---|",
     ]
-    for path, operations in sorted(spec["paths"].items()):
-        for method, operation in sorted(operations.items()):
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            statuses = ", ".join(sorted(operation["responses"]))
-            summary = " ".join(str(operation.get("summary", "")).split())
-            lines.append(f"| {method.upper()} | `{path}` | {summary} | {statuses} |")
+    sections: list[str] = []
+    for path, method, operation in _operations(spec):
+        heading = f"{method.upper()} {path}"
+        summary = " ".join(str(operation.get("summary", "")).split())
+        lines.append(f"| {method.upper()} | [`{path}`](#{slugify(heading, '-')}) | {summary} |")
+        sections += ["", f"## {heading}", "", f"**{summary}**"]
+        if description := operation.get("description"):
+            sections += ["", " ".join(str(description).split())]
+        sections += _parameters(operation.get("parameters", []))
+        sections += _body(spec, operation.get("requestBody"))
+        sections += ["", "| answer | when |", "|---|---|"]
+        for status, answer in sorted(operation["responses"].items()):
+            said = " ".join(str(answer.get("description", "")).split())
+            sections.append(f"| {status} | {_cell(said)} |")
+    lines += sections
+    lines += [
+        "",
+        "## Pages",
+        "",
+        "Answered as HTML for people (each page links to the JSON it shows):",
+        "",
+        "| path | what |",
+        "|---|---|",
+    ]
+    lines += [f"| `{page.path}` | {_cell(page.said)} |" for page in pages]
     return "\n".join(lines) + "\n"
 
 
-def rendered(spec: dict[str, Any]) -> dict[str, str]:
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, operations in sorted(spec["paths"].items())
+        for method, operation in sorted(operations.items())
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _parameters(parameters: list[dict[str, Any]]) -> list[str]:
+    if not parameters:
+        return []
+    lines = ["", "| parameter | in | what |", "|---|---|---|"]
+    for parameter in parameters:
+        schema = parameter.get("schema", {})
+        said = " ".join(str(parameter.get("description", "")).split())
+        choices = [repr(v).strip("'") for v in schema.get("enum", ()) if v is not None]
+        if not choices:
+            choices = [str(v) for option in schema.get("oneOf", ()) for v in option.get("enum", ())]
+        if choices:
+            said += (" " if said else "") + "One of " + ", ".join(f"`{c}`" for c in choices) + "."
+        if {"minimum", "maximum"} <= schema.keys() and not said:
+            said = f"From {int(schema['minimum'])} to {int(schema['maximum']):,}."
+        if "default" in schema:
+            said += f" Default `{json.dumps(schema['default'])}`."
+        name = f"`{parameter['name']}`" + (" (required)" if parameter.get("required") else "")
+        lines.append(f"| {name} | {parameter['in']} | {_cell(said.strip())} |")
+    return lines
+
+
+def _body(spec: dict[str, Any], body: dict[str, Any] | None) -> list[str]:
+    if body is None:
+        return []
+    schema = body["content"]["application/json"]["schema"]
+    ref = str(schema.get("$ref", ""))
+    name = ref.rpartition("/")[2]
+    said = " ".join(str(body.get("description", "")).split())
+    lines = ["", f"Body (JSON, {'required' if body.get('required') else 'optional'}): {said}"]
+    component = spec.get("components", {}).get("schemas", {}).get(name)
+    if component is None:
+        return lines
+    required = set(component.get("required", ()))
+    lines += ["", f"| `{name}` field | what |", "|---|---|"]
+    for field, doc in component.get("properties", {}).items():
+        options = [doc, *doc.get("anyOf", ())]
+        what = next(
+            (" ".join(str(d["description"]).split()) for d in options if "description" in d), ""
+        )
+        if field == "events":
+            what = (what + " " if what else "") + "Each an [event type](events.md)."
+        if "default" in doc:
+            what += f" Default `{json.dumps(doc['default'])}`."
+        shown = f"`{field}`" + (" (required)" if field in required else "")
+        lines.append(f"| {shown} | {_cell(what.strip())} |")
+    return lines
+
+
+def rendered(spec: dict[str, Any], pages: list[Page]) -> dict[str, str]:
     """Each reference page by its file name."""
     return {
-        "routes.md": routes_page(spec),
+        "routes.md": routes_page(spec, pages),
         "events.md": events_page(),
         "settings.md": settings_page(),
         "commands.md": commands_page(),
@@ -414,14 +505,38 @@ def rendered(spec: dict[str, Any]) -> dict[str, str]:
     }
 
 
+@cache
+def _served_app() -> Litestar:
+    from timeline.api.app import complete_spec, create_app  # noqa: PLC0415 - big to import
+    from timeline.settings import Settings  # noqa: PLC0415
+
+    app = create_app(Settings(database_url="sqlite:///:memory:", curated_dir=""))
+    complete_spec(app)
+    return app
+
+
+def served_pages() -> list[Page]:
+    """The app's pages for people: its GET routes the spec leaves out, but the API docs' own
+    and static files, by path, with the first paragraph of each handler's docstring."""
+    found: dict[str, str] = {}
+    for route in _served_app().routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if "GET" not in handler.http_methods or handler.resolve_include_in_schema():
+                continue
+            if route.path.startswith(("/docs", "/static", "/favicon")):
+                continue
+            doc = (inspect.getdoc(handler.fn) or "").split("\n\n")[0]
+            path = route.path.replace(":str}", "}").replace(":path}", "}")
+            found[path] = " ".join(doc.split())
+    return [Page(path, said) for path, said in sorted(found.items())]
+
+
 def served_spec() -> dict[str, Any]:
     """The OpenAPI spec the app serves, made without serving it."""
     from litestar.serialization import encode_json  # noqa: PLC0415
 
-    from timeline.api.app import create_app  # noqa: PLC0415 - the app is big to import
     from timeline.api.spec import polish  # noqa: PLC0415
-    from timeline.settings import Settings  # noqa: PLC0415
 
-    app = create_app(Settings(database_url="sqlite:///:memory:", curated_dir=""))
+    app = _served_app()
     spec: dict[str, Any] = polish(app.openapi_schema.to_schema(), public_reads=True)
     return msgspec.json.decode(encode_json(spec))  # type: ignore[no-any-return]

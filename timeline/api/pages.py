@@ -98,6 +98,8 @@ class Pages(Controller):
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         cursor: Cursor = None,
     ) -> Response[str]:
+        """The partnerships, searched (`q`) and filtered by party, region and status, 30 a
+        page."""
         org = _blank(party)
         query = IndexQuery(
             party=None if org is None else await party_param(svc, org),
@@ -221,6 +223,8 @@ class Pages(Controller):
         since: Since = None,
         part: Annotated[Literal["page", "body"], QueryParameter()] = "page",
     ) -> Response[str]:
+        """A partnership's timeline on `as_of` as known at `known_at`, with sliders for both and
+        what changed `since` an instant (`part=body`: the page's body alone, for the sliders)."""
         stream = valid_stream_id(stream_id)
         day = as_of_param(as_of)
         instant = known_at_param(known_at)
