@@ -7,20 +7,24 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import jsonschema_rs
 import msgspec
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from timeline import schemas
+from timeline.admission import citation_problems
 from timeline.api.partnerships import decode_append
-from timeline.codes import currencies
+from timeline.codes import currencies, is_country
 from timeline.dates import PARTIAL_DATE_SCHEMA_PATTERN
 from timeline.events import (
     BY_TYPE,
     EVENT_TYPES,
     AnyEvent,
+    Identifier,
     InvestmentCommitted,
+    Source,
     StatementMade,
 )
 from timeline.formats import decode_event, encode_event
@@ -235,3 +239,56 @@ def test_statement_v1_is_upcast_on_read() -> None:
     assert StatementMade.SCHEMA_VERSION == 2
     with pytest.raises(msgspec.ValidationError, match="text"):
         decode_event(body)  # read as current shape, v1 lacks `text`
+
+
+def test_the_schemas_state_what_a_citation_may_hold() -> None:
+    """A client checking a body against the published schema learns what admission refuses of
+    a citation (a quote needs a registered `source` and no `excerpt`; a `position` comes with a
+    `quote`), and what it admits passes both (explicit nulls included)."""
+    schema = json.loads(schemas.rendered()["StatementMade.json"])
+    source_doc = {**schema["$defs"]["Source"], "$defs": schema["$defs"]}
+    validator = jsonschema_rs.Draft202012Validator(source_doc)
+    quote = {"exact": "the words"}
+    position = {"start": 0, "end": 9}
+    base = {"title": "t", "language": "en"}
+    cases = [
+        ({"quote": quote, "source": "s"}, True),
+        ({"quote": quote, "source": "s", "excerpt": None}, True),
+        ({"quote": None, "excerpt": "e"}, True),
+        ({"excerpt": "e", "position": None}, True),
+        ({"quote": quote}, False),
+        ({"quote": quote, "source": None}, False),
+        ({"quote": quote, "source": "s", "excerpt": "e"}, False),
+        ({"position": position}, False),
+        ({"position": position, "quote": None, "source": "s"}, False),
+    ]
+    for fields, admitted in cases:
+        citation = {**base, **fields}
+        assert validator.is_valid(citation) is admitted, citation
+        problems = citation_problems(msgspec.convert(citation, Source))
+        assert (not problems) is admitted, citation
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(min_size=1, max_size=100))
+def test_an_identifier_the_schema_admits_is_one_the_server_takes(value: str) -> None:
+    """The identifier's pattern reads the same in every regex dialect (ECMA 262's `\\S` admits
+    U+001F, Python's does not): what the published schema admits, the decoder takes."""
+    schema = json.loads(schemas.rendered()["IdentifierAdded.json"])
+    pattern = schema["$defs"]["Identifier"]["properties"]["value"]["pattern"]
+    taken = True
+    try:
+        msgspec.convert({"scheme": "isin", "value": value}, Identifier)
+    except msgspec.ValidationError:
+        taken = False
+    assert taken is bool(jsonschema_rs.is_valid({"type": "string", "pattern": pattern}, value))
+
+
+def test_the_schemas_list_the_countries_an_organization_may_be_in() -> None:
+    """`country` is ISO 3166-1's list in the schema too, not any two capitals (`AA` matches the
+    pattern, and the server refuses it)."""
+    schema = json.loads(schemas.rendered()["OrganizationRegistered.json"])
+    country = schema["$defs"]["Registration"]["properties"]["country"]["anyOf"][0]
+    assert "GB" in country["enum"]
+    assert "AA" not in country["enum"]
+    assert country["enum"] == [code for code in country["enum"] if is_country(code)]

@@ -49,7 +49,7 @@ def check_new(raw: object, kind: object, decoded: Iterable[tuple[str, Event]]) -
         found += [
             (f"{where}.sources[{n}].{field}", message)
             for n, source in enumerate(event.sources)
-            for field, message in _citation_problems(source)
+            for field, message in citation_problems(source)
         ]
         cited = {source.source for source in event.sources if source.source is not None}
         found += [
@@ -78,7 +78,7 @@ def _firmness_said(event: Event) -> tuple[FirmnessSaid, ...]:
     return data.firmness_said if isinstance(data, Investment | Commitment) else ()
 
 
-def _citation_problems(source: Source) -> list[tuple[str, str]]:
+def citation_problems(source: Source) -> list[tuple[str, str]]:
     """A quote is checked against a registered source's text: it needs the source's id, and
     says what an excerpt would say (one or the other); the store states where it was found."""
     found = []

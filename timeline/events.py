@@ -19,6 +19,7 @@ import msgspec
 from timeline.codes import (
     COUNTRY_PATTERN,
     LANGUAGE_PATTERN,
+    countries,
     is_country,
     is_language,
     is_lei,
@@ -353,7 +354,12 @@ class Correction(Model, frozen=True):
 # --- data of an organization's events ------------------------------------------
 
 Country = Annotated[
-    str, msgspec.Meta(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2 country code")
+    str,
+    msgspec.Meta(
+        pattern=COUNTRY_PATTERN,
+        description="ISO 3166-1 alpha-2 country code",
+        extra_json_schema={"enum": countries()},
+    ),
 ]
 
 
@@ -363,7 +369,17 @@ class Identifier(Model, frozen=True):
     an organization is named (`lei:5493001KJTIIGC8Y1R12`)."""
 
     scheme: Slug
-    value: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^\S+$")]
+    value: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[!-~]+$",
+            description="Visible ASCII characters, no space (the register's own spelling)",
+        ),
+    ]
+    """Registers' ids are ASCII. `\\S` would say less: JavaScript's and Python's differ on
+    the separators U+001C-U+001F, so a client checking the schema would send what we refuse."""
 
     def __post_init__(self) -> None:
         if self.scheme == "lei" and not is_lei(self.value):

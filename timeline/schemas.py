@@ -28,6 +28,22 @@ _RULES: dict[str, dict[str, Any]] = {
             {"required": ["unit"], "properties": {"unit": {"type": "string"}}},
         ]
     },
+    "Source": {
+        "allOf": [
+            {  # a quote is checked against a registered source: it names one, and no excerpt
+                "if": {"required": ["quote"], "properties": {"quote": {"type": "object"}}},
+                "then": {
+                    "required": ["source"],
+                    "properties": {"source": {"type": "string"}},
+                    "not": {"required": ["excerpt"], "properties": {"excerpt": {"type": "string"}}},
+                },
+            },
+            {  # a position is where a quote was found
+                "if": {"required": ["position"], "properties": {"position": {"type": "object"}}},
+                "then": {"required": ["quote"], "properties": {"quote": {"type": "object"}}},
+            },
+        ]
+    },
     "Investment": {
         "if": {"required": ["amount"], "properties": {"amount": {"const": "undisclosed"}}},
         "then": {"properties": {"equivalents": {"maxItems": 0}}},
