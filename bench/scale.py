@@ -335,29 +335,11 @@ def run_size(
 
     DATA_DB[:] = [db]
     targets = cases(partnerships, samples, random.Random(partnerships))
-    for phase in ("cold", "warm"):
-        if phase == "cold":
-            server = Served(env)
-        for name, chosen in targets.items():
-            times = []
-            for target in chosen:
-                try:
-                    ms, _status, _ = get(server.base + target["url"])
-                except urllib.error.HTTPError as error:  # an earlier version may lack the read
-                    emit(partnerships, f"{name} {phase}", {"status": error.code})
-                    break
-                times.append(ms)
-            row = results.setdefault("reads", {}).setdefault(name, {})
-            row[phase] = percentiles(times) if len(times) == len(chosen) else ("n/a", "n/a")
-            if phase == "cold":
-                raws = [raw_ms(db, target["raw"]) for target in chosen]
-                row["raw"] = percentiles([ms for ms, _ in raws])
-                row["rows"] = round(statistics.mean(rows for _, rows in raws))
-            emit(
-                partnerships, f"{name} {phase}", {"p50_ms": row[phase][0], "p99_ms": row[phase][1]}
-            )
-    results["server_peak_rss_mb"] = round(memory_mb(server.process.pid, "VmHWM"))
-    server.stop()
+    reads = results.setdefault("reads", {})
+    results["server_peak_rss_mb"] = single_reads(env, targets, reads, partnerships, db)
+    if POSTGRES:
+        postgres = postgres_env(POSTGRES[0], source, partnerships * events)
+        single_reads(postgres, targets, reads, partnerships, None)
     server = Served(env)  # all.ics cold: nothing of it rendered or cached yet
     results["all.ics"] = stream_all(server)
     emit(partnerships, "all.ics", results["all.ics"])
@@ -367,6 +349,41 @@ def run_size(
     server.stop()
     results["concurrent"] = loaded(env, db, source, partnerships, partnerships * events)
     return results
+
+
+def single_reads(
+    env: dict[str, str],
+    targets: dict[str, list[dict[str, Any]]],
+    reads: dict[str, dict[str, Any]],
+    partnerships: int,
+    db: Path | None,
+) -> float:
+    """Each kind of read one request at a time, right after a start (cold) and again (warm),
+    into `reads`; with `db` (SQLite), beside the raw query of the same rows. The server's
+    peak RSS (MB)."""
+    backend = "PostgreSQL " if env["TIMELINE_DATABASE_URL"].startswith("postgres") else ""
+    server = Served(env)
+    for phase in ("cold", "warm"):
+        for name, chosen in targets.items():
+            times = []
+            for target in chosen:
+                try:
+                    ms, _status, _ = get(server.base + target["url"])
+                except urllib.error.HTTPError as error:  # an earlier version may lack the read
+                    emit(partnerships, f"{name} {backend}{phase}", {"status": error.code})
+                    break
+                times.append(ms)
+            row = reads.setdefault(name, {})
+            shown = percentiles(times) if len(times) == len(chosen) else ("n/a", "n/a")
+            row[backend + phase] = shown
+            if phase == "cold" and db is not None:
+                raws = [raw_ms(db, target["raw"]) for target in chosen]
+                row["raw"] = percentiles([ms for ms, _ in raws])
+                row["rows"] = round(statistics.mean(rows for _, rows in raws))
+            emit(partnerships, f"{name} {backend}{phase}", {"p50_ms": shown[0], "p99_ms": shown[1]})
+    peak = memory_mb(server.process.pid, "VmHWM")
+    server.stop()
+    return round(peak)
 
 
 def loaded(
@@ -406,9 +423,9 @@ def under_load(env: dict[str, str], partnerships: int) -> dict[str, Any]:
     return figures
 
 
-def on_postgres(url: str, source: Path, partnerships: int, total: int) -> dict[str, Any]:
-    """Import `source` into the PostgreSQL database at `url` unless it holds it already
-    (`--data` keeps the SQLite side; this keeps the database), then measure it under load."""
+def postgres_env(url: str, source: Path, total: int) -> dict[str, str]:
+    """The server's environment on the PostgreSQL database at `url`, with `source` imported
+    there unless it holds it already (`--data` keeps the SQLite side; this keeps the database)."""
     env = os.environ | {
         "TIMELINE_DATABASE_URL": url,
         "TIMELINE_CURATED_DIR": "",
@@ -422,12 +439,17 @@ def on_postgres(url: str, source: Path, partnerships: int, total: int) -> dict[s
     )
     if held.returncode != 0 or int(held.stdout.strip() or 0) == 0:
         seconds, rss, _ = measured([*TIMELINE, "import", str(source)], env)
-        emit(partnerships, "import (PostgreSQL)", {
+        emit(total // 100, "import (PostgreSQL)", {
             "seconds": round(seconds, 1), "events_per_s": round(total / seconds),
             "peak_rss_mb": round(rss),
         })  # fmt: skip
         subprocess.run(["psql", url, "-qc", "ANALYZE"], check=True)
-    figures = under_load(env, partnerships)
+    return env
+
+
+def on_postgres(url: str, source: Path, partnerships: int, total: int) -> dict[str, Any]:
+    """The PostgreSQL database at `url` under load, beside its raw floor."""
+    figures = under_load(postgres_env(url, source, total), partnerships)
     figures["raw"] = concurrency.raw_postgres(url, partnerships)
     return figures
 
@@ -476,15 +498,24 @@ def table(all_results: list[dict[str, Any]]) -> None:
     print()
     print(f"{'':28}" + "".join(f"{s:>{width}}" for s in sizes))
     header = f"{'cold':>17}{'warm':>17}{'raw sqlite3':>17}{'ratio':>8}"
+    if POSTGRES:
+        header += f"{'PostgreSQL cold':>17}{'PostgreSQL warm':>17}"
     print(f"{'read (p50 / p99 ms)':28}" + header * len(sizes))
     for name in all_results[0]["reads"]:
         line = f"{name:28}"
         for r in all_results:
             row = r["reads"][name]
-            cells = {k: f"{row[k][0]} / {row[k][1]}" for k in ("cold", "warm", "raw")}
+            shown = (
+                "cold",
+                "warm",
+                "raw",
+                *(("PostgreSQL cold", "PostgreSQL warm") if POSTGRES else ()),
+            )
+            cells = {k: f"{row[k][0]} / {row[k][1]}" for k in shown}
             warm = row["warm"][0]
             ratio = f"{warm / max(row['raw'][0], 0.01):.1f}x" if warm != "n/a" else "n/a"
             line += f"{cells['cold']:>17}{cells['warm']:>17}{cells['raw']:>17}{ratio:>8}"
+            line += "".join(f"{cells[k]:>17}" for k in shown[3:])
         print(line)
     for r in all_results:
         concurrent_table(r)

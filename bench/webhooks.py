@@ -72,8 +72,8 @@ class Receiver:
                     self.count[headers["webhook-id"]] = self.count.get(headers["webhook-id"], 0) + 1
                 writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the sender hung up, or the run ended while the slow receiver waited
         finally:
             writer.close()
 
