@@ -595,7 +595,8 @@ def main() -> None:
     parser.add_argument(
         "--timeline",
         help="the command to measure instead of this checkout's, e.g. 'env "
-        "PYTHONPATH=/tmp/before .venv/bin/python -m timeline' for an earlier version",
+        "PYTHONPATH=/tmp/before .venv/bin/python -P -m timeline' for an earlier version (-P: the"
+        " current folder, this checkout, would come before PYTHONPATH)",
     )
     parser.add_argument(
         "--no-rebuild", action="store_true", help="skip `projections rebuild` (before it existed)"

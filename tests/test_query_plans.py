@@ -147,8 +147,10 @@ async def _plan(conn: asyncpg.Connection, sql: str, params: list[Any]) -> dict[s
 
 
 def _rows_read(node: dict[str, Any]) -> int:
-    """Rows every scan of the plan touched: those it passed on and those its filter dropped."""
-    own = 0
+    """Rows every scan of the plan touched: those it passed on and those its filter dropped;
+    and the pairs a join compared and dropped (a nested loop testing each row against every row
+    of its inner side reads little and compares a great deal)."""
+    own = node.get("Rows Removed by Join Filter", 0) * node["Actual Loops"]
     if "Scan" in node["Node Type"]:
         kept = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
         own = kept * node["Actual Loops"]

@@ -76,6 +76,13 @@ class Dialect:
     indexed_by: Callable[[str], str] = lambda _index: ""
     """SQLite's `INDEXED BY index`: where its planner, without statistics, would read a whole
     primary-key range instead of a small partial index."""
+    kept_apart: Callable[[str], str] = lambda membership: membership
+    """A membership test (`x IN (SELECT …)`) the planner must not turn into a join.
+    PostgreSQL makes a join of one at the top of a WHERE, and for a feed page (`ORDER BY
+    position LIMIT`) chose a nested loop comparing every event with every one of a party's
+    streams: 1.27M comparisons for 100 events at 1M (60-117 ms). Kept apart (`(…) IS TRUE`),
+    it stays a hashed subplan: one probe an event (4 ms). SQLite keeps its own plan, reading
+    the party's streams by index."""
     skip_locked: str = ""
     """What ends a SELECT of deliveries `d` that locks them and passes over those another
     transaction holds (two replicas claiming due deliveries at once take different ones)."""
@@ -233,7 +240,7 @@ def read_all(
     if prefix := filters.get("stream_prefix"):
         where.append(f"substr(stream, 1, {len(prefix)}) = {q.param(prefix)}")
     if (org := filters.get("party")) is not None:
-        where.append(f"stream IN ({PARTY_STREAMS.format(org=q.param(org))})")
+        where.append(dialect.kept_apart(f"stream IN ({PARTY_STREAMS.format(org=q.param(org))})"))
     q.sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position"
     if limit is not None:
         q.sql += f" LIMIT {q.param(limit)}"

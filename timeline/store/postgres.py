@@ -318,6 +318,7 @@ DIALECT = Dialect(
         " $9::text[], $10::integer[], $11::bytea[])"
     ),
     lock_rows=" FOR UPDATE",
+    kept_apart=lambda membership: f"({membership}) IS TRUE",
     skip_locked=" FOR UPDATE OF d SKIP LOCKED",
 )
 
