@@ -190,6 +190,10 @@ async def test_names_over_time_through_the_api(
         assert moved.headers["location"] == "/organizations/nordlicht?as_of=2020-01-01"
     missing = await client.get("/organizations/nobody-at-all")
     assert missing.status_code == 404
+    for malformed in ("%00", "a%0Ab", "%20%20", "x" * 301):
+        refused = await client.get(f"/organizations/{malformed}")
+        assert refused.status_code == 400, malformed
+        assert refused.json()["errors"][0]["path"] == "path.org"
 
 
 @pytest.mark.parametrize(

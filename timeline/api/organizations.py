@@ -18,6 +18,7 @@ from timeline.api.errors import (
     FORBIDDEN,
     UNAUTHORIZED,
     ProblemError,
+    bad_request,
     not_found,
     problem,
 )
@@ -50,6 +51,7 @@ from timeline.api.models import (
     UnregisteredParty,
 )
 from timeline.api.openapi import AppendOperation
+from timeline.api.parties import NAME_MAX
 from timeline.api.partnerships import append_response, append_responses, history_page
 from timeline.api.services import Services
 from timeline.events import SLUG_MAX, organization_stream
@@ -389,7 +391,14 @@ async def organization_answer(
 async def named_redirect(
     request: Request[Any, Any, Any], svc: Services, text: str, suffix: str = ""
 ) -> Response[Any]:
-    """A name, alias or identifier in the path: to the organization it names."""
+    """A name, alias or identifier in the path: to the organization it names. A control
+    character or a text no name could be is a malformed path, not a missing organization."""
+    if len(text) > NAME_MAX or not text.strip() or not text.isprintable():
+        raise bad_request(
+            f"{text[:200]!r} is neither an organization id nor a name, alias or identifier one "
+            f"could go by (printable, at most {NAME_MAX} characters)",
+            "path.org",
+        )
     found = await svc.store.read_models.named(text)
     if not found:
         raise not_found(f"no organization goes by {text[:200]!r}")
