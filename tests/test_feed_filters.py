@@ -78,6 +78,22 @@ async def test_a_filtered_page_says_how_far_it_looked_and_next_keeps_the_filters
     assert {e["stream"] for e in both.json()["events"]} == {"telefonica-microsoft"}
 
 
+async def test_the_feed_selects_organizations_streams_by_their_prefix(
+    client: AsyncTestClient[Any],
+) -> None:
+    """`stream=org:` is every registered organization's events, `org:vodafone` one's; a
+    partnership's prefix never selects them (its ids have no colon)."""
+    every = (await client.get("/events?stream=org:")).json()["events"]
+    assert every
+    assert all(e["stream"].startswith("org:") for e in every)
+    assert {"org:vodafone", "org:microsoft"} <= {e["stream"] for e in every}
+    one = (await client.get("/events?stream=org:vodafone")).json()["events"]
+    assert {e["stream"] for e in one} == {"org:vodafone", "org:vodafone-iot-platform"}
+    partnerships = (await client.get("/events?stream=vodafone")).json()["events"]
+    assert partnerships
+    assert not any(e["stream"].startswith("org:") for e in partnerships)
+
+
 @pytest.mark.parametrize(
     ("query", "path"),
     [
@@ -85,6 +101,9 @@ async def test_a_filtered_page_says_how_far_it_looked_and_next_keeps_the_filters
         ("party=Not_An_Org", "query.party"),
         ("stream=Vodafone", "query.stream"),
         ("stream=a%20b", "query.stream"),
+        ("stream=org:Vodafone", "query.stream"),
+        ("stream=org:org:", "query.stream"),
+        ("stream=" + "a" * 105, "query.stream"),
     ],
 )
 async def test_bad_filters_are_400s_naming_the_parameter(

@@ -31,8 +31,15 @@ from timeline.money import UNDISCLOSED, Money, Quantity, Range, check_quantity
 from timeline.urls import URL_PATTERN
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-STREAM_PREFIX = re.compile(r"[a-z0-9-]+", re.ASCII)
-"""What may begin a stream id (a feed's or a subscription's `stream` filter)."""
+STREAM_PREFIX = re.compile(r"(org:)?[a-z0-9-]+|org:", re.ASCII)
+"""What may begin a stream id (a feed's or a subscription's `stream` filter): a partnership's,
+or an organization's after `org:` (`org:` alone: every organization's)."""
+STREAM_PREFIX_SAID = (
+    "lowercase letters, digits and hyphens, after `org:` for organizations' streams, "
+    "at most 104 characters"
+)
+STREAM_PREFIX_MAX = 104
+"""`org:` and an id."""
 SLUG_MAX = 100
 """Ids of streams, organizations and items: lowercase letters, digits, single hyphens."""
 ACTOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"

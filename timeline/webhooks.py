@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from timeline.events import BY_TYPE, SLUG_MAX, SLUG_PATTERN, STREAM_PREFIX, StoredEvent
+from timeline.events import (
+    BY_TYPE,
+    SLUG_MAX,
+    SLUG_PATTERN,
+    STREAM_PREFIX,
+    STREAM_PREFIX_MAX,
+    STREAM_PREFIX_SAID,
+    StoredEvent,
+)
 from timeline.formats import encode_stored
 
 Status = Literal["active", "paused", "disabled"]
@@ -78,11 +86,10 @@ def checked_filters(filters: Filters) -> Filters:
     ):
         raise SubscriptionError(f"{filters.party!r} is not an organization id", "$.party")
     if filters.stream is not None and (
-        len(filters.stream) > SLUG_MAX or STREAM_PREFIX.fullmatch(filters.stream) is None
+        len(filters.stream) > STREAM_PREFIX_MAX or STREAM_PREFIX.fullmatch(filters.stream) is None
     ):
         raise SubscriptionError(
-            f"{filters.stream!r} is not the start of a stream id: lowercase letters, digits and"
-            " hyphens",
+            f"{filters.stream!r} is not the start of a stream id: {STREAM_PREFIX_SAID}",
             "$.stream",
         )
     return Filters(

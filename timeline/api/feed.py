@@ -26,7 +26,12 @@ from timeline.api.http import (
 from timeline.api.models import FeedDoc
 from timeline.api.parties import party_param
 from timeline.api.services import Services
-from timeline.events import BY_TYPE, SLUG_MAX, STREAM_PREFIX
+from timeline.events import (
+    BY_TYPE,
+    STREAM_PREFIX,
+    STREAM_PREFIX_MAX,
+    STREAM_PREFIX_SAID,
+)
 from timeline.store import FeedFilters
 from timeline.webhooks import CLOUDEVENTS_BATCH, cloud_event_json
 
@@ -43,8 +48,9 @@ Party = Annotated[
 StreamPrefix = Annotated[
     str | None,
     QueryParameter(
-        description="Only streams whose id starts with this, e.g. vodafone-",
-        schema_extra={"pattern": "^[a-z0-9-]+$", "maxLength": SLUG_MAX},
+        description="Only streams whose id starts with this, e.g. vodafone- (org: for "
+        "organizations' streams)",
+        schema_extra={"pattern": "^(org:)?[a-z0-9-]*$", "minLength": 1, "maxLength": 104},
     ),
 ]
 
@@ -63,10 +69,9 @@ def feed_filters(types: list[str] | None, party: str | None, stream: str | None)
     if party is not None:
         filters["party"] = valid_stream_id(party, "party", "query")
     if stream is not None:
-        if not STREAM_PREFIX.fullmatch(stream) or len(stream) > SLUG_MAX:
+        if not STREAM_PREFIX.fullmatch(stream) or len(stream) > STREAM_PREFIX_MAX:
             raise bad_request(
-                f"{stream!r} is not the start of a stream id: lowercase letters, digits and "
-                f"hyphens, at most {SLUG_MAX}",
+                f"{stream!r} is not the start of a stream id: {STREAM_PREFIX_SAID}",
                 "query.stream",
             )
         filters["stream_prefix"] = stream
