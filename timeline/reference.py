@@ -8,11 +8,9 @@ differ from what the code makes, so the reference cannot drift from the code.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import json
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import click
@@ -20,6 +18,7 @@ import msgspec
 from markdown.extensions.toc import slugify
 
 from timeline import events
+from timeline.docstrings import fields_said
 from timeline.fold import Rule
 from timeline.formats import encode_event, read_import
 from timeline.settings import REPO_EVENTS
@@ -308,31 +307,13 @@ def events_page() -> str:
 
 def settings_fields() -> list[tuple[str, str, str]]:
     """(variable, default, what it does) of each setting, from `Settings` and the docstring
-    written under each field."""
-    from timeline import settings  # noqa: PLC0415 - the module's source is read
+    written under each field (`TIMELINE_X: what it does`)."""
+    from timeline.settings import Settings  # noqa: PLC0415 - the settings import the app's
 
-    tree = ast.parse(Path(inspect.getfile(settings)).read_text())
-    found: list[tuple[str, str, str]] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.ClassDef) and node.name == "Settings"):
-            continue
-        body = node.body
-        for n, statement in enumerate(body):
-            if not isinstance(statement, ast.AnnAssign) or not isinstance(
-                statement.target, ast.Name
-            ):
-                continue
-            following = body[n + 1] if n + 1 < len(body) else None
-            doc = ""
-            if (
-                isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                doc = " ".join(following.value.value.split())
-            variable, _, said = doc.partition(": ")
-            default = ast.unparse(statement.value) if statement.value is not None else ""
-            found.append((variable, default, said))
+    found = []
+    for said in fields_said(Settings).values():
+        variable, _, does = said.doc.partition(": ")
+        found.append((variable, said.default, does))
     return found
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import itertools
-import textwrap
 from functools import cache
 from typing import Any
 
@@ -28,6 +24,7 @@ from timeline import wire
 from timeline.api import examples
 from timeline.api.models import AppendRequest
 from timeline.dates import PartialDate, Period
+from timeline.docstrings import fields_said
 from timeline.schemas import as_appended
 
 
@@ -122,9 +119,9 @@ def _append_documents() -> tuple[dict[str, Any], dict[str, Any]]:
 def _describe(document: dict[str, Any], kind: type) -> None:
     """Give each property of `document` the docstring written under its field in `kind`."""
     properties = document.get("properties", {})
-    for field, said in attribute_docs(kind).items():
-        if field in properties and "description" not in properties[field]:
-            properties[field]["description"] = said
+    for field, said in fields_said(kind).items():
+        if said.doc and field in properties and "description" not in properties[field]:
+            properties[field]["description"] = said.doc
 
 
 def append_components() -> dict[str, Schema]:
@@ -181,24 +178,6 @@ def body_operation(kind: type, description: str, *, required: bool = True) -> ty
             )
 
     return BodyOperation
-
-
-def attribute_docs(kind: type) -> dict[str, str]:
-    """The docstring written under each field of a class (msgspec's schema has no place for
-    them, and they are what a client's user wants to read)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(kind)))
-    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
-    found: dict[str, str] = {}
-    for statement, following in itertools.pairwise(body):
-        if (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            found[statement.target.id] = " ".join(following.value.value.split())
-    return found
 
 
 def body_components() -> dict[str, Schema]:
